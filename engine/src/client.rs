@@ -1,0 +1,268 @@
+//! A lane: one connection (or one HTTP/2 stream slot) sending requests one
+//! after another and recording each into its core's [`Stats`].
+//!
+//! Both protocol paths end in the same `record` call, so HTTP/1.1, HTTP/2 and
+//! TLS requests land in the same histogram with the same error kinds.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use rustls::pki_types::ServerName;
+use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsConnector;
+
+use crate::connect::{self, Stream};
+use crate::http1::{self, Failure};
+use crate::stats::{ErrorKind, Stats};
+use lps_config::{HttpVersion, Mode};
+
+/// An iteration made ready to send: addresses resolved, request bytes built.
+pub(crate) struct Prepared {
+    /// Index of the iteration in the plan, across rounds.
+    pub index: usize,
+    pub mode: Mode,
+    pub maximize_throughput: bool,
+    /// Addresses of the target host, tried in order on connect.
+    pub addrs: Vec<SocketAddr>,
+    /// TLS name when the URL is `https://`.
+    pub tls_name: Option<ServerName<'static>>,
+    pub version: HttpVersion,
+    /// The whole HTTP/1.1 request, written as is on every send.
+    pub h1_request: Vec<u8>,
+    /// HEAD responses carry no body whatever their headers say.
+    pub head: bool,
+    /// The parts of the request for hyper's HTTP/2 client.
+    pub h2: H2Request,
+}
+
+pub(crate) struct H2Request {
+    pub method: hyper::Method,
+    pub uri: hyper::Uri,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// What all cores share, read-only.
+pub(crate) struct Shared {
+    pub iterations: Vec<Prepared>,
+    /// Iteration indices per round, in order.
+    pub rounds: Vec<Vec<usize>>,
+    pub clients: u32,
+    pub rampup: Duration,
+    pub delay_client_creation: bool,
+    pub run_in_parallel: bool,
+    pub timeout: Duration,
+    /// Open model: requests per second across all clients.
+    pub rate: Option<f64>,
+    /// TLS connectors offering `http/1.1` and `h2` respectively.
+    pub tls_h1: TlsConnector,
+    pub tls_h2: TlsConnector,
+    /// The instant every core starts from.
+    pub start: Instant,
+}
+
+/// One core's state, shared by its tasks through `Rc`: no locks.
+pub(crate) struct Core {
+    pub shared: Arc<Shared>,
+    /// What this core recorded since its last snapshot, per iteration.
+    pub stats: RefCell<Vec<Stats>>,
+    /// Requests sent and not yet answered.
+    pub in_flight: Cell<u64>,
+}
+
+/// One connection slot of a client.
+pub(crate) struct Lane {
+    conn: Conn,
+    /// The per-request timeout, re-armed rather than re-created per request.
+    timer: Pin<Box<Sleep>>,
+}
+
+enum Conn {
+    None,
+    H1(http1::Connection<Stream>),
+    H2(SendRequest<Full<Bytes>>),
+}
+
+/// Decrements the in-flight gauge however the request ends, cancellation included.
+struct InFlight<'a>(&'a Cell<u64>);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Cell<u64>) -> InFlight<'a> {
+        gauge.set(gauge.get() + 1);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Result of one exchange: status and bytes, or failure kind and bytes.
+type Outcome = Result<(u16, u64, u64), (ErrorKind, u64, u64)>;
+
+impl Lane {
+    pub fn new() -> Lane {
+        Lane {
+            conn: Conn::None,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
+    }
+
+    /// Sends one request of `it` and records it; latency runs from `intended`.
+    pub async fn send(&mut self, core: &Core, it: &Prepared, intended: Instant) {
+        let _in_flight = InFlight::enter(&core.in_flight);
+        let timeout = core.shared.timeout;
+        self.timer.as_mut().reset(Instant::now() + timeout);
+        let outcome = tokio::select! {
+            biased;
+            out = exchange(&mut self.conn, core, it) => out,
+            _ = self.timer.as_mut() => {
+                // The connection is mid-exchange: it cannot be reused.
+                self.conn = Conn::None;
+                Err((ErrorKind::Timeout, 0, 0))
+            }
+        };
+        let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
+        let mut stats = core.stats.borrow_mut();
+        let stats = &mut stats[it.index];
+        match outcome {
+            Ok((status, sent, received)) => stats.record_response(status, latency_us, sent, received),
+            Err((kind, sent, received)) => stats.record_error(kind, sent, received),
+        }
+    }
+}
+
+async fn exchange(conn: &mut Conn, core: &Core, it: &Prepared) -> Outcome {
+    let sent = it.h1_request.len() as u64;
+    // A reused keep-alive connection may have been closed by the server
+    // while idle; that request is retried once on a fresh connection.
+    for attempt in 0..2 {
+        let reused = !matches!(conn, Conn::None);
+        if !reused {
+            *conn = open(core, it).await.map_err(|k| (k, 0, 0))?;
+        }
+        match conn {
+            Conn::None => unreachable!("opened above"),
+            Conn::H1(c) => match c.exchange(&it.h1_request, it.head).await {
+                Ok(r) => {
+                    if r.close {
+                        *conn = Conn::None;
+                    }
+                    return Ok((r.status, sent, r.received));
+                }
+                Err(Failure { kind, received }) => {
+                    *conn = Conn::None;
+                    let stale = reused && received == 0 && matches!(kind, ErrorKind::Closed | ErrorKind::Reset);
+                    if stale && attempt == 0 {
+                        continue;
+                    }
+                    return Err((kind, sent, received));
+                }
+            },
+            Conn::H2(sender) => {
+                let out = h2_exchange(sender, it).await;
+                if out.is_err() {
+                    *conn = Conn::None;
+                }
+                return out;
+            }
+        }
+    }
+    Err((ErrorKind::Closed, sent, 0))
+}
+
+async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
+    let shared = &core.shared;
+    let h2 = it.version == HttpVersion::Http2;
+    let connector = if h2 { &shared.tls_h2 } else { &shared.tls_h1 };
+    let tls = it.tls_name.as_ref().map(|name| (connector, name));
+    let mut last = ErrorKind::Connect;
+    for addr in &it.addrs {
+        match connect::open(*addr, tls).await {
+            Ok(stream) => {
+                // Over TLS the server decides by ALPN; over plain TCP `-hv 2`
+                // means h2c with prior knowledge.
+                let use_h2 = if it.tls_name.is_some() { stream.alpn_h2() } else { h2 };
+                if !use_h2 {
+                    return Ok(Conn::H1(http1::Connection::new(stream)));
+                }
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let (sender, connection) =
+                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .handshake(io)
+                        .await
+                        .map_err(|_| ErrorKind::Protocol)?;
+                // The connection task ends when the sender is dropped or the
+                // peer goes away; its error, if any, surfaces on the next send.
+                tokio::task::spawn_local(async move {
+                    let _ = connection.await;
+                });
+                return Ok(Conn::H2(sender));
+            }
+            Err(kind) => last = kind,
+        }
+    }
+    Err(last)
+}
+
+async fn h2_exchange(sender: &mut SendRequest<Full<Bytes>>, it: &Prepared) -> Outcome {
+    let r = &it.h2;
+    let sent = it.h1_request.len() as u64;
+    if sender.ready().await.is_err() {
+        return Err((ErrorKind::Closed, 0, 0));
+    }
+    let mut req = hyper::Request::new(Full::new(r.body.clone()));
+    *req.method_mut() = r.method.clone();
+    *req.uri_mut() = r.uri.clone();
+    *req.headers_mut() = r.headers.clone();
+    let res = match sender.send_request(req).await {
+        Ok(res) => res,
+        Err(e) => return Err((hyper_error_kind(&e), sent, 0)),
+    };
+    let status = res.status().as_u16();
+    // HTTP/2 bytes are counted as their HTTP/1.1 equivalent (head + body)
+    // so both paths report comparable figures; frame overhead is not counted.
+    let mut received: u64 = 17
+        + res
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
+            .sum::<u64>()
+        + 2;
+    let mut body = res.into_body();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(data) = f.data_ref() {
+                    received += data.len() as u64;
+                }
+            }
+            Err(e) => return Err((hyper_error_kind(&e), sent, received)),
+        }
+    }
+    Ok((status, sent, received))
+}
+
+fn hyper_error_kind(e: &hyper::Error) -> ErrorKind {
+    use std::error::Error;
+    if let Some(io) = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()) {
+        return ErrorKind::from_io(io);
+    }
+    if e.is_parse() || e.is_user() {
+        ErrorKind::Protocol
+    } else if e.is_closed() || e.is_incomplete_message() || e.is_canceled() {
+        ErrorKind::Closed
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Reset
+    }
+}

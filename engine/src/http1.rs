@@ -1,0 +1,398 @@
+//! The HTTP/1.1 keep-alive fast path.
+//!
+//! Request bytes are built once per iteration ([`build_request`]) and written
+//! as they are; responses are parsed in place with httparse in a buffer that
+//! lives as long as the connection, and bodies are skipped without copying.
+//! Nothing here allocates per request.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::stats::ErrorKind;
+
+/// Initial read buffer of a connection; grows only for headers that do not fit.
+const READ_BUF: usize = 8 * 1024;
+/// A response head larger than this is a protocol error.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most headers a response may carry.
+const MAX_HEADERS: usize = 64;
+
+/// The request an HTTP/1.1 iteration sends, serialised once.
+pub fn build_request(
+    method: &str,
+    authority: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + body.len());
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    if !has("host") {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let needs_length = !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
+    if needs_length && !has("content-length") && !has("transfer-encoding") {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// What one exchange produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Bytes read for this response, head and body.
+    pub received: u64,
+    /// The connection cannot be reused (`Connection: close`, HTTP/1.0 or a
+    /// body delimited by close).
+    pub close: bool,
+}
+
+/// A failed exchange: its kind and the bytes that moved before it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub received: u64,
+}
+
+/// One keep-alive connection with its read buffer.
+pub struct Connection<S> {
+    stream: S,
+    buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+/// How the body of a response is delimited.
+enum Body {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: S) -> Connection<S> {
+        Connection {
+            stream,
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Sends `request` and reads the whole response. `head` is true for HEAD
+    /// requests, whose responses carry no body whatever their headers say.
+    pub async fn exchange(&mut self, request: &[u8], head: bool) -> Result<Response, Failure> {
+        let mut received = 0u64;
+        let fail = |kind, received| Failure { kind, received };
+        if let Err(e) = self.stream.write_all(request).await {
+            return Err(fail(ErrorKind::from_io(&e), 0));
+        }
+        loop {
+            let (status, head_len, body, close) = match self.parse_head(head) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => {
+                    match self.fill().await {
+                        Ok(0) => return Err(fail(ErrorKind::Closed, received)),
+                        Ok(n) => received += n as u64,
+                        Err(e) => return Err(fail(ErrorKind::from_io(&e), received)),
+                    }
+                    continue;
+                }
+                Err(kind) => return Err(fail(kind, received)),
+            };
+            self.start += head_len;
+            // Interim 1xx responses (100 Continue, 103 Early Hints) precede the real one.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let skipped = match body {
+                Body::Length(n) => self.skip_exact(n).await,
+                Body::Chunked => self.skip_chunked().await,
+                Body::UntilClose => self.skip_to_close().await,
+            };
+            return match skipped {
+                Ok(n) => Ok(Response {
+                    status,
+                    received: received + n,
+                    close: close || matches!(body, Body::UntilClose),
+                }),
+                Err((kind, n)) => Err(fail(kind, received + n)),
+            };
+        }
+    }
+
+    /// Parses the response head in the buffer, if it is complete.
+    fn parse_head(&mut self, head: bool) -> Result<Option<(u16, usize, Body, bool)>, ErrorKind> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut headers);
+        let data = &self.buf[self.start..self.end];
+        let head_len = match res.parse(data) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                if data.len() >= MAX_HEAD {
+                    return Err(ErrorKind::Protocol);
+                }
+                return Ok(None);
+            }
+            Err(_) => return Err(ErrorKind::Protocol),
+        };
+        let status = res.code.unwrap_or(0);
+        let mut close = res.version == Some(0);
+        let mut length = None;
+        let mut chunked = false;
+        for h in res.headers.iter() {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                let n = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or(ErrorKind::Protocol)?;
+                length = Some(n);
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = last_token_is(h.value, b"chunked");
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                if contains_token(h.value, b"close") {
+                    close = true;
+                } else if contains_token(h.value, b"keep-alive") {
+                    close = false;
+                }
+            }
+        }
+        let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
+        let body = if no_body {
+            Body::Length(0)
+        } else if chunked {
+            Body::Chunked
+        } else if let Some(n) = length {
+            Body::Length(n)
+        } else {
+            Body::UntilClose
+        };
+        Ok(Some((status, head_len, body, close)))
+    }
+
+    /// Reads more bytes into the buffer, compacting or growing it first.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let len = (self.buf.len() * 2).min(MAX_HEAD + READ_BUF);
+                self.buf.resize(len, 0);
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Skips `n` body bytes; returns the bytes read from the socket for them.
+    async fn skip_exact(&mut self, mut n: u64) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            let have = (self.end - self.start) as u64;
+            if have >= n {
+                self.start += n as usize;
+                return Ok(read);
+            }
+            n -= have;
+            self.start = self.end;
+            match self.fill().await {
+                Ok(0) => return Err((ErrorKind::Closed, read)),
+                Ok(got) => read += got as u64,
+                Err(e) => return Err((ErrorKind::from_io(&e), read)),
+            }
+        }
+    }
+
+    /// Skips a chunked body and its trailers.
+    async fn skip_chunked(&mut self) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            // Chunk size line.
+            let size = loop {
+                match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        self.start += used;
+                        break size;
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => return Err((ErrorKind::Protocol, read)),
+                }
+                read += self.fill_or_closed(read).await?;
+            };
+            if size == 0 {
+                // Trailers end with an empty line.
+                loop {
+                    let data = &self.buf[self.start..self.end];
+                    if let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
+                        self.start += pos + 2;
+                        if pos == 0 {
+                            return Ok(read);
+                        }
+                        continue;
+                    }
+                    read += self.fill_or_closed(read).await?;
+                }
+            }
+            // Chunk data and its CRLF.
+            read += self.skip_exact(size + 2).await.map_err(|(k, n)| (k, read + n))?;
+        }
+    }
+
+    /// Reads until the peer closes the connection.
+    async fn skip_to_close(&mut self) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            self.start = self.end;
+            match self.fill().await {
+                Ok(0) => return Ok(read),
+                Ok(n) => read += n as u64,
+                Err(e) => return Err((ErrorKind::from_io(&e), read)),
+            }
+        }
+    }
+
+    async fn fill_or_closed(&mut self, read: u64) -> Result<u64, (ErrorKind, u64)> {
+        match self.fill().await {
+            Ok(0) => Err((ErrorKind::Closed, read)),
+            Ok(n) => Ok(n as u64),
+            Err(e) => Err((ErrorKind::from_io(&e), read)),
+        }
+    }
+}
+
+fn contains_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+fn last_token_is(value: &[u8], token: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Runs one exchange against a scripted peer that answers `reply` in
+    /// pieces of `split` bytes, then closes if `close_after`.
+    async fn exchange_with(reply: &[u8], split: usize, head: bool) -> Result<Response, Failure> {
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let reply = reply.to_vec();
+        let peer = tokio::spawn(async move {
+            let mut req = [0u8; 256];
+            let _n = server.read(&mut req).await;
+            for piece in reply.chunks(split.max(1)) {
+                if server.write_all(piece).await.is_err() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            // Dropping `server` closes the stream, which ends close-delimited bodies.
+        });
+        let mut conn = Connection::new(client);
+        let out = conn.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head).await;
+        let _ = peer.await;
+        out
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn request_bytes() {
+        let req = build_request(
+            "POST",
+            "127.0.0.1:8080",
+            "/echo?x=1",
+            &[("X-A".into(), "1".into())],
+            b"hi",
+        );
+        assert_eq!(
+            req,
+            b"POST /echo?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"
+        );
+        let get = build_request("GET", "h", "/", &[("host".into(), "other".into())], b"");
+        assert_eq!(get, b"GET / HTTP/1.1\r\nhost: other\r\n\r\n");
+    }
+
+    #[test]
+    fn parses_framings_in_pieces() {
+        let cases: &[(&[u8], bool, Result<(u16, u64, bool), ErrorKind>)] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, Ok((200, 43, false))),
+            (b"HTTP/1.1 503 X\r\ncontent-length: 0\r\nConnection: close\r\n\r\n", false, Ok((503, 56, true))),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n", false, Ok((200, 80, false))),
+            (b"HTTP/1.0 200 OK\r\n\r\nuntil close", false, Ok((200, 30, true))),
+            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, Ok((204, 52, false))),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", true, Ok((200, 39, false))),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", false, Err(ErrorKind::Closed)),
+            (b"garbage\r\n\r\n", false, Err(ErrorKind::Protocol)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false, Err(ErrorKind::Protocol)),
+            (b"", false, Err(ErrorKind::Closed)),
+        ];
+        for split in [1usize, 3, 1000] {
+            for (reply, head, want) in cases {
+                let got = rt().block_on(exchange_with(reply, split, *head));
+                let got = got.map(|r| (r.status, r.received, r.close)).map_err(|f| f.kind);
+                assert_eq!(&got, want, "reply {:?} split {split}", String::from_utf8_lossy(reply));
+            }
+        }
+    }
+
+    #[test]
+    fn keep_alive_reuses_buffer_for_many_responses() {
+        rt().block_on(async {
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            let peer = tokio::spawn(async move {
+                let mut req = [0u8; 64];
+                for i in 0..100u32 {
+                    let _n = server.read(&mut req).await;
+                    let body = "x".repeat(i as usize);
+                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", i);
+                    server.write_all(reply.as_bytes()).await.unwrap();
+                }
+            });
+            let mut conn = Connection::new(client);
+            for i in 0..100u32 {
+                let r = conn.exchange(b"GET / HTTP/1.1\r\n\r\n", false).await.unwrap();
+                assert_eq!(r.status, 200);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {i}\r\n\r\n").len() as u64;
+                assert_eq!(r.received, head + i as u64);
+            }
+            peer.await.unwrap();
+        });
+    }
+}

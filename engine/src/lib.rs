@@ -1,0 +1,31 @@
+//! The lps load engine: runs a [`Plan`](lps_config::Plan) thread-per-core and
+//! reports what happened as exact, mergeable snapshots.
+//!
+//! Each engine thread is pinned to a core and owns a current-thread tokio
+//! runtime, its clients, their connections and its own [`Stats`]. Once per
+//! interval each core sends a [`Snapshot`] over a crossbeam channel; an
+//! [`Aggregate`] merges them exactly. The engine never talks to a master: the
+//! node crate forwards snapshots wherever they need to go.
+//!
+//! # Layout
+//! - `stats`: per-iteration counters and latency histogram, and their merge.
+//! - `snapshot`: what a core sends per interval, and the aggregate of all.
+//! - `runner`: the per-core threads and the [`Run`] handle.
+//! - `iteration`: the LPS modes (R, D, CB, CRB, DCB) and the open model.
+//! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
+//! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
+//! - `connect`: tuned TCP sockets and TLS.
+
+mod client;
+mod connect;
+mod error;
+pub mod http1;
+mod iteration;
+mod runner;
+mod snapshot;
+mod stats;
+
+pub use error::EngineError;
+pub use runner::{Run, RunOptions, Stopper, start, thread_count};
+pub use snapshot::{Aggregate, Snapshot};
+pub use stats::{ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Stats, new_histogram};

@@ -1,0 +1,342 @@
+//! Thread-per-core execution: one pinned OS thread per core, each with its
+//! own current-thread tokio runtime, its clients and its [`Stats`]; snapshots
+//! leave each core over a crossbeam channel.
+
+use std::cell::{Cell, RefCell};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use rustls::pki_types::ServerName;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Core, H2Request, Prepared, Shared};
+use crate::connect::tls_connector;
+use crate::error::EngineError;
+use crate::snapshot::Snapshot;
+use crate::stats::Stats;
+use crate::{http1, iteration};
+use lps_config::{Mode, Plan, Scheme};
+
+/// How the engine runs a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Engine threads; 0 means one per available core.
+    pub threads: usize,
+    /// Pin each engine thread to its own core.
+    pub pin: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Open model: requests per second across all clients (R and D modes).
+    pub rate: Option<f64>,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// How often each core sends a snapshot.
+    pub snapshot_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: 0,
+            pin: true,
+            timeout: Duration::from_secs(30),
+            rate: None,
+            insecure: false,
+            snapshot_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running test: its snapshots arrive on [`Run::snapshots`] until every
+/// core has sent its last one and the channel disconnects.
+pub struct Run {
+    threads: Vec<JoinHandle<()>>,
+    snapshots: Receiver<Snapshot>,
+    stop: CancellationToken,
+    started: std::time::Instant,
+    cores: usize,
+}
+
+/// Cancels a run from anywhere (Ctrl-C, the master); cores stop at once and
+/// still send their last snapshot.
+#[derive(Clone, Debug)]
+pub struct Stopper(CancellationToken);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+impl Run {
+    pub fn snapshots(&self) -> &Receiver<Snapshot> {
+        &self.snapshots
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// When the cores started.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
+    }
+
+    /// Engine threads running the plan.
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// Waits for every core; a core that panicked is an error (its data up
+    /// to its last snapshot was already delivered).
+    pub fn join(self) -> Result<(), EngineError> {
+        let mut panicked = 0;
+        for t in self.threads {
+            if t.join().is_err() {
+                panicked += 1;
+            }
+        }
+        if panicked > 0 {
+            return Err(EngineError::CorePanicked(panicked));
+        }
+        Ok(())
+    }
+}
+
+/// Number of engine threads `threads` asks for (0: all cores).
+pub fn thread_count(threads: usize) -> usize {
+    if threads > 0 {
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Starts running `plan`; returns once every core thread is spawned.
+pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
+    if let Some(rate) = opts.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(EngineError::Invalid(format!("--rate must be a positive number, got {rate}")));
+        }
+        for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
+            if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
+                return Err(EngineError::Invalid(format!(
+                    "--rate applies to modes R and D; iteration \"{}\" uses {}",
+                    it.name,
+                    it.mode.code()
+                )));
+            }
+        }
+    }
+    if opts.timeout.is_zero() {
+        return Err(EngineError::Invalid("--timeout must be greater than zero".into()));
+    }
+    let mut iterations = Vec::new();
+    let mut rounds = Vec::new();
+    for round in &plan.rounds {
+        let mut indices = Vec::new();
+        for it in &round.iterations {
+            let index = iterations.len();
+            iterations.push(prepare(index, it)?);
+            indices.push(index);
+        }
+        rounds.push(indices);
+    }
+    let cores = thread_count(opts.threads).min(plan.clients.max(1) as usize);
+    let core_ids = if opts.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+    // Cores start a little ahead so that every thread is up before the first request.
+    let started = std::time::Instant::now() + Duration::from_millis(20);
+    let shared = Arc::new(Shared {
+        iterations,
+        rounds,
+        clients: plan.clients,
+        rampup: plan.rampup,
+        delay_client_creation: plan.delay_client_creation,
+        run_in_parallel: plan.run_in_parallel,
+        timeout: opts.timeout,
+        rate: opts.rate,
+        tls_h1: tls_connector(opts.insecure, &[b"http/1.1"]),
+        tls_h2: tls_connector(opts.insecure, &[b"h2"]),
+        start: Instant::from_std(started),
+    });
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let stop = CancellationToken::new();
+    let mut threads = Vec::with_capacity(cores);
+    for core in 0..cores {
+        // Clients are dealt round-robin so every core gets an equal share.
+        let clients: Vec<u32> = (core as u32..plan.clients).step_by(cores).collect();
+        let pin = if core_ids.is_empty() { None } else { Some(core_ids[core % core_ids.len()]) };
+        let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
+        let interval = opts.snapshot_interval;
+        let handle = std::thread::Builder::new()
+            .name(format!("lps-core-{core}"))
+            .spawn(move || core_main(core, pin, shared, clients, stop, tx, interval))
+            .map_err(EngineError::Thread)?;
+        threads.push(handle);
+    }
+    Ok(Run { threads, snapshots: rx, stop, started, cores })
+}
+
+fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineError> {
+    let req = &it.request;
+    let t = &req.target;
+    let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| EngineError::Resolve { host: t.host.clone(), source: e })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(EngineError::Resolve {
+            host: t.host.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        });
+    }
+    let tls_name = match t.scheme {
+        Scheme::Http => None,
+        Scheme::Https => Some(
+            ServerName::try_from(t.host.clone())
+                .map_err(|_| EngineError::Invalid(format!("invalid TLS server name {:?}", t.host)))?,
+        ),
+    };
+    let authority = t.authority();
+    let h1_request = http1::build_request(&req.method, &authority, &t.path_and_query, &req.headers, &req.body);
+    let method = hyper::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| EngineError::Invalid(format!("invalid method {:?}", req.method)))?;
+    let uri: hyper::Uri = t
+        .url()
+        .parse()
+        .map_err(|_| EngineError::Invalid(format!("invalid URL {:?}", t.url())))?;
+    let mut headers = hyper::HeaderMap::new();
+    for (name, value) in &req.headers {
+        // HTTP/2 carries the authority in the URI, not a Host header.
+        if name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        let n = hyper::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| EngineError::Invalid(format!("invalid header name {name:?}")))?;
+        let v = hyper::header::HeaderValue::from_str(value)
+            .map_err(|_| EngineError::Invalid(format!("invalid value for header {name:?}")))?;
+        headers.append(n, v);
+    }
+    Ok(Prepared {
+        index,
+        mode: it.mode,
+        maximize_throughput: it.maximize_throughput,
+        addrs,
+        tls_name,
+        version: req.version,
+        h1_request,
+        head: req.method == "HEAD",
+        h2: H2Request { method, uri, headers, body: Bytes::from(req.body.clone()) },
+    })
+}
+
+fn core_main(
+    core: usize,
+    pin: Option<core_affinity::CoreId>,
+    shared: Arc<Shared>,
+    clients: Vec<u32>,
+    stop: CancellationToken,
+    tx: Sender<Snapshot>,
+    interval: Duration,
+) {
+    if let Some(id) = pin {
+        // Pinning is an optimisation: a refused pin leaves the thread unpinned.
+        let _ = core_affinity::set_for_current(id);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let n = shared.iterations.len();
+        let state = Rc::new(Core {
+            shared: shared.clone(),
+            stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
+            in_flight: Cell::new(0),
+        });
+        let seq = Rc::new(Cell::new(0u64));
+        let ticker = {
+            let (state, seq, tx) = (state.clone(), seq.clone(), tx.clone());
+            let first = shared.start + interval;
+            tokio::task::spawn_local(async move {
+                let mut tick = first;
+                loop {
+                    sleep_until(tick).await;
+                    // The receiver outlives the run unless the process is
+                    // exiting, when nothing is left to report to.
+                    let _ = tx.send(take(&state, core, &seq, false));
+                    tick += interval;
+                }
+            })
+        };
+        let mut clients_set = JoinSet::new();
+        let all_clients = async {
+            for client in clients {
+                // `-dcc`: a client's state exists only from its start on;
+                // otherwise every client is created up front and waits its turn.
+                if shared.delay_client_creation {
+                    sleep_until(shared.start + shared.rampup * client).await;
+                }
+                clients_set.spawn_local(run_client(state.clone(), client));
+            }
+            while clients_set.join_next().await.is_some() {}
+        };
+        tokio::select! {
+            _ = all_clients => {}
+            _ = stop.cancelled() => {}
+        }
+        // Stop the clients first so nothing records after the last snapshot.
+        clients_set.abort_all();
+        while clients_set.join_next().await.is_some() {}
+        ticker.abort();
+        let _ = tx.send(take(&state, core, &seq, true));
+    });
+}
+
+/// Moves what the core recorded into a snapshot, leaving fresh stats behind.
+fn take(state: &Core, core: usize, seq: &Cell<u64>, last: bool) -> Snapshot {
+    let n = state.shared.iterations.len();
+    let fresh: Vec<Stats> = (0..n).map(|_| Stats::new()).collect();
+    let iterations = std::mem::replace(&mut *state.stats.borrow_mut(), fresh);
+    let s = seq.get();
+    seq.set(s + 1);
+    Snapshot {
+        core,
+        seq: s,
+        elapsed: Instant::now().saturating_duration_since(state.shared.start),
+        in_flight: state.in_flight.get(),
+        iterations,
+        last,
+    }
+}
+
+/// One client: waits its ramp-up turn, then runs every round.
+async fn run_client(state: Rc<Core>, client: u32) {
+    let shared = state.shared.clone();
+    sleep_until(shared.start + shared.rampup * client).await;
+    for round in &shared.rounds {
+        if shared.run_in_parallel && round.len() > 1 {
+            let mut set = JoinSet::new();
+            for &index in round {
+                set.spawn_local(iteration::run(state.clone(), index, client));
+            }
+            while set.join_next().await.is_some() {}
+        } else {
+            for &index in round {
+                iteration::run(state.clone(), index, client).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! What one core records, and how records from many cores merge exactly.
+//!
+//! A [`Stats`] holds the counters and the latency histogram of one iteration.
+//! Merging adds counts and histogram buckets, so the merge of any split of the
+//! same requests is identical to recording them all in one place: percentiles
+//! are read from merged histograms, never averaged.
+
+use hdrhistogram::Histogram;
+
+/// Lowest latency the histograms track, in microseconds.
+pub const LATENCY_LOW_US: u64 = 1;
+/// Highest latency the histograms track (one hour); larger values saturate.
+pub const LATENCY_HIGH_US: u64 = 3_600_000_000;
+/// Significant digits of every latency histogram.
+pub const LATENCY_SIGFIG: u8 = 3;
+
+/// Why a request failed without an HTTP response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The TCP connection could not be established (refused, unreachable).
+    Connect,
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer closed the connection before the response was complete.
+    Closed,
+    /// The response was not valid HTTP.
+    Protocol,
+    /// The TLS handshake or session failed.
+    Tls,
+    /// Any other I/O error.
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Closed,
+        ErrorKind::Protocol,
+        ErrorKind::Tls,
+        ErrorKind::Other,
+    ];
+
+    /// The key used in reports (`connect`, `timeout`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// Classifies an I/O error from a connection that was already open.
+    pub fn from_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
+            K::UnexpectedEof => ErrorKind::Closed,
+            K::TimedOut => ErrorKind::Timeout,
+            K::InvalidData => ErrorKind::Protocol,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Status codes are counted in a flat table indexed by code; codes outside
+/// 100..=599 go to one overflow slot.
+const STATUS_MIN: u16 = 100;
+const STATUS_SLOTS: usize = 500;
+
+/// Counters and latency histogram of one iteration, on one core or merged.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Latency of every request that got a response, in microseconds,
+    /// measured from the request's intended start.
+    pub latency: Histogram<u64>,
+    /// Requests answered with a status in 100..=399.
+    pub ok: u64,
+    /// Requests answered with 400 or above, or that failed without a response.
+    pub failed: u64,
+    /// Count per status code 100..=599 (index `code - 100`).
+    status: Box<[u64; STATUS_SLOTS]>,
+    /// Responses whose status fell outside 100..=599.
+    status_other: u64,
+    /// Failures without a response, by [`ErrorKind`] (index in `ErrorKind::ALL`).
+    errors: [u64; ErrorKind::ALL.len()],
+    /// Bytes written to the target, request line and headers included.
+    pub bytes_sent: u64,
+    /// Bytes read from the target, status line and headers included.
+    pub bytes_received: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            latency: new_histogram(),
+            ok: 0,
+            failed: 0,
+            status: Box::new([0; STATUS_SLOTS]),
+            status_other: 0,
+            errors: [0; ErrorKind::ALL.len()],
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+
+    /// Requests that completed or failed.
+    pub fn requests(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    /// Records a response.
+    #[inline]
+    pub fn record_response(&mut self, status: u16, latency_us: u64, sent: u64, received: u64) {
+        self.latency.saturating_record(latency_us.max(LATENCY_LOW_US));
+        match status.checked_sub(STATUS_MIN) {
+            Some(i) if (i as usize) < STATUS_SLOTS => self.status[i as usize] += 1,
+            _ => self.status_other += 1,
+        }
+        if (100..400).contains(&status) {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.bytes_sent += sent;
+        self.bytes_received += received;
+    }
+
+    /// Records a request that failed without a response.
+    #[inline]
+    pub fn record_error(&mut self, kind: ErrorKind, sent: u64, received: u64) {
+        self.errors[kind as usize] += 1;
+        self.failed += 1;
+        self.bytes_sent += sent;
+        self.bytes_received += received;
+    }
+
+    /// Adds `other` into `self`; exact, associative and commutative.
+    pub fn merge(&mut self, other: &Stats) {
+        // Both histograms share bounds and precision, so `add` cannot fail;
+        // a histogram with other bounds (from a foreign peer) saturates instead.
+        if self.latency.add(&other.latency).is_err() {
+            for v in other.latency.iter_recorded() {
+                self.latency
+                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+        self.ok += other.ok;
+        self.failed += other.failed;
+        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
+            *a += b;
+        }
+        self.status_other += other.status_other;
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *a += b;
+        }
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+    }
+
+    /// Status codes that occurred, with their counts, in ascending order;
+    /// codes outside 100..=599 are reported as 0.
+    pub fn status_codes(&self) -> Vec<(u16, u64)> {
+        let mut out: Vec<(u16, u64)> = Vec::new();
+        if self.status_other > 0 {
+            out.push((0, self.status_other));
+        }
+        out.extend(
+            self.status
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (STATUS_MIN + i as u16, *n)),
+        );
+        out
+    }
+
+    /// Count of failures of one kind.
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize]
+    }
+
+    /// Failures without a response, all kinds.
+    pub fn transport_errors(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.requests() == 0 && self.bytes_sent == 0 && self.bytes_received == 0
+    }
+}
+
+/// A latency histogram with the bounds every core uses.
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts (low >= 1,
+    // high >= 2 * low, sigfig <= 5), so construction cannot fail.
+    Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, LATENCY_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_of_split_equals_single_recording() {
+        let values: Vec<u64> = (0..10_000u64).map(|i| (i * 7919) % 250_000 + 1).collect();
+        let mut whole = Stats::new();
+        let mut parts = [Stats::new(), Stats::new(), Stats::new()];
+        for (i, v) in values.iter().enumerate() {
+            let status = if i % 10 == 0 { 503 } else { 200 };
+            whole.record_response(status, *v, 10, 20);
+            parts[i % 3].record_response(status, *v, 10, 20);
+        }
+        let mut merged = Stats::new();
+        for p in &parts {
+            merged.merge(p);
+        }
+        assert_eq!(merged.requests(), 10_000);
+        assert_eq!(merged.ok, 9_000);
+        assert_eq!(merged.failed, 1_000);
+        assert_eq!(merged.status_codes(), vec![(200, 9_000), (503, 1_000)]);
+        assert_eq!(merged.bytes_sent, 100_000);
+        assert_eq!(merged.bytes_received, 200_000);
+        for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                merged.latency.value_at_quantile(q),
+                whole.latency.value_at_quantile(q),
+                "quantile {q}"
+            );
+        }
+        assert_eq!(merged.latency.min(), whole.latency.min());
+        assert_eq!(merged.latency.max(), whole.latency.max());
+        assert_eq!(merged.latency.mean(), whole.latency.mean());
+    }
+
+    #[test]
+    fn errors_are_counted_by_kind_and_as_failures() {
+        let mut s = Stats::new();
+        s.record_error(ErrorKind::Connect, 0, 0);
+        s.record_error(ErrorKind::Connect, 0, 0);
+        s.record_error(ErrorKind::Timeout, 40, 0);
+        assert_eq!(s.errors(ErrorKind::Connect), 2);
+        assert_eq!(s.errors(ErrorKind::Timeout), 1);
+        assert_eq!(s.errors(ErrorKind::Reset), 0);
+        assert_eq!(s.failed, 3);
+        assert_eq!(s.ok, 0);
+        assert_eq!(s.transport_errors(), 3);
+        assert_eq!(s.latency.len(), 0);
+        assert_eq!(s.bytes_sent, 40);
+    }
+
+    #[test]
+    fn odd_status_codes_and_saturation() {
+        let mut s = Stats::new();
+        s.record_response(99, 0, 0, 0);
+        s.record_response(600, 5, 0, 0);
+        s.record_response(599, LATENCY_HIGH_US * 10, 0, 0);
+        assert_eq!(s.status_codes(), vec![(0, 2), (599, 1)]);
+        assert_eq!(s.latency.len(), 3);
+        // Zero latency is recorded as the lowest trackable value.
+        assert_eq!(s.latency.min(), 1);
+        assert!(s.latency.max() >= LATENCY_HIGH_US);
+        // Only 1xx-3xx count as ok; codes outside the table are failures.
+        assert_eq!(s.ok, 0);
+        assert_eq!(s.failed, 3);
+    }
+}
