@@ -1,0 +1,550 @@
+//! Drives `lps target` in-process over loopback: every route, the counters, the arrival log,
+//! `/pause`, h2c with prior knowledge, port 0 and bind errors.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use lps::target::{self, TargetHandle, TargetOptions};
+
+/// Upper bound on any single socket read, so a broken server fails a test instead of hanging it.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn start(threads: usize, record_arrivals: bool) -> TargetHandle {
+    target::spawn(TargetOptions {
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        threads,
+        record_arrivals,
+    })
+    .expect("target starts on a free loopback port")
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("utf-8 body")
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client that insists on `content-length` framing.
+struct H1 {
+    stream: TcpStream,
+    /// Bytes read past the end of the last response.
+    buf: Vec<u8>,
+}
+
+impl H1 {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect to target");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        self.request("GET", path, b"")
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        self.stream.write_all(&req).expect("send request");
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> Reply {
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            self.fill();
+        };
+        let head = String::from_utf8(self.buf[..head_end].to_vec()).expect("ASCII head");
+        self.buf.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().expect("status line");
+        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
+        let status = status_line[9..12].parse().expect("status code");
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l.split_once(':').expect("header line");
+                (n.trim().to_owned(), v.trim().to_owned())
+            })
+            .collect();
+        let reply = Reply {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        assert!(reply.header("transfer-encoding").is_none(), "{reply:?}");
+        let len: usize = match reply.header("content-length") {
+            Some(len) => len.parse().expect("numeric content-length"),
+            None => {
+                assert!(
+                    status == 204 || status == 304,
+                    "no content-length: {reply:?}"
+                );
+                0
+            }
+        };
+        while self.buf.len() < len {
+            self.fill();
+        }
+        let body = self.buf.drain(..len).collect();
+        Reply { body, ..reply }
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 64 << 10];
+        let n = self.stream.read(&mut chunk).expect("read from target");
+        assert!(n > 0, "target closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    H1::connect(addr).get(path)
+}
+
+#[test]
+fn port_zero_gives_a_real_port() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    assert_ne!(addr.port(), 0);
+    assert!(addr.ip().is_loopback());
+    assert_eq!(target.threads(), 2);
+    assert_eq!(get(addr, "/").status, 200);
+    target.stop();
+}
+
+#[test]
+fn hello_world() {
+    let target = start(1, false);
+    let reply = H1::connect(target.local_addr()).get("/");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, b"hello world");
+    assert_eq!(reply.header("content-length"), Some("11"));
+    assert_eq!(reply.header("content-type"), Some("text/plain"));
+}
+
+#[test]
+fn status_codes() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    for code in [200, 201, 302, 404, 429, 500, 503, 599, 999] {
+        let reply = c.get(&format!("/status/{code}"));
+        assert_eq!(reply.status, code);
+        assert!(reply.header("content-length").is_some());
+    }
+    let reply = c.get("/status/503");
+    assert_eq!(reply.text(), "Service Unavailable");
+    let reply = c.get("/status/204");
+    assert_eq!((reply.status, reply.body.len()), (204, 0));
+    for bad in [
+        "/status/99",
+        "/status/100",
+        "/status/1000",
+        "/status/abc",
+        "/status/",
+    ] {
+        assert_eq!(c.get(bad).status, 400, "{bad}");
+    }
+    // The connection survived every answer above.
+    assert_eq!(c.get("/").status, 200);
+}
+
+#[test]
+fn not_found() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    for path in ["/nope", "/echo/", "/status", "/delay", "/index.html"] {
+        assert_eq!(c.get(path).status, 404, "{path}");
+    }
+}
+
+#[test]
+fn delay_waits_at_least_the_delay() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    let started = Instant::now();
+    let reply = c.get("/delay/200");
+    let took = started.elapsed();
+    assert_eq!(reply.status, 200);
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(c.get("/delay/0").status, 200);
+    assert_eq!(c.get("/delay/x").status, 400);
+    assert_eq!(c.get("/delay/3600001").status, 400);
+}
+
+#[test]
+fn bytes_sends_exactly_n() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    for n in [0usize, 1, 5, 65_535, 65_536, 65_537, 1_000_000] {
+        let reply = c.get(&format!("/bytes/{n}"));
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body.len(), n);
+        assert_eq!(reply.header("content-length"), Some(n.to_string().as_str()));
+        assert!(reply.body.iter().all(|&b| b == b'x'));
+    }
+    assert_eq!(c.get("/bytes/67108865").status, 400);
+    assert_eq!(c.get("/bytes/-1").status, 400);
+}
+
+#[test]
+fn echo_round_trips_the_body() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for method in ["POST", "PUT", "PATCH"] {
+        let reply = c.request(method, "/echo", &body);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body, body, "{method}");
+    }
+    let reply = c.get("/echo");
+    assert_eq!((reply.status, reply.body.len()), (200, 0));
+}
+
+#[test]
+fn stats_count_exactly_what_was_sent() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    assert_eq!(get(addr, "/stats/reset").status, 200);
+
+    // Several connections, spread over both threads by the kernel.
+    let mut sent = 0;
+    for _ in 0..6 {
+        let mut c = H1::connect(addr);
+        for path in [
+            "/",
+            "/",
+            "/status/500",
+            "/bytes/3",
+            "/nope",
+            "/delay/1",
+            "/status/1",
+        ] {
+            c.get(path);
+            sent += 1;
+        }
+        c.request("POST", "/echo", b"abc");
+        sent += 1;
+        // Control routes on the same connection are not counted.
+        c.get("/stats");
+        c.get("/pause/0");
+    }
+
+    let stats = get(addr, "/stats").json();
+    assert_eq!(stats["requests"], sent);
+    // Six load connections, the `/stats` connection; the reset connection predates the reset.
+    assert_eq!(stats["connections"], 7);
+    assert_eq!(stats["threads"], 2);
+    let by_path = &stats["by_path"];
+    assert_eq!(by_path["/"], 12);
+    assert_eq!(by_path["/status"], 12);
+    assert_eq!(by_path["/bytes"], 6);
+    assert_eq!(by_path["/delay"], 6);
+    assert_eq!(by_path["/echo"], 6);
+    assert_eq!(by_path["other"], 6);
+    assert!(stats.get("arrivals_us").is_none(), "{stats}");
+
+    assert_eq!(get(addr, "/stats/reset").status, 200);
+    let stats = get(addr, "/stats").json();
+    assert_eq!(stats["requests"], 0);
+    assert_eq!(stats["connections"], 1);
+}
+
+#[test]
+fn stats_sum_concurrent_connections() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = H1::connect(addr);
+                for _ in 0..200 {
+                    assert_eq!(c.get("/").status, 200);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("client thread");
+    }
+    let stats = get(addr, "/stats").json();
+    assert_eq!(stats["requests"], 16 * 200);
+    assert_eq!(stats["connections"], 17);
+}
+
+#[test]
+fn arrivals_are_recorded_in_order() {
+    let target = start(2, true);
+    let addr = target.local_addr();
+    let gap = Duration::from_millis(40);
+    let mut c = H1::connect(addr);
+    for i in 0..5 {
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        c.get("/");
+    }
+    c.get("/stats");
+    c.get("/pause/0");
+    let stats = get(addr, "/stats").json();
+    let arrivals: Vec<u64> = stats["arrivals_us"]
+        .as_array()
+        .expect("arrivals_us present when recording")
+        .iter()
+        .map(|v| v.as_u64().expect("µs"))
+        .collect();
+    assert_eq!(arrivals.len(), 5, "{stats}");
+    for pair in arrivals.windows(2) {
+        // Each request left only after the previous answer plus the sleep.
+        assert!(pair[1] - pair[0] >= gap.as_micros() as u64, "{arrivals:?}");
+    }
+
+    get(addr, "/stats/reset");
+    let stats = get(addr, "/stats").json();
+    assert_eq!(stats["arrivals_us"], serde_json::json!([]));
+}
+
+#[test]
+fn pause_holds_requests_until_it_ends() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    let pause = Duration::from_millis(600);
+    // In flight when the pause starts: held past its own 100 ms delay.
+    let in_flight = std::thread::spawn(move || {
+        let started = Instant::now();
+        let reply = get(addr, "/delay/100");
+        (reply.status, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(20));
+
+    let started = Instant::now();
+    let reply = get(addr, "/pause/600");
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "/pause answers at once"
+    );
+
+    // Arrives during the pause, on another connection.
+    let during = std::thread::spawn(move || {
+        let reply = get(addr, "/");
+        (reply.status, started.elapsed())
+    });
+    // Control routes are never paused.
+    let stats_started = Instant::now();
+    assert_eq!(get(addr, "/stats").status, 200);
+    assert!(stats_started.elapsed() < Duration::from_millis(300));
+
+    let (status, took) = during.join().expect("client thread");
+    assert_eq!(status, 200);
+    assert!(took >= pause, "held {took:?}");
+    assert!(took < pause + Duration::from_secs(1), "held {took:?}");
+    let (status, took) = in_flight.join().expect("client thread");
+    assert_eq!(status, 200);
+    assert!(took >= pause, "in-flight held {took:?}");
+
+    // After the pause, answers are immediate again.
+    let started = Instant::now();
+    assert_eq!(get(addr, "/").status, 200);
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+#[test]
+fn reset_cancels_a_pause() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    get(addr, "/pause/3600000");
+    get(addr, "/stats/reset");
+    let started = Instant::now();
+    assert_eq!(get(addr, "/").status, 200);
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn h2c_with_prior_knowledge() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Version};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2c handshake");
+    tokio::spawn(conn);
+
+    let uri = |path: &str| format!("http://{addr}{path}");
+    let response = sender
+        .send_request(
+            Request::get(uri("/"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .expect("h2 GET /");
+    assert_eq!(response.version(), Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-length"], "11");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hello world");
+
+    // Many concurrent streams on the one connection.
+    let requests: Vec<_> = (0..50)
+        .map(|i| {
+            let mut sender = sender.clone();
+            let req = Request::post(uri("/echo"))
+                .body(Full::new(Bytes::from(format!("stream {i}"))))
+                .unwrap();
+            tokio::spawn(async move {
+                let response = sender.send_request(req).await.expect("h2 POST /echo");
+                assert_eq!(response.status(), 200);
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(body, format!("stream {i}"));
+            })
+        })
+        .collect();
+    for r in requests {
+        r.await.expect("stream task");
+    }
+
+    let response = sender
+        .send_request(
+            Request::get(uri("/bytes/200000"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.len(), 200_000);
+
+    let response = sender
+        .send_request(
+            Request::get(uri("/stats"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(stats["requests"], 52);
+    assert_eq!(stats["connections"], 1);
+
+    // `stop` blocks the thread; keep it off this runtime's only worker.
+    tokio::task::spawn_blocking(move || target.stop())
+        .await
+        .unwrap();
+}
+
+#[test]
+fn address_in_use_is_an_error_naming_the_address() {
+    let first = start(2, false);
+    let addr = first.local_addr();
+    let err = target::spawn(TargetOptions {
+        listen: addr,
+        threads: 1,
+        record_arrivals: false,
+    })
+    .expect_err("a second target cannot share the port");
+    assert!(format!("{err:#}").contains(&addr.to_string()), "{err:#}");
+    // The first target is untouched.
+    assert_eq!(get(addr, "/").status, 200);
+
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = plain.local_addr().unwrap();
+    let err = target::spawn(TargetOptions {
+        listen: taken,
+        threads: 1,
+        record_arrivals: false,
+    })
+    .expect_err("port held by another listener");
+    assert!(format!("{err:#}").contains(&taken.to_string()), "{err:#}");
+}
+
+#[test]
+fn non_local_address_is_an_error() {
+    // TEST-NET-1: never assigned to a local interface.
+    let addr: SocketAddr = "192.0.2.1:0".parse().unwrap();
+    let err = target::spawn(TargetOptions {
+        listen: addr,
+        threads: 1,
+        record_arrivals: false,
+    })
+    .expect_err("cannot bind a foreign address");
+    assert!(format!("{err:#}").contains("192.0.2.1:0"), "{err:#}");
+}
+
+#[test]
+fn stop_is_prompt_and_closes_the_port() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    // An idle keep-alive connection and a request still in flight.
+    let mut idle = H1::connect(addr);
+    assert_eq!(idle.get("/").status, 200);
+    let slow = std::thread::spawn(move || {
+        let mut c = H1::connect(addr);
+        c.stream
+            .write_all(b"GET /delay/5000 HTTP/1.1\r\nhost: t\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 256];
+        // Either the connection is closed (0 or an error) or an answer arrives; not a hang.
+        let _ = c.stream.read(&mut buf);
+    });
+    std::thread::sleep(Duration::from_millis(50));
+
+    let started = Instant::now();
+    target.stop();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(2500), "stop took {took:?}");
+    slow.join().expect("slow client");
+    // The idle connection was closed by the graceful shutdown.
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.stream.read(&mut buf).unwrap_or(0), 0);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "port still open after stop"
+    );
+}
+
+#[test]
+fn dropping_the_handle_stops_the_target() {
+    let addr = {
+        let target = start(1, false);
+        target.local_addr()
+    };
+    assert!(TcpStream::connect(addr).is_err());
+}
