@@ -130,11 +130,15 @@ impl Lane {
                 Err((ErrorKind::Timeout, 0, 0))
             }
         };
-        let latency_us = Instant::now().saturating_duration_since(intended).as_micros() as u64;
+        let latency_us = Instant::now()
+            .saturating_duration_since(intended)
+            .as_micros() as u64;
         let mut stats = core.stats.borrow_mut();
         let stats = &mut stats[it.index];
         match outcome {
-            Ok((status, sent, received)) => stats.record_response(status, latency_us, sent, received),
+            Ok((status, sent, received)) => {
+                stats.record_response(status, latency_us, sent, received)
+            }
             Err((kind, sent, received)) => stats.record_error(kind, sent, received),
         }
     }
@@ -160,7 +164,9 @@ async fn exchange(conn: &mut Conn, core: &Core, it: &Prepared) -> Outcome {
                 }
                 Err(Failure { kind, received }) => {
                     *conn = Conn::None;
-                    let stale = reused && received == 0 && matches!(kind, ErrorKind::Closed | ErrorKind::Reset);
+                    let stale = reused
+                        && received == 0
+                        && matches!(kind, ErrorKind::Closed | ErrorKind::Reset);
                     if stale && attempt == 0 {
                         continue;
                     }
@@ -190,7 +196,11 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
             Ok(stream) => {
                 // Over TLS the server decides by ALPN; over plain TCP `-hv 2`
                 // means h2c with prior knowledge.
-                let use_h2 = if it.tls_name.is_some() { stream.alpn_h2() } else { h2 };
+                let use_h2 = if it.tls_name.is_some() {
+                    stream.alpn_h2()
+                } else {
+                    h2
+                };
                 if !use_h2 {
                     return Ok(Conn::H1(http1::Connection::new(stream)));
                 }

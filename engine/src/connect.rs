@@ -29,8 +29,12 @@ pub async fn tcp(addr: SocketAddr) -> Result<TcpStream, ErrorKind> {
     )
     .map_err(|_| ErrorKind::Connect)?;
     // Small requests must leave at once, not wait for Nagle's timer.
-    socket.set_tcp_nodelay(true).map_err(|_| ErrorKind::Connect)?;
-    socket.set_nonblocking(true).map_err(|_| ErrorKind::Connect)?;
+    socket
+        .set_tcp_nodelay(true)
+        .map_err(|_| ErrorKind::Connect)?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|_| ErrorKind::Connect)?;
     let std_stream: std::net::TcpStream = socket.into();
     let socket = TcpSocket::from_std_stream(std_stream);
     socket.connect(addr).await.map_err(|_| ErrorKind::Connect)

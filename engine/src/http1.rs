@@ -259,7 +259,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             // Chunk data and its CRLF.
-            read += self.skip_exact(size + 2).await.map_err(|(k, n)| (k, read + n))?;
+            read += self
+                .skip_exact(size + 2)
+                .await
+                .map_err(|(k, n)| (k, read + n))?;
         }
     }
 
@@ -320,7 +323,9 @@ mod tests {
             // Dropping `server` closes the stream, which ends close-delimited bodies.
         });
         let mut conn = Connection::new(client);
-        let out = conn.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head).await;
+        let out = conn
+            .exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head)
+            .await;
         let _ = peer.await;
         out
     }
@@ -366,8 +371,15 @@ mod tests {
         for split in [1usize, 3, 1000] {
             for (reply, head, want) in cases {
                 let got = rt().block_on(exchange_with(reply, split, *head));
-                let got = got.map(|r| (r.status, r.received, r.close)).map_err(|f| f.kind);
-                assert_eq!(&got, want, "reply {:?} split {split}", String::from_utf8_lossy(reply));
+                let got = got
+                    .map(|r| (r.status, r.received, r.close))
+                    .map_err(|f| f.kind);
+                assert_eq!(
+                    &got,
+                    want,
+                    "reply {:?} split {split}",
+                    String::from_utf8_lossy(reply)
+                );
             }
         }
     }
@@ -387,7 +399,10 @@ mod tests {
             });
             let mut conn = Connection::new(client);
             for i in 0..100u32 {
-                let r = conn.exchange(b"GET / HTTP/1.1\r\n\r\n", false).await.unwrap();
+                let r = conn
+                    .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
+                    .await
+                    .unwrap();
                 assert_eq!(r.status, 200);
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {i}\r\n\r\n").len() as u64;
                 assert_eq!(r.received, head + i as u64);

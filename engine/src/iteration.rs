@@ -58,7 +58,9 @@ async fn sequential(
     deadline: Option<Instant>,
 ) {
     let shared = &core.shared;
-    let pace = shared.rate.map(|rate| Pace::new(rate, shared.clients, client, start));
+    let pace = shared
+        .rate
+        .map(|rate| Pace::new(rate, shared.clients, client, start));
     let mut lane = Lane::new();
     let work = async {
         let mut i = 0u64;
@@ -164,9 +166,11 @@ async fn batches(
         while running.join_next().await.is_some() {}
     };
     match deadline {
+        // The iteration lasts its whole duration: the last cooldown runs out
+        // even when no further batch fits before the deadline.
         Some(d) => {
             tokio::select! {
-                _ = work => {}
+                _ = work => sleep_until(d).await,
                 _ = sleep_until(d) => {}
             }
         }

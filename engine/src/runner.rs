@@ -127,7 +127,9 @@ pub fn thread_count(threads: usize) -> usize {
 pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
     if let Some(rate) = opts.rate {
         if !(rate.is_finite() && rate > 0.0) {
-            return Err(EngineError::Invalid(format!("--rate must be a positive number, got {rate}")));
+            return Err(EngineError::Invalid(format!(
+                "--rate must be a positive number, got {rate}"
+            )));
         }
         for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
             if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
@@ -140,7 +142,9 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
         }
     }
     if opts.timeout.is_zero() {
-        return Err(EngineError::Invalid("--timeout must be greater than zero".into()));
+        return Err(EngineError::Invalid(
+            "--timeout must be greater than zero".into(),
+        ));
     }
     let mut iterations = Vec::new();
     let mut rounds = Vec::new();
@@ -154,7 +158,11 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
         rounds.push(indices);
     }
     let cores = thread_count(opts.threads).min(plan.clients.max(1) as usize);
-    let core_ids = if opts.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+    let core_ids = if opts.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     // Cores start a little ahead so that every thread is up before the first request.
     let started = std::time::Instant::now() + Duration::from_millis(20);
     let shared = Arc::new(Shared {
@@ -176,7 +184,11 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
     for core in 0..cores {
         // Clients are dealt round-robin so every core gets an equal share.
         let clients: Vec<u32> = (core as u32..plan.clients).step_by(cores).collect();
-        let pin = if core_ids.is_empty() { None } else { Some(core_ids[core % core_ids.len()]) };
+        let pin = if core_ids.is_empty() {
+            None
+        } else {
+            Some(core_ids[core % core_ids.len()])
+        };
         let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
         let interval = opts.snapshot_interval;
         let handle = std::thread::Builder::new()
@@ -185,7 +197,13 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
             .map_err(EngineError::Thread)?;
         threads.push(handle);
     }
-    Ok(Run { threads, snapshots: rx, stop, started, cores })
+    Ok(Run {
+        threads,
+        snapshots: rx,
+        stop,
+        started,
+        cores,
+    })
 }
 
 fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineError> {
@@ -193,7 +211,10 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
     let t = &req.target;
     let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
         .to_socket_addrs()
-        .map_err(|e| EngineError::Resolve { host: t.host.clone(), source: e })?
+        .map_err(|e| EngineError::Resolve {
+            host: t.host.clone(),
+            source: e,
+        })?
         .collect();
     if addrs.is_empty() {
         return Err(EngineError::Resolve {
@@ -201,15 +222,21 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
         });
     }
-    let tls_name = match t.scheme {
-        Scheme::Http => None,
-        Scheme::Https => Some(
-            ServerName::try_from(t.host.clone())
-                .map_err(|_| EngineError::Invalid(format!("invalid TLS server name {:?}", t.host)))?,
-        ),
-    };
+    let tls_name =
+        match t.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(ServerName::try_from(t.host.clone()).map_err(|_| {
+                EngineError::Invalid(format!("invalid TLS server name {:?}", t.host))
+            })?),
+        };
     let authority = t.authority();
-    let h1_request = http1::build_request(&req.method, &authority, &t.path_and_query, &req.headers, &req.body);
+    let h1_request = http1::build_request(
+        &req.method,
+        &authority,
+        &t.path_and_query,
+        &req.headers,
+        &req.body,
+    );
     let method = hyper::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| EngineError::Invalid(format!("invalid method {:?}", req.method)))?;
     let uri: hyper::Uri = t
@@ -237,7 +264,12 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         version: req.version,
         h1_request,
         head: req.method == "HEAD",
-        h2: H2Request { method, uri, headers, body: Bytes::from(req.body.clone()) },
+        h2: H2Request {
+            method,
+            uri,
+            headers,
+            body: Bytes::from(req.body.clone()),
+        },
     })
 }
 
@@ -254,7 +286,10 @@ fn core_main(
         // Pinning is an optimisation: a refused pin leaves the thread unpinned.
         let _ = core_affinity::set_for_current(id);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(_) => return,
     };

@@ -126,7 +126,8 @@ impl Stats {
     /// Records a response.
     #[inline]
     pub fn record_response(&mut self, status: u16, latency_us: u64, sent: u64, received: u64) {
-        self.latency.saturating_record(latency_us.max(LATENCY_LOW_US));
+        self.latency
+            .saturating_record(latency_us.max(LATENCY_LOW_US));
         match status.checked_sub(STATUS_MIN) {
             Some(i) if (i as usize) < STATUS_SLOTS => self.status[i as usize] += 1,
             _ => self.status_other += 1,

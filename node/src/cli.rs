@@ -101,54 +101,111 @@ pub struct QuickArgs {
     /// Target URL (http:// or https://).
     #[arg(short = 'u', long = "url", help_heading = "Request")]
     pub url: Option<String>,
-    /// HTTP method.
-    #[arg(long = "httpMethod", value_name = "METHOD", help_heading = "Request", default_value = "GET")]
+    /// [-hm] HTTP method.
+    #[arg(
+        long = "httpMethod",
+        value_name = "METHOD",
+        help_heading = "Request",
+        default_value = "GET"
+    )]
     pub method: String,
     /// Request header "Name: value" (repeatable).
-    #[arg(short = 'h', long = "header", value_name = "HEADER", help_heading = "Request")]
+    #[arg(
+        short = 'h',
+        long = "header",
+        value_name = "HEADER",
+        help_heading = "Request"
+    )]
     pub headers: Vec<String>,
     /// Request body: text, or path:FILE to read it from a file.
-    #[arg(short = 'p', long = "payload", value_name = "TEXT|path:FILE", help_heading = "Request")]
+    #[arg(
+        short = 'p',
+        long = "payload",
+        value_name = "TEXT|path:FILE",
+        help_heading = "Request"
+    )]
     pub payload: Option<String>,
-    /// HTTP version: 1.1 or 2 (2.0 accepted). lps defaults to 1.1; LPS to 2.0.
-    #[arg(long = "httpVersion", value_name = "1.1|2", help_heading = "Request", default_value = "1.1")]
+    /// [-hv] HTTP version: 1.1 or 2 (2.0 accepted; h2c on http://). lps defaults to 1.1, LPS to 2.0.
+    #[arg(
+        long = "httpVersion",
+        value_name = "1.1|2",
+        help_heading = "Request",
+        default_value = "1.1"
+    )]
     pub http_version: String,
 
-    /// Name of the test (plan).
-    #[arg(long = "testName", value_name = "NAME", help_heading = "Plan", default_value = "Quick-Test-Plan")]
+    /// [-tn] Name of the test (plan).
+    #[arg(
+        long = "testName",
+        value_name = "NAME",
+        help_heading = "Plan",
+        default_value = "Quick-Test-Plan"
+    )]
     pub test_name: String,
-    /// Name of the HTTP run (iteration).
-    #[arg(long = "runName", value_name = "NAME", help_heading = "Plan", default_value = "Quick-Http-Run")]
+    /// [-rn] Name of the HTTP run (iteration).
+    #[arg(
+        long = "runName",
+        value_name = "NAME",
+        help_heading = "Plan",
+        default_value = "Quick-Http-Run"
+    )]
     pub run_name: String,
-    /// Concurrent clients; each runs the whole iteration.
-    #[arg(long = "numberOfClients", value_name = "N", help_heading = "Plan", default_value_t = 1)]
+    /// [-nc] Concurrent clients; each runs the whole iteration.
+    #[arg(
+        long = "numberOfClients",
+        value_name = "N",
+        help_heading = "Plan",
+        default_value_t = 1
+    )]
     pub clients: u32,
-    /// Delay in ms before each next client starts.
-    #[arg(long = "rampupPeriod", value_name = "MS", help_heading = "Plan", default_value_t = 0)]
+    /// [-rp] Delay in ms before each next client starts.
+    #[arg(
+        long = "rampupPeriod",
+        value_name = "MS",
+        help_heading = "Plan",
+        default_value_t = 0
+    )]
     pub rampup_ms: u64,
-    /// Create each client only when it starts.
+    /// [-dcc] Create each client only when it starts.
     #[arg(long = "delayClientCreation", value_name = "BOOL", help_heading = "Plan", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub delay_client_creation: bool,
-    /// Run the iterations of a round concurrently.
+    /// [-rip] Run the iterations of a round concurrently.
     #[arg(long = "runInParallel", value_name = "BOOL", help_heading = "Plan", num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub run_in_parallel: bool,
 
-    /// Iteration mode: R, D, CB, CRB or DCB [default: R, or D when only --duration is given].
-    #[arg(long = "iterationMode", value_name = "MODE", help_heading = "Iteration mode")]
+    /// [-im] Iteration mode: R, D, CB, CRB or DCB [default: R, or D when only --duration is given].
+    #[arg(
+        long = "iterationMode",
+        value_name = "MODE",
+        help_heading = "Iteration mode"
+    )]
     pub mode: Option<String>,
-    /// Requests per client (R, CRB).
-    #[arg(long = "requestCount", value_name = "N", help_heading = "Iteration mode")]
+    /// [-rc] Requests per client (R, CRB).
+    #[arg(
+        long = "requestCount",
+        value_name = "N",
+        help_heading = "Iteration mode"
+    )]
     pub request_count: Option<u64>,
     /// Seconds to run (D, DCB; optional bound for CB).
-    #[arg(short = 'd', long = "duration", value_name = "S", help_heading = "Iteration mode")]
+    #[arg(
+        short = 'd',
+        long = "duration",
+        value_name = "S",
+        help_heading = "Iteration mode"
+    )]
     pub duration_s: Option<u64>,
-    /// Requests per batch (CB, CRB, DCB).
+    /// [-bs] Requests per batch (CB, CRB, DCB).
     #[arg(long = "batchSize", value_name = "N", help_heading = "Iteration mode")]
     pub batch_size: Option<u32>,
-    /// Pause between batches, in ms (CB, CRB, DCB).
-    #[arg(long = "coolDownTime", value_name = "MS", help_heading = "Iteration mode")]
+    /// [-cdt] Pause between batches, in ms (CB, CRB, DCB).
+    #[arg(
+        long = "coolDownTime",
+        value_name = "MS",
+        help_heading = "Iteration mode"
+    )]
     pub cool_down_ms: Option<u64>,
-    /// Batch modes: start each batch a cooldown after the previous one started, without waiting for it.
+    /// [-mt] Batch modes: start each batch a cooldown after the previous one started, without waiting for it.
     #[arg(long = "maximizeThroughput", value_name = "BOOL", help_heading = "Iteration mode", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub maximize_throughput: bool,
 }
@@ -157,10 +214,21 @@ pub struct QuickArgs {
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
     /// Engine threads, one pinned per core [default: all cores].
-    #[arg(long, value_name = "N", help_heading = "Engine", default_value_t = 0, hide_default_value = true)]
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Engine",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub threads: usize,
     /// Per-request timeout in seconds.
-    #[arg(long, value_name = "S", help_heading = "Engine", default_value_t = 30.0)]
+    #[arg(
+        long,
+        value_name = "S",
+        help_heading = "Engine",
+        default_value_t = 30.0
+    )]
     pub timeout: f64,
     /// Open model: send at this many requests per second across all clients,
     /// measuring latency from each request's intended start (modes R and D).
@@ -228,7 +296,10 @@ enum Arity {
 
 /// Folds a long option name for matching: case and `-`/`_` do not matter.
 fn fold(name: &str) -> String {
-    name.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Rewrites LPS option spellings to the canonical `--longName` that clap
@@ -255,7 +326,9 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             // `--record-arrivals` and friends: clap's own kebab names.
             OPTIONS.iter().find(|(_, canon, _)| fold(canon) == f)
         } else if name.starts_with('-') && name.len() > 1 {
-            OPTIONS.iter().find(|(short, _, _)| !short.is_empty() && short.eq_ignore_ascii_case(&name))
+            OPTIONS
+                .iter()
+                .find(|(short, _, _)| !short.is_empty() && short.eq_ignore_ascii_case(&name))
         } else {
             None
         };
@@ -276,9 +349,9 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
                 }
             }
             (Arity::Bool, None) => {
-                let next_is_bool = args
-                    .peek()
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"));
+                let next_is_bool = args.peek().is_some_and(|v| {
+                    v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")
+                });
                 if next_is_bool {
                     let v = args.next().unwrap_or_default().to_ascii_lowercase();
                     out.push(format!("--{canon}={v}"));
@@ -304,17 +377,31 @@ mod tests {
     use super::*;
 
     fn n(args: &[&str]) -> Vec<String> {
-        normalize(std::iter::once("lps").chain(args.iter().copied()).map(String::from))[1..].to_vec()
+        normalize(
+            std::iter::once("lps")
+                .chain(args.iter().copied())
+                .map(String::from),
+        )[1..]
+            .to_vec()
     }
 
     #[test]
     fn lps_spellings_become_canonical() {
-        assert_eq!(n(&["-rc", "100", "-nc", "4"]), ["--requestCount=100", "--numberOfClients=4"]);
+        assert_eq!(
+            n(&["-rc", "100", "-nc", "4"]),
+            ["--requestCount=100", "--numberOfClients=4"]
+        );
         assert_eq!(n(&["--NUMBEROFCLIENTS", "2"]), ["--numberOfClients=2"]);
         assert_eq!(n(&["--maximize-throughput"]), ["--maximizeThroughput"]);
-        assert_eq!(n(&["-rip", "false", "-dcc"]), ["--runInParallel=false", "--delayClientCreation"]);
+        assert_eq!(
+            n(&["-rip", "false", "-dcc"]),
+            ["--runInParallel=false", "--delayClientCreation"]
+        );
         assert_eq!(n(&["-p", "-1"]), ["--payload=-1"]);
-        assert_eq!(n(&["-h", "A: b", "--url=http://x/"]), ["--header=A: b", "--url=http://x/"]);
+        assert_eq!(
+            n(&["-h", "A: b", "--url=http://x/"]),
+            ["--header=A: b", "--url=http://x/"]
+        );
         assert_eq!(n(&["--record-arrivals"]), ["--record-arrivals"]);
         assert_eq!(n(&["--bogus", "-zz"]), ["--bogus", "-zz"]);
         assert_eq!(n(&["--", "-rc"]), ["--", "-rc"]);
@@ -324,8 +411,22 @@ mod tests {
     #[test]
     fn clap_accepts_normalized_lps_options() {
         let args = normalize(
-            ["lps", "-u", "http://127.0.0.1:1/", "-rc", "10", "-nc", "3", "-h", "A: 1", "-h", "B: 2", "-im", "r"]
-                .map(String::from),
+            [
+                "lps",
+                "-u",
+                "http://127.0.0.1:1/",
+                "-rc",
+                "10",
+                "-nc",
+                "3",
+                "-h",
+                "A: 1",
+                "-h",
+                "B: 2",
+                "-im",
+                "r",
+            ]
+            .map(String::from),
         );
         let cli = Cli::try_parse_from(args).unwrap();
         assert_eq!(cli.quick.request_count, Some(10));

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use lps_config::{HttpRequestFile, IterationFile, IterationMode, Origin, Plan, PlanFile, RoundFile};
+use lps_config::{
+    HttpRequestFile, IterationFile, IterationMode, Origin, Plan, PlanFile, RoundFile,
+};
 
 use crate::BadInput;
 use crate::cli::QuickArgs;
@@ -22,11 +24,16 @@ pub fn load(path: &Path) -> Result<Plan, BadInput> {
 /// `lps create`: writes a new plan holding the quick-test iteration.
 pub fn create(path: &Path, q: &QuickArgs) -> Result<(), BadInput> {
     if path.exists() {
-        return Err(BadInput(format!("{} already exists; use 'lps add' to extend it", path.display())));
+        return Err(BadInput(format!(
+            "{} already exists; use 'lps add' to extend it",
+            path.display()
+        )));
     }
     let file = plan_file(q)?;
-    // Check before writing, so that a plan on disk always loads.
-    file.clone().into_plan(Origin::new("command line")).map_err(bad)?;
+    // Check before writing, so that a plan on disk always loads; `path:`
+    // payloads are relative to the plan's directory, as when it is run.
+    let origin = path.display().to_string();
+    file.clone().into_plan(origin_of(path, &origin)).map_err(bad)?;
     lps_config::save_plan_file(path, &file).map_err(bad)
 }
 
@@ -38,16 +45,30 @@ pub fn add(path: &Path, round: Option<&str>, q: &QuickArgs) -> Result<(), BadInp
     match round {
         Some(name) => match file.rounds.iter_mut().find(|r| r.name == name) {
             Some(r) => r.iterations.push(iteration),
-            None => file.rounds.push(RoundFile { name: name.to_string(), iterations: vec![iteration] }),
+            None => file.rounds.push(RoundFile {
+                name: name.to_string(),
+                iterations: vec![iteration],
+            }),
         },
         None => match file.rounds.last_mut() {
             Some(r) => r.iterations.push(iteration),
-            None => file.rounds.push(RoundFile { name: "Round-1".into(), iterations: vec![iteration] }),
+            None => file.rounds.push(RoundFile {
+                name: "Round-1".into(),
+                iterations: vec![iteration],
+            }),
         },
     }
     let origin = path.display().to_string();
-    file.clone().into_plan(Origin::new(&origin)).map_err(bad)?;
+    file.clone().into_plan(origin_of(path, &origin)).map_err(bad)?;
     lps_config::save_plan_file(path, &file).map_err(bad)
+}
+
+fn origin_of<'a>(path: &'a Path, name: &'a str) -> Origin<'a> {
+    let origin = Origin::new(name);
+    match path.parent() {
+        Some(dir) => origin.with_base_dir(dir),
+        None => origin,
+    }
 }
 
 fn plan_file(q: &QuickArgs) -> Result<PlanFile, BadInput> {
@@ -57,14 +78,22 @@ fn plan_file(q: &QuickArgs) -> Result<PlanFile, BadInput> {
         rampup_period: Some(q.rampup_ms),
         delay_client_creation: Some(q.delay_client_creation),
         run_in_parallel: Some(q.run_in_parallel),
-        rounds: vec![RoundFile { name: "Round-1".into(), iterations: vec![iteration_file(q)?] }],
+        rounds: vec![RoundFile {
+            name: "Round-1".into(),
+            iterations: vec![iteration_file(q)?],
+        }],
     })
 }
 
 fn iteration_file(q: &QuickArgs) -> Result<IterationFile, BadInput> {
-    let url = q.url.clone().ok_or_else(|| BadInput("--url is required".into()))?;
+    let url = q
+        .url
+        .clone()
+        .ok_or_else(|| BadInput("--url is required".into()))?;
     let mode = match &q.mode {
-        Some(m) => m.parse::<IterationMode>().map_err(|e| BadInput(format!("--iterationMode: {e}")))?,
+        Some(m) => m
+            .parse::<IterationMode>()
+            .map_err(|e| BadInput(format!("--iterationMode: {e}")))?,
         // A duration alone means "run for that long", as in wrk.
         None if q.duration_s.is_some() && q.request_count.is_none() => IterationMode::D,
         None => IterationMode::R,

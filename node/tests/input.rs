@@ -1,0 +1,262 @@
+//! Bad input gets one clear line and exit code 2; plans round-trip through
+//! `lps create`, `lps add` and `lps run`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Target, lps};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs lps, expects exit 2 and a single-line error containing `needle`.
+fn bad(args: &[&str], needle: &str) {
+    let out = lps(args, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "lps {args:?}\nstderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line expected for {args:?}, got:\n{stderr}"
+    );
+    assert!(lines[0].starts_with("lps: error: "), "{stderr}");
+    assert!(lines[0].contains(needle), "{needle:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lps-input-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn bad_command_lines() {
+    let url = "http://127.0.0.1:9/";
+    bad(&["--bogus"], "unexpected argument '--bogus'");
+    bad(
+        &["--url", "ftp://x/", "-rc", "1"],
+        "scheme \"ftp\" is not http or https",
+    );
+    bad(&["--url", "http:///nohost", "-rc", "1"], "httpRequest.url");
+    bad(&["--url", url, "-rc", "1", "-nc", "0"], "numberOfClients");
+    bad(&["--url", url], "iterationMode R requires requestCount");
+    bad(
+        &["--url", url, "-rc", "5", "-im", "CB"],
+        "iterationMode CB requires batchSize",
+    );
+    bad(&["--url", url, "-rc", "5", "-im", "XYZ"], "--iterationMode");
+    bad(&["--url", url, "-rc", "abc"], "invalid value 'abc'");
+    bad(&["--url", url, "-rc", "5", "-hv", "3"], "--httpVersion");
+    bad(&["--url", url, "-rc", "5", "-h", "NoColon"], "--header");
+    bad(&["--url", url, "-rc", "5", "--rate", "0"], "--rate");
+    bad(
+        &[
+            "--url", url, "-rc", "5", "-im", "CRB", "-bs", "2", "-cdt", "10", "--rate", "10",
+        ],
+        "--rate applies to modes R and D",
+    );
+    bad(&["--url", url, "-rc", "5", "--timeout", "0"], "--timeout");
+    bad(&["-rc", "5"], "no --url given");
+    bad(&["run", "/nonexistent/plan.yaml"], "/nonexistent/plan.yaml");
+}
+
+#[test]
+fn bad_plans_name_file_line_and_key() {
+    let dir = scratch("plans");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown.yaml",
+            "name: P\nrounds:\n  - name: R1\n    iterations:\n      - name: a\n        requestCont: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n",
+            "unknown.yaml:6",
+        ),
+        (
+            "missing.yaml",
+            "name: P\nrounds:\n  - name: R1\n    iterations:\n      - name: a\n        iterationMode: D\n        httpRequest:\n          url: http://127.0.0.1:9/\n",
+            "requires duration",
+        ),
+        (
+            "type.json",
+            "{\n  \"name\": \"P\",\n  \"numberOfClients\": \"four\",\n  \"rounds\": []\n}\n",
+            "type.json:3",
+        ),
+        (
+            "syntax.json",
+            "{\n  \"name\": \"P\",\n  \"rounds\": [\n",
+            "syntax.json",
+        ),
+    ];
+    for (file, text, needle) in cases {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        bad(&["run", path.to_str().unwrap()], needle);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn create_add_run_round_trip() {
+    let target = Target::start(&[]);
+    let dir = scratch("roundtrip");
+    let plan = dir.join("plan.yaml");
+    let plan_s = plan.to_str().unwrap();
+    let url = target.url("/");
+    let echo = target.url("/echo");
+    let out = lps(
+        &[
+            "create",
+            plan_s,
+            "-tn",
+            "RoundTrip",
+            "-nc",
+            "2",
+            "-rn",
+            "home",
+            "-u",
+            &url,
+            "-rc",
+            "30",
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lps(
+        &[
+            "add",
+            plan_s,
+            "-rn",
+            "post",
+            "-u",
+            &echo,
+            "-hm",
+            "POST",
+            "-p",
+            "ping",
+            "-h",
+            "X-Test: 1",
+            "-im",
+            "CRB",
+            "-rc",
+            "10",
+            "-bs",
+            "5",
+            "-cdt",
+            "10",
+        ],
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Creating over an existing plan is refused rather than overwriting it.
+    bad(
+        &["create", plan_s, "-u", &url, "-rc", "1"],
+        "already exists",
+    );
+    let out = lps(&["run", plan_s, "--json", "-", "-q"], LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["test"], "RoundTrip");
+    assert_eq!(report["clients"], 2);
+    assert_eq!(report["requests"]["total"], 80);
+    let its = report["iterations"].as_array().unwrap();
+    assert_eq!(its.len(), 2);
+    assert_eq!(its[0]["name"], "home");
+    assert_eq!(its[0]["requests"]["total"], 60);
+    assert_eq!(its[1]["name"], "post");
+    assert_eq!(its[1]["method"], "POST");
+    assert_eq!(its[1]["mode"], "CRB");
+    assert_eq!(its[1]["requests"]["total"], 20);
+    // The echo of "ping" came back in each response body.
+    let echoed = its[1]["bytes"]["received"].as_u64().unwrap();
+    assert!(echoed >= 20 * 4, "{echoed}");
+    assert_eq!(target.stats()["requests"], 80);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn example_plans_load_and_run() {
+    let target = Target::start(&[]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        // The examples target 127.0.0.1:8080; point them at this test's target.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("127.0.0.1:8080", &target.addr.to_string());
+        let dir = scratch(&format!("example-{seen}"));
+        let copy = dir.join(path.file_name().unwrap());
+        std::fs::write(&copy, text).unwrap();
+        let out = lps(&["run", copy.to_str().unwrap(), "--json", "-", "-q"], LIMIT);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["requests"]["total"].as_u64().unwrap() > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+        seen += 1;
+    }
+    assert!(
+        seen >= 2,
+        "two example plans expected in {}",
+        root.display()
+    );
+}
+
+#[test]
+fn help_lists_every_lps_option_with_defaults() {
+    let out = lps(&["--help"], LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--url",
+        "--testName",
+        "--runName",
+        "--numberOfClients",
+        "--rampupPeriod",
+        "--delayClientCreation",
+        "--runInParallel",
+        "--httpMethod",
+        "--header",
+        "--payload",
+        "--httpVersion",
+        "--iterationMode",
+        "--requestCount",
+        "--duration",
+        "--batchSize",
+        "--coolDownTime",
+        "--maximizeThroughput",
+        "--timeout",
+        "--rate",
+        "--threads",
+        "--json",
+        "--histogram",
+        "[default: Quick-Test-Plan]",
+        "[default: 1.1]",
+    ] {
+        assert!(
+            help.contains(needle),
+            "{needle} missing from --help:\n{help}"
+        );
+    }
+}
