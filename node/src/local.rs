@@ -53,7 +53,13 @@ pub fn run(
     progress.finish();
     let duration = run.started().elapsed();
     run.join()?;
-    Ok(Outcome { aggregate, started_at, duration, threads, interrupted })
+    Ok(Outcome {
+        aggregate,
+        started_at,
+        duration,
+        threads,
+        interrupted,
+    })
 }
 
 /// The live progress line on stderr (only when it is a terminal).
@@ -90,8 +96,16 @@ impl Progress {
         let all = total.total();
         let requests = all.requests();
         let span = total.elapsed.saturating_sub(self.printed_at).as_secs_f64();
-        let rps = if span > 0.0 { (requests - self.printed_requests) as f64 / span } else { 0.0 };
-        let p99 = if self.interval.latency.is_empty() { 0 } else { self.interval.latency.value_at_quantile(0.99) };
+        let rps = if span > 0.0 {
+            (requests - self.printed_requests) as f64 / span
+        } else {
+            0.0
+        };
+        let p99 = if self.interval.latency.is_empty() {
+            0
+        } else {
+            self.interval.latency.value_at_quantile(0.99)
+        };
         eprint!(
             "\r\x1b[2K[{:>6.1}s] {requests} requests  {rps:.0} req/s  p99 {}  {} errors  {} in flight",
             total.elapsed.as_secs_f64(),

@@ -113,12 +113,26 @@ impl Figures {
         let secs = duration.as_secs_f64();
         let total = stats.requests();
         Figures {
-            requests: Requests { total, ok: stats.ok, failed: stats.failed },
-            status_codes: stats.status_codes().into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
-            errors: ErrorKind::ALL.iter().map(|k| (k.as_str(), stats.errors(*k))).collect(),
+            requests: Requests {
+                total,
+                ok: stats.ok,
+                failed: stats.failed,
+            },
+            status_codes: stats
+                .status_codes()
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), n))
+                .collect(),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| (k.as_str(), stats.errors(*k)))
+                .collect(),
             latency_us: Latency::from_histogram(&stats.latency),
             throughput_rps: if secs > 0.0 { total as f64 / secs } else { 0.0 },
-            bytes: Bytes { sent: stats.bytes_sent, received: stats.bytes_received },
+            bytes: Bytes {
+                sent: stats.bytes_sent,
+                received: stats.bytes_received,
+            },
         }
     }
 }
@@ -126,7 +140,15 @@ impl Figures {
 impl Latency {
     pub fn from_histogram(h: &Histogram<u64>) -> Latency {
         if h.is_empty() {
-            return Latency { min: 0, mean: 0.0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+            return Latency {
+                min: 0,
+                mean: 0.0,
+                p50: 0,
+                p90: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+            };
         }
         Latency {
             min: h.min(),
@@ -206,7 +228,11 @@ impl Report {
             self.test,
             self.clients,
             self.threads,
-            if self.interrupted { " (interrupted)" } else { "" }
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
         );
         render_figures(&mut out, &self.total, self.duration_s, "  ");
         let _ = writeln!(out, "\n  Latency distribution:");
@@ -227,7 +253,11 @@ impl Report {
 
 fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
-    let _ = writeln!(out, "{pad}Requests:    {} total, {} ok, {} failed", r.total, r.ok, r.failed);
+    let _ = writeln!(
+        out,
+        "{pad}Requests:    {} total, {} ok, {} failed",
+        r.total, r.ok, r.failed
+    );
     let _ = writeln!(out, "{pad}Duration:    {duration_s:.3} s");
     let _ = writeln!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
     let l = &f.latency_us;
@@ -243,10 +273,19 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
         us(l.max)
     );
     if !f.status_codes.is_empty() {
-        let codes: Vec<String> = f.status_codes.iter().map(|(c, n)| format!("[{c}] {n}")).collect();
+        let codes: Vec<String> = f
+            .status_codes
+            .iter()
+            .map(|(c, n)| format!("[{c}] {n}"))
+            .collect();
         let _ = writeln!(out, "{pad}Status:      {}", codes.join("  "));
     }
-    let errors: Vec<String> = f.errors.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    let errors: Vec<String> = f
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     if !errors.is_empty() {
         let _ = writeln!(out, "{pad}Errors:      {}", errors.join(", "));
     }
@@ -304,7 +343,11 @@ fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.2} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
 }
 
 /// Writes the merged histograms (total, then each iteration) as an
@@ -331,12 +374,21 @@ pub fn write_histogram_log(
                 .map_err(|e| anyhow::anyhow!("cannot encode histogram {name}: {e:?}"))?;
         }
     }
-    std::fs::write(path, buf).with_context(|| format!("cannot write the histogram log to {}", path.display()))
+    std::fs::write(path, buf)
+        .with_context(|| format!("cannot write the histogram log to {}", path.display()))
 }
 
 /// Tags may not contain commas, spaces or control characters.
 fn sanitize_tag(name: &str) -> String {
-    name.chars().map(|c| if c == ',' || c.is_whitespace() || c.is_control() { '_' } else { c }).collect()
+    name.chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -360,7 +412,18 @@ mod tests {
             h.record(v).unwrap();
         }
         let l = Latency::from_histogram(&h);
-        assert_eq!(l, Latency { min: 1, mean: 500.5, p50: 500, p90: 900, p99: 990, p999: 999, max: 1000 });
+        assert_eq!(
+            l,
+            Latency {
+                min: 1,
+                mean: 500.5,
+                p50: 500,
+                p90: 900,
+                p99: 990,
+                p999: 999,
+                max: 1000
+            }
+        );
         let empty = Latency::from_histogram(&lps_engine::new_histogram());
         assert_eq!(empty.max, 0);
     }

@@ -9,14 +9,18 @@ use common::{Target, closed_port, lps, lps_json};
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not an unsigned integer: {v}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("not an unsigned integer: {v}"))
 }
 
 #[test]
 fn r_mode_sends_exactly_clients_times_request_count() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let (code, report, stderr) = lps_json(&["--url", &url, "-rc", "250", "-nc", "7", "--threads", "2"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &["--url", &url, "-rc", "250", "-nc", "7", "--threads", "2"],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(u(&report["requests"]["total"]), 1750);
     assert_eq!(u(&report["requests"]["ok"]), 1750);
@@ -35,7 +39,10 @@ fn r_mode_sends_exactly_clients_times_request_count() {
 fn http2_prior_knowledge_counts_exactly() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let (code, report, stderr) = lps_json(&["--url", &url, "-rc", "300", "-nc", "3", "-hv", "2.0"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &["--url", &url, "-rc", "300", "-nc", "3", "-hv", "2.0"],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(u(&report["requests"]["total"]), 900);
     assert_eq!(u(&report["status_codes"]["200"]), 900);
@@ -69,19 +76,27 @@ fn slow_target_counts_timeouts() {
     let target = Target::start(&[]);
     let url = target.url("/delay/3000");
     let started = std::time::Instant::now();
-    let (code, report, _) = lps_json(&["--url", &url, "-rc", "2", "-nc", "2", "--timeout", "0.3"], LIMIT);
+    let (code, report, _) = lps_json(
+        &["--url", &url, "-rc", "2", "-nc", "2", "--timeout", "0.3"],
+        LIMIT,
+    );
     assert_eq!(code, 1);
     assert_eq!(u(&report["errors"]["timeout"]), 4);
     assert_eq!(u(&report["requests"]["failed"]), 4);
     // Two requests of 0.3 s each per client, far below the 3 s delay.
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn d_mode_stops_within_five_percent() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let (code, report, stderr) = lps_json(&["--url", &url, "-im", "D", "-d", "2", "-nc", "4"], LIMIT);
+    let (code, report, stderr) =
+        lps_json(&["--url", &url, "-im", "D", "-d", "2", "-nc", "4"], LIMIT);
     assert_eq!(code, 0, "{stderr}");
     let d = report["duration_s"].as_f64().unwrap();
     assert!((d - 2.0).abs() <= 0.1, "duration {d}");
@@ -93,13 +108,20 @@ fn d_mode_stops_within_five_percent() {
 fn open_model_holds_its_rate() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let (code, report, stderr) =
-        lps_json(&["--url", &url, "-im", "D", "-d", "2", "-nc", "8", "--rate", "1000"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url", &url, "-im", "D", "-d", "2", "-nc", "8", "--rate", "1000",
+        ],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["model"], "open");
     assert_eq!(report["rate_rps"], 1000.0);
     let total = u(&report["requests"]["total"]) as f64;
-    assert!((total - 2000.0).abs() <= 100.0, "sent {total}, expected 2000 ± 5%");
+    assert!(
+        (total - 2000.0).abs() <= 100.0,
+        "sent {total}, expected 2000 ± 5%"
+    );
     assert_eq!(u(&target.stats()["requests"]) as f64, total);
 }
 
@@ -113,19 +135,27 @@ fn open_model_latency_includes_a_target_stall() {
             std::thread::sleep(Duration::from_millis(1000));
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             use std::io::{Read, Write};
-            s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
             let mut sink = String::new();
             let _ = s.read_to_string(&mut sink);
         })
     };
-    let (code, report, stderr) =
-        lps_json(&["--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",
+        ],
+        LIMIT,
+    );
     pauser.join().unwrap();
     assert_eq!(code, 0, "{stderr}");
     // A third of the schedule fell into the 1 s freeze: requests meant to
     // start during it are late by up to a second, and the report shows it.
     let p99 = u(&report["latency_us"]["p99"]);
-    assert!(p99 >= 900_000, "p99 {p99} µs does not reflect the 1 s stall");
+    assert!(
+        p99 >= 900_000,
+        "p99 {p99} µs does not reflect the 1 s stall"
+    );
     let max = u(&report["latency_us"]["max"]);
     assert!(max >= 950_000, "max {max}");
 }
@@ -141,21 +171,35 @@ fn closed_model_hides_the_stall_that_open_model_shows() {
         std::thread::sleep(Duration::from_millis(1000));
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         use std::io::{Read, Write};
-        s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         let mut sink = String::new();
         let _ = s.read_to_string(&mut sink);
     });
     let (_, report, _) = lps_json(&["--url", &url, "-im", "D", "-d", "3", "-nc", "4"], LIMIT);
     pauser.join().unwrap();
-    assert!(u(&report["latency_us"]["p90"]) < 100_000, "{}", report["latency_us"]);
-    assert!(u(&report["latency_us"]["max"]) >= 900_000, "{}", report["latency_us"]);
+    assert!(
+        u(&report["latency_us"]["p90"]) < 100_000,
+        "{}",
+        report["latency_us"]
+    );
+    assert!(
+        u(&report["latency_us"]["max"]) >= 900_000,
+        "{}",
+        report["latency_us"]
+    );
 }
 
 /// Arrival times (µs) at the target, grouped into batches separated by gaps
 /// larger than `gap_us`.
 fn batches(target: &Target, gap_us: u64) -> Vec<Vec<u64>> {
     let stats = target.stats();
-    let arrivals: Vec<u64> = stats["arrivals_us"].as_array().unwrap().iter().map(u).collect();
+    let arrivals: Vec<u64> = stats["arrivals_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u)
+        .collect();
     let mut out: Vec<Vec<u64>> = Vec::new();
     for t in arrivals {
         match out.last_mut() {
@@ -170,8 +214,12 @@ fn batches(target: &Target, gap_us: u64) -> Vec<Vec<u64>> {
 fn crb_sends_batches_separated_by_the_cooldown() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
-    let (code, report, stderr) =
-        lps_json(&["--url", &url, "-im", "CRB", "-rc", "25", "-bs", "10", "-cdt", "300", "-nc", "1"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url", &url, "-im", "CRB", "-rc", "25", "-bs", "10", "-cdt", "300", "-nc", "1",
+        ],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(u(&report["requests"]["total"]), 25);
     let b = batches(&target, 150_000);
@@ -179,7 +227,10 @@ fn crb_sends_batches_separated_by_the_cooldown() {
     assert_eq!(sizes, [10, 10, 5]);
     for w in b.windows(2) {
         let gap = w[1][0] - w[0][w[0].len() - 1];
-        assert!((290_000..600_000).contains(&gap), "gap {gap} µs, cooldown 300 ms");
+        assert!(
+            (290_000..600_000).contains(&gap),
+            "gap {gap} µs, cooldown 300 ms"
+        );
     }
 }
 
@@ -187,8 +238,12 @@ fn crb_sends_batches_separated_by_the_cooldown() {
 fn dcb_runs_batches_for_its_duration() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
-    let (code, report, stderr) =
-        lps_json(&["--url", &url, "-im", "DCB", "-d", "1", "-bs", "5", "-cdt", "250", "-nc", "2"], LIMIT);
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url", &url, "-im", "DCB", "-d", "1", "-bs", "5", "-cdt", "250", "-nc", "2",
+        ],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     let d = report["duration_s"].as_f64().unwrap();
     assert!((d - 1.0).abs() <= 0.1, "duration {d}");
@@ -198,7 +253,10 @@ fn dcb_runs_batches_for_its_duration() {
     for batch in &b[..b.len() - 1] {
         assert_eq!(batch.len(), 10, "two clients x batch size 5");
     }
-    assert_eq!(u(&report["requests"]["total"]) as usize, b.iter().map(Vec::len).sum::<usize>());
+    assert_eq!(
+        u(&report["requests"]["total"]) as usize,
+        b.iter().map(Vec::len).sum::<usize>()
+    );
 }
 
 #[test]
@@ -207,11 +265,29 @@ fn cb_with_maximize_throughput_does_not_wait_for_slow_batches() {
     // Each request takes 400 ms; batches start every 100 ms regardless.
     let url = target.url("/delay/400");
     let (_, report, stderr) = lps_json(
-        &["--url", &url, "-im", "CB", "-d", "1", "-bs", "3", "-cdt", "100", "-nc", "1", "--maximizeThroughput"],
+        &[
+            "--url",
+            &url,
+            "-im",
+            "CB",
+            "-d",
+            "1",
+            "-bs",
+            "3",
+            "-cdt",
+            "100",
+            "-nc",
+            "1",
+            "--maximizeThroughput",
+        ],
         LIMIT,
     );
     let b = batches(&target, 50_000);
-    assert!(b.len() >= 8, "{} batches with maximize; stderr {stderr}", b.len());
+    assert!(
+        b.len() >= 8,
+        "{} batches with maximize; stderr {stderr}",
+        b.len()
+    );
     assert!(u(&report["requests"]["total"]) >= 3, "{report}");
 }
 
@@ -219,7 +295,10 @@ fn cb_with_maximize_throughput_does_not_wait_for_slow_batches() {
 fn rampup_delays_each_next_client() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
-    let (code, _, stderr) = lps_json(&["--url", &url, "-rc", "1", "-nc", "4", "-rp", "200"], LIMIT);
+    let (code, _, stderr) = lps_json(
+        &["--url", &url, "-rc", "1", "-nc", "4", "-rp", "200"],
+        LIMIT,
+    );
     assert_eq!(code, 0, "{stderr}");
     let b = batches(&target, 100_000);
     assert_eq!(b.len(), 4, "one arrival per client, 200 ms apart");
@@ -232,8 +311,19 @@ fn histogram_log_is_readable_by_hdrhistogram() {
     let dir = std::env::temp_dir().join(format!("lps-hist-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("latency.hlog");
-    let (code, report, _) =
-        lps_json(&["--url", &url, "-rc", "500", "-nc", "2", "--histogram", path.to_str().unwrap()], LIMIT);
+    let (code, report, _) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-rc",
+            "500",
+            "-nc",
+            "2",
+            "--histogram",
+            path.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
     assert_eq!(code, 0);
     let text = std::fs::read(&path).unwrap();
     let mut deserializer = hdrhistogram::serialization::Deserializer::new();
@@ -241,14 +331,18 @@ fn histogram_log_is_readable_by_hdrhistogram() {
     for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&text) {
         if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = entry {
             let bytes = base64_decode(h.encoded_histogram());
-            let hist: hdrhistogram::Histogram<u64> = deserializer.deserialize(&mut bytes.as_slice()).unwrap();
+            let hist: hdrhistogram::Histogram<u64> =
+                deserializer.deserialize(&mut bytes.as_slice()).unwrap();
             totals.push((h.tag().map(|t| t.as_str().to_string()), hist));
         }
     }
     assert_eq!(totals.len(), 2, "total and one iteration");
     assert_eq!(totals[0].0.as_deref(), Some("total"));
     assert_eq!(totals[0].1.len(), 1000);
-    assert_eq!(totals[0].1.value_at_quantile(0.99), u(&report["latency_us"]["p99"]));
+    assert_eq!(
+        totals[0].1.value_at_quantile(0.99),
+        u(&report["latency_us"]["p99"])
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -258,7 +352,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
     let mut acc = 0u32;
     let mut bits = 0;
     for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHA.iter().position(|a| *a == c).expect("base64 character") as u32;
+        let v = ALPHA
+            .iter()
+            .position(|a| *a == c)
+            .expect("base64 character") as u32;
         acc = (acc << 6) | v;
         bits += 6;
         if bits >= 8 {
@@ -277,18 +374,42 @@ fn ctrl_c_stops_and_still_writes_the_report() {
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("partial.json");
     let child = std::process::Command::new(common::LPS)
-        .args(["--url", &url, "-im", "D", "-d", "30", "-nc", "2", "-q", "--json", json.to_str().unwrap()])
+        .args([
+            "--url",
+            &url,
+            "-im",
+            "D",
+            "-d",
+            "30",
+            "-nc",
+            "2",
+            "-q",
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["interrupted"], true);
     let total = u(&report["requests"]["total"]);
@@ -297,7 +418,10 @@ fn ctrl_c_stops_and_still_writes_the_report() {
     // Nothing recorded was lost: the target saw at most the in-flight
     // requests (two clients) more than the report counts.
     let seen = u(&target.stats()["requests"]);
-    assert!(seen >= total && seen <= total + 2, "target {seen}, report {total}");
+    assert!(
+        seen >= total && seen <= total + 2,
+        "target {seen}, report {total}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -308,7 +432,14 @@ fn console_summary_names_the_model_and_figures() {
     let out = lps(&["--url", &url, "-rc", "100", "-nc", "2"], LIMIT);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["closed model", "Requests:    200 total, 200 ok, 0 failed", "Latency:", "p99", "[200] 200", "Transfer:"] {
+    for needle in [
+        "closed model",
+        "Requests:    200 total, 200 ok, 0 failed",
+        "Latency:",
+        "p99",
+        "[200] 200",
+        "Transfer:",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }

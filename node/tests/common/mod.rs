@@ -26,7 +26,9 @@ impl Target {
             .expect("spawn lps target");
         let stderr = child.stderr.take().expect("stderr piped");
         let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).expect("read target banner");
+        BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("read target banner");
         let addr = line
             .split("http://")
             .nth(1)
@@ -44,10 +46,16 @@ impl Target {
     pub fn get(&self, path: &str) -> String {
         let mut s = TcpStream::connect(self.addr).expect("connect to target");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read response");
-        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
     }
 
     pub fn stats(&self) -> serde_json::Value {
