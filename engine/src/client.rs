@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,7 +82,15 @@ pub(crate) struct Lane {
     conn: Conn,
     /// The per-request timeout, re-armed rather than re-created per request.
     timer: Pin<Box<Sleep>>,
+    /// Lanes of one client's batches multiplex their HTTP/2 streams over
+    /// one connection, kept here.
+    h2_shared: Option<H2Slot>,
 }
+
+/// A client's HTTP/2 connection, shared by its lanes. The async lock makes
+/// the lanes of a first batch wait for one handshake instead of each
+/// opening a connection.
+pub(crate) type H2Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>;
 
 enum Conn {
     None,
@@ -113,6 +122,15 @@ impl Lane {
         Lane {
             conn: Conn::None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            h2_shared: None,
+        }
+    }
+
+    /// A lane that shares its client's HTTP/2 connection with sibling lanes.
+    pub fn sharing(slot: H2Slot) -> Lane {
+        Lane {
+            h2_shared: Some(slot),
+            ..Lane::new()
         }
     }
 
@@ -123,7 +141,7 @@ impl Lane {
         self.timer.as_mut().reset(Instant::now() + timeout);
         let outcome = tokio::select! {
             biased;
-            out = exchange(&mut self.conn, core, it) => out,
+            out = exchange(&mut self.conn, core, it, self.h2_shared.as_ref()) => out,
             _ = self.timer.as_mut() => {
                 // The connection is mid-exchange: it cannot be reused.
                 self.conn = Conn::None;
@@ -144,8 +162,24 @@ impl Lane {
     }
 }
 
-async fn exchange(conn: &mut Conn, core: &Core, it: &Prepared) -> Outcome {
+async fn exchange(
+    conn: &mut Conn,
+    core: &Core,
+    it: &Prepared,
+    h2_shared: Option<&H2Slot>,
+) -> Outcome {
     let sent = it.h1_request.len() as u64;
+    if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
+        let mut shared = slot.lock().await;
+        if shared.is_none() {
+            if let Conn::H2(sender) = open(core, it).await.map_err(|k| (k, 0, 0))? {
+                *shared = Some(sender);
+            }
+        }
+        if let Some(sender) = shared.as_ref() {
+            *conn = Conn::H2(sender.clone());
+        }
+    }
     // A reused keep-alive connection may have been closed by the server
     // while idle; that request is retried once on a fresh connection.
     for attempt in 0..2 {
@@ -177,6 +211,10 @@ async fn exchange(conn: &mut Conn, core: &Core, it: &Prepared) -> Outcome {
                 let out = h2_exchange(sender, it).await;
                 if out.is_err() {
                     *conn = Conn::None;
+                    // A broken shared connection is replaced by the next lane that needs one.
+                    if let Some(slot) = h2_shared {
+                        slot.lock().await.take();
+                    }
                 }
                 return out;
             }

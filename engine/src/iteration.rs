@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
-use crate::client::{Core, Lane, Prepared};
+use crate::client::{Core, H2Slot, Lane, Prepared};
 use lps_config::Mode;
 
 /// Runs iteration `index` for client `client` until its mode says it is done.
@@ -124,6 +124,7 @@ async fn batches(
     cooldown: Duration,
 ) {
     let pool: Rc<RefCell<Vec<Lane>>> = Rc::new(RefCell::new(Vec::new()));
+    let h2: H2Slot = Rc::new(tokio::sync::Mutex::new(None));
     // Dropping the set (at the deadline or on stop) aborts requests in flight.
     let mut running: JoinSet<()> = JoinSet::new();
     let index = it.index;
@@ -139,8 +140,10 @@ async fn batches(
             for _ in 0..n {
                 let core = core.clone();
                 let pool = pool.clone();
+                let h2 = h2.clone();
                 running.spawn_local(async move {
-                    let mut lane = pool.borrow_mut().pop().unwrap_or_else(Lane::new);
+                    let popped = pool.borrow_mut().pop();
+                    let mut lane = popped.unwrap_or_else(|| Lane::sharing(h2));
                     let it = &core.shared.iterations[index];
                     lane.send(&core, it, Instant::now()).await;
                     pool.borrow_mut().push(lane);

@@ -443,3 +443,21 @@ fn console_summary_names_the_model_and_figures() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
+
+#[test]
+fn http2_batches_multiplex_on_one_connection_per_client() {
+    let target = Target::start(&[]);
+    let url = target.url("/delay/50");
+    let (code, report, stderr) = lps_json(
+        &["--url", &url, "-hv", "2", "-im", "CRB", "-rc", "40", "-bs", "10", "-cdt", "10", "-nc", "2"],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["total"]), 80);
+    let stats = target.stats();
+    assert_eq!(u(&stats["requests"]), 80);
+    // One HTTP/2 connection per client, plus the one that asked for /stats.
+    assert_eq!(u(&stats["connections"]), 3, "{stats}");
+    // Ten concurrent streams of 50 ms each: a batch takes about 50 ms, not 500.
+    assert!(u(&report["latency_us"]["max"]) < 400_000, "{}", report["latency_us"]);
+}
