@@ -171,10 +171,10 @@ async fn exchange(
     let sent = it.h1_request.len() as u64;
     if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
         let mut shared = slot.lock().await;
-        if shared.is_none() {
-            if let Conn::H2(sender) = open(core, it).await.map_err(|k| (k, 0, 0))? {
-                *shared = Some(sender);
-            }
+        if shared.is_none()
+            && let Conn::H2(sender) = open(core, it).await.map_err(|k| (k, 0, 0))?
+        {
+            *shared = Some(sender);
         }
         if let Some(sender) = shared.as_ref() {
             *conn = Conn::H2(sender.clone());

@@ -356,7 +356,9 @@ mod tests {
 
     #[test]
     fn parses_framings_in_pieces() {
-        let cases: &[(&[u8], bool, Result<(u16, u64, bool), ErrorKind>)] = &[
+        // (reply, HEAD request, expected (status, bytes read, close) or failure)
+        type Case = (&'static [u8], bool, Result<(u16, u64, bool), ErrorKind>);
+        let cases: &[Case] = &[
             (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, Ok((200, 43, false))),
             (b"HTTP/1.1 503 X\r\ncontent-length: 0\r\nConnection: close\r\n\r\n", false, Ok((503, 56, true))),
             (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n", false, Ok((200, 80, false))),

@@ -89,12 +89,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => {
             if cli.quick.url.is_none() {
-                return Err(BadInput("no --url given and no command; try 'lps demo' or 'lps --help'".into()).into());
+                return Err(BadInput(
+                    "no --url given and no command; try 'lps demo' or 'lps --help'".into(),
+                )
+                .into());
             }
             let plan = plans::quick(&cli.quick)?;
             run_and_report(&plan, &cli.engine, &cli.output)
         }
-        Some(Command::Run { plan, engine, output }) => {
+        Some(Command::Run {
+            plan,
+            engine,
+            output,
+        }) => {
             let plan = plans::load(&plan)?;
             run_and_report(&plan, &engine, &output)
         }
@@ -105,24 +112,42 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Add { plan, round, quick }) => {
             plans::add(&plan, round.as_deref(), &quick)?;
-            eprintln!("lps: added iteration {} to {}", quick.run_name, plan.display());
+            eprintln!(
+                "lps: added iteration {} to {}",
+                quick.run_name,
+                plan.display()
+            );
             Ok(EXIT_OK)
         }
         Some(Command::Target(args)) => {
             interrupt::install();
-            target::run(target::TargetOptions {
-                listen: args.listen,
-                threads: args.threads,
-                record_arrivals: args.record_arrivals,
-            })?;
+            // The first Ctrl-C stops the target cleanly.
+            target::run_until(
+                target::TargetOptions {
+                    listen: args.listen,
+                    threads: args.threads,
+                    record_arrivals: args.record_arrivals,
+                },
+                interrupt::requested,
+            )?;
             Ok(EXIT_OK)
         }
-        Some(Command::Demo { engine, output, request_count, clients }) => demo(&engine, &output, request_count, clients),
+        Some(Command::Demo {
+            engine,
+            output,
+            request_count,
+            clients,
+        }) => demo(&engine, &output, request_count, clients),
     }
 }
 
 /// `lps demo`: the built-in target on a free loopback port, and a test of it.
-fn demo(engine: &EngineArgs, output: &OutputArgs, requests: u64, clients: u32) -> anyhow::Result<u8> {
+fn demo(
+    engine: &EngineArgs,
+    output: &OutputArgs,
+    requests: u64,
+    clients: u32,
+) -> anyhow::Result<u8> {
     let threads = lps_engine::thread_count(engine.threads);
     let handle = target::spawn(target::TargetOptions {
         listen: "127.0.0.1:0".parse().context("loopback address")?,
@@ -130,7 +155,9 @@ fn demo(engine: &EngineArgs, output: &OutputArgs, requests: u64, clients: u32) -
         record_arrivals: false,
     })?;
     let addr = handle.local_addr();
-    eprintln!("lps demo: built-in target on http://{addr}/; sending {requests} requests from each of {clients} clients");
+    eprintln!(
+        "lps demo: built-in target on http://{addr}/; sending {requests} requests from each of {clients} clients"
+    );
     let quick = cli::QuickArgs {
         url: Some(format!("http://{addr}/")),
         method: "GET".into(),
@@ -151,7 +178,11 @@ fn demo(engine: &EngineArgs, output: &OutputArgs, requests: u64, clients: u32) -
 fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyhow::Result<u8> {
     interrupt::install();
     if !(engine.timeout.is_finite() && engine.timeout > 0.0) {
-        return Err(BadInput(format!("--timeout must be a positive number of seconds, got {}", engine.timeout)).into());
+        return Err(BadInput(format!(
+            "--timeout must be a positive number of seconds, got {}",
+            engine.timeout
+        ))
+        .into());
     }
     let opts = lps_engine::RunOptions {
         threads: engine.threads,
@@ -165,7 +196,9 @@ fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyh
         Err(e) => {
             return match e.downcast::<lps_engine::EngineError>() {
                 Ok(lps_engine::EngineError::Invalid(msg)) => Err(BadInput(msg).into()),
-                Ok(e @ lps_engine::EngineError::Resolve { .. }) => Err(BadInput(e.to_string()).into()),
+                Ok(e @ lps_engine::EngineError::Resolve { .. }) => {
+                    Err(BadInput(e.to_string()).into())
+                }
                 Ok(e) => Err(e.into()),
                 Err(e) => Err(e),
             };
@@ -190,7 +223,8 @@ fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyh
         report.write_json(path)?;
     }
     if let Some(path) = &output.histogram {
-        let mut entries: Vec<(&str, &hdrhistogram::Histogram<u64>)> = vec![("total", &total.latency)];
+        let mut entries: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+            vec![("total", &total.latency)];
         for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
             entries.push((it.name.as_str(), &stats.latency));
         }

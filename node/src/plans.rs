@@ -33,7 +33,9 @@ pub fn create(path: &Path, q: &QuickArgs) -> Result<(), BadInput> {
     // Check before writing, so that a plan on disk always loads; `path:`
     // payloads are relative to the plan's directory, as when it is run.
     let origin = path.display().to_string();
-    file.clone().into_plan(origin_of(path, &origin)).map_err(bad)?;
+    file.clone()
+        .into_plan(origin_of(path, &origin))
+        .map_err(bad)?;
     lps_config::save_plan_file(path, &file).map_err(bad)
 }
 
@@ -59,7 +61,9 @@ pub fn add(path: &Path, round: Option<&str>, q: &QuickArgs) -> Result<(), BadInp
         },
     }
     let origin = path.display().to_string();
-    file.clone().into_plan(origin_of(path, &origin)).map_err(bad)?;
+    file.clone()
+        .into_plan(origin_of(path, &origin))
+        .map_err(bad)?;
     lps_config::save_plan_file(path, &file).map_err(bad)
 }
 

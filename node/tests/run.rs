@@ -449,7 +449,10 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
     let target = Target::start(&[]);
     let url = target.url("/delay/50");
     let (code, report, stderr) = lps_json(
-        &["--url", &url, "-hv", "2", "-im", "CRB", "-rc", "40", "-bs", "10", "-cdt", "10", "-nc", "2"],
+        &[
+            "--url", &url, "-hv", "2", "-im", "CRB", "-rc", "40", "-bs", "10", "-cdt", "10", "-nc",
+            "2",
+        ],
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -459,5 +462,9 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
     // One HTTP/2 connection per client, plus the one that asked for /stats.
     assert_eq!(u(&stats["connections"]), 3, "{stats}");
     // Ten concurrent streams of 50 ms each: a batch takes about 50 ms, not 500.
-    assert!(u(&report["latency_us"]["max"]) < 400_000, "{}", report["latency_us"]);
+    assert!(
+        u(&report["latency_us"]["max"]) < 400_000,
+        "{}",
+        report["latency_us"]
+    );
 }

@@ -23,15 +23,15 @@ fn validate(root: &Value, s: &Value, v: &Value, path: &str) -> Result<(), String
         return validate(root, &root["$defs"][name], v, path);
     }
     let fail = |what: String| Err(format!("{path}: {what} (value {v})"));
-    if let Some(c) = s.get("const") {
-        if c != v {
-            return fail(format!("expected {c}"));
-        }
+    if let Some(c) = s.get("const")
+        && c != v
+    {
+        return fail(format!("expected {c}"));
     }
-    if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            return fail(format!("not one of {e:?}"));
-        }
+    if let Some(e) = s.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        return fail(format!("not one of {e:?}"));
     }
     if let Some(t) = s.get("type") {
         let types: Vec<&str> = match t {
@@ -53,15 +53,15 @@ fn validate(root: &Value, s: &Value, v: &Value, path: &str) -> Result<(), String
             return fail(format!("not of type {types:?}"));
         }
     }
-    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64()) {
-        if n < min {
-            return fail(format!("below minimum {min}"));
-        }
+    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), v.as_f64())
+        && n < min
+    {
+        return fail(format!("below minimum {min}"));
     }
-    if let (Some(p), Some(text)) = (s.get("pattern").and_then(Value::as_str), v.as_str()) {
-        if !regex_lite::Regex::new(p).unwrap().is_match(text) {
-            return fail(format!("does not match {p}"));
-        }
+    if let (Some(p), Some(text)) = (s.get("pattern").and_then(Value::as_str), v.as_str())
+        && !regex_lite::Regex::new(p).unwrap().is_match(text)
+    {
+        return fail(format!("does not match {p}"));
     }
     if let Some(obj) = v.as_object() {
         for key in s
