@@ -468,3 +468,27 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
         report["latency_us"]
     );
 }
+
+#[test]
+fn resets_are_counted_as_reset_errors() {
+    // A peer that reads each request and answers with a TCP reset.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::Read;
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            // Linger 0 turns close() into RST.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+    });
+    let url = format!("http://{addr}/");
+    let started = std::time::Instant::now();
+    let (code, report, stderr) = lps_json(&["--url", &url, "-rc", "10", "-nc", "2"], LIMIT);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["requests"]["total"]), 20);
+    assert_eq!(u(&report["errors"]["reset"]), 20, "{}", report["errors"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
