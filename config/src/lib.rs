@@ -45,7 +45,7 @@ pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
     RoundFile, UnknownValue,
 };
-pub use settings::{ClusterSettings, DashboardSettings, HttpClientSettings, Settings};
+pub use settings::{ClusterSettings, ClusterTls, DashboardSettings, HttpClientSettings, Settings};
 pub use target::UrlError;
 
 mod error;

@@ -35,7 +35,28 @@ pub struct ClusterSettings {
     /// `ExpectedNumberOfWorkers`: workers the master waits for before a
     /// test starts; default 0 (do not wait).
     pub expected_number_of_workers: u32,
+    /// Shared secret a worker must present to register (`Secret`; the
+    /// `LPS_CLUSTER_SECRET` environment variable overrides it).
+    pub secret: Option<String>,
+    /// How long a worker keeps retrying to reach the master (`ConnectTimeoutSeconds`).
+    pub connect_timeout: Duration,
+    /// Silence after which the master marks a worker `Lost` (`HeartbeatTimeoutSeconds`).
+    pub heartbeat_timeout: Duration,
+    /// TLS for the gRPC port (`TlsCertificate`, `TlsKey`, `TlsCaCertificate`).
+    pub tls: Option<ClusterTls>,
 }
+
+/// Certificate paths for gRPC over TLS: the master serves `certificate` and
+/// `key`; workers trust `ca_certificate` (or `certificate` when it is absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTls {
+    pub certificate: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub ca_certificate: Option<std::path::PathBuf>,
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The `Dashboard` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +143,49 @@ impl Settings {
                         format!("{:?} is not an IP address", cluster.master_node_ip),
                     )
                 })?;
+                let seconds = |key: &str, value: Option<f64>, default: Duration| match value {
+                    None => Ok(default),
+                    Some(v) => Duration::try_from_secs_f64(v)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            invalid(
+                                KeyPath::default().key("Cluster").key(key),
+                                format!("{v} is not a positive number of seconds"),
+                            )
+                        }),
+                };
+                let tls = match (cluster.tls_certificate, cluster.tls_key) {
+                    (None, None) => None,
+                    (Some(certificate), Some(key)) => Some(ClusterTls {
+                        certificate: certificate.into(),
+                        key: key.into(),
+                        ca_certificate: cluster.tls_ca_certificate.map(Into::into),
+                    }),
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(invalid(
+                            KeyPath::default().key("Cluster").key("TlsKey"),
+                            "TlsCertificate and TlsKey go together".into(),
+                        ));
+                    }
+                };
                 Some(ClusterSettings {
                     master_node_ip,
                     master_node_is_worker: cluster.master_node_is_worker.unwrap_or(true),
                     grpc_port: cluster.grpc_port.unwrap_or(DEFAULT_GRPC_PORT),
                     expected_number_of_workers: cluster.expected_number_of_workers.unwrap_or(0),
+                    secret: cluster.secret.filter(|s| !s.is_empty()),
+                    connect_timeout: seconds(
+                        "ConnectTimeoutSeconds",
+                        cluster.connect_timeout_seconds,
+                        DEFAULT_CONNECT_TIMEOUT,
+                    )?,
+                    heartbeat_timeout: seconds(
+                        "HeartbeatTimeoutSeconds",
+                        cluster.heartbeat_timeout_seconds,
+                        DEFAULT_HEARTBEAT_TIMEOUT,
+                    )?,
+                    tls,
                 })
             }
         };
@@ -178,6 +237,18 @@ struct ClusterFile {
     grpc_port: Option<u16>,
     #[serde(rename = "ExpectedNumberOfWorkers")]
     expected_number_of_workers: Option<u32>,
+    #[serde(rename = "Secret")]
+    secret: Option<String>,
+    #[serde(rename = "ConnectTimeoutSeconds")]
+    connect_timeout_seconds: Option<f64>,
+    #[serde(rename = "HeartbeatTimeoutSeconds")]
+    heartbeat_timeout_seconds: Option<f64>,
+    #[serde(rename = "TlsCertificate")]
+    tls_certificate: Option<String>,
+    #[serde(rename = "TlsKey")]
+    tls_key: Option<String>,
+    #[serde(rename = "TlsCaCertificate")]
+    tls_ca_certificate: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -230,6 +301,10 @@ mod tests {
                 master_node_is_worker: true,
                 grpc_port: 5001,
                 expected_number_of_workers: 0,
+                secret: None,
+                connect_timeout: Duration::from_secs(30),
+                heartbeat_timeout: Duration::from_secs(3),
+                tls: None,
             })
         );
     }
@@ -241,7 +316,12 @@ mod tests {
     "MasterNodeIP": "::1",
     "MasterNodeIsWorker": false,
     "GRPCPort": 6000,
-    "ExpectedNumberOfWorkers": 3
+    "ExpectedNumberOfWorkers": 3,
+    "Secret": "s3",
+    "ConnectTimeoutSeconds": 5,
+    "HeartbeatTimeoutSeconds": 1.5,
+    "TlsCertificate": "c.pem",
+    "TlsKey": "k.pem"
   },
   "Dashboard": { "Port": 8081, "Token": "secret" },
   "HttpClient": { "TimeoutSeconds": 2.5 }
@@ -252,6 +332,14 @@ mod tests {
                 master_node_is_worker: false,
                 grpc_port: 6000,
                 expected_number_of_workers: 3,
+                secret: Some("s3".into()),
+                connect_timeout: Duration::from_secs(5),
+                heartbeat_timeout: Duration::from_millis(1500),
+                tls: Some(ClusterTls {
+                    certificate: "c.pem".into(),
+                    key: "k.pem".into(),
+                    ca_certificate: None,
+                }),
             }),
             dashboard: DashboardSettings {
                 port: 8081,

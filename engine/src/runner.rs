@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub insecure: bool,
     /// How often each core sends a snapshot.
     pub snapshot_interval: Duration,
+    /// When load starts (a cluster aligns nodes on one instant); `None`
+    /// starts as soon as the cores are up.
+    pub start_at: Option<std::time::Instant>,
 }
 
 impl Default for RunOptions {
@@ -50,6 +53,7 @@ impl Default for RunOptions {
             rate: None,
             insecure: false,
             snapshot_interval: Duration::from_secs(1),
+            start_at: None,
         }
     }
 }
@@ -164,7 +168,9 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
         Vec::new()
     };
     // Cores start a little ahead so that every thread is up before the first request.
-    let started = std::time::Instant::now() + Duration::from_millis(20);
+    let started = opts
+        .start_at
+        .unwrap_or_else(|| std::time::Instant::now() + Duration::from_millis(20));
     let shared = Arc::new(Shared {
         iterations,
         rounds,

@@ -34,6 +34,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind named by [`ErrorKind::as_str`].
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// Every kind, in report order.
     pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Connect,
@@ -150,16 +155,53 @@ impl Stats {
         self.bytes_received += received;
     }
 
-    /// Adds `other` into `self`; exact, associative and commutative.
-    pub fn merge(&mut self, other: &Stats) {
-        // Both histograms share bounds and precision, so `add` cannot fail;
-        // a histogram with other bounds (from a foreign peer) saturates instead.
-        if self.latency.add(&other.latency).is_err() {
-            for v in other.latency.iter_recorded() {
+    /// Rebuilds stats from their parts (a peer's snapshot). `ok` and
+    /// `failed` are derived from the status and error counts, so they cannot
+    /// disagree with them.
+    pub fn from_parts(
+        latency: Histogram<u64>,
+        status_codes: &[(u16, u64)],
+        errors: &[(ErrorKind, u64)],
+        bytes_sent: u64,
+        bytes_received: u64,
+    ) -> Stats {
+        let mut stats = Stats::new();
+        stats.merge_latency(&latency);
+        for &(code, n) in status_codes {
+            match code.checked_sub(STATUS_MIN) {
+                Some(i) if (i as usize) < STATUS_SLOTS => stats.status[i as usize] += n,
+                _ => stats.status_other += n,
+            }
+            if (100..400).contains(&code) {
+                stats.ok += n;
+            } else {
+                stats.failed += n;
+            }
+        }
+        for &(kind, n) in errors {
+            stats.errors[kind as usize] += n;
+            stats.failed += n;
+        }
+        stats.bytes_sent = bytes_sent;
+        stats.bytes_received = bytes_received;
+        stats
+    }
+
+    /// Adds a histogram into this one; values beyond the bounds saturate.
+    fn merge_latency(&mut self, other: &Histogram<u64>) {
+        // Histograms of this crate share bounds and precision, so `add`
+        // cannot fail; one with other bounds (from a peer) is re-recorded.
+        if self.latency.add(other).is_err() {
+            for v in other.iter_recorded() {
                 self.latency
                     .saturating_record_n(v.value_iterated_to(), v.count_at_value());
             }
         }
+    }
+
+    /// Adds `other` into `self`; exact, associative and commutative.
+    pub fn merge(&mut self, other: &Stats) {
+        self.merge_latency(&other.latency);
         self.ok += other.ok;
         self.failed += other.failed;
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
@@ -248,6 +290,34 @@ mod tests {
         assert_eq!(merged.latency.min(), whole.latency.min());
         assert_eq!(merged.latency.max(), whole.latency.max());
         assert_eq!(merged.latency.mean(), whole.latency.mean());
+    }
+
+    #[test]
+    fn from_parts_rebuilds_equal_stats() {
+        let mut original = Stats::new();
+        for (i, v) in (1..=500u64).enumerate() {
+            original.record_response([200, 302, 404, 503][i % 4], v * 13, 7, 11);
+        }
+        original.record_error(ErrorKind::Timeout, 7, 0);
+        original.record_error(ErrorKind::Connect, 0, 0);
+        let errors: Vec<(ErrorKind, u64)> =
+            ErrorKind::ALL.iter().map(|k| (*k, original.errors(*k))).collect();
+        let rebuilt = Stats::from_parts(
+            original.latency.clone(),
+            &original.status_codes(),
+            &errors,
+            original.bytes_sent,
+            original.bytes_received,
+        );
+        assert_eq!(rebuilt.ok, 250);
+        assert_eq!(rebuilt.failed, 252);
+        assert_eq!((rebuilt.ok, rebuilt.failed), (original.ok, original.failed));
+        assert_eq!(rebuilt.status_codes(), original.status_codes());
+        assert_eq!(rebuilt.errors(ErrorKind::Timeout), 1);
+        assert_eq!(rebuilt.latency, original.latency);
+        assert_eq!(rebuilt.bytes_sent, original.bytes_sent);
+        assert_eq!(ErrorKind::from_name("reset"), Some(ErrorKind::Reset));
+        assert_eq!(ErrorKind::from_name("nope"), None);
     }
 
     #[test]
