@@ -35,6 +35,33 @@ pub struct Cli {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Cluster mode: which node this is. The `Cluster` section of the settings
+/// file turns it on.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// Settings file [default: config/lpsSettings.json when it exists].
+    #[arg(long, value_name = "PATH", help_heading = "Cluster")]
+    pub settings: Option<PathBuf>,
+    /// This node's role [default: master when its address is Cluster.MasterNodeIP].
+    #[arg(long, value_enum, help_heading = "Cluster")]
+    pub role: Option<RoleArg>,
+    /// This node's address, compared with Cluster.MasterNodeIP and shown in reports.
+    #[arg(long = "node-ip", value_name = "ADDR", help_heading = "Cluster")]
+    pub node_ip: Option<std::net::IpAddr>,
+    /// This node's id in the cluster [default: HOST-PID].
+    #[arg(long = "node-id", value_name = "ID", help_heading = "Cluster")]
+    pub node_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Master,
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +74,8 @@ pub enum Command {
         engine: EngineArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Create a plan file with one iteration from the quick-test options.
     Create {
@@ -283,6 +312,10 @@ const OPTIONS: &[(&str, &str, Arity)] = &[
     ("", "listen", Arity::One),
     ("", "round", Arity::One),
     ("", "recordArrivals", Arity::Zero),
+    ("", "settings", Arity::One),
+    ("", "role", Arity::One),
+    ("", "nodeIp", Arity::One),
+    ("", "nodeId", Arity::One),
     ("", "help", Arity::Zero),
     ("", "version", Arity::Zero),
 ];
@@ -368,6 +401,8 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
 fn clap_name(canon: &str) -> &str {
     match canon {
         "recordArrivals" => "record-arrivals",
+        "nodeIp" => "node-ip",
+        "nodeId" => "node-id",
         other => other,
     }
 }

@@ -14,11 +14,14 @@
 //! request failed, or the run could not complete), [`EXIT_BAD_INPUT`] 2.
 
 mod cli;
+mod cluster;
 mod interrupt;
 mod local;
+mod master;
 mod plans;
 pub mod report;
 pub mod target;
+mod worker;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,8 +29,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command, EngineArgs, OutputArgs};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cli::{Cli, ClusterArgs, Command, EngineArgs, OutputArgs, RoleArg};
+use cluster::Role;
 use lps_config::Plan;
+use lps_config::Settings;
 use report::{Model, Report, RunInfo};
 
 pub const EXIT_OK: u8 = 0;
@@ -95,15 +103,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .into());
             }
             let plan = plans::quick(&cli.quick)?;
-            run_and_report(&plan, &cli.engine, &cli.output)
+            run_and_report(&plan, &cli.engine, &cli.output, &cli.cluster)
         }
         Some(Command::Run {
             plan,
             engine,
             output,
+            cluster,
         }) => {
             let plan = plans::load(&plan)?;
-            run_and_report(&plan, &engine, &output)
+            run_and_report(&plan, &engine, &output, &cluster)
         }
         Some(Command::Create { plan, quick }) => {
             plans::create(&plan, &quick)?;
@@ -170,13 +179,116 @@ fn demo(
         ..Default::default()
     };
     let plan = plans::quick(&quick)?;
-    let code = run_and_report(&plan, engine, output);
+    // The demo is always single-node, whatever the settings say.
+    let opts = engine_options(engine)?;
+    interrupt::install();
+    let model = match engine.rate {
+        Some(rate) => Model::Open { rate },
+        None => Model::Closed,
+    };
+    let code = local::run(&plan, &opts, |_| {}, interrupt::requested)
+        .map_err(engine_error)
+        .and_then(|outcome| write_report(&plan, &outcome, model, output, None));
     handle.stop();
     code
 }
 
-fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyhow::Result<u8> {
+/// Runs a plan on this node alone, or as a master or worker when the
+/// settings file has a `Cluster` section.
+fn run_and_report(
+    plan: &Plan,
+    engine: &EngineArgs,
+    output: &OutputArgs,
+    cluster_args: &ClusterArgs,
+) -> anyhow::Result<u8> {
     interrupt::install();
+    let opts = engine_options(engine)?;
+    let model = match engine.rate {
+        Some(rate) => Model::Open { rate },
+        None => Model::Closed,
+    };
+    let settings = match &cluster_args.settings {
+        Some(path) => Some(Settings::load(path).map_err(|e| BadInput(e.to_string()))?),
+        None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))
+            .map_err(|e| BadInput(e.to_string()))?,
+    };
+    let Some(cluster_settings) = settings.and_then(|s| s.cluster) else {
+        let outcome =
+            local::run(plan, &opts, |_| {}, interrupt::requested).map_err(engine_error)?;
+        return write_report(plan, &outcome, model, output, None);
+    };
+    let role = cluster::resolve_role(
+        &cluster_settings,
+        cluster_args.role.map(|r| match r {
+            RoleArg::Master => Role::Master,
+            RoleArg::Worker => Role::Worker,
+        }),
+        cluster_args.node_ip,
+    );
+    let secret = cluster::secret(&cluster_settings);
+    let grpc = SocketAddr::new(cluster_settings.master_node_ip, cluster_settings.grpc_port);
+    match role {
+        Role::Master => {
+            if secret.is_none() && !grpc.ip().is_loopback() {
+                return Err(BadInput(format!(
+                    "Cluster.Secret (or {}) is required when the master listens on {grpc}, beyond loopback",
+                    cluster::SECRET_ENV
+                ))
+                .into());
+            }
+            let cfg = master::MasterConfig {
+                listen: grpc,
+                secret,
+                expected_workers: cluster_settings.expected_number_of_workers,
+                master_is_worker: cluster_settings.master_node_is_worker,
+                heartbeat_timeout: cluster_settings.heartbeat_timeout,
+            };
+            let done = master::run(plan, cfg, &opts).map_err(engine_error)?;
+            write_report(plan, &done.outcome, model, output, Some(done.nodes))
+        }
+        Role::Worker => {
+            let host = cluster_args
+                .node_ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "worker".to_string());
+            let node_id = cluster_args
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("{host}-{}", std::process::id()));
+            let cfg = worker::WorkerConfig {
+                master: grpc,
+                secret,
+                connect_timeout: cluster_settings.connect_timeout,
+                node_id: node_id.clone(),
+                host,
+            };
+            let done = worker::run(plan, cfg, &opts).map_err(engine_error)?;
+            let mut output = output.clone();
+            if let Some(why) = &done.master_gone {
+                // The master has not got everything: the full local result
+                // must land on disk, whatever else was asked for.
+                let path = output
+                    .json
+                    .clone()
+                    .filter(|p| p.as_path() != Path::new("-"))
+                    .unwrap_or_else(|| PathBuf::from(format!("lps-worker-{node_id}.json")));
+                eprintln!(
+                    "lps worker: {why}; the full local result is written to {}",
+                    path.display()
+                );
+                output.json = Some(path);
+            } else if done.delivered {
+                eprintln!("lps worker: every snapshot reached the master");
+            }
+            write_report(plan, &done.outcome, model, &output, None)
+        }
+    }
+}
+
+/// The settings file read when `--settings` is not given.
+const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
+
+fn engine_options(engine: &EngineArgs) -> anyhow::Result<lps_engine::RunOptions> {
     if !(engine.timeout.is_finite() && engine.timeout > 0.0) {
         return Err(BadInput(format!(
             "--timeout must be a positive number of seconds, got {}",
@@ -184,30 +296,34 @@ fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyh
         ))
         .into());
     }
-    let opts = lps_engine::RunOptions {
+    Ok(lps_engine::RunOptions {
         threads: engine.threads,
         timeout: Duration::from_secs_f64(engine.timeout),
         rate: engine.rate,
         insecure: engine.insecure,
         ..Default::default()
-    };
-    let outcome = match local::run(plan, &opts, |_| {}) {
-        Ok(o) => o,
-        Err(e) => {
-            return match e.downcast::<lps_engine::EngineError>() {
-                Ok(lps_engine::EngineError::Invalid(msg)) => Err(BadInput(msg).into()),
-                Ok(e @ lps_engine::EngineError::Resolve { .. }) => {
-                    Err(BadInput(e.to_string()).into())
-                }
-                Ok(e) => Err(e.into()),
-                Err(e) => Err(e),
-            };
-        }
-    };
-    let model = match engine.rate {
-        Some(rate) => Model::Open { rate },
-        None => Model::Closed,
-    };
+    })
+}
+
+/// Engine errors about the plan or options are bad input (exit 2).
+fn engine_error(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<lps_engine::EngineError>() {
+        Ok(lps_engine::EngineError::Invalid(msg)) => BadInput(msg).into(),
+        Ok(e @ lps_engine::EngineError::Resolve { .. }) => BadInput(e.to_string()).into(),
+        Ok(e) => e.into(),
+        Err(e) => e,
+    }
+}
+
+/// Writes the JSON report and histogram log, prints the summary, and
+/// returns the exit code the results call for.
+fn write_report(
+    plan: &Plan,
+    outcome: &local::Outcome,
+    model: Model,
+    output: &OutputArgs,
+    nodes: Option<Vec<report::NodeReport>>,
+) -> anyhow::Result<u8> {
     let info = RunInfo {
         plan,
         model,
@@ -216,7 +332,8 @@ fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyh
         threads: outcome.threads,
         interrupted: outcome.interrupted,
     };
-    let report = Report::new(&info, &outcome.aggregate);
+    let mut report = Report::new(&info, &outcome.aggregate);
+    report.nodes = nodes;
     let total = outcome.aggregate.total();
     // Files first: the console may be gone (a closed pipe) but the report must not be lost.
     if let Some(path) = &output.json {
@@ -231,7 +348,7 @@ fn run_and_report(plan: &Plan, engine: &EngineArgs, output: &OutputArgs) -> anyh
         report::write_histogram_log(path, outcome.started_at, outcome.duration, &entries)?;
     }
     if !output.quiet {
-        let to_stdout = output.json.as_deref() != Some(std::path::Path::new("-"));
+        let to_stdout = output.json.as_deref() != Some(Path::new("-"));
         let text = report.render(&total.latency);
         if to_stdout {
             print!("{text}");

@@ -8,7 +8,6 @@ use crossbeam_channel::RecvTimeoutError;
 use lps_config::Plan;
 use lps_engine::{Aggregate, RunOptions, Snapshot, Stats};
 
-use crate::interrupt;
 use crate::report::us;
 
 /// What a finished (or stopped) run collected.
@@ -20,15 +19,23 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Runs `plan` to the end, or until Ctrl-C. `on_snapshot` sees every
-/// snapshot as it arrives (the cluster worker forwards them).
+/// Runs `plan` to the end, or until `should_stop` says so (Ctrl-C, the
+/// master's cancel). `on_snapshot` sees every snapshot as it arrives (a
+/// worker forwards them; a master merges its own).
 pub fn run(
     plan: &Plan,
     opts: &RunOptions,
     mut on_snapshot: impl FnMut(&Snapshot),
+    should_stop: impl Fn() -> bool,
 ) -> anyhow::Result<Outcome> {
-    let started_at = SystemTime::now();
     let run = lps_engine::start(plan, opts)?;
+    // The wall-clock time of the engine's start instant (which may lie
+    // ahead: a cluster starts every node at one agreed time).
+    let now = (Instant::now(), SystemTime::now());
+    let started_at = match run.started().checked_duration_since(now.0) {
+        Some(ahead) => now.1 + ahead,
+        None => now.1 - now.0.duration_since(run.started()),
+    };
     let threads = run.cores();
     let stopper = run.stopper();
     let mut aggregate = Aggregate::new(plan.rounds.iter().map(|r| r.iterations.len()).sum());
@@ -45,7 +52,7 @@ pub fn run(
             // Every core sent its last snapshot and hung up.
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if !interrupted && interrupt::requested() {
+        if !interrupted && should_stop() {
             interrupted = true;
             stopper.stop();
         }

@@ -58,6 +58,52 @@ pub struct Report {
     #[serde(flatten)]
     pub total: Figures,
     pub iterations: Vec<IterationReport>,
+    /// Cluster runs only: every node's own figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeReport>>,
+}
+
+/// One node of a cluster run, as the master saw it.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
+    pub id: String,
+    pub host: String,
+    /// `master` or `worker`.
+    pub role: &'static str,
+    /// `Finished`, `Lost`, `Running` or `Observer`.
+    pub state: &'static str,
+    pub cores: u32,
+    pub requests: Requests,
+    pub errors: u64,
+    pub latency_us: Latency,
+    pub throughput_rps: f64,
+    pub bytes: Bytes,
+}
+
+impl NodeReport {
+    pub fn new(
+        id: &str,
+        host: &str,
+        role: &'static str,
+        state: &'static str,
+        cores: u32,
+        stats: &Stats,
+        elapsed: Duration,
+    ) -> NodeReport {
+        let f = Figures::from_stats(stats, elapsed);
+        NodeReport {
+            id: id.to_string(),
+            host: host.to_string(),
+            role,
+            state,
+            cores,
+            requests: f.requests,
+            errors: stats.transport_errors(),
+            latency_us: f.latency_us,
+            throughput_rps: f.throughput_rps,
+            bytes: f.bytes,
+        }
+    }
 }
 
 /// One iteration's figures with what identifies it.
@@ -199,6 +245,7 @@ impl Report {
             interrupted: info.interrupted,
             total: Figures::from_stats(&total, info.duration),
             iterations,
+            nodes: None,
         }
     }
 
@@ -237,6 +284,23 @@ impl Report {
         render_figures(&mut out, &self.total, self.duration_s, "  ");
         let _ = writeln!(out, "\n  Latency distribution:");
         render_histogram(&mut out, total_hist, "    ");
+        if let Some(nodes) = &self.nodes {
+            let _ = writeln!(out, "\n  Nodes:");
+            for n in nodes {
+                let _ = writeln!(
+                    out,
+                    "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed",
+                    n.id,
+                    n.role,
+                    n.state,
+                    n.cores,
+                    n.requests.total,
+                    n.throughput_rps,
+                    us(n.latency_us.p99),
+                    n.requests.failed
+                );
+            }
+        }
         if self.iterations.len() > 1 {
             for it in &self.iterations {
                 let _ = writeln!(
