@@ -314,9 +314,15 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
     let nodes = report["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
     assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
-    assert_eq!(
+    // D mode drops the requests still in flight at its deadline (at most
+    // one per client); everything answered is counted.
+    let (counted, seen) = (
         u(&report["requests"]["total"]),
-        u(&target.stats()["requests"])
+        u(&target.stats()["requests"]),
+    );
+    assert!(
+        counted <= seen && seen - counted <= 3 * 64,
+        "report {counted}, target {seen}"
     );
 }
 
