@@ -280,6 +280,25 @@ pub struct OutputArgs {
     /// No progress line and no console summary.
     #[arg(long, short = 'q', help_heading = "Reports")]
     pub quiet: bool,
+    /// Serve the live dashboard (always on for a cluster master).
+    #[arg(long, help_heading = "Dashboard")]
+    pub dashboard: bool,
+    /// Dashboard address [default: 127.0.0.1:5050, or Dashboard.Port of the settings].
+    #[arg(
+        long = "dashboard-listen",
+        value_name = "ADDR",
+        help_heading = "Dashboard"
+    )]
+    pub dashboard_listen: Option<SocketAddr>,
+    /// Keep serving the dashboard this many seconds after the run, so the
+    /// final report stays visible (Ctrl-C ends it sooner).
+    #[arg(
+        long = "dashboard-linger",
+        value_name = "S",
+        help_heading = "Dashboard",
+        default_value_t = 0
+    )]
+    pub dashboard_linger: u64,
 }
 
 /// LPS spellings of options: (short form, canonical long name, takes a value).
@@ -309,6 +328,9 @@ const OPTIONS: &[(&str, &str, Arity)] = &[
     ("", "json", Arity::One),
     ("", "histogram", Arity::One),
     ("", "quiet", Arity::Zero),
+    ("", "dashboard", Arity::Zero),
+    ("", "dashboardListen", Arity::One),
+    ("", "dashboardLinger", Arity::One),
     ("", "listen", Arity::One),
     ("", "round", Arity::One),
     ("", "recordArrivals", Arity::Zero),
@@ -402,6 +424,8 @@ fn clap_name(canon: &str) -> &str {
     match canon {
         "recordArrivals" => "record-arrivals",
         "nodeIp" => "node-ip",
+        "dashboardListen" => "dashboard-listen",
+        "dashboardLinger" => "dashboard-linger",
         "nodeId" => "node-id",
         other => other,
     }

@@ -15,7 +15,9 @@
 
 mod cli;
 mod cluster;
+mod dashboard;
 mod interrupt;
+mod live;
 mod local;
 mod master;
 mod plans;
@@ -34,9 +36,12 @@ use std::path::{Path, PathBuf};
 
 use cli::{Cli, ClusterArgs, Command, EngineArgs, OutputArgs, RoleArg};
 use cluster::Role;
+use dashboard::Dashboard;
+use live::Live;
 use lps_config::Plan;
 use lps_config::Settings;
 use report::{Model, Report, RunInfo};
+use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -186,9 +191,9 @@ fn demo(
         Some(rate) => Model::Open { rate },
         None => Model::Closed,
     };
-    let code = local::run(&plan, &opts, |_| {}, interrupt::requested)
+    let code = local::run(&plan, &opts, |_| {}, interrupt::requested, None)
         .map_err(engine_error)
-        .and_then(|outcome| write_report(&plan, &outcome, model, output, None));
+        .and_then(|outcome| write_report(&plan, &outcome, model, output, None, None));
     handle.stop();
     code
 }
@@ -211,11 +216,28 @@ fn run_and_report(
         Some(path) => Some(Settings::load(path).map_err(|e| BadInput(e.to_string()))?),
         None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))
             .map_err(|e| BadInput(e.to_string()))?,
-    };
-    let Some(cluster_settings) = settings.and_then(|s| s.cluster) else {
-        let outcome =
-            local::run(plan, &opts, |_| {}, interrupt::requested).map_err(engine_error)?;
-        return write_report(plan, &outcome, model, output, None);
+    }
+    .unwrap_or_default();
+    let Some(cluster_settings) = settings.cluster.clone() else {
+        let live = output.dashboard.then(|| Live::new(plan, model));
+        let board = live
+            .as_ref()
+            .and_then(|l| start_dashboard(l, output, &settings));
+        let outcome = local::run(
+            plan,
+            &opts,
+            |snap| {
+                if let Some(live) = &live {
+                    live.add("local", snap);
+                }
+            },
+            interrupt::requested,
+            live.as_deref(),
+        )
+        .map_err(engine_error)?;
+        let code = write_report(plan, &outcome, model, output, None, live.as_deref())?;
+        linger(board, output);
+        return Ok(code);
     };
     let role = cluster::resolve_role(
         &cluster_settings,
@@ -243,8 +265,20 @@ fn run_and_report(
                 master_is_worker: cluster_settings.master_node_is_worker,
                 heartbeat_timeout: cluster_settings.heartbeat_timeout,
             };
-            let done = master::run(plan, cfg, &opts).map_err(engine_error)?;
-            write_report(plan, &done.outcome, model, output, Some(done.nodes))
+            // The master always hosts the dashboard.
+            let live = Live::new(plan, model);
+            let board = start_dashboard(&live, output, &settings);
+            let done = master::run(plan, cfg, &opts, Some(live.clone())).map_err(engine_error)?;
+            let code = write_report(
+                plan,
+                &done.outcome,
+                model,
+                output,
+                Some(done.nodes),
+                Some(&live),
+            )?;
+            linger(board, output);
+            Ok(code)
         }
         Role::Worker => {
             let host = cluster_args
@@ -280,9 +314,49 @@ fn run_and_report(
             } else if done.delivered {
                 eprintln!("lps worker: every snapshot reached the master");
             }
-            write_report(plan, &done.outcome, model, &output, None)
+            write_report(plan, &done.outcome, model, &output, None, None)
         }
     }
+}
+
+/// Starts the dashboard; a dashboard that cannot start is reported, and
+/// the test runs without it.
+fn start_dashboard(
+    live: &Arc<Live>,
+    output: &OutputArgs,
+    settings: &Settings,
+) -> Option<Dashboard> {
+    let listen = output
+        .dashboard_listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], settings.dashboard.port)));
+    match dashboard::serve(live.clone(), listen, settings.dashboard.token.clone()) {
+        Ok(board) => {
+            eprintln!("lps: dashboard at http://{}/", board.local_addr());
+            Some(board)
+        }
+        Err(e) => {
+            eprintln!("lps: dashboard not started: {e:#}");
+            None
+        }
+    }
+}
+
+/// Keeps the dashboard up for `--dashboard-linger` seconds after the run,
+/// so the final report can be read and downloaded; Ctrl-C ends it.
+fn linger(board: Option<Dashboard>, output: &OutputArgs) {
+    let Some(board) = board else { return };
+    if output.dashboard_linger > 0 && !interrupt::requested() {
+        eprintln!(
+            "lps: the dashboard stays at http://{}/ for {} s (Ctrl-C to exit)",
+            board.local_addr(),
+            output.dashboard_linger
+        );
+        let until = std::time::Instant::now() + Duration::from_secs(output.dashboard_linger);
+        while std::time::Instant::now() < until && !interrupt::requested() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    board.stop();
 }
 
 /// The settings file read when `--settings` is not given.
@@ -323,6 +397,7 @@ fn write_report(
     model: Model,
     output: &OutputArgs,
     nodes: Option<Vec<report::NodeReport>>,
+    live: Option<&Live>,
 ) -> anyhow::Result<u8> {
     let info = RunInfo {
         plan,
@@ -339,13 +414,26 @@ fn write_report(
     if let Some(path) = &output.json {
         report.write_json(path)?;
     }
+    let mut entries: Vec<(&str, &hdrhistogram::Histogram<u64>)> = vec![("total", &total.latency)];
+    for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
+        entries.push((it.name.as_str(), &stats.latency));
+    }
     if let Some(path) = &output.histogram {
-        let mut entries: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
-            vec![("total", &total.latency)];
-        for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
-            entries.push((it.name.as_str(), &stats.latency));
-        }
         report::write_histogram_log(path, outcome.started_at, outcome.duration, &entries)?;
+    }
+    if let Some(live) = live {
+        let json =
+            serde_json::to_string_pretty(&report).context("cannot encode the JSON report")?;
+        let log = report::histogram_log(outcome.started_at, outcome.duration, &entries)?;
+        live.finish(
+            json,
+            log,
+            if outcome.interrupted {
+                "Cancelled"
+            } else {
+                "Completed"
+            },
+        );
     }
     if !output.quiet {
         let to_stdout = output.json.as_deref() != Some(Path::new("-"));

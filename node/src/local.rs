@@ -8,6 +8,7 @@ use crossbeam_channel::RecvTimeoutError;
 use lps_config::Plan;
 use lps_engine::{Aggregate, RunOptions, Snapshot, Stats};
 
+use crate::live::Live;
 use crate::report::us;
 
 /// What a finished (or stopped) run collected.
@@ -27,6 +28,7 @@ pub fn run(
     opts: &RunOptions,
     mut on_snapshot: impl FnMut(&Snapshot),
     should_stop: impl Fn() -> bool,
+    live: Option<&Live>,
 ) -> anyhow::Result<Outcome> {
     let run = lps_engine::start(plan, opts)?;
     // The wall-clock time of the engine's start instant (which may lie
@@ -37,6 +39,9 @@ pub fn run(
         None => now.1 - now.0.duration_since(run.started()),
     };
     let threads = run.cores();
+    if let Some(live) = live {
+        live.set_started(started_at, run.started(), threads);
+    }
     let stopper = run.stopper();
     let mut aggregate = Aggregate::new(plan.rounds.iter().map(|r| r.iterations.len()).sum());
     let mut progress = Progress::new(std::io::stderr().is_terminal());
@@ -51,6 +56,9 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             // Every core sent its last snapshot and hung up.
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(live) = live {
+            live.tick_if_due();
         }
         if !interrupted && should_stop() {
             interrupted = true;

@@ -7,6 +7,7 @@
 //! node shares, `Running` from that instant, and `Completed` when every node
 //! finished or was lost (`Cancelled` on Ctrl-C).
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::cluster::{self, decode_snapshot};
 use crate::interrupt;
+use crate::live::{Live, NodeView};
 use crate::local::{self, Outcome};
 use crate::report::NodeReport;
 
@@ -137,10 +139,12 @@ pub struct Master {
     iterations: usize,
     cfg: MasterConfig,
     master_id: String,
+    /// The dashboard's view, fed with every merged snapshot.
+    live: Option<Arc<Live>>,
 }
 
 impl Master {
-    fn new(plan: &Plan, cfg: MasterConfig) -> Master {
+    fn new(plan: &Plan, cfg: MasterConfig, live: Option<Arc<Live>>) -> Master {
         Master {
             inner: Mutex::new(Inner {
                 state: State::Idle,
@@ -153,6 +157,7 @@ impl Master {
             iterations: plan.rounds.iter().map(|r| r.iterations.len()).sum(),
             master_id: format!("master@{}", cfg.listen),
             cfg,
+            live,
         }
     }
 
@@ -167,6 +172,9 @@ impl Master {
             eprintln!("lps master: {} -> {}", inner.state.as_str(), state.as_str());
             inner.state = state;
             self.state_tx.send_replace((state, inner.start_at_ms));
+            if let Some(live) = &self.live {
+                live.set_state(state.as_str());
+            }
         }
     }
 
@@ -257,6 +265,9 @@ impl Master {
         node.last_seen = Instant::now();
         if snap.seq > node.applied_seq {
             node.aggregate.add(&decoded);
+            if let Some(live) = &self.live {
+                live.add(node_id, &decoded);
+            }
             node.applied_seq = snap.seq;
             node.elapsed = node.elapsed.max(decoded.elapsed);
         }
@@ -349,6 +360,56 @@ impl Master {
             }
         }
         global
+    }
+
+    /// The nodes table for the dashboard.
+    fn node_views(&self) -> Vec<NodeView> {
+        let inner = self.lock();
+        inner
+            .nodes
+            .iter()
+            .map(|n| {
+                let total = n.aggregate.total();
+                let secs = n.elapsed.as_secs_f64();
+                NodeView {
+                    id: n.id.clone(),
+                    host: n.host.clone(),
+                    role: if n.is_master { "master" } else { "worker" },
+                    state: n.phase.as_str(),
+                    cores: n.cores,
+                    requests: total.requests(),
+                    rps: if secs > 0.0 {
+                        total.requests() as f64 / secs
+                    } else {
+                        0.0
+                    },
+                    p99_us: if total.latency.is_empty() {
+                        0
+                    } else {
+                        total.latency.value_at_quantile(0.99)
+                    },
+                    errors: total.failed,
+                    last_heartbeat_s: if n.is_master {
+                        0.0
+                    } else {
+                        n.last_seen.elapsed().as_secs_f64()
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Brings the dashboard's view up to date (the nodes at most twice a second).
+    fn refresh_live(&self, last: &Cell<Option<Instant>>) {
+        let Some(live) = &self.live else { return };
+        live.tick_if_due();
+        if last
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(500))
+        {
+            live.set_nodes(self.node_views());
+            last.set(Some(Instant::now()));
+        }
     }
 
     fn node_reports(&self) -> Vec<NodeReport> {
@@ -604,8 +665,14 @@ pub struct ClusterOutcome {
 }
 
 /// Runs the master until the cluster's test is over.
-pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<ClusterOutcome> {
-    let master = Arc::new(Master::new(plan, cfg.clone()));
+pub fn run(
+    plan: &Plan,
+    cfg: MasterConfig,
+    opts: &RunOptions,
+    live: Option<Arc<Live>>,
+) -> anyhow::Result<ClusterOutcome> {
+    let master = Arc::new(Master::new(plan, cfg.clone(), live.clone()));
+    let live_refreshed = Cell::new(None);
     if cfg.master_is_worker {
         let mut inner = master.lock();
         inner.nodes.push(Node {
@@ -647,6 +714,7 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
             break Some(inner.start_at_ms);
         }
         drop(inner);
+        master.refresh_live(&live_refreshed);
         std::thread::sleep(Duration::from_millis(20));
     };
     let cancelled = |m: &Master| interrupt::requested() || m.lock().state == State::Cancelled;
@@ -654,6 +722,13 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
     let start_instant = start_ms
         .map(cluster::instant_of_unix_ms)
         .unwrap_or_else(Instant::now);
+    if let Some(live) = &live {
+        live.set_started(
+            started_at,
+            start_instant,
+            lps_engine::thread_count(opts.threads),
+        );
+    }
     let mut threads = 0;
     if let Some(ms) = start_ms
         && cfg.master_is_worker
@@ -669,6 +744,9 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
             &opts,
             |snap: &Snapshot| {
                 seq += 1;
+                if let Some(live) = &local_master.live {
+                    live.add("master", snap);
+                }
                 let mut inner = local_master.lock();
                 if let Some(node) = inner.nodes.iter_mut().find(|n| n.is_master) {
                     node.aggregate.add(snap);
@@ -676,7 +754,11 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
                     node.elapsed = node.elapsed.max(snap.elapsed);
                 }
             },
-            || cancelled(&master),
+            || {
+                master.refresh_live(&live_refreshed);
+                cancelled(&master)
+            },
+            None,
         )?;
         threads = outcome.threads;
         let mut inner = master.lock();
@@ -702,6 +784,7 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
             break;
         }
         drop(inner);
+        master.refresh_live(&live_refreshed);
         std::thread::sleep(Duration::from_millis(50));
     }
     let ended = master.lock().ended.unwrap_or_else(Instant::now);
@@ -717,6 +800,9 @@ pub fn run(plan: &Plan, cfg: MasterConfig, opts: &RunOptions) -> anyhow::Result<
     };
     let global = master.global();
     let nodes = master.node_reports();
+    if let Some(live) = &live {
+        live.set_nodes(master.node_views());
+    }
     // Let the final state reach the workers' streams, then stop serving.
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);

@@ -422,6 +422,17 @@ pub fn write_histogram_log(
     duration: Duration,
     entries: &[(&str, &Histogram<u64>)],
 ) -> anyhow::Result<()> {
+    let buf = histogram_log(started_at, duration, entries)?;
+    std::fs::write(path, buf)
+        .with_context(|| format!("cannot write the histogram log to {}", path.display()))
+}
+
+/// The interval log of [`write_histogram_log`], in memory.
+pub fn histogram_log(
+    started_at: SystemTime,
+    duration: Duration,
+    entries: &[(&str, &Histogram<u64>)],
+) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     {
         let mut serializer = V2DeflateSerializer::new();
@@ -438,8 +449,7 @@ pub fn write_histogram_log(
                 .map_err(|e| anyhow::anyhow!("cannot encode histogram {name}: {e:?}"))?;
         }
     }
-    std::fs::write(path, buf)
-        .with_context(|| format!("cannot write the histogram log to {}", path.display()))
+    Ok(buf)
 }
 
 /// Tags may not contain commas, spaces or control characters.

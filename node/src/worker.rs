@@ -136,6 +136,7 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
             let _ = out_tx.send(Outgoing::Snapshot(cluster::encode_snapshot(seq, snap)));
         },
         || interrupt::requested() || cancel.load(Ordering::SeqCst),
+        None,
     )?;
     let _ = out_tx.send(Outgoing::Finished {
         last_seq: seq,

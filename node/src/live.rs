@@ -1,0 +1,377 @@
+//! The live view of a run, for the dashboard: exact totals per node and
+//! iteration, a per-second series, the nodes table and, at the end, the
+//! final report. Runs feed it (`add`, `tick_if_due`, `set_*`); readers take
+//! JSON from it. Nothing here blocks a run for long: one short lock per
+//! snapshot and per second.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use lps_config::Plan;
+use lps_engine::{Aggregate, Snapshot, Stats};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::report::{Model, NodeReport, Report, RunInfo};
+
+/// Points kept for `/api/series` (an hour at one per second).
+const SERIES_CAPACITY: usize = 3600;
+/// Points a slow feed subscriber may fall behind before it skips ahead.
+const FEED_CAPACITY: usize = 64;
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Point {
+    /// Seconds since the start, at the end of this second.
+    pub t: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub in_flight: u64,
+    pub bytes_in_per_s: f64,
+    pub bytes_out_per_s: f64,
+    /// Responses by status class: 1xx..5xx, then codes outside them.
+    pub status_1xx: u64,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+}
+
+/// A node as the dashboard lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    pub id: String,
+    pub host: String,
+    pub role: &'static str,
+    pub state: &'static str,
+    pub cores: u32,
+    pub requests: u64,
+    pub rps: f64,
+    pub p99_us: u64,
+    pub errors: u64,
+    /// Seconds since the node was last heard from.
+    pub last_heartbeat_s: f64,
+}
+
+struct Inner {
+    state: &'static str,
+    started_at: Option<SystemTime>,
+    start: Option<Instant>,
+    threads: usize,
+    /// Exact stats per node, merged from every snapshot.
+    per_node: BTreeMap<String, Aggregate>,
+    /// In flight per (node, core), from the latest snapshot of each.
+    in_flight: BTreeMap<(String, usize), u64>,
+    /// What arrived since the last tick.
+    interval: Stats,
+    last_tick: Option<Instant>,
+    series: VecDeque<Point>,
+    /// Nodes of a cluster run (set by the master); a single node otherwise.
+    nodes: Option<Vec<NodeView>>,
+    final_report: Option<String>,
+    final_histogram: Option<Vec<u8>>,
+}
+
+/// The live view, shared between a run and the dashboard.
+pub struct Live {
+    plan: Plan,
+    model: Model,
+    iterations: usize,
+    inner: Mutex<Inner>,
+    feed: broadcast::Sender<Arc<str>>,
+}
+
+impl Live {
+    pub fn new(plan: &Plan, model: Model) -> Arc<Live> {
+        let iterations = plan.rounds.iter().map(|r| r.iterations.len()).sum();
+        Arc::new(Live {
+            plan: plan.clone(),
+            model,
+            iterations,
+            inner: Mutex::new(Inner {
+                state: "Idle",
+                started_at: None,
+                start: None,
+                threads: 0,
+                per_node: BTreeMap::new(),
+                in_flight: BTreeMap::new(),
+                interval: Stats::new(),
+                last_tick: None,
+                series: VecDeque::new(),
+                nodes: None,
+                final_report: None,
+                final_histogram: None,
+            }),
+            feed: broadcast::channel(FEED_CAPACITY).0,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Counters left by a panicking holder are still the best data there is.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The run's state (`Idle`, `Ready`, `Running`, `Completed`, ...).
+    pub fn set_state(&self, state: &'static str) {
+        self.lock().state = state;
+        let _ = self.feed.send(Arc::from(format!(
+            r#"{{"type":"state","state":"{state}"}}"#
+        )));
+    }
+
+    /// When load started (or will start).
+    pub fn set_started(&self, at: SystemTime, start: Instant, threads: usize) {
+        let mut inner = self.lock();
+        inner.started_at = Some(at);
+        inner.start = Some(start);
+        inner.threads = threads;
+    }
+
+    /// Merges one snapshot of `node`.
+    pub fn add(&self, node: &str, snap: &Snapshot) {
+        let mut inner = self.lock();
+        let iterations = self.iterations;
+        inner
+            .per_node
+            .entry(node.to_string())
+            .or_insert_with(|| Aggregate::new(iterations))
+            .add(snap);
+        let in_flight = if snap.last { 0 } else { snap.in_flight };
+        inner
+            .in_flight
+            .insert((node.to_string(), snap.core), in_flight);
+        for s in &snap.iterations {
+            inner.interval.merge(s);
+        }
+    }
+
+    /// The nodes table of a cluster run.
+    pub fn set_nodes(&self, nodes: Vec<NodeView>) {
+        self.lock().nodes = Some(nodes);
+    }
+
+    /// Closes the current second if it is over: one series point, fed to
+    /// subscribers.
+    pub fn tick_if_due(&self) {
+        let mut inner = self.lock();
+        let Some(start) = inner.start else { return };
+        let now = Instant::now();
+        if now < start {
+            return;
+        }
+        let last = inner.last_tick.unwrap_or(start);
+        let span = now.duration_since(last);
+        if span < Duration::from_secs(1) {
+            return;
+        }
+        let interval = std::mem::take(&mut inner.interval);
+        let secs = span.as_secs_f64();
+        let class = |lo: u16| -> u64 {
+            interval
+                .status_codes()
+                .iter()
+                .filter(|(c, _)| (lo..lo + 100).contains(c))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let q = |p: f64| {
+            if interval.latency.is_empty() {
+                0
+            } else {
+                interval.latency.value_at_quantile(p)
+            }
+        };
+        let point = Point {
+            t: (now.duration_since(start).as_secs_f64() * 1000.0).round() / 1000.0,
+            requests: interval.requests(),
+            rps: interval.requests() as f64 / secs,
+            errors: interval.failed,
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            in_flight: inner.in_flight.values().sum(),
+            bytes_in_per_s: interval.bytes_received as f64 / secs,
+            bytes_out_per_s: interval.bytes_sent as f64 / secs,
+            status_1xx: class(100),
+            status_2xx: class(200),
+            status_3xx: class(300),
+            status_4xx: class(400),
+            status_5xx: class(500),
+        };
+        inner.last_tick = Some(now);
+        if inner.series.len() == SERIES_CAPACITY {
+            inner.series.pop_front();
+        }
+        inner.series.push_back(point.clone());
+        drop(inner);
+        if let Ok(json) =
+            serde_json::to_string(&serde_json::json!({"type": "point", "point": point}))
+        {
+            // No subscriber is fine: nobody is watching.
+            let _ = self.feed.send(Arc::from(json));
+        }
+    }
+
+    /// Stores the final report and histogram log for download.
+    pub fn finish(&self, report_json: String, histogram_log: Vec<u8>, state: &'static str) {
+        {
+            let mut inner = self.lock();
+            inner.final_report = Some(report_json);
+            inner.final_histogram = Some(histogram_log);
+        }
+        self.set_state(state);
+    }
+
+    /// Live updates: series points and state changes, as JSON text. A slow
+    /// reader misses old items (`Lagged`) instead of growing a buffer.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.feed.subscribe()
+    }
+
+    /// Every node's exact stats merged.
+    fn total(inner: &Inner, iterations: usize) -> Aggregate {
+        let mut total = Aggregate::new(iterations);
+        for agg in inner.per_node.values() {
+            for (mine, theirs) in total.iterations.iter_mut().zip(&agg.iterations) {
+                mine.merge(theirs);
+            }
+        }
+        total
+    }
+
+    /// `GET /api/state`.
+    pub fn state_json(&self) -> serde_json::Value {
+        let inner = self.lock();
+        let total = Self::total(&inner, self.iterations).total();
+        let elapsed = inner.start.map_or(0.0, |s| {
+            Instant::now().saturating_duration_since(s).as_secs_f64()
+        });
+        let (model, rate) = match self.model {
+            Model::Closed => ("closed", None),
+            Model::Open { rate } => ("open", Some(rate)),
+        };
+        serde_json::json!({
+            "test": self.plan.name,
+            "state": inner.state,
+            "model": model,
+            "rate_rps": rate,
+            "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
+            "requests": {"total": total.requests(), "ok": total.ok, "failed": total.failed},
+            "error_rate": if total.requests() > 0 { total.failed as f64 / total.requests() as f64 } else { 0.0 },
+            "rps": inner.series.back().map_or(0.0, |p| p.rps),
+            "in_flight": inner.in_flight.values().sum::<u64>(),
+            "finished": inner.final_report.is_some(),
+        })
+    }
+
+    /// `GET /api/summary`: the JSON report schema, for the run so far (the
+    /// final report once the run is over).
+    pub fn summary(&self) -> Report {
+        let inner = self.lock();
+        let total = Self::total(&inner, self.iterations);
+        let duration = inner.start.map_or(Duration::ZERO, |s| {
+            Instant::now().saturating_duration_since(s)
+        });
+        let info = RunInfo {
+            plan: &self.plan,
+            model: self.model,
+            started_at: inner.started_at.unwrap_or_else(SystemTime::now),
+            duration,
+            threads: inner.threads.max(1),
+            interrupted: false,
+        };
+        let mut report = Report::new(&info, &total);
+        report.nodes = inner.nodes.as_ref().map(|nodes| {
+            nodes
+                .iter()
+                .map(|n| {
+                    let stats = inner
+                        .per_node
+                        .get(&n.id)
+                        .map(Aggregate::total)
+                        .unwrap_or_default();
+                    NodeReport::new(&n.id, &n.host, n.role, n.state, n.cores, &stats, duration)
+                })
+                .collect()
+        });
+        report
+    }
+
+    /// The final JSON report, once the run is over.
+    pub fn final_report(&self) -> Option<String> {
+        self.lock().final_report.clone()
+    }
+
+    /// The final merged histogram log, once the run is over.
+    pub fn final_histogram(&self) -> Option<Vec<u8>> {
+        self.lock().final_histogram.clone()
+    }
+
+    /// `GET /api/nodes`: the cluster's nodes, or this node alone.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        let inner = self.lock();
+        if let Some(nodes) = &inner.nodes {
+            return nodes.clone();
+        }
+        let total = Self::total(&inner, self.iterations).total();
+        vec![NodeView {
+            id: "local".into(),
+            host: "127.0.0.1".into(),
+            role: "master",
+            state: inner.state,
+            cores: inner.threads as u32,
+            requests: total.requests(),
+            rps: inner.series.back().map_or(0.0, |p| p.rps),
+            p99_us: if total.latency.is_empty() {
+                0
+            } else {
+                total.latency.value_at_quantile(0.99)
+            },
+            errors: total.failed,
+            last_heartbeat_s: 0.0,
+        }]
+    }
+
+    /// `GET /api/series?since=T`: points after `since` seconds.
+    pub fn series_since(&self, since: f64) -> Vec<Point> {
+        self.lock()
+            .series
+            .iter()
+            .filter(|p| p.t > since)
+            .cloned()
+            .collect()
+    }
+
+    /// Exact stats per node and iteration, for `/metrics`:
+    /// `(node, iteration name, stats)`.
+    pub fn per_node_iterations(&self) -> Vec<(String, String, Stats)> {
+        let inner = self.lock();
+        let names: Vec<&str> = self
+            .plan
+            .rounds
+            .iter()
+            .flat_map(|r| r.iterations.iter().map(|i| i.name.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for (node, agg) in &inner.per_node {
+            for (name, stats) in names.iter().zip(&agg.iterations) {
+                out.push((node.clone(), name.to_string(), stats.clone()));
+            }
+        }
+        out
+    }
+
+    /// Node states, for `lps_nodes{state}`.
+    pub fn node_states(&self) -> Vec<&'static str> {
+        self.nodes().iter().map(|n| n.state).collect()
+    }
+}
