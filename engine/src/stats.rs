@@ -300,8 +300,10 @@ mod tests {
         }
         original.record_error(ErrorKind::Timeout, 7, 0);
         original.record_error(ErrorKind::Connect, 0, 0);
-        let errors: Vec<(ErrorKind, u64)> =
-            ErrorKind::ALL.iter().map(|k| (*k, original.errors(*k))).collect();
+        let errors: Vec<(ErrorKind, u64)> = ErrorKind::ALL
+            .iter()
+            .map(|k| (*k, original.errors(*k)))
+            .collect();
         let rebuilt = Stats::from_parts(
             original.latency.clone(),
             &original.status_codes(),
