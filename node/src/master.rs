@@ -824,6 +824,75 @@ pub fn run(
 mod tests {
     use super::*;
 
+    fn plan() -> Plan {
+        let text = "name: P\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        file.into_plan(lps_config::Origin::new("p.yaml")).unwrap()
+    }
+
+    fn register(master: &Master, id: &str) -> proto::Welcome {
+        master.register(&proto::Register {
+            node_id: id.into(),
+            host: "h".into(),
+            cores: 1,
+            ..Default::default()
+        })
+    }
+
+    fn snapshot(seq: u64, requests: u64) -> proto::Snapshot {
+        let mut stats = lps_engine::Stats::new();
+        for i in 0..requests {
+            stats.record_response(200, 100 + i, 10, 10);
+        }
+        let snap = Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::from_secs(seq),
+            in_flight: 0,
+            iterations: vec![stats],
+            last: false,
+        };
+        cluster::encode_snapshot(seq, &snap)
+    }
+
+    #[test]
+    fn resent_snapshots_are_applied_once_and_resume_where_they_left() {
+        let cfg = MasterConfig {
+            listen: "127.0.0.1:1".parse().unwrap(),
+            secret: None,
+            expected_workers: 2,
+            master_is_worker: false,
+            heartbeat_timeout: Duration::from_secs(3),
+        };
+        let master = Master::new(&plan(), cfg, None);
+        let w = register(&master, "w1");
+        assert!(w.observer, "the master is idle: the first worker observes");
+        assert_eq!(master.lock().state, State::Idle);
+        assert_eq!(master.apply("w1", &snapshot(1, 10)).unwrap(), 1);
+        assert_eq!(master.apply("w1", &snapshot(2, 20)).unwrap(), 2);
+        // A reconnect resends 2 and sends 3: 2 is skipped.
+        let again = register(&master, "w1");
+        assert_eq!(again.applied_seq, 2);
+        assert_eq!(master.apply("w1", &snapshot(2, 20)).unwrap(), 2);
+        assert_eq!(master.apply("w1", &snapshot(3, 5)).unwrap(), 3);
+        assert_eq!(master.global().total().requests(), 35);
+        // The second worker makes the expected two: Ready, with a start ahead.
+        register(&master, "w2");
+        let inner = master.lock();
+        assert_eq!(inner.state, State::Ready);
+        assert!(inner.start_at_ms > cluster::unix_ms(SystemTime::now()));
+        drop(inner);
+        // An unknown node's snapshot is refused, not merged.
+        assert!(master.apply("nobody", &snapshot(1, 1)).is_err());
+        assert_eq!(master.global().total().requests(), 35);
+        // Finished once every snapshot up to the last arrived.
+        assert_eq!(master.finished("w1", 4), 3);
+        assert_eq!(master.lock().nodes[0].phase, Phase::Running);
+        master.apply("w1", &snapshot(4, 1)).unwrap();
+        master.check_finished(&mut master.lock());
+        assert_eq!(master.lock().nodes[0].phase, Phase::Finished);
+    }
+
     #[test]
     fn constant_time_eq_is_eq() {
         assert!(constant_time_eq(b"secret", b"secret"));

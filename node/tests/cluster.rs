@@ -445,3 +445,118 @@ fn workers_keep_their_results_when_the_master_dies() {
     let d = local["duration_s"].as_f64().unwrap();
     assert!((d - 3.0).abs() < 0.3, "the worker ran its whole test: {d}");
 }
+
+/// A TCP proxy on loopback whose connections can all be cut at once.
+struct Proxy {
+    port: u16,
+    live: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let live = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = live.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                conns.lock().unwrap().extend([client, server]);
+            }
+        });
+        Proxy { port, live }
+    }
+
+    /// Drops every connection through the proxy; new ones are still accepted.
+    fn cut(&self) -> usize {
+        let mut conns = self.live.lock().unwrap();
+        for c in conns.iter() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        let n = conns.len();
+        conns.clear();
+        n
+    }
+}
+
+#[test]
+fn a_brief_disconnect_resumes_without_loss_or_double_counting() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let c = Cluster::new("resume", 1, false, "");
+    let proxy = Proxy::start(c.port);
+    // The worker reaches the master through the proxy.
+    let worker_settings = c.path("worker.json");
+    let text = std::fs::read_to_string(&c.settings).unwrap().replace(
+        &format!("\"GRPCPort\": {}", c.port),
+        &format!("\"GRPCPort\": {}", proxy.port),
+    );
+    std::fs::write(&worker_settings, text).unwrap();
+    // 1500 requests at 500 per second: a three-second run.
+    let run = [
+        "-u",
+        url.as_str(),
+        "-rc",
+        "1500",
+        "-nc",
+        "1",
+        "--rate",
+        "500",
+        "--threads",
+        "1",
+    ];
+    let master = c.spawn(
+        "master",
+        "127.0.0.1",
+        &[&run[..], &["--json", "master.json"]].concat(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let worker = Command::new(LPS)
+        .current_dir(&c.dir)
+        .args([
+            "--settings",
+            worker_settings.to_str().unwrap(),
+            "--role",
+            "worker",
+            "-q",
+        ])
+        .args(run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(
+        proxy.cut() > 0,
+        "the worker's stream went through the proxy"
+    );
+    let (worker, master) = (wait(worker, LIMIT), wait(master, LIMIT));
+    assert_eq!(worker.status.code(), Some(0), "{}", stderr(&worker));
+    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
+    assert!(
+        stderr(&worker).contains("reconnecting"),
+        "{}",
+        stderr(&worker)
+    );
+    assert!(
+        stderr(&worker).contains("every snapshot reached the master"),
+        "{}",
+        stderr(&worker)
+    );
+    let report = json(&c.path("master.json"));
+    assert_eq!(u(&report["requests"]["total"]), 1500, "{}", stderr(&master));
+    assert_eq!(u(&target.stats()["requests"]), 1500);
+    assert_eq!(report["nodes"][0]["state"], "Finished");
+}
