@@ -264,6 +264,10 @@ fn run_and_report(
                 expected_workers: cluster_settings.expected_number_of_workers,
                 master_is_worker: cluster_settings.master_node_is_worker,
                 heartbeat_timeout: cluster_settings.heartbeat_timeout,
+                tls: match &cluster_settings.tls {
+                    Some(tls) => Some((read_pem(&tls.certificate)?, read_pem(&tls.key)?)),
+                    None => None,
+                },
             };
             // The master always hosts the dashboard.
             let live = Live::new(plan, model);
@@ -295,6 +299,12 @@ fn run_and_report(
                 connect_timeout: cluster_settings.connect_timeout,
                 node_id: node_id.clone(),
                 host,
+                tls_ca: match &cluster_settings.tls {
+                    Some(tls) => Some(read_pem(
+                        tls.ca_certificate.as_ref().unwrap_or(&tls.certificate),
+                    )?),
+                    None => None,
+                },
             };
             let done = worker::run(plan, cfg, &opts).map_err(engine_error)?;
             let mut output = output.clone();
@@ -357,6 +367,17 @@ fn linger(board: Option<Dashboard>, output: &OutputArgs) {
         }
     }
     board.stop();
+}
+
+/// Reads a PEM file named in the settings.
+fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        BadInput(format!(
+            "cannot read {} (Cluster TLS settings): {e}",
+            path.display()
+        ))
+        .into()
+    })
 }
 
 /// The settings file read when `--settings` is not given.

@@ -103,6 +103,8 @@ pub struct MasterConfig {
     pub expected_workers: u32,
     pub master_is_worker: bool,
     pub heartbeat_timeout: Duration,
+    /// PEM certificate chain and key: serve gRPC over TLS.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// One node's entry in the global state.
@@ -610,6 +612,15 @@ fn spawn_control(
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen for workers on {listen} (Cluster.GRPCPort)"))?;
     listener.set_nonblocking(true).context("gRPC listener")?;
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(2)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
+    if let Some((cert, key)) = &master.cfg.tls {
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("invalid Cluster.TlsCertificate or TlsKey")?;
+    }
     let handle = std::thread::Builder::new().name("lps-control".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
@@ -644,9 +655,7 @@ fn spawn_control(
                     }
                 }
             };
-            let server = tonic::transport::Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(2)))
-                .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+                        let server = builder
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown);
             tokio::select! {
@@ -863,6 +872,7 @@ mod tests {
             expected_workers: 2,
             master_is_worker: false,
             heartbeat_timeout: Duration::from_secs(3),
+            tls: None,
         };
         let master = Master::new(&plan(), cfg, None);
         let w = register(&master, "w1");

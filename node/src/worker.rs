@@ -28,6 +28,8 @@ use crate::master::MAX_MESSAGE_BYTES;
 
 /// How often a worker says it is alive.
 const HEARTBEAT: Duration = Duration::from_millis(500);
+/// How long the master may take to answer a new session.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
 /// After its run, how long a worker tries to deliver its last snapshots.
 const DELIVERY_GRACE: Duration = Duration::from_secs(5);
 
@@ -39,6 +41,8 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     pub node_id: String,
     pub host: String,
+    /// PEM certificate(s) to trust: reach the master over TLS.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 /// From the main thread to the control thread.
@@ -201,11 +205,18 @@ async fn control(
         };
         let deadline = Instant::now() + budget;
         let mut backoff = Duration::from_millis(100);
-        let client = loop {
-            let attempt = connect(cfg.master).await;
-            let error = match attempt {
-                Ok(c) => break c,
-                Err(e) => e,
+        let (tx, mut inbound) = loop {
+            let error = match open_session(&cfg, &register).await {
+                Ok(session) => break session,
+                Err(Attempt::Refused(why)) => {
+                    let _ = events.send(if started {
+                        Event::MasterGone(why)
+                    } else {
+                        Event::Fatal(why)
+                    });
+                    return;
+                }
+                Err(Attempt::Retry(error)) => error,
             };
             let gave_up = Instant::now() >= deadline
                 || finished_at.is_some_and(|t| t.elapsed() > DELIVERY_GRACE);
@@ -243,36 +254,7 @@ async fn control(
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
         };
-        let mut client = client.max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let (tx, rx) = mpsc::channel::<WorkerMessage>(256);
         let send = |kind| WorkerMessage { kind: Some(kind) };
-        let _ = tx
-            .send(send(worker_message::Kind::Register(register.clone())))
-            .await;
-        let mut inbound = match client.session(ReceiverStream::new(rx)).await {
-            Ok(r) => r.into_inner(),
-            Err(status) => {
-                use tonic::Code;
-                if matches!(
-                    status.code(),
-                    Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument
-                ) {
-                    let why = format!(
-                        "the master at {} refused this worker: {}",
-                        cfg.master,
-                        status.message()
-                    );
-                    let _ = events.send(if started {
-                        Event::MasterGone(why)
-                    } else {
-                        Event::Fatal(why)
-                    });
-                    return;
-                }
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
-        };
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         'session: loop {
             tokio::select! {
@@ -365,12 +347,76 @@ async fn control(
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<ClusterClient<tonic::transport::Channel>, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+/// Why a session could not be opened.
+enum Attempt {
+    /// Worth retrying: the master may not be up yet, or a stream broke.
+    Retry(String),
+    /// The master said no (secret, plan, version): final.
+    Refused(String),
+}
+
+/// Connects, registers and waits for the master's answer, all bounded in
+/// time: a master that never answers (TLS on one side only, a stalled peer)
+/// is retried like an unreachable one.
+async fn open_session(
+    cfg: &WorkerConfig,
+    register: &proto::Register,
+) -> Result<
+    (
+        mpsc::Sender<WorkerMessage>,
+        tonic::Streaming<proto::MasterMessage>,
+    ),
+    Attempt,
+> {
+    let client = connect(cfg.master, cfg.tls_ca.as_deref())
+        .await
+        .map_err(Attempt::Retry)?;
+    let mut client = client.max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel::<WorkerMessage>(256);
+    let hello = WorkerMessage {
+        kind: Some(worker_message::Kind::Register(register.clone())),
+    };
+    // The channel was just made with room to spare.
+    let _ = tx.send(hello).await;
+    match tokio::time::timeout(SESSION_TIMEOUT, client.session(ReceiverStream::new(rx))).await {
+        Err(_) => Err(Attempt::Retry(format!(
+            "no gRPC answer within {SESSION_TIMEOUT:?} (is TLS configured on one side only?)"
+        ))),
+        Ok(Ok(response)) => Ok((tx, response.into_inner())),
+        Ok(Err(status)) => {
+            use tonic::Code;
+            let why = format!(
+                "the master at {} refused this worker: {}",
+                cfg.master,
+                status.message()
+            );
+            match status.code() {
+                Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument => {
+                    Err(Attempt::Refused(why))
+                }
+                _ => Err(Attempt::Retry(status.message().to_string())),
+            }
+        }
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+    tls_ca: Option<&[u8]>,
+) -> Result<ClusterClient<tonic::transport::Channel>, String> {
+    let scheme = if tls_ca.is_some() { "https" } else { "http" };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
         .http2_keep_alive_interval(Duration::from_secs(2))
         .keep_alive_timeout(Duration::from_secs(5));
+    if let Some(ca) = tls_ca {
+        // The master's certificate must name its address (an IP SAN).
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+            .domain_name(addr.ip().to_string());
+        endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+    }
     let channel = endpoint.connect().await.map_err(|e| {
         use std::error::Error;
         match e.source() {

@@ -356,8 +356,11 @@ fn wrong_secret_and_other_plans_are_refused() {
             "-q",
         ])
         .args(run)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let bad_secret = wait(bad_secret, LIMIT);
     assert_ne!(bad_secret.status.code(), Some(0));
     let e = stderr(&bad_secret);
     assert!(
@@ -559,4 +562,63 @@ fn a_brief_disconnect_resumes_without_loss_or_double_counting() {
     assert_eq!(u(&report["requests"]["total"]), 1500, "{}", stderr(&master));
     assert_eq!(u(&target.stats()["requests"]), 1500);
     assert_eq!(report["nodes"][0]["state"], "Finished");
+}
+
+#[test]
+fn grpc_over_tls_with_the_settings_certificates() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let c = Cluster::new(
+        "tls",
+        1,
+        false,
+        r#", "TlsCertificate": "cert.pem", "TlsKey": "key.pem", "ConnectTimeoutSeconds": 2"#,
+    );
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(c.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(c.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let run = [
+        "-u",
+        url.as_str(),
+        "-rc",
+        "100",
+        "-nc",
+        "2",
+        "--threads",
+        "1",
+    ];
+    let master = c.spawn(
+        "master",
+        "127.0.0.1",
+        &[&run[..], &["--json", "master.json"]].concat(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // A worker that speaks plaintext gRPC does not get through.
+    let plain = c.path("plain.json");
+    std::fs::write(
+        &plain,
+        format!(r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {}, "Secret": "test-secret", "ConnectTimeoutSeconds": 1 }} }}"#, c.port),
+    )
+    .unwrap();
+    let refused = Command::new(LPS)
+        .current_dir(&c.dir)
+        .args([
+            "--settings",
+            plain.to_str().unwrap(),
+            "--role",
+            "worker",
+            "-q",
+        ])
+        .args(run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let refused = wait(refused, LIMIT);
+    assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
+    let worker = wait(c.spawn("worker", "127.0.0.2", &run), LIMIT);
+    assert_eq!(worker.status.code(), Some(0), "{}", stderr(&worker));
+    let master = wait(master, LIMIT);
+    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
+    assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 200);
 }
