@@ -251,15 +251,16 @@ fn run_and_report(
     let grpc = SocketAddr::new(cluster_settings.master_node_ip, cluster_settings.grpc_port);
     match role {
         Role::Master => {
-            if secret.is_none() && !grpc.ip().is_loopback() {
+                        let listen = cluster_args.grpc_listen.unwrap_or(grpc);
+            if secret.is_none() && !listen.ip().is_loopback() {
                 return Err(BadInput(format!(
-                    "Cluster.Secret (or {}) is required when the master listens on {grpc}, beyond loopback",
+                                        "Cluster.Secret (or {}) is required when the master listens on {listen}, beyond loopback",
                     cluster::SECRET_ENV
                 ))
                 .into());
             }
-            let cfg = master::MasterConfig {
-                listen: grpc,
+                        let cfg = master::MasterConfig {
+                listen,
                 secret,
                 expected_workers: cluster_settings.expected_number_of_workers,
                 master_is_worker: cluster_settings.master_node_is_worker,
