@@ -393,6 +393,24 @@ mod tests {
     }
 
     #[test]
+    fn cluster_extensions_are_checked() {
+        let err = |text: &str| parse(text).expect_err("invalid").to_string();
+        assert_eq!(
+            err(
+                "{\n  \"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\",\n    \"HeartbeatTimeoutSeconds\": 0}\n}"
+            ),
+            "lpsSettings.json:3: Cluster.HeartbeatTimeoutSeconds: 0 is not a positive number of seconds"
+        );
+        assert_eq!(
+            err("{\"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\", \"TlsCertificate\": \"c.pem\"}}"),
+            "lpsSettings.json:1: Cluster.TlsKey: TlsCertificate and TlsKey go together"
+        );
+        let empty_secret =
+            parse(r#"{"Cluster": {"MasterNodeIP": "127.0.0.1", "Secret": ""}}"#).expect("valid");
+        assert_eq!(empty_secret.cluster.and_then(|c| c.secret), None);
+    }
+
+    #[test]
     fn loads_files() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("lpsSettings.example.json");
         let settings = Settings::load(&example).expect("the example is valid");
