@@ -1,0 +1,140 @@
+//! The HTTP/1.1 hot path allocates nothing per request: the allocations of
+//! a run do not grow with its number of requests.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
+use lps_engine::{Aggregate, RunOptions};
+
+/// Counts every allocation in this test process.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A keep-alive HTTP/1.1 server that allocates nothing per request: it
+/// answers each request head with the same bytes.
+fn serve() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                let mut seen = 0usize;
+                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
+                loop {
+                    let n = match stream.read(&mut buf[seen..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    seen += n;
+                    // Answer every complete request head in the buffer.
+                    let mut start = 0;
+                    while let Some(end) = buf[start..seen].windows(4).position(|w| w == b"\r\n\r\n")
+                    {
+                        if stream.write_all(reply).is_err() {
+                            return;
+                        }
+                        start += end + 4;
+                    }
+                    buf.copy_within(start..seen, 0);
+                    seen -= start;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn plan(port: u16, requests: u64) -> Plan {
+    Plan {
+        name: "alloc".into(),
+        clients: 1,
+        rampup: Duration::ZERO,
+        delay_client_creation: false,
+        run_in_parallel: true,
+        rounds: vec![Round {
+            name: "r".into(),
+            iterations: vec![Iteration {
+                name: "i".into(),
+                mode: Mode::Requests { requests },
+                maximize_throughput: false,
+                request: HttpRequest {
+                    method: "GET".into(),
+                    target: Target {
+                        scheme: Scheme::Http,
+                        host: "127.0.0.1".into(),
+                        port,
+                        path_and_query: "/".into(),
+                    },
+                    headers: vec![],
+                    body: vec![],
+                    version: HttpVersion::Http11,
+                },
+            }],
+        }],
+    }
+}
+
+/// Allocations made while running `requests` requests, and the count sent.
+fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
+    let opts = RunOptions {
+        threads: 1,
+        pin: false,
+        // Long enough that no snapshot tick falls inside a run.
+        snapshot_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let run = lps_engine::start(&plan(port, requests), &opts).unwrap();
+    let mut agg = Aggregate::new(1);
+    while let Ok(snap) = run.snapshots().recv_timeout(Duration::from_secs(60)) {
+        agg.add(&snap);
+    }
+    run.join().unwrap();
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before, agg.total().ok)
+}
+
+#[test]
+fn allocations_do_not_grow_with_requests() {
+    let port = serve();
+    // Warm up the server threads and lazy statics.
+    allocations_for(port, 100);
+    let (small, sent_small) = allocations_for(port, 1_000);
+    let (large, sent_large) = allocations_for(port, 20_000);
+    assert_eq!(sent_small, 1_000);
+    assert_eq!(sent_large, 20_000);
+    // The server's connection thread and the runtime allocate a similar
+    // fixed amount per run; 19,000 more requests must add (next to) nothing.
+    let extra = large.saturating_sub(small);
+    eprintln!("allocations: {small} for 1,000 requests, {large} for 20,000");
+    assert!(
+        extra < 200,
+        "{small} allocations for 1,000 requests, {large} for 20,000: {extra} more"
+    );
+}
