@@ -367,25 +367,44 @@ fn render_histogram(out: &mut String, h: &Histogram<u64>, pad: &str) {
         let _ = writeln!(out, "{pad}(no responses)");
         return;
     }
-    const BARS: u64 = 10;
     const WIDTH: u64 = 40;
-    let (lo, hi) = (h.min(), h.max());
-    let step = ((hi - lo) / BARS).max(1);
-    let mut counts = Vec::new();
-    let mut from = lo;
-    for i in 0..BARS {
-        let to = if i == BARS - 1 { hi } else { from + step - 1 };
-        counts.push((from, to, h.count_between(from, to)));
-        from = to + 1;
-        if from > hi {
-            break;
-        }
-    }
-    let most = counts.iter().map(|c| c.2).max().unwrap_or(1).max(1);
-    for (from, to, n) in counts {
-        let bar = "■".repeat(((n * WIDTH).div_ceil(most)) as usize);
+    let buckets = log_buckets(h, 10);
+    let most = buckets.iter().map(|b| b.2).max().unwrap_or(1).max(1);
+    for (from, to, n) in buckets {
+        // Bars scale to the fullest bucket; a non-empty bucket shows at least one mark.
+        let bar = "■".repeat((n * WIDTH).div_ceil(most) as usize);
         let _ = writeln!(out, "{pad}{:>9} - {:<9} [{n:>9}] {bar}", us(from), us(to));
     }
+}
+
+/// Up to `bars` buckets with geometric bounds from min to max: latency
+/// spans orders of magnitude, and equal-width buckets would put almost every
+/// request in the first one. Each recorded value lands in exactly one bucket.
+fn log_buckets(h: &Histogram<u64>, bars: usize) -> Vec<(u64, u64, u64)> {
+    let (lo, hi) = (h.min().max(1), h.max().max(1));
+    let ratio = (hi as f64 / lo as f64).powf(1.0 / bars as f64);
+    let mut bounds: Vec<u64> = (1..bars)
+        .map(|i| (lo as f64 * ratio.powi(i as i32)).round() as u64)
+        .collect();
+    bounds.push(hi);
+    bounds.dedup();
+    let mut buckets: Vec<(u64, u64, u64)> = Vec::with_capacity(bounds.len());
+    let mut from = lo;
+    for to in bounds {
+        if to < from {
+            continue;
+        }
+        buckets.push((from, to, 0));
+        from = to + 1;
+    }
+    for v in h.iter_recorded() {
+        let value = h.highest_equivalent(v.value_iterated_to()).min(hi);
+        let i = buckets
+            .partition_point(|b| b.1 < value)
+            .min(buckets.len() - 1);
+        buckets[i].2 += v.count_at_value();
+    }
+    buckets
 }
 
 /// Microseconds, shown with a unit that keeps them short.
@@ -477,6 +496,27 @@ mod tests {
         assert_eq!(human_bytes(1000), "1000 B");
         assert_eq!(human_bytes(1536), "1.50 KiB");
         assert_eq!(sanitize_tag("a b,c"), "a_b_c");
+    }
+
+    #[test]
+    fn log_buckets_cover_every_value_once() {
+        let mut h = lps_engine::new_histogram();
+        for v in [100u64, 150, 900, 1_000, 12_000, 100_000] {
+            h.record(v).unwrap();
+        }
+        let b = log_buckets(&h, 10);
+        assert_eq!(b.iter().map(|x| x.2).sum::<u64>(), 6);
+        assert_eq!(b.first().unwrap().0, 100);
+        assert_eq!(b.last().unwrap().1, h.max());
+        // Bounds grow geometrically: ten buckets over three decades.
+        assert_eq!(b.len(), 10);
+        assert!(b.windows(2).all(|w| w[0].1 < w[1].0));
+        let single = {
+            let mut h = lps_engine::new_histogram();
+            h.record_n(42, 5).unwrap();
+            log_buckets(&h, 10)
+        };
+        assert_eq!(single, vec![(42, 42, 5)]);
     }
 
     #[test]
