@@ -53,7 +53,7 @@ pub struct ClusterArgs {
     /// This node's address, compared with Cluster.MasterNodeIP and shown in reports.
     #[arg(long = "node-ip", value_name = "ADDR", help_heading = "Cluster")]
     pub node_ip: Option<std::net::IpAddr>,
-        /// Master: the address to listen on for workers [default:
+    /// Master: the address to listen on for workers [default:
     /// Cluster.MasterNodeIP:GRPCPort]; e.g. 0.0.0.0:5001 behind a Kubernetes Service.
     #[arg(long = "grpc-listen", value_name = "ADDR", help_heading = "Cluster")]
     pub grpc_listen: Option<SocketAddr>,
@@ -341,7 +341,7 @@ const OPTIONS: &[(&str, &str, Arity)] = &[
     ("", "settings", Arity::One),
     ("", "role", Arity::One),
     ("", "nodeIp", Arity::One),
-        ("", "nodeId", Arity::One),
+    ("", "nodeId", Arity::One),
     ("", "grpcListen", Arity::One),
     ("", "help", Arity::Zero),
     ("", "version", Arity::Zero),
@@ -431,7 +431,7 @@ fn clap_name(canon: &str) -> &str {
         "nodeIp" => "node-ip",
         "dashboardListen" => "dashboard-listen",
         "dashboardLinger" => "dashboard-linger",
-                "nodeId" => "node-id",
+        "nodeId" => "node-id",
         "grpcListen" => "grpc-listen",
         other => other,
     }

@@ -251,7 +251,7 @@ fn run_and_report(
     let grpc = SocketAddr::new(cluster_settings.master_node_ip, cluster_settings.grpc_port);
     match role {
         Role::Master => {
-                        let listen = cluster_args.grpc_listen.unwrap_or(grpc);
+            let listen = cluster_args.grpc_listen.unwrap_or(grpc);
             if secret.is_none() && !listen.ip().is_loopback() {
                 return Err(BadInput(format!(
                                         "Cluster.Secret (or {}) is required when the master listens on {listen}, beyond loopback",
@@ -259,7 +259,7 @@ fn run_and_report(
                 ))
                 .into());
             }
-                        let cfg = master::MasterConfig {
+            let cfg = master::MasterConfig {
                 listen,
                 secret,
                 expected_workers: cluster_settings.expected_number_of_workers,

@@ -17,6 +17,10 @@ use crate::report::{Model, NodeReport, Report, RunInfo};
 
 /// Points kept for `/api/series` (an hour at one per second).
 const SERIES_CAPACITY: usize = 3600;
+/// The engine's cores send a snapshot at every whole second of the run; a
+/// second is closed this long after it ends, so that each point holds that
+/// second's snapshots (half a period either way) instead of racing them.
+const CLOSE_LAG: Duration = Duration::from_millis(500);
 /// Points a slow feed subscriber may fall behind before it skips ahead.
 const FEED_CAPACITY: usize = 64;
 
@@ -62,6 +66,8 @@ struct Inner {
     state: &'static str,
     started_at: Option<SystemTime>,
     start: Option<Instant>,
+    /// When the final report arrived: the elapsed time stops there.
+    ended: Option<Instant>,
     threads: usize,
     /// Exact stats per node, merged from every snapshot.
     per_node: BTreeMap<String, Aggregate>,
@@ -69,7 +75,9 @@ struct Inner {
     in_flight: BTreeMap<(String, usize), u64>,
     /// What arrived since the last tick.
     interval: Stats,
-    last_tick: Option<Instant>,
+    /// The run's time up to which the series is closed: whole seconds
+    /// while it runs, the end at the end.
+    closed: Duration,
     series: VecDeque<Point>,
     /// Nodes of a cluster run (set by the master); a single node otherwise.
     nodes: Option<Vec<NodeView>>,
@@ -97,11 +105,12 @@ impl Live {
                 state: "Idle",
                 started_at: None,
                 start: None,
+                ended: None,
                 threads: 0,
                 per_node: BTreeMap::new(),
                 in_flight: BTreeMap::new(),
                 interval: Stats::new(),
-                last_tick: None,
+                closed: Duration::ZERO,
                 series: VecDeque::new(),
                 nodes: None,
                 final_report: None,
@@ -134,6 +143,13 @@ impl Live {
         inner.started_at = Some(at);
         inner.start = Some(start);
         inner.threads = threads;
+        // A single-node run goes from Idle to Running here; a cluster's
+        // master has already said Ready (or Running) by now.
+        let idle = inner.state == "Idle";
+        drop(inner);
+        if idle {
+            self.set_state("Running");
+        }
     }
 
     /// Merges one snapshot of `node`.
@@ -162,19 +178,35 @@ impl Live {
     /// Closes the current second if it is over: one series point, fed to
     /// subscribers.
     pub fn tick_if_due(&self) {
+        self.close_interval(false);
+    }
+
+    /// Closes the seconds of the run whose snapshots are in (those that
+    /// ended [`CLOSE_LAG`] ago) into a series point or, at the end of the run
+    /// (`end`), whatever is left: the series then adds up to the run's
+    /// totals.
+    fn close_interval(&self, end: bool) {
         let mut inner = self.lock();
         let Some(start) = inner.start else { return };
-        let now = Instant::now();
-        if now < start {
+        let Some(elapsed) = Instant::now().checked_duration_since(start) else {
+            return;
+        };
+        let upto = if end {
+            if inner.interval.is_empty() {
+                return;
+            }
+            elapsed
+        } else {
+            let ready = elapsed.saturating_sub(CLOSE_LAG);
+            Duration::from_secs(ready.as_secs())
+        };
+        if upto <= inner.closed {
             return;
         }
-        let last = inner.last_tick.unwrap_or(start);
-        let span = now.duration_since(last);
-        if span < Duration::from_secs(1) {
-            return;
-        }
+        let span = upto - inner.closed;
+        inner.closed = upto;
         let interval = std::mem::take(&mut inner.interval);
-        let secs = span.as_secs_f64();
+        let secs = span.as_secs_f64().max(0.001);
         let class = |lo: u16| -> u64 {
             interval
                 .status_codes()
@@ -191,7 +223,7 @@ impl Live {
             }
         };
         let point = Point {
-            t: (now.duration_since(start).as_secs_f64() * 1000.0).round() / 1000.0,
+            t: (upto.as_secs_f64() * 1000.0).round() / 1000.0,
             requests: interval.requests(),
             rps: interval.requests() as f64 / secs,
             errors: interval.failed,
@@ -207,7 +239,6 @@ impl Live {
             status_4xx: class(400),
             status_5xx: class(500),
         };
-        inner.last_tick = Some(now);
         if inner.series.len() == SERIES_CAPACITY {
             inner.series.pop_front();
         }
@@ -223,10 +254,12 @@ impl Live {
 
     /// Stores the final report and histogram log for download.
     pub fn finish(&self, report_json: String, histogram_log: Vec<u8>, state: &'static str) {
+        self.close_interval(true);
         {
             let mut inner = self.lock();
             inner.final_report = Some(report_json);
             inner.final_histogram = Some(histogram_log);
+            inner.ended.get_or_insert_with(Instant::now);
         }
         self.set_state(state);
     }
@@ -252,9 +285,10 @@ impl Live {
     pub fn state_json(&self) -> serde_json::Value {
         let inner = self.lock();
         let total = Self::total(&inner, self.iterations).total();
-        let elapsed = inner.start.map_or(0.0, |s| {
-            Instant::now().saturating_duration_since(s).as_secs_f64()
-        });
+        let now = inner.ended.unwrap_or_else(Instant::now);
+        let elapsed = inner
+            .start
+            .map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
         let (model, rate) = match self.model {
             Model::Closed => ("closed", None),
             Model::Open { rate } => ("open", Some(rate)),
@@ -370,8 +404,91 @@ impl Live {
         out
     }
 
+    /// Every node's and iteration's exact stats merged, for `/metrics`.
+    pub fn total_stats(&self) -> Stats {
+        let inner = self.lock();
+        Self::total(&inner, self.iterations).total()
+    }
+
+    /// Requests in flight now, over every node and core.
+    pub fn in_flight(&self) -> u64 {
+        self.lock().in_flight.values().sum()
+    }
+
     /// Node states, for `lps_nodes{state}`.
     pub fn node_states(&self) -> Vec<&'static str> {
         self.nodes().iter().map(|n| n.state).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lps_engine::new_histogram;
+
+    use super::*;
+
+    fn live() -> Arc<Live> {
+        let plan = Plan {
+            name: "t".into(),
+            clients: 1,
+            rampup: Duration::ZERO,
+            delay_client_creation: false,
+            run_in_parallel: true,
+            rounds: vec![],
+        };
+        Live::new(&plan, Model::Closed)
+    }
+
+    fn snapshot(responses: u64) -> Snapshot {
+        Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::ZERO,
+            in_flight: 3,
+            iterations: vec![Stats::from_parts(
+                new_histogram(),
+                &[(200, responses)],
+                &[],
+                10 * responses,
+                20 * responses,
+            )],
+            last: false,
+        }
+    }
+
+    #[test]
+    fn seconds_close_after_their_snapshots_and_the_end_closes_the_rest() {
+        let live = live();
+        // Started 2.7 s ago: seconds up to 2 are closed (2.7 - CLOSE_LAG).
+        live.set_started(
+            SystemTime::now(),
+            Instant::now() - Duration::from_millis(2700),
+            1,
+        );
+        assert_eq!(live.state_json()["state"], "Running");
+        live.add("local", &snapshot(400));
+        live.tick_if_due();
+        live.tick_if_due();
+        let series = live.series_since(-1.0);
+        assert_eq!(series.len(), 1, "{series:?}");
+        let p = &series[0];
+        assert_eq!(
+            (p.t, p.requests, p.rps, p.status_2xx, p.in_flight),
+            (2.0, 400, 200.0, 400, 3)
+        );
+        assert_eq!((p.bytes_out_per_s, p.bytes_in_per_s), (2000.0, 4000.0));
+        // The end closes the part-second left, with what arrived since.
+        live.add("local", &snapshot(30));
+        live.finish("{}".into(), Vec::new(), "Completed");
+        let last = live.series_since(2.0);
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert_eq!(last[0].requests, 30);
+        assert!(last[0].t >= 2.7, "{last:?}");
+        let state = live.state_json();
+        assert_eq!(state["state"], "Completed");
+        assert_eq!(state["finished"], true);
+        // Nothing is left to close.
+        live.tick_if_due();
+        assert_eq!(live.series_since(-1.0).len(), 2);
     }
 }

@@ -276,7 +276,7 @@ async fn control(
                                 }
                             }
                             if let Some(f) = &finished
-                                && tx.send(send(worker_message::Kind::Finished(f.clone()))).await.is_err()
+                                && tx.send(send(worker_message::Kind::Finished(*f))).await.is_err()
                             {
                                 break 'session;
                             }
@@ -324,7 +324,7 @@ async fn control(
                     }
                     Some(Outgoing::Finished { last_seq, interrupted }) => {
                         let f = proto::Finished { last_seq, interrupted };
-                        finished = Some(f.clone());
+                        finished = Some(f);
                         finished_at = Some(Instant::now());
                         if tx.send(send(worker_message::Kind::Finished(f))).await.is_err() {
                             break 'session;

@@ -49,9 +49,12 @@ impl Cluster {
                 self.settings.to_str().unwrap(),
                 "--role",
                 role,
-                "--node-ip",
+                                "--node-ip",
                 node_ip,
                 "-q",
+                // Parallel tests must not race for the default dashboard port.
+                "--dashboard-listen",
+                "127.0.0.1:0",
             ])
             .args(args)
             .stdin(Stdio::null())
