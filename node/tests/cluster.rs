@@ -49,7 +49,7 @@ impl Cluster {
                 self.settings.to_str().unwrap(),
                 "--role",
                 role,
-                                "--node-ip",
+                "--node-ip",
                 node_ip,
                 "-q",
                 // Parallel tests must not race for the default dashboard port.
