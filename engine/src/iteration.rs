@@ -5,7 +5,7 @@
 //! cool down. With a rate (the open model) each request has an intended start
 //! on a fixed schedule and its latency is measured from there.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::client::{Core, H2Slot, Lane, Prepared};
+use crate::stats::ErrorKind;
 use lps_config::Mode;
 
 /// Runs iteration `index` for client `client` until its mode says it is done.
@@ -62,9 +63,12 @@ async fn sequential(
         .rate
         .map(|rate| Pace::new(rate, shared.clients, client, start));
     let mut lane = Lane::new();
+    // The request being sent or waited for; read when the deadline cuts the loop.
+    let next = Cell::new(0u64);
     let work = async {
         let mut i = 0u64;
         while count.is_none_or(|n| i < n) {
+            next.set(i);
             let intended = match &pace {
                 Some(p) => {
                     let at = p.at(i);
@@ -79,14 +83,25 @@ async fn sequential(
             lane.send(core, it, intended).await;
             i += 1;
         }
+        next.set(i);
     };
     match deadline {
-        // A request still in flight at the deadline is dropped, as wrk does:
-        // it was not answered within the test.
         Some(d) => {
             tokio::select! {
                 _ = work => {}
-                _ = sleep_until(d) => {}
+                _ = sleep_until(d) => {
+                    // Closed model: a request in flight at the deadline is
+                    // dropped, as wrk does. Open model: every request that
+                    // was due before the deadline and is not answered (the
+                    // one in flight and those queued behind it) failed, or a
+                    // stall at the end of a test would vanish from the report.
+                    if let Some(p) = &pace {
+                        let late = p.due(next.get(), count, d);
+                        if late > 0 {
+                            core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
+                        }
+                    }
+                }
             }
         }
         None => work.await,
@@ -111,6 +126,17 @@ impl Pace {
 
     fn at(&self, i: u64) -> Instant {
         self.first + self.interval.mul_f64(i as f64)
+    }
+
+    /// Requests `from..count` whose intended start lies before `deadline`.
+    fn due(&self, from: u64, count: Option<u64>, deadline: Instant) -> u64 {
+        let Some(span) = deadline.checked_duration_since(self.first) else {
+            return 0;
+        };
+        // Requests 0..end start before the deadline.
+        let end = (span.as_secs_f64() / self.interval.as_secs_f64()).ceil() as u64;
+        let end = count.map_or(end, |n| end.min(n));
+        end.saturating_sub(from)
     }
 }
 
@@ -178,5 +204,26 @@ async fn batches(
             }
         }
         None => work.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_counts_requests_scheduled_before_the_deadline() {
+        let start = Instant::now();
+        // 100 per second over 4 clients: client 1 starts at 10 ms, every 40 ms.
+        let p = Pace::new(100.0, 4, 1, start);
+        assert_eq!(p.at(0), start + Duration::from_millis(10));
+        assert_eq!(p.at(2), start + Duration::from_millis(90));
+        let d = start + Duration::from_millis(1000);
+        // Starts at 10, 50, ..., 970 ms: 25 before the deadline.
+        assert_eq!(p.due(0, None, d), 25);
+        assert_eq!(p.due(20, None, d), 5);
+        assert_eq!(p.due(30, None, d), 0);
+        assert_eq!(p.due(0, Some(7), d), 7);
+        assert_eq!(p.due(0, None, start), 0);
     }
 }

@@ -199,6 +199,12 @@ impl Stats {
         }
     }
 
+    /// Records `n` requests that failed without a response.
+    pub fn record_errors(&mut self, kind: ErrorKind, n: u64) {
+        self.errors[kind as usize] += n;
+        self.failed += n;
+    }
+
     /// Adds `other` into `self`; exact, associative and commutative.
     pub fn merge(&mut self, other: &Stats) {
         self.merge_latency(&other.latency);

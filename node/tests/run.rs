@@ -492,3 +492,41 @@ fn resets_are_counted_as_reset_errors() {
     assert_eq!(u(&report["errors"]["reset"]), 20, "{}", report["errors"]);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn open_model_reports_requests_a_stall_kept_unanswered_at_the_end() {
+    // The target freezes 1 s into a 3 s run and stays frozen past its end:
+    // the requests due in the last 2 s must show as failures, not vanish.
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let addr = target.addr;
+    let pauser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        use std::io::{Read, Write};
+        s.write_all(b"GET /pause/4000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut sink = String::new();
+        let _ = s.read_to_string(&mut sink);
+    });
+    let (_, report, stderr) = lps_json(
+        &[
+            "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",
+        ],
+        LIMIT,
+    );
+    pauser.join().unwrap();
+    // 1,200 requests were due; about 400 were answered before the freeze.
+    let total = u(&report["requests"]["total"]);
+    assert!(
+        (1140..=1200).contains(&total),
+        "{total} of 1,200 scheduled; {stderr}"
+    );
+    let late = u(&report["errors"]["timeout"]);
+    assert!(
+        (700..=850).contains(&late),
+        "{late} unanswered; {}",
+        report["errors"]
+    );
+    assert_eq!(u(&report["requests"]["failed"]), late);
+}
