@@ -40,26 +40,30 @@ impl Cluster {
         self.dir.join(name)
     }
 
-    /// Starts `lps` with this cluster's settings in its directory.
-    fn spawn(&self, role: &str, node_ip: &str, args: &[&str]) -> Child {
-        Command::new(LPS)
-            .current_dir(&self.dir)
+    /// An `lps` command in the cluster's directory with `settings` and `role`.
+    fn command(&self, settings: &Path, role: &str) -> Command {
+        let mut cmd = Command::new(LPS);
+        cmd.current_dir(&self.dir)
             .args([
                 "--settings",
-                self.settings.to_str().unwrap(),
+                settings.to_str().unwrap(),
                 "--role",
                 role,
-                "--node-ip",
-                node_ip,
                 "-q",
-                // Parallel tests must not race for the default dashboard port.
-                "--dashboard-listen",
-                "127.0.0.1:0",
             ])
-            .args(args)
+            // Parallel tests must not race for the default dashboard port.
+            .args(["--dashboard-listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts `lps` with this cluster's settings in its directory.
+    fn spawn(&self, role: &str, node_ip: &str, args: &[&str]) -> Child {
+        self.command(&self.settings, role)
+            .args(["--node-ip", node_ip])
+            .args(args)
             .spawn()
             .expect("spawn lps")
     }
@@ -348,19 +352,10 @@ fn wrong_secret_and_other_plans_are_refused() {
             let _ = s.write_all(b"\x00\x01garbage that is not HTTP/2 at all\r\n\r\n");
         }
     }
-    let bad_secret = Command::new(LPS)
-        .current_dir(&c.dir)
+    let bad_secret = c
+        .command(&c.settings, "worker")
         .env("LPS_CLUSTER_SECRET", "wrong")
-        .args([
-            "--settings",
-            c.settings.to_str().unwrap(),
-            "--role",
-            "worker",
-            "-q",
-        ])
         .args(run)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let bad_secret = wait(bad_secret, LIMIT);
@@ -529,18 +524,9 @@ fn a_brief_disconnect_resumes_without_loss_or_double_counting() {
         &[&run[..], &["--json", "master.json"]].concat(),
     );
     std::thread::sleep(Duration::from_millis(300));
-    let worker = Command::new(LPS)
-        .current_dir(&c.dir)
-        .args([
-            "--settings",
-            worker_settings.to_str().unwrap(),
-            "--role",
-            "worker",
-            "-q",
-        ])
+    let worker = c
+        .command(&worker_settings, "worker")
         .args(run)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1800));
@@ -603,20 +589,7 @@ fn grpc_over_tls_with_the_settings_certificates() {
         format!(r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {}, "Secret": "test-secret", "ConnectTimeoutSeconds": 1 }} }}"#, c.port),
     )
     .unwrap();
-    let refused = Command::new(LPS)
-        .current_dir(&c.dir)
-        .args([
-            "--settings",
-            plain.to_str().unwrap(),
-            "--role",
-            "worker",
-            "-q",
-        ])
-        .args(run)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let refused = c.command(&plain, "worker").args(run).spawn().unwrap();
     let refused = wait(refused, LIMIT);
     assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
     let worker = wait(c.spawn("worker", "127.0.0.2", &run), LIMIT);

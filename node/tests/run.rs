@@ -122,25 +122,21 @@ fn open_model_holds_its_rate() {
         (total - 2000.0).abs() <= 100.0,
         "sent {total}, expected 2000 ± 5%"
     );
-    assert_eq!(u(&target.stats()["requests"]) as f64, total);
+    // Requests due but not yet sent at the deadline (a busy machine) are
+    // reported as timeouts; every other one reached the target.
+    let seen = u(&target.stats()["requests"]) as f64;
+    let late = u(&report["errors"]["timeout"]) as f64;
+    assert!(
+        seen <= total && total - seen <= late,
+        "target {seen}, report {total}, late {late}"
+    );
 }
 
 #[test]
 fn open_model_latency_includes_a_target_stall() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let pauser = {
-        let addr = target.addr;
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1000));
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            use std::io::{Read, Write};
-            s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut sink = String::new();
-            let _ = s.read_to_string(&mut sink);
-        })
-    };
+    let pauser = target.pause_after(Duration::from_millis(1000), 1000);
     let (code, report, stderr) = lps_json(
         &[
             "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",
@@ -166,16 +162,7 @@ fn closed_model_hides_the_stall_that_open_model_shows() {
     // see it, so p90 stays low. This is what --rate exists to correct.
     let target = Target::start(&[]);
     let url = target.url("/");
-    let addr = target.addr;
-    let pauser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1000));
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        use std::io::{Read, Write};
-        s.write_all(b"GET /pause/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut sink = String::new();
-        let _ = s.read_to_string(&mut sink);
-    });
+    let pauser = target.pause_after(Duration::from_millis(1000), 1000);
     let (_, report, _) = lps_json(&["--url", &url, "-im", "D", "-d", "3", "-nc", "4"], LIMIT);
     pauser.join().unwrap();
     assert!(
@@ -499,16 +486,7 @@ fn open_model_reports_requests_a_stall_kept_unanswered_at_the_end() {
     // the requests due in the last 2 s must show as failures, not vanish.
     let target = Target::start(&[]);
     let url = target.url("/");
-    let addr = target.addr;
-    let pauser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1000));
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        use std::io::{Read, Write};
-        s.write_all(b"GET /pause/4000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut sink = String::new();
-        let _ = s.read_to_string(&mut sink);
-    });
+    let pauser = target.pause_after(Duration::from_millis(1000), 4000);
     let (_, report, stderr) = lps_json(
         &[
             "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",

@@ -58,6 +58,22 @@ impl Target {
             .unwrap_or_default()
     }
 
+    /// Freezes the target for `ms` milliseconds, `after` from now.
+    pub fn pause_after(&self, after: Duration, ms: u64) -> std::thread::JoinHandle<()> {
+        let addr = self.addr;
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let mut s = TcpStream::connect(addr).expect("connect to target");
+            write!(
+                s,
+                "GET /pause/{ms} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut sink = String::new();
+            let _ = s.read_to_string(&mut sink);
+        })
+    }
+
     pub fn stats(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/stats")).expect("/stats is JSON")
     }
