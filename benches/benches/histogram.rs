@@ -5,6 +5,8 @@
 //! - `merge/full`: [`Stats::merge`] of two stats of a million responses each.
 //! - `aggregate_add/64-cores`: [`Aggregate::add`] of 64 per-core snapshots,
 //!   as the node does each interval on a 64-core machine.
+//! - `snapshot/{encode,decode}`: a core snapshot to and from its wire form
+//!   (HdrHistogram V2 + deflate), as a worker sends it and the master reads it.
 //! - `stats_new`: the fresh [`Stats`] a core allocates per iteration and
 //!   interval when it hands its snapshot over.
 
@@ -81,6 +83,30 @@ fn aggregate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The wire form of a core snapshot (HdrHistogram V2 + deflate per
+/// iteration): what a worker pays per snapshot and the master per snapshot
+/// received.
+fn wire(c: &mut Criterion) {
+    let snapshot = Snapshot {
+        core: 0,
+        seq: 7,
+        elapsed: Duration::from_secs(8),
+        in_flight: 64,
+        iterations: vec![filled_stats(&latencies(PER_CORE, 42))],
+        last: false,
+    };
+    let encoded = lps::cluster::encode_snapshot(8, &snapshot);
+    let mut group = c.benchmark_group("snapshot");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("encode/20k-responses", |b| {
+        b.iter(|| lps::cluster::encode_snapshot(8, black_box(&snapshot)))
+    });
+    group.bench_function("decode/20k-responses", |b| {
+        b.iter(|| lps::cluster::decode_snapshot(black_box(&encoded), 1).expect("decodes"))
+    });
+    group.finish();
+}
+
 fn fresh(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram");
     group.throughput(Throughput::Elements(1));
@@ -94,6 +120,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    targets = record, merge, aggregate, fresh
+        targets = record, merge, aggregate, wire, fresh
 }
 criterion_main!(benches);

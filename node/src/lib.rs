@@ -14,7 +14,7 @@
 //! request failed, or the run could not complete), [`EXIT_BAD_INPUT`] 2.
 
 mod cli;
-mod cluster;
+pub mod cluster;
 mod dashboard;
 mod interrupt;
 mod live;
