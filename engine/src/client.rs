@@ -134,22 +134,43 @@ impl Lane {
         }
     }
 
-    /// Sends one request of `it` and records it; latency runs from `intended`.
-    pub async fn send(&mut self, core: &Core, it: &Prepared, intended: Instant) {
+    /// Sends one request of `it` and records it. Latency runs from
+    /// `intended` (the open model's schedule) or, without one, from now.
+    pub async fn send(&mut self, core: &Core, it: &Prepared, intended: Option<Instant>) {
         let _in_flight = InFlight::enter(&core.in_flight);
-        let timeout = core.shared.timeout;
-        self.timer.as_mut().reset(Instant::now() + timeout);
-        let outcome = tokio::select! {
-            biased;
-            out = exchange(&mut self.conn, core, it, self.h2_shared.as_ref()) => out,
-            _ = self.timer.as_mut() => {
-                // The connection is mid-exchange: it cannot be reused.
-                self.conn = Conn::None;
-                Err((ErrorKind::Timeout, 0, 0))
+        let started = Instant::now();
+        let due = started + core.shared.timeout;
+        // The timer is not re-armed per request (each reset is a timer-wheel
+        // update): one armed for an earlier request fires early at most once
+        // per timeout period, and is then moved to this request's deadline.
+        let deadline = self.timer.deadline();
+        if deadline < started || deadline > due {
+            self.timer.as_mut().reset(due);
+        }
+        let mut timed_out = false;
+        let outcome = {
+            let exchange = exchange(&mut self.conn, core, it, self.h2_shared.as_ref());
+            tokio::pin!(exchange);
+            loop {
+                tokio::select! {
+                    biased;
+                    out = &mut exchange => break out,
+                    _ = self.timer.as_mut() => {
+                        if Instant::now() >= due {
+                            timed_out = true;
+                            break Err((ErrorKind::Timeout, 0, 0));
+                        }
+                        self.timer.as_mut().reset(due);
+                    }
+                }
             }
         };
+        if timed_out {
+            // The connection is mid-exchange: it cannot be reused.
+            self.conn = Conn::None;
+        }
         let latency_us = Instant::now()
-            .saturating_duration_since(intended)
+            .saturating_duration_since(intended.unwrap_or(started))
             .as_micros() as u64;
         let mut stats = core.stats.borrow_mut();
         let stats = &mut stats[it.index];

@@ -6,6 +6,7 @@
 //! Nothing here allocates per request.
 
 use std::io;
+use std::mem::MaybeUninit;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -142,10 +143,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Parses the response head in the buffer, if it is complete.
     fn parse_head(&mut self, head: bool) -> Result<Option<(u16, usize, Body, bool)>, ErrorKind> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut headers);
+        // Uninitialised header slots: httparse writes only those it fills,
+        // so no 2 KiB of zeroes per response.
+        let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
         let data = &self.buf[self.start..self.end];
-        let head_len = match res.parse(data) {
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut res,
+            data,
+            &mut headers,
+        );
+        let head_len = match parsed {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 if data.len() >= MAX_HEAD {
@@ -161,10 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut chunked = false;
         for h in res.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
-                let n = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or(ErrorKind::Protocol)?;
+                let n = parse_decimal(h.value).ok_or(ErrorKind::Protocol)?;
                 length = Some(n);
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = last_token_is(h.value, b"chunked");
@@ -288,6 +293,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
+/// A content-length value: decimal digits, optionally padded with spaces.
+fn parse_decimal(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
 fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|b| *b == b',')
@@ -335,6 +355,31 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn content_length_values() {
+        let cases: &[(&[u8], Option<u64>)] = &[
+            (b"0", Some(0)),
+            (b"12", Some(12)),
+            (b" 42 ", Some(42)),
+            (b"18446744073709551615", Some(u64::MAX)),
+            (b"18446744073709551616", None),
+            (b"", None),
+            (b"  ", None),
+            (b"1 2", None),
+            (b"-1", None),
+            (b"+1", None),
+            (b"0x10", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                parse_decimal(value),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
     }
 
     #[test]

@@ -76,9 +76,9 @@ async fn sequential(
                         break;
                     }
                     sleep_until(at).await;
-                    at
+                    Some(at)
                 }
-                None => Instant::now(),
+                None => None,
             };
             lane.send(core, it, intended).await;
             i += 1;
@@ -171,7 +171,7 @@ async fn batches(
                     let popped = pool.borrow_mut().pop();
                     let mut lane = popped.unwrap_or_else(|| Lane::sharing(h2));
                     let it = &core.shared.iterations[index];
-                    lane.send(&core, it, Instant::now()).await;
+                    lane.send(&core, it, None).await;
                     pool.borrow_mut().push(lane);
                 });
             }
