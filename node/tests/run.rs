@@ -508,3 +508,28 @@ fn open_model_reports_requests_a_stall_kept_unanswered_at_the_end() {
     );
     assert_eq!(u(&report["requests"]["failed"]), late);
 }
+
+#[test]
+fn progress_line_only_on_a_terminal() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let args = ["--url", url.as_str(), "-im", "D", "-d", "2", "-nc", "2"];
+    // Not a terminal: stderr stays quiet.
+    let out = lps(&args, LIMIT);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("req/s"), "progress on a pipe: {stderr:?}");
+    // A terminal (script(1) gives lps a pty): the line is redrawn in place.
+    let command = format!("{} {} 2>&1 >/dev/null", common::LPS, args.join(" "));
+    let Ok(out) = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+    else {
+        panic!("script(1) from util-linux is needed for this test");
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\r\x1b[2K["), "no progress line: {shown:?}");
+    for needle in ["requests", "req/s", "p99", "errors", "in flight"] {
+        assert!(shown.contains(needle), "{needle:?} missing from {shown:?}");
+    }
+}
