@@ -652,19 +652,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::report::Model;
 
-    fn live() -> Arc<Live> {
-        let plan = lps_config::Plan {
-            name: "t".into(),
-            clients: 1,
-            rampup: Duration::ZERO,
-            delay_client_creation: false,
-            run_in_parallel: true,
-            rounds: vec![],
-        };
-        Live::new(&plan, Model::Closed)
-    }
+    use crate::live::tests::live;
 
     #[test]
     fn a_taken_address_is_an_error_naming_it() {

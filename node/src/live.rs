@@ -422,12 +422,13 @@ impl Live {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use lps_engine::new_histogram;
 
     use super::*;
 
-    fn live() -> Arc<Live> {
+    /// An empty live view, for the tests of its readers too.
+    pub(crate) fn live() -> Arc<Live> {
         let plan = Plan {
             name: "t".into(),
             clients: 1,
