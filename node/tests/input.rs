@@ -260,3 +260,49 @@ fn help_lists_every_lps_option_with_defaults() {
         );
     }
 }
+
+#[test]
+fn run_in_parallel_decides_whether_iterations_of_a_round_overlap() {
+    let target = Target::start(&[]);
+    let slow = target.url("/delay/300");
+    for (parallel, min_s, max_s) in [("true", 0.28, 0.55), ("false", 0.58, 1.2)] {
+        let dir = scratch(&format!("rip-{parallel}"));
+        let plan = dir.join("plan.json");
+        let plan_s = plan.to_str().unwrap();
+        let created = lps(
+            &[
+                "create", plan_s, "-rip", parallel, "-rn", "a", "-u", &slow, "-rc", "1",
+            ],
+            LIMIT,
+        );
+        assert_eq!(
+            created.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let added = lps(&["add", plan_s, "-rn", "b", "-u", &slow, "-rc", "1"], LIMIT);
+        assert_eq!(
+            added.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+        let out = lps(&["run", plan_s, "--json", "-", "-q"], LIMIT);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["requests"]["total"], 2);
+        // Two 300 ms requests: together in parallel, one after the other if not.
+        let d = report["duration_s"].as_f64().unwrap();
+        assert!(
+            (min_s..max_s).contains(&d),
+            "runInParallel {parallel}: {d} s"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
