@@ -107,34 +107,9 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
-/// Reads the `total` histogram of an HdrHistogram interval log.
+/// Reads the `total` histogram of an HdrHistogram log file.
 fn read_histogram(path: &Path) -> hdrhistogram::Histogram<u64> {
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let text = std::fs::read(path).unwrap();
-    let mut deserializer = hdrhistogram::serialization::Deserializer::new();
-    for entry in IntervalLogIterator::new(&text) {
-        if let Ok(LogEntry::Interval(h)) = entry
-            && h.tag().map(|t| t.as_str()) == Some("total")
-        {
-            let bytes = base64(h.encoded_histogram());
-            return deserializer.deserialize(&mut bytes.as_slice()).unwrap();
-        }
-    }
-    panic!("no total histogram in {}", path.display());
-}
-
-fn base64(s: &str) -> Vec<u8> {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for c in s.bytes().filter(|c| *c != b'=') {
-        acc = (acc << 6) | ALPHA.iter().position(|a| *a == c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    common::total_histogram(&std::fs::read(path).unwrap())
 }
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -267,39 +267,6 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
-/// The `total` histogram of an HdrHistogram interval log.
-fn total_histogram(log: &[u8]) -> hdrhistogram::Histogram<u64> {
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let mut deserializer = hdrhistogram::serialization::Deserializer::new();
-    for entry in IntervalLogIterator::new(log) {
-        if let Ok(LogEntry::Interval(h)) = entry
-            && h.tag().map(|t| t.as_str()) == Some("total")
-        {
-            let bytes = base64(h.encoded_histogram());
-            return deserializer.deserialize(&mut bytes.as_slice()).unwrap();
-        }
-    }
-    panic!("no total histogram in {}", String::from_utf8_lossy(log));
-}
-
-fn base64(s: &str) -> Vec<u8> {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut index = [0u8; 256];
-    for (i, c) in ALPHA.iter().enumerate() {
-        index[*c as usize] = i as u8;
-    }
-    let (mut out, mut acc, mut bits) = (Vec::with_capacity(s.len() * 3 / 4), 0u32, 0);
-    for c in s.bytes().filter(|c| ALPHA.contains(c)) {
-        acc = (acc << 6) | index[c as usize] as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// The series' point count.
 fn series_len(addr: SocketAddr) -> usize {
     get_json(addr, "/api/series").as_array().unwrap().len()
@@ -426,7 +393,7 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
 
     let log = get(addr, "/api/histogram", &[]);
     assert_eq!(log.status, 200);
-    let h = total_histogram(&log.body);
+    let h = common::total_histogram(&log.body);
     let no_response: u64 = report["errors"].as_object().unwrap().values().map(u).sum();
     assert_eq!(h.len(), total - no_response);
     assert_eq!(h.value_at_quantile(0.99), u(&report["latency_us"]["p99"]));
@@ -797,7 +764,7 @@ impl Browser {
             "Page.captureScreenshot",
             serde_json::json!({"format": "png"}),
         );
-        let png = base64(shot["data"].as_str().unwrap());
+        let png = common::base64(shot["data"].as_str().unwrap());
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::write(path, png).unwrap();
     }

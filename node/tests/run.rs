@@ -313,16 +313,7 @@ fn histogram_log_is_readable_by_hdrhistogram() {
     );
     assert_eq!(code, 0);
     let text = std::fs::read(&path).unwrap();
-    let mut deserializer = hdrhistogram::serialization::Deserializer::new();
-    let mut totals = Vec::new();
-    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&text) {
-        if let Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) = entry {
-            let bytes = base64_decode(h.encoded_histogram());
-            let hist: hdrhistogram::Histogram<u64> =
-                deserializer.deserialize(&mut bytes.as_slice()).unwrap();
-            totals.push((h.tag().map(|t| t.as_str().to_string()), hist));
-        }
-    }
+    let totals = common::histograms(&text);
     assert_eq!(totals.len(), 2, "total and one iteration");
     assert_eq!(totals[0].0.as_deref(), Some("total"));
     assert_eq!(totals[0].1.len(), 1000);
@@ -331,26 +322,6 @@ fn histogram_log_is_readable_by_hdrhistogram() {
         u(&report["latency_us"]["p99"])
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHA
-            .iter()
-            .position(|a| *a == c)
-            .expect("base64 character") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[test]
