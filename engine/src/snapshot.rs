@@ -66,6 +66,15 @@ impl Aggregate {
         self.elapsed = self.elapsed.max(snap.elapsed);
     }
 
+    /// Adds another node's aggregate, iteration by iteration (exact). The
+    /// in-flight gauges are per core of one node and are not carried over.
+    pub fn merge(&mut self, other: &Aggregate) {
+        for (mine, theirs) in self.iterations.iter_mut().zip(&other.iterations) {
+            mine.merge(theirs);
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
     /// Requests in flight across cores, as of their latest snapshots.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.iter().sum()

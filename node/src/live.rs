@@ -274,9 +274,7 @@ impl Live {
     fn total(inner: &Inner, iterations: usize) -> Aggregate {
         let mut total = Aggregate::new(iterations);
         for agg in inner.per_node.values() {
-            for (mine, theirs) in total.iterations.iter_mut().zip(&agg.iterations) {
-                mine.merge(theirs);
-            }
+            total.merge(agg);
         }
         total
     }

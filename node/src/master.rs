@@ -357,9 +357,7 @@ impl Master {
         let inner = self.lock();
         let mut global = Aggregate::new(self.iterations);
         for n in &inner.nodes {
-            for (mine, theirs) in global.iterations.iter_mut().zip(&n.aggregate.iterations) {
-                mine.merge(theirs);
-            }
+            global.merge(&n.aggregate);
         }
         global
     }
