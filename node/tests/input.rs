@@ -10,6 +10,14 @@ use common::{Target, lps};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// Runs lps and expects it to succeed.
+fn ok(args: &[&str]) -> std::process::Output {
+    let out = lps(args, LIMIT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "lps {args:?}\nstderr: {stderr}");
+    out
+}
+
 /// Runs lps, expects exit 2 and a single-line error containing `needle`.
 fn bad(args: &[&str], needle: &str) {
     let out = lps(args, LIMIT);
@@ -105,72 +113,48 @@ fn create_add_run_round_trip() {
     let plan_s = plan.to_str().unwrap();
     let url = target.url("/");
     let echo = target.url("/echo");
-    let out = lps(
-        &[
-            "create",
-            plan_s,
-            "-tn",
-            "RoundTrip",
-            "-nc",
-            "2",
-            "-rn",
-            "home",
-            "-u",
-            &url,
-            "-rc",
-            "30",
-        ],
-        LIMIT,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = lps(
-        &[
-            "add",
-            plan_s,
-            "-rn",
-            "post",
-            "-u",
-            &echo,
-            "-hm",
-            "POST",
-            "-p",
-            "ping",
-            "-h",
-            "X-Test: 1",
-            "-im",
-            "CRB",
-            "-rc",
-            "10",
-            "-bs",
-            "5",
-            "-cdt",
-            "10",
-        ],
-        LIMIT,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&[
+        "create",
+        plan_s,
+        "-tn",
+        "RoundTrip",
+        "-nc",
+        "2",
+        "-rn",
+        "home",
+        "-u",
+        &url,
+        "-rc",
+        "30",
+    ]);
+    ok(&[
+        "add",
+        plan_s,
+        "-rn",
+        "post",
+        "-u",
+        &echo,
+        "-hm",
+        "POST",
+        "-p",
+        "ping",
+        "-h",
+        "X-Test: 1",
+        "-im",
+        "CRB",
+        "-rc",
+        "10",
+        "-bs",
+        "5",
+        "-cdt",
+        "10",
+    ]);
     // Creating over an existing plan is refused rather than overwriting it.
     bad(
         &["create", plan_s, "-u", &url, "-rc", "1"],
         "already exists",
     );
-    let out = lps(&["run", plan_s, "--json", "-", "-q"], LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(&["run", plan_s, "--json", "-", "-q"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["test"], "RoundTrip");
     assert_eq!(report["clients"], 2);
@@ -203,14 +187,7 @@ fn example_plans_load_and_run() {
         let dir = scratch(&format!("example-{seen}"));
         let copy = dir.join(path.file_name().unwrap());
         std::fs::write(&copy, text).unwrap();
-        let out = lps(&["run", copy.to_str().unwrap(), "--json", "-", "-q"], LIMIT);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = ok(&["run", copy.to_str().unwrap(), "--json", "-", "-q"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(report["requests"]["total"].as_u64().unwrap() > 0);
         let _ = std::fs::remove_dir_all(&dir);
@@ -269,32 +246,11 @@ fn run_in_parallel_decides_whether_iterations_of_a_round_overlap() {
         let dir = scratch(&format!("rip-{parallel}"));
         let plan = dir.join("plan.json");
         let plan_s = plan.to_str().unwrap();
-        let created = lps(
-            &[
-                "create", plan_s, "-rip", parallel, "-rn", "a", "-u", &slow, "-rc", "1",
-            ],
-            LIMIT,
-        );
-        assert_eq!(
-            created.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-        let added = lps(&["add", plan_s, "-rn", "b", "-u", &slow, "-rc", "1"], LIMIT);
-        assert_eq!(
-            added.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&added.stderr)
-        );
-        let out = lps(&["run", plan_s, "--json", "-", "-q"], LIMIT);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ok(&[
+            "create", plan_s, "-rip", parallel, "-rn", "a", "-u", &slow, "-rc", "1",
+        ]);
+        ok(&["add", plan_s, "-rn", "b", "-u", &slow, "-rc", "1"]);
+        let out = ok(&["run", plan_s, "--json", "-", "-q"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["requests"]["total"], 2);
         // Two 300 ms requests: together in parallel, one after the other if not.
