@@ -135,7 +135,9 @@ impl Lane {
     }
 
     /// Sends one request of `it` and records it. Latency runs from
-    /// `intended` (the open model's schedule) or, without one, from now.
+    /// `intended` (the open model's schedule) or, without one, from when the
+    /// request goes out: now, or once a connection it needs has opened (its
+    /// connect time is recorded apart). The timeout covers both.
     pub async fn send(&mut self, core: &Core, it: &Prepared, intended: Option<Instant>) {
         let _in_flight = InFlight::enter(&core.in_flight);
         let started = Instant::now();
@@ -148,8 +150,15 @@ impl Lane {
             self.timer.as_mut().reset(due);
         }
         let mut timed_out = false;
+        let mut opened: Option<Instant> = None;
         let outcome = {
-            let exchange = exchange(&mut self.conn, core, it, self.h2_shared.as_ref());
+            let exchange = exchange(
+                &mut self.conn,
+                core,
+                it,
+                self.h2_shared.as_ref(),
+                &mut opened,
+            );
             tokio::pin!(exchange);
             loop {
                 tokio::select! {
@@ -170,7 +179,7 @@ impl Lane {
             self.conn = Conn::None;
         }
         let latency_us = Instant::now()
-            .saturating_duration_since(intended.unwrap_or(started))
+            .saturating_duration_since(intended.or(opened).unwrap_or(started))
             .as_micros() as u64;
         let mut stats = core.stats.borrow_mut();
         let stats = &mut stats[it.index];
@@ -183,22 +192,27 @@ impl Lane {
     }
 }
 
+/// `opened` is set to the instant the last connection this exchange needed
+/// was ready, when it needed one.
 async fn exchange(
     conn: &mut Conn,
     core: &Core,
     it: &Prepared,
     h2_shared: Option<&H2Slot>,
+    opened: &mut Option<Instant>,
 ) -> Outcome {
     let sent = it.h1_request.len() as u64;
     if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
         let mut shared = slot.lock().await;
         if shared.is_none()
-            && let Conn::H2(sender) = open(core, it).await.map_err(|k| (k, 0, 0))?
+            && let (Conn::H2(sender), _) = connect(core, it).await.map_err(|k| (k, 0, 0))?
         {
             *shared = Some(sender);
         }
         if let Some(sender) = shared.as_ref() {
             *conn = Conn::H2(sender.clone());
+            // A sibling lane may have held the lock for its handshake.
+            *opened = Some(Instant::now());
         }
     }
     // A reused keep-alive connection may have been closed by the server
@@ -206,7 +220,9 @@ async fn exchange(
     for attempt in 0..2 {
         let reused = !matches!(conn, Conn::None);
         if !reused {
-            *conn = open(core, it).await.map_err(|k| (k, 0, 0))?;
+            let (fresh, ready) = connect(core, it).await.map_err(|k| (k, 0, 0))?;
+            *conn = fresh;
+            *opened = Some(ready);
         }
         match conn {
             Conn::None => unreachable!("opened above"),
@@ -242,6 +258,17 @@ async fn exchange(
         }
     }
     Err((ErrorKind::Closed, sent, 0))
+}
+
+/// Opens a connection for `it`, records how long that took, and returns it
+/// with the instant it was ready.
+async fn connect(core: &Core, it: &Prepared) -> Result<(Conn, Instant), ErrorKind> {
+    let begun = Instant::now();
+    let conn = open(core, it).await?;
+    let ready = Instant::now();
+    let us = ready.saturating_duration_since(begun).as_micros() as u64;
+    core.stats.borrow_mut()[it.index].record_connect(us);
+    Ok((conn, ready))
 }
 
 async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {

@@ -1,6 +1,7 @@
 //! What one core records, and how records from many cores merge exactly.
 //!
-//! A [`Stats`] holds the counters and the latency histogram of one iteration.
+//! A [`Stats`] holds the counters and the latency and connect-time histograms
+//! of one iteration.
 //! Merging adds counts and histogram buckets, so the merge of any split of the
 //! same requests is identical to recording them all in one place: percentiles
 //! are read from merged histograms, never averaged.
@@ -84,9 +85,14 @@ const STATUS_SLOTS: usize = 500;
 /// Counters and latency histogram of one iteration, on one core or merged.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    /// Latency of every request that got a response, in microseconds,
-    /// measured from the request's intended start.
+    /// Latency of every request that got a response, in microseconds: from
+    /// the request's intended start in the open model, else from the moment
+    /// it was written on an open connection (as wrk and k6 count it).
     pub latency: Histogram<u64>,
+    /// Time to open each connection (TCP connect, and the TLS handshake over
+    /// https), in microseconds; kept apart so the closed model's latency
+    /// does not mix a connect burst into request times.
+    pub connect: Histogram<u64>,
     /// Requests answered with a status in 100..=399.
     pub ok: u64,
     /// Requests answered with 400 or above, or that failed without a response.
@@ -113,6 +119,7 @@ impl Stats {
     pub fn new() -> Stats {
         Stats {
             latency: new_histogram(),
+            connect: new_histogram(),
             ok: 0,
             failed: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -146,6 +153,12 @@ impl Stats {
         self.bytes_received += received;
     }
 
+    /// Records a connection that opened.
+    #[inline]
+    pub fn record_connect(&mut self, us: u64) {
+        self.connect.saturating_record(us.max(LATENCY_LOW_US));
+    }
+
     /// Records a request that failed without a response.
     #[inline]
     pub fn record_error(&mut self, kind: ErrorKind, sent: u64, received: u64) {
@@ -166,7 +179,7 @@ impl Stats {
         bytes_received: u64,
     ) -> Stats {
         let mut stats = Stats::new();
-        stats.merge_latency(&latency);
+        merge_histogram(&mut stats.latency, &latency);
         for &(code, n) in status_codes {
             match code.checked_sub(STATUS_MIN) {
                 Some(i) if (i as usize) < STATUS_SLOTS => stats.status[i as usize] += n,
@@ -187,16 +200,10 @@ impl Stats {
         stats
     }
 
-    /// Adds a histogram into this one; values beyond the bounds saturate.
-    fn merge_latency(&mut self, other: &Histogram<u64>) {
-        // Histograms of this crate share bounds and precision, so `add`
-        // cannot fail; one with other bounds (from a peer) is re-recorded.
-        if self.latency.add(other).is_err() {
-            for v in other.iter_recorded() {
-                self.latency
-                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
-            }
-        }
+    /// Adds a peer's connect-time histogram to stats rebuilt by [`Stats::from_parts`].
+    pub fn with_connect(mut self, connect: &Histogram<u64>) -> Stats {
+        merge_histogram(&mut self.connect, connect);
+        self
     }
 
     /// Records `n` requests that failed without a response.
@@ -207,7 +214,8 @@ impl Stats {
 
     /// Adds `other` into `self`; exact, associative and commutative.
     pub fn merge(&mut self, other: &Stats) {
-        self.merge_latency(&other.latency);
+        merge_histogram(&mut self.latency, &other.latency);
+        merge_histogram(&mut self.connect, &other.connect);
         self.ok += other.ok;
         self.failed += other.failed;
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
@@ -250,7 +258,21 @@ impl Stats {
 
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.requests() == 0 && self.bytes_sent == 0 && self.bytes_received == 0
+        self.requests() == 0
+            && self.connect.is_empty()
+            && self.bytes_sent == 0
+            && self.bytes_received == 0
+    }
+}
+
+/// Adds `other` into `into`; values beyond the bounds saturate.
+fn merge_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
+    // Histograms of this crate share bounds and precision, so `add` cannot
+    // fail; one with other bounds (from a peer) is re-recorded.
+    if into.add(other).is_err() {
+        for v in other.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
     }
 }
 
@@ -275,6 +297,10 @@ mod tests {
             let status = if i % 10 == 0 { 503 } else { 200 };
             whole.record_response(status, *v, 10, 20);
             parts[i % 3].record_response(status, *v, 10, 20);
+            if i % 100 == 0 {
+                whole.record_connect(*v / 3);
+                parts[(i / 100) % 3].record_connect(*v / 3);
+            }
         }
         let mut merged = Stats::new();
         for p in &parts {
@@ -296,6 +322,8 @@ mod tests {
         assert_eq!(merged.latency.min(), whole.latency.min());
         assert_eq!(merged.latency.max(), whole.latency.max());
         assert_eq!(merged.latency.mean(), whole.latency.mean());
+        assert_eq!(merged.connect.len(), 100);
+        assert_eq!(merged.connect, whole.connect);
     }
 
     #[test]
@@ -306,6 +334,8 @@ mod tests {
         }
         original.record_error(ErrorKind::Timeout, 7, 0);
         original.record_error(ErrorKind::Connect, 0, 0);
+        original.record_connect(120);
+        original.record_connect(0);
         let errors: Vec<(ErrorKind, u64)> = ErrorKind::ALL
             .iter()
             .map(|k| (*k, original.errors(*k)))
@@ -316,13 +346,16 @@ mod tests {
             &errors,
             original.bytes_sent,
             original.bytes_received,
-        );
+        )
+        .with_connect(&original.connect);
         assert_eq!(rebuilt.ok, 250);
         assert_eq!(rebuilt.failed, 252);
         assert_eq!((rebuilt.ok, rebuilt.failed), (original.ok, original.failed));
         assert_eq!(rebuilt.status_codes(), original.status_codes());
         assert_eq!(rebuilt.errors(ErrorKind::Timeout), 1);
         assert_eq!(rebuilt.latency, original.latency);
+        assert_eq!(rebuilt.connect, original.connect);
+        assert_eq!(rebuilt.connect.min(), 1);
         assert_eq!(rebuilt.bytes_sent, original.bytes_sent);
         assert_eq!(ErrorKind::from_name("reset"), Some(ErrorKind::Reset));
         assert_eq!(ErrorKind::from_name("nope"), None);

@@ -108,11 +108,16 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
         .filter(|(_, s)| !s.is_empty())
         .map(|(index, s)| {
             let mut histogram = Vec::new();
+            let mut connect_histogram = Vec::new();
             // Serialising into a Vec cannot fail for a histogram this crate built.
             let _ = serializer.serialize(&s.latency, &mut histogram);
+            if !s.connect.is_empty() {
+                let _ = serializer.serialize(&s.connect, &mut connect_histogram);
+            }
             proto::IterationStats {
                 index: index as u32,
                 histogram,
+                connect_histogram,
                 status_codes: s
                     .status_codes()
                     .into_iter()
@@ -156,6 +161,16 @@ pub fn decode_snapshot(msg: &proto::Snapshot, iterations: usize) -> Result<Snaps
         let latency: hdrhistogram::Histogram<u64> = deserializer
             .deserialize(&mut it.histogram.as_slice())
             .map_err(|e| WireError::Histogram(it.index, format!("{e:?}")))?;
+        // Left empty by a core that opened no connection in the interval.
+        let connect: Option<hdrhistogram::Histogram<u64>> = if it.connect_histogram.is_empty() {
+            None
+        } else {
+            Some(
+                deserializer
+                    .deserialize(&mut it.connect_histogram.as_slice())
+                    .map_err(|e| WireError::Histogram(it.index, format!("{e:?}")))?,
+            )
+        };
         let mut codes = Vec::with_capacity(it.status_codes.len());
         for s in &it.status_codes {
             let code = u16::try_from(s.code).map_err(|_| WireError::Status(s.code))?;
@@ -167,7 +182,11 @@ pub fn decode_snapshot(msg: &proto::Snapshot, iterations: usize) -> Result<Snaps
                 .ok_or_else(|| WireError::ErrorKind(e.kind.clone()))?;
             errors.push((kind, e.count));
         }
-        *slot = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
+        let rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
+        *slot = match &connect {
+            Some(connect) => rebuilt.with_connect(connect),
+            None => rebuilt,
+        };
     }
     Ok(Snapshot {
         core: msg.core as usize,
@@ -190,6 +209,9 @@ mod tests {
             a.record_response(if v % 7 == 0 { 500 } else { 200 }, v * 31, 40, 120);
         }
         a.record_error(ErrorKind::Reset, 40, 3);
+        for us in [35, 90, 4000] {
+            a.record_connect(us);
+        }
         let snap = Snapshot {
             core: 1,
             seq: 9,
@@ -204,6 +226,8 @@ mod tests {
         let back = decode_snapshot(&wire, 2).unwrap();
         let b = &back.iterations[1];
         assert_eq!(b.latency, a.latency);
+        assert_eq!(b.connect, a.connect);
+        assert_eq!(b.connect.len(), 3);
         assert_eq!((b.ok, b.failed), (a.ok, a.failed));
         assert_eq!(b.status_codes(), a.status_codes());
         assert_eq!(b.errors(ErrorKind::Reset), 1);
@@ -236,6 +260,12 @@ mod tests {
             decode_snapshot(&wire, 0),
             Err(WireError::Iteration(0))
         ));
+        wire.iterations[0].connect_histogram = b"not a histogram either".to_vec();
+        assert!(matches!(
+            decode_snapshot(&wire, 1),
+            Err(WireError::Histogram(0, _))
+        ));
+        wire.iterations[0].connect_histogram.clear();
         wire.iterations[0].histogram = b"not a histogram".to_vec();
         assert!(matches!(
             decode_snapshot(&wire, 1),

@@ -128,6 +128,15 @@ pub struct Figures {
     pub latency_us: Latency,
     pub throughput_rps: f64,
     pub bytes: Bytes,
+    pub connections: Connections,
+}
+
+/// Connections opened (the first of each client, then any reconnect) and
+/// the time each took, TLS handshake included.
+#[derive(Debug, Serialize)]
+pub struct Connections {
+    pub opened: u64,
+    pub connect_us: Latency,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,6 +187,10 @@ impl Figures {
             bytes: Bytes {
                 sent: stats.bytes_sent,
                 received: stats.bytes_received,
+            },
+            connections: Connections {
+                opened: stats.connect.len(),
+                connect_us: Latency::from_histogram(&stats.connect),
             },
         }
     }
@@ -336,6 +349,19 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
         us(l.p999),
         us(l.max)
     );
+    let c = &f.connections;
+    if c.opened > 0 {
+        let l = &c.connect_us;
+        let _ = writeln!(
+            out,
+            "{pad}Connects:    {} opened, mean {}  p50 {}  p99 {}  max {}",
+            c.opened,
+            us(l.mean as u64),
+            us(l.p50),
+            us(l.p99),
+            us(l.max)
+        );
+    }
     if !f.status_codes.is_empty() {
         let codes: Vec<String> = f
             .status_codes

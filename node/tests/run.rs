@@ -419,6 +419,7 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
     assert_eq!(u(&stats["requests"]), 80);
     // One HTTP/2 connection per client, plus the one that asked for /stats.
     assert_eq!(u(&stats["connections"]), 3, "{stats}");
+    assert_eq!(u(&report["connections"]["opened"]), 2);
     // Ten concurrent streams of 50 ms each: a batch takes about 50 ms, not 500.
     assert!(
         u(&report["latency_us"]["max"]) < 400_000,
@@ -503,4 +504,94 @@ fn progress_line_only_on_a_terminal() {
     for needle in ["requests", "req/s", "p99", "errors", "in flight"] {
         assert!(shown.contains(needle), "{needle:?} missing from {shown:?}");
     }
+}
+
+/// A keep-alive HTTP server whose listen queue holds two connections and
+/// which starts accepting only after `wait`: the other clients' SYNs are
+/// dropped until then, so their connects take the kernel's 1 s SYN retry.
+fn slow_accept_server(wait: Duration) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).expect("bind");
+    socket.listen(1).expect("listen");
+    let listener: std::net::TcpListener = socket.into();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(wait);
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut pending = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    // GET requests only: each ends at its blank line.
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if stream.write_all(reply).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn connect_time_is_reported_apart_from_closed_model_latency() {
+    let addr = slow_accept_server(Duration::from_millis(300));
+    let url = format!("http://{addr}/");
+    let (code, report, stderr) = lps_json(
+        &["--url", &url, "-rc", "5", "-nc", "6", "--timeout", "10"],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 30);
+    let connections = &report["connections"];
+    assert_eq!(
+        u(&connections["opened"]),
+        6,
+        "one keep-alive connection per client"
+    );
+    // Clients beyond the listen queue waited for a SYN retry: ~1 s.
+    let connect_max = u(&connections["connect_us"]["max"]);
+    assert!(connect_max >= 900_000, "connect max {connect_max} µs");
+    // Their requests, sent once connected, were answered at once; the
+    // slowest request waited for the server's 300 ms start, not for a SYN.
+    let latency_max = u(&report["latency_us"]["max"]);
+    assert!(latency_max < 900_000, "latency max {latency_max} µs");
+    assert!(latency_max >= 250_000, "latency max {latency_max} µs");
+}
+
+#[test]
+fn every_connection_close_response_opens_a_new_connection() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-rc",
+            "20",
+            "-nc",
+            "3",
+            "--header",
+            "Connection: close",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 60);
+    assert_eq!(u(&report["connections"]["opened"]), 60);
+    assert_eq!(u(&report["iterations"][0]["connections"]["opened"]), 60);
+    let connect = &report["connections"]["connect_us"];
+    assert!(u(&connect["min"]) >= 1 && u(&connect["p50"]) <= u(&connect["max"]));
 }

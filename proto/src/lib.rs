@@ -4,6 +4,8 @@
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 
 /// Bumped whenever a change to `lps.proto` breaks compatibility.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: snapshots carry connect times, and closed-model latency no longer
+/// includes them, so figures of version 1 nodes would not add up.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 tonic::include_proto!("lps.cluster.v1");
