@@ -119,7 +119,7 @@ impl Stats {
     pub fn new() -> Stats {
         Stats {
             latency: new_histogram(),
-            connect: new_histogram(),
+            connect: connect_histogram(),
             ok: 0,
             failed: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -281,6 +281,14 @@ pub fn new_histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts (low >= 1,
     // high >= 2 * low, sigfig <= 5), so construction cannot fail.
     Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, LATENCY_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+/// The connect-time histogram: the latency bounds at two significant digits
+/// (1 %): 27 KB of counts against the latency histogram's 188 KB, since
+/// each core keeps one per iteration beside it.
+fn connect_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, 2)
         .expect("constant histogram bounds are valid")
 }
 
