@@ -5,10 +5,12 @@
 //! TLS requests land in the same histogram with the same error kinds.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,6 +84,7 @@ pub(crate) struct Lane {
     conn: Conn,
     /// The per-request timeout, re-armed rather than re-created per request.
     timer: Pin<Box<Sleep>>,
+    gate: TimerGate,
     /// Lanes of one client's batches multiplex their HTTP/2 streams over
     /// one connection, kept here.
     h2_shared: Option<H2Slot>,
@@ -96,6 +99,40 @@ enum Conn {
     None,
     H1(http1::Connection<Stream>),
     H2(SendRequest<Full<Bytes>>),
+}
+
+/// Polls a tokio timer only when it may be ready.
+///
+/// Polling a `Sleep` stores the task's waker in it, and the waker stays there
+/// until the timer fires. While one task drives the timer, it needs polling
+/// again only once it has fired or been reset, not on every wake-up of the
+/// request it guards (two per request); a lane reused by another task
+/// (batches) polls it again once for that task. Resets go through
+/// [`TimerGate::reset`], since a fired timer that is reset holds no waker.
+#[derive(Default)]
+pub(crate) struct TimerGate {
+    /// The waker the timer holds, when it was polled.
+    waker: Option<Waker>,
+}
+
+impl TimerGate {
+    pub fn poll(&mut self, timer: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<()> {
+        let registered = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if registered && !timer.is_elapsed() {
+            return Poll::Pending;
+        }
+        let ready = timer.poll(cx);
+        if !registered {
+            self.waker = Some(cx.waker().clone());
+        }
+        ready
+    }
+
+    /// Moves the timer to `at`; the next [`TimerGate::poll`] polls it.
+    pub fn reset(&mut self, timer: Pin<&mut Sleep>, at: Instant) {
+        timer.reset(at);
+        self.waker = None;
+    }
 }
 
 /// Decrements the in-flight gauge however the request ends, cancellation included.
@@ -122,6 +159,7 @@ impl Lane {
         Lane {
             conn: Conn::None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            gate: TimerGate::default(),
             h2_shared: None,
         }
     }
@@ -146,8 +184,8 @@ impl Lane {
         // update): one armed for an earlier request fires early at most once
         // per timeout period, and is then moved to this request's deadline.
         let deadline = self.timer.deadline();
-        if deadline < started || deadline > due {
-            self.timer.as_mut().reset(due);
+        if deadline <= started || deadline > due || self.timer.is_elapsed() {
+            self.gate.reset(self.timer.as_mut(), due);
         }
         let mut timed_out = false;
         let mut opened: Option<Instant> = None;
@@ -160,19 +198,21 @@ impl Lane {
                 &mut opened,
             );
             tokio::pin!(exchange);
-            loop {
-                tokio::select! {
-                    biased;
-                    out = &mut exchange => break out,
-                    _ = self.timer.as_mut() => {
-                        if Instant::now() >= due {
-                            timed_out = true;
-                            break Err((ErrorKind::Timeout, 0, 0));
-                        }
-                        self.timer.as_mut().reset(due);
-                    }
+            let (timer, gate) = (&mut self.timer, &mut self.gate);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(out) = exchange.as_mut().poll(cx) {
+                    return Poll::Ready(out);
                 }
-            }
+                while gate.poll(timer.as_mut(), cx).is_ready() {
+                    if Instant::now() >= due {
+                        timed_out = true;
+                        return Poll::Ready(Err((ErrorKind::Timeout, 0, 0)));
+                    }
+                    gate.reset(timer.as_mut(), due);
+                }
+                Poll::Pending
+            })
+            .await
         };
         if timed_out {
             // The connection is mid-exchange: it cannot be reused.

@@ -168,12 +168,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut length = None;
         let mut chunked = false;
         for h in res.headers.iter() {
-            if h.name.eq_ignore_ascii_case("content-length") {
+            let name = h.name.as_bytes();
+            if eq_lower(name, b"content-length") {
                 let n = parse_decimal(h.value).ok_or(ErrorKind::Protocol)?;
                 length = Some(n);
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            } else if eq_lower(name, b"transfer-encoding") {
                 chunked = last_token_is(h.value, b"chunked");
-            } else if h.name.eq_ignore_ascii_case("connection") {
+            } else if eq_lower(name, b"connection") {
                 if contains_token(h.value, b"close") {
                     close = true;
                 } else if contains_token(h.value, b"keep-alive") {
@@ -308,17 +309,33 @@ fn parse_decimal(value: &[u8]) -> Option<u64> {
     })
 }
 
+/// `bytes` equals `lower` (lowercase letters and `-`) ignoring ASCII case.
+///
+/// Setting bit 0x20 lowercases a letter and leaves `-` as it is; the only
+/// other byte it maps onto one of those is CR (onto `-`), which httparse lets
+/// into neither names nor values. Branch-free over the bytes, unlike
+/// `eq_ignore_ascii_case`, which lowercases both sides byte by byte: this
+/// runs for every header of every response.
+fn eq_lower(bytes: &[u8], lower: &[u8]) -> bool {
+    bytes.len() == lower.len()
+        && bytes
+            .iter()
+            .zip(lower)
+            .fold(0u8, |diff, (a, b)| diff | ((a | 0x20) ^ b))
+            == 0
+}
+
 fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        .any(|t| eq_lower(t.trim_ascii(), token))
 }
 
 fn last_token_is(value: &[u8], token: &[u8]) -> bool {
     value
         .rsplit(|b| *b == b',')
         .next()
-        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        .is_some_and(|t| eq_lower(t.trim_ascii(), token))
 }
 
 #[cfg(test)]
@@ -355,6 +372,32 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn eq_lower_is_eq_ignore_ascii_case_for_every_byte_but_cr() {
+        let targets = b"abcdefghijklmnopqrstuvwxyz-";
+        for &t in targets {
+            for c in 0..=255u8 {
+                if c == b'\r' {
+                    continue;
+                }
+                assert_eq!(
+                    eq_lower(&[c], &[t]),
+                    c.eq_ignore_ascii_case(&t),
+                    "byte {c:#04x} against {:?}",
+                    t as char
+                );
+            }
+        }
+        assert!(eq_lower(b"Content-Length", b"content-length"));
+        assert!(eq_lower(b"CONNECTION", b"connection"));
+        assert!(!eq_lower(b"Content_Length", b"content-length"));
+        assert!(!eq_lower(b"Content-Lengt", b"content-length"));
+        assert!(!eq_lower(b"", b"close"));
+        assert!(contains_token(b"Keep-Alive, Upgrade", b"keep-alive"));
+        assert!(last_token_is(b"gzip, Chunked ", b"chunked"));
+        assert!(!last_token_is(b"chunked, gzip", b"chunked"));
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! on a fixed schedule and its latency is measured from there.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
-use crate::client::{Core, H2Slot, Lane, Prepared};
+use crate::client::{Core, H2Slot, Lane, Prepared, TimerGate};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
@@ -87,20 +89,26 @@ async fn sequential(
     };
     match deadline {
         Some(d) => {
-            tokio::select! {
-                _ = work => {}
-                _ = sleep_until(d) => {
-                    // Closed model: a request in flight at the deadline is
-                    // dropped, as wrk does. Open model: every request that
-                    // was due before the deadline and is not answered (the
-                    // one in flight and those queued behind it) failed, or a
-                    // stall at the end of a test would vanish from the report.
-                    if let Some(p) = &pace {
-                        let late = p.due(next.get(), count, d);
-                        if late > 0 {
-                            core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
-                        }
-                    }
+            tokio::pin!(work);
+            let end = sleep_until(d);
+            tokio::pin!(end);
+            let mut gate = TimerGate::default();
+            let cut = std::future::poll_fn(|cx| {
+                if work.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                gate.poll(end.as_mut(), cx).map(|()| true)
+            })
+            .await;
+            // Closed model: a request in flight at the deadline is dropped,
+            // as wrk does. Open model: every request that was due before the
+            // deadline and is not answered (the one in flight and those
+            // queued behind it) failed, or a stall at the end of a test would
+            // vanish from the report.
+            if cut && let Some(p) = &pace {
+                let late = p.due(next.get(), count, d);
+                if late > 0 {
+                    core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
                 }
             }
         }

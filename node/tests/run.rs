@@ -92,6 +92,41 @@ fn slow_target_counts_timeouts() {
 }
 
 #[test]
+fn timeouts_still_fire_after_many_fast_requests() {
+    // Each lane's timeout timer is re-armed once per timeout period and
+    // polled only when it may have fired: after 1.2 s of fast requests (four
+    // periods, in which it fired early and was moved on) a request stuck in
+    // a stall must still time out at 0.3 s, not wait for the stall to end.
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let pauser = target.pause_after(Duration::from_millis(1200), 1500);
+    let (_, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-im",
+            "D",
+            "-d",
+            "3",
+            "-nc",
+            "3",
+            "--timeout",
+            "0.3",
+        ],
+        LIMIT,
+    );
+    pauser.join().unwrap();
+    assert!(u(&report["requests"]["ok"]) > 100, "{stderr}");
+    // Every client met the stall, and every request sent into it timed out.
+    assert!(u(&report["errors"]["timeout"]) >= 3, "{}", report["errors"]);
+    let max = u(&report["latency_us"]["max"]);
+    assert!(
+        max < 400_000,
+        "a response waited {max} µs past its 0.3 s timeout"
+    );
+}
+
+#[test]
 fn d_mode_stops_within_five_percent() {
     let target = Target::start(&[]);
     let url = target.url("/");
