@@ -245,7 +245,7 @@ async fn exchange(
     if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
         let mut shared = slot.lock().await;
         if shared.is_none()
-            && let (Conn::H2(sender), _) = connect(core, it).await.map_err(|k| (k, 0, 0))?
+            && let (Conn::H2(sender), _) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?
         {
             *shared = Some(sender);
         }
@@ -260,7 +260,7 @@ async fn exchange(
     for attempt in 0..2 {
         let reused = !matches!(conn, Conn::None);
         if !reused {
-            let (fresh, ready) = connect(core, it).await.map_err(|k| (k, 0, 0))?;
+            let (fresh, ready) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?;
             *conn = fresh;
             *opened = Some(ready);
         }
@@ -302,7 +302,7 @@ async fn exchange(
 
 /// Opens a connection for `it`, records how long that took, and returns it
 /// with the instant it was ready.
-async fn connect(core: &Core, it: &Prepared) -> Result<(Conn, Instant), ErrorKind> {
+async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), ErrorKind> {
     let begun = Instant::now();
     let conn = open(core, it).await?;
     let ready = Instant::now();
