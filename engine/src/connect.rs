@@ -74,6 +74,19 @@ impl Stream {
     }
 }
 
+impl crate::http1::Discard for Stream {
+    fn poll_discard(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        match self {
+            Stream::Plain(s) => s.poll_discard(cx, max),
+            Stream::Tls(_) => None,
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
