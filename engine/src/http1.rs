@@ -94,6 +94,11 @@ pub trait Discard {
     }
 }
 
+/// `MSG_TRUNC` discards on TCP only on Linux (tcp(7)); elsewhere TCP is read.
+#[cfg(not(target_os = "linux"))]
+impl Discard for TcpStream {}
+
+#[cfg(target_os = "linux")]
 impl Discard for TcpStream {
     fn poll_discard(
         &mut self,
@@ -138,6 +143,15 @@ impl Discard for TcpStream {
                     break Poll::Ready(Ok(dropped));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // A kernel that refuses the call dropped nothing: read instead.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EFAULT | libc::EINVAL | libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    return None;
+                }
                 Err(e) => break Poll::Ready(Err(e)),
             }
         })
