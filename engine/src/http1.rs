@@ -1,26 +1,22 @@
 //! The HTTP/1.1 keep-alive fast path.
 //!
 //! Request bytes are built once per iteration ([`build_request`]) and written
-//! as they are; responses are parsed in place with httparse in a buffer that
-//! lives as long as the connection, and bodies are skipped without copying:
+//! as they are; response heads are parsed in place ([`head`]) in a buffer
+//! that lives as long as the connection, and bodies are skipped without copying:
 //! on plain TCP the kernel drops body bytes that are not yet read
 //! ([`Discard`]). Nothing here allocates per request.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
+use crate::head::{self, MAX_HEAD};
 use crate::stats::ErrorKind;
 
 /// Initial read buffer of a connection; grows only for headers that do not fit.
 const READ_BUF: usize = 8 * 1024;
-/// A response head larger than this is a protocol error.
-const MAX_HEAD: usize = 64 * 1024;
-/// Most headers a response may carry.
-const MAX_HEADERS: usize = 64;
 
 /// The request an HTTP/1.1 iteration sends, serialised once.
 pub fn build_request(
@@ -231,56 +227,24 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
 
     /// Parses the response head in the buffer, if it is complete.
     fn parse_head(&mut self, head: bool) -> Result<Option<(u16, usize, Body, bool)>, ErrorKind> {
-        // Uninitialised header slots: httparse writes only those it fills,
-        // so no 2 KiB of zeroes per response.
-        let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
-        let mut res = httparse::Response::new(&mut []);
-        let data = &self.buf[self.start..self.end];
-        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut res,
-            data,
-            &mut headers,
-        );
-        let head_len = match parsed {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                if data.len() >= MAX_HEAD {
-                    return Err(ErrorKind::Protocol);
-                }
-                return Ok(None);
-            }
-            Err(_) => return Err(ErrorKind::Protocol),
+        let Some(parsed) = head::parse(&self.buf[self.start..self.end])? else {
+            return Ok(None);
         };
-        let status = res.code.unwrap_or(0);
-        let mut close = res.version == Some(0);
-        let mut length = None;
-        let mut chunked = false;
-        for h in res.headers.iter() {
-            let name = h.name.as_bytes();
-            if eq_lower(name, b"content-length") {
-                let n = parse_decimal(h.value).ok_or(ErrorKind::Protocol)?;
-                length = Some(n);
-            } else if eq_lower(name, b"transfer-encoding") {
-                chunked = last_token_is(h.value, b"chunked");
-            } else if eq_lower(name, b"connection") {
-                if contains_token(h.value, b"close") {
-                    close = true;
-                } else if contains_token(h.value, b"keep-alive") {
-                    close = false;
-                }
-            }
+        let (status, framing) = (parsed.status, parsed.framing);
+        if framing.bad_length {
+            return Err(ErrorKind::Protocol);
         }
         let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
         let body = if no_body {
             Body::Length(0)
-        } else if chunked {
+        } else if framing.chunked {
             Body::Chunked
-        } else if let Some(n) = length {
+        } else if let Some(n) = framing.length {
             Body::Length(n)
         } else {
             Body::UntilClose
         };
-        Ok(Some((status, head_len, body, close)))
+        Ok(Some((status, parsed.len, body, framing.close)))
     }
 
     /// Reads more bytes into the buffer, compacting or growing it first.
@@ -413,50 +377,6 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     }
 }
 
-/// A content-length value: decimal digits, optionally padded with spaces.
-fn parse_decimal(value: &[u8]) -> Option<u64> {
-    let digits = value.trim_ascii();
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-/// `bytes` equals `lower` (lowercase letters and `-`) ignoring ASCII case.
-///
-/// Setting bit 0x20 lowercases a letter and leaves `-` as it is; the only
-/// other byte it maps onto one of those is CR (onto `-`), which httparse lets
-/// into neither names nor values. Branch-free over the bytes, unlike
-/// `eq_ignore_ascii_case`, which lowercases both sides byte by byte: this
-/// runs for every header of every response.
-fn eq_lower(bytes: &[u8], lower: &[u8]) -> bool {
-    bytes.len() == lower.len()
-        && bytes
-            .iter()
-            .zip(lower)
-            .fold(0u8, |diff, (a, b)| diff | ((a | 0x20) ^ b))
-            == 0
-}
-
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|b| *b == b',')
-        .any(|t| eq_lower(t.trim_ascii(), token))
-}
-
-fn last_token_is(value: &[u8], token: &[u8]) -> bool {
-    value
-        .rsplit(|b| *b == b',')
-        .next()
-        .is_some_and(|t| eq_lower(t.trim_ascii(), token))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,57 +444,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn eq_lower_is_eq_ignore_ascii_case_for_every_byte_but_cr() {
-        let targets = b"abcdefghijklmnopqrstuvwxyz-";
-        for &t in targets {
-            for c in 0..=255u8 {
-                if c == b'\r' {
-                    continue;
-                }
-                assert_eq!(
-                    eq_lower(&[c], &[t]),
-                    c.eq_ignore_ascii_case(&t),
-                    "byte {c:#04x} against {:?}",
-                    t as char
-                );
-            }
-        }
-        assert!(eq_lower(b"Content-Length", b"content-length"));
-        assert!(eq_lower(b"CONNECTION", b"connection"));
-        assert!(!eq_lower(b"Content_Length", b"content-length"));
-        assert!(!eq_lower(b"Content-Lengt", b"content-length"));
-        assert!(!eq_lower(b"", b"close"));
-        assert!(contains_token(b"Keep-Alive, Upgrade", b"keep-alive"));
-        assert!(last_token_is(b"gzip, Chunked ", b"chunked"));
-        assert!(!last_token_is(b"chunked, gzip", b"chunked"));
-    }
-
-    #[test]
-    fn content_length_values() {
-        let cases: &[(&[u8], Option<u64>)] = &[
-            (b"0", Some(0)),
-            (b"12", Some(12)),
-            (b" 42 ", Some(42)),
-            (b"18446744073709551615", Some(u64::MAX)),
-            (b"18446744073709551616", None),
-            (b"", None),
-            (b"  ", None),
-            (b"1 2", None),
-            (b"-1", None),
-            (b"+1", None),
-            (b"0x10", None),
-        ];
-        for (value, want) in cases {
-            assert_eq!(
-                parse_decimal(value),
-                *want,
-                "{:?}",
-                String::from_utf8_lossy(value)
-            );
-        }
     }
 
     #[test]

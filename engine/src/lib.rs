@@ -14,11 +14,13 @@
 //! - `iteration`: the LPS modes (R, D, CB, CRB, DCB) and the open model.
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
+//! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `connect`: tuned TCP sockets and TLS.
 
 mod client;
 mod connect;
 mod error;
+pub mod head;
 pub mod http1;
 mod iteration;
 mod runner;
