@@ -348,6 +348,11 @@ mod tests {
                 Framing { close: false, length: None, chunked: true, bad_length: false },
             ),
             (
+                b"HTTP/1.1 200 OK\r\nX_Custom.Header~9!#$%&'*+^`|: v\r\nA: b\r\nX-A-Rather-Long-Header-Name-0123: v\r\nContent-Length:0\r\n\r\n",
+                200,
+                Framing { close: false, length: Some(0), chunked: false, bad_length: false },
+            ),
+            (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
                 200,
                 Framing { close: false, length: None, chunked: false, bad_length: true },
@@ -397,6 +402,26 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
+                Err(ErrorKind::Protocol),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-\xc3\xa9t\xc3\xa9: 1\r\n\r\n",
+                Err(ErrorKind::Protocol),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Some-Long@Name: 1\r\n\r\n",
+                Err(ErrorKind::Protocol),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Some-Long[Name: 1\r\n\r\n",
+                Err(ErrorKind::Protocol),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Some-Long{Name: 1\r\n\r\n",
+                Err(ErrorKind::Protocol),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Some-Long/Name: 1\r\n\r\n",
                 Err(ErrorKind::Protocol),
             ),
             (b"HTTP/1.1 20 OK\r\n\r\n", Err(ErrorKind::Protocol)),
