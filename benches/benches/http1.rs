@@ -3,6 +3,8 @@
 //! Throughput is in requests (criterion's elements), so `elem/s` is requests
 //! per second of the one thread running the bench.
 //!
+//! - `head/parse/*`, `head/httparse/*`: one response head, lps's one-pass
+//!   scan against httparse alone.
 //! - `http1/duplex/*`: [`Connection::exchange`] against an in-process peer
 //!   on a tokio duplex, same thread: parsing and task overhead, no syscalls.
 //! - `http1/loopback/1-conn`: one keep-alive TCP connection to `lps target`
@@ -20,6 +22,7 @@
 //! thread would put them all on one core.
 
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -32,6 +35,7 @@ use lps_benches::{
     RESPONSE_CHUNKED, RESPONSE_NGINX, RESPONSE_TARGET, loopback_target, pin_to_core, r_plan,
     response_with_body, spawn_canned_peer,
 };
+use lps_engine::head;
 use lps_engine::http1::{Connection, build_request};
 use lps_engine::{Aggregate, RunOptions};
 use tokio::net::TcpStream;
@@ -51,6 +55,40 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .expect("current-thread runtime")
+}
+
+/// One response head parsed: `head::parse` (the one-pass scan) against
+/// httparse alone on the same bytes, headers looked at the same way.
+fn head(c: &mut Criterion) {
+    let mut group = c.benchmark_group("head");
+    group.throughput(Throughput::Elements(1));
+    for (name, response) in [("nginx", RESPONSE_NGINX), ("lps-target", RESPONSE_TARGET)] {
+        group.bench_function(BenchmarkId::new("parse", name), |b| {
+            b.iter(|| black_box(head::parse(black_box(response))))
+        });
+        group.bench_function(BenchmarkId::new("httparse", name), |b| {
+            b.iter(|| {
+                // As the engine used it: header slots left uninitialised.
+                let mut headers =
+                    [const { MaybeUninit::<httparse::Header>::uninit() }; head::MAX_HEADERS];
+                let mut res = httparse::Response::new(&mut []);
+                let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                    &mut res,
+                    black_box(response),
+                    &mut headers,
+                );
+                // What lps needs from the headers: the framing ones, found by name.
+                let framing = res.headers.iter().filter(|h| {
+                    let n = h.name.as_bytes();
+                    n.eq_ignore_ascii_case(b"content-length")
+                        || n.eq_ignore_ascii_case(b"transfer-encoding")
+                        || n.eq_ignore_ascii_case(b"connection")
+                });
+                black_box((parsed, framing.count()))
+            })
+        });
+    }
+    group.finish();
 }
 
 fn duplex(c: &mut Criterion) {
@@ -228,6 +266,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    targets = duplex, loopback, engine
+    targets = head, duplex, loopback, engine
 }
 criterion_main!(benches);
