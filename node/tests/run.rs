@@ -630,3 +630,31 @@ fn every_connection_close_response_opens_a_new_connection() {
     let connect = &report["connections"]["connect_us"];
     assert!(u(&connect["min"]) >= 1 && u(&connect["p50"]) <= u(&connect["max"]));
 }
+
+#[test]
+fn large_bodies_are_counted_to_the_byte() {
+    use std::io::{Read, Write};
+    const BODY: u64 = 300_000;
+    let target = Target::start(&[]);
+    let path = format!("/bytes/{BODY}");
+    // The target's head for this path, as lps receives it (fixed-width date).
+    let mut raw = std::net::TcpStream::connect(target.addr).expect("connect to the target");
+    write!(raw, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head = loop {
+        let n = raw.read(&mut buf).expect("read");
+        assert!(n > 0, "target closed before the head ended");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at as u64 + 4;
+        }
+    };
+    drop(raw);
+    let url = target.url(&path);
+    let (code, report, stderr) = lps_json(&["--url", &url, "-rc", "20", "-nc", "2"], LIMIT);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 40);
+    // Over plain TCP the bodies are dropped in the kernel: still every byte counted.
+    assert_eq!(u(&report["bytes"]["received"]), 40 * (head + BODY));
+}
