@@ -15,7 +15,14 @@ use tokio::net::TcpStream;
 use crate::head::{self, MAX_HEAD};
 use crate::stats::ErrorKind;
 
-/// Initial read buffer of a connection; grows only for headers that do not fit.
+/// A connection's first read buffer: room for the head of nearly any
+/// response, and little memory when there are 10,000 connections.
+const FIRST_BUF: usize = 1024;
+/// The buffer of a connection whose responses do not fit the first one:
+/// responses up to this size are read in one call. Bodies larger than that
+/// are dropped in the kernel ([`Discard`]) and need no buffer; streams that
+/// read them (TLS) read this much at a time. Heads larger than it grow the
+/// buffer further.
 const READ_BUF: usize = 8 * 1024;
 
 /// The request an HTTP/1.1 iteration sends, serialised once.
@@ -177,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     pub fn new(stream: S) -> Connection<S> {
         Connection {
             stream,
-            buf: vec![0; READ_BUF],
+            buf: vec![0; FIRST_BUF],
             start: 0,
             end: 0,
         }
@@ -208,6 +215,14 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             // Interim 1xx responses (100 Continue, 103 Early Hints) precede the real one.
             if (100..200).contains(&status) && status != 101 {
                 continue;
+            }
+            if let Body::Length(n) = body {
+                // A response that would have fitted a larger buffer: make the
+                // next one on this connection a single read.
+                let total = (head_len as u64).saturating_add(n);
+                if total > self.buf.len() as u64 && total <= READ_BUF as u64 {
+                    self.grow_to(READ_BUF);
+                }
             }
             let skipped = match body {
                 Body::Length(n) => self.skip_exact(n).await,
@@ -247,6 +262,13 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
         Ok(Some((status, parsed.len, body, framing.close)))
     }
 
+    /// Enlarges the buffer to `len` bytes, keeping what it holds.
+    fn grow_to(&mut self, len: usize) {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+    }
+
     /// Reads more bytes into the buffer, compacting or growing it first.
     async fn fill(&mut self) -> io::Result<usize> {
         if self.start == self.end {
@@ -283,7 +305,10 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             // off `n` on the next turn.
             let (got, dropped) = match self.discard(max).await {
                 Some(got) => (got, true),
-                None => (self.fill().await, false),
+                None => {
+                    self.grow_to(READ_BUF);
+                    (self.fill().await, false)
+                }
             };
             match got {
                 Ok(0) => return Err((ErrorKind::Closed, read)),
@@ -358,7 +383,10 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             self.start = self.end;
             let got = match self.discard(usize::MAX).await {
                 Some(got) => got,
-                None => self.fill().await,
+                None => {
+                    self.grow_to(READ_BUF);
+                    self.fill().await
+                }
             };
             match got {
                 Ok(0) => return Ok(read),
@@ -544,6 +572,71 @@ mod tests {
                 assert_eq!(got, want, "split {split}, reply of {} bytes", reply.len());
             }
         }
+    }
+
+    /// Answers each request on one connection with the next body size.
+    async fn sized_peer<S: AsyncRead + AsyncWrite + Unpin>(mut server: S, sizes: Vec<usize>) {
+        let mut req = [0u8; 256];
+        for size in sizes {
+            if server.read(&mut req).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+            let reply = [head.as_bytes(), &vec![b'x'; size]].concat();
+            if server.write_all(&reply).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn the_buffer_grows_only_for_responses_it_would_hold() {
+        // (body size, buffer length after it) on one keep-alive connection.
+        let tcp_steps = [
+            (10, FIRST_BUF),
+            // Dropped in the kernel: no buffer needed.
+            (300_000, FIRST_BUF),
+            // Would fit 8 KiB: the next such response is one read.
+            (3_000, READ_BUF),
+            (10, READ_BUF),
+        ];
+        // A stream that reads what it skips reads it 8 KiB at a time.
+        let duplex_steps = [(10, FIRST_BUF), (300_000, READ_BUF), (10, READ_BUF)];
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let sizes = tcp_steps.iter().map(|s| s.0).collect();
+            let peer = tokio::spawn(async move {
+                let (server, _) = listener.accept().await.unwrap();
+                sized_peer(server, sizes).await;
+            });
+            let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+            for (size, buf_len) in tcp_steps {
+                let r = conn
+                    .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
+                    .await
+                    .unwrap();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").len();
+                assert_eq!(r.received, (head + size) as u64, "TCP, body {size}");
+                assert_eq!(conn.buf.len(), buf_len, "TCP, after a body of {size}");
+            }
+            peer.await.unwrap();
+
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let sizes = duplex_steps.iter().map(|s| s.0).collect();
+            let peer = tokio::spawn(sized_peer(server, sizes));
+            let mut conn = Connection::new(client);
+            for (size, buf_len) in duplex_steps {
+                let r = conn
+                    .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
+                    .await
+                    .unwrap();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").len();
+                assert_eq!(r.received, (head + size) as u64, "duplex, body {size}");
+                assert_eq!(conn.buf.len(), buf_len, "duplex, after a body of {size}");
+            }
+            peer.await.unwrap();
+        });
     }
 
     #[test]
