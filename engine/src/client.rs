@@ -304,7 +304,10 @@ async fn exchange(
 /// with the instant it was ready.
 async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), ErrorKind> {
     let begun = Instant::now();
-    let conn = open(core, it).await?;
+    // Boxed: the connect, TLS and h2 handshake futures are large, and a
+    // client's task would carry their size for its whole life otherwise
+    // (one allocation per connect, none per request).
+    let conn = Box::pin(open(core, it)).await?;
     let ready = Instant::now();
     let us = ready.saturating_duration_since(begun).as_micros() as u64;
     core.stats.borrow_mut()[it.index].record_connect(us);
