@@ -79,9 +79,10 @@ impl crate::http1::Discard for Stream {
         &mut self,
         cx: &mut Context<'_>,
         max: usize,
+        ends: bool,
     ) -> Option<Poll<io::Result<usize>>> {
         match self {
-            Stream::Plain(s) => s.poll_discard(cx, max),
+            Stream::Plain(s) => s.poll_discard(cx, max, ends),
             Stream::Tls(_) => None,
         }
     }

@@ -87,11 +87,14 @@ pub struct Failure {
 /// must see the bytes (TLS decrypts them) keep the default and are read.
 pub trait Discard {
     /// Drops up to `max` bytes; `Ready(Ok(0))` at end of stream. `None` when
-    /// the stream cannot, and the caller reads instead.
+    /// the stream cannot, and the caller reads instead. `ends` says that
+    /// `max` bytes end the response, so that nothing more is due before the
+    /// next request.
     fn poll_discard(
         &mut self,
         _cx: &mut Context<'_>,
         _max: usize,
+        _ends: bool,
     ) -> Option<Poll<io::Result<usize>>> {
         None
     }
@@ -107,6 +110,7 @@ impl Discard for TcpStream {
         &mut self,
         cx: &mut Context<'_>,
         max: usize,
+        ends: bool,
     ) -> Option<Poll<io::Result<usize>>> {
         use std::os::fd::AsRawFd;
         let fd = self.as_raw_fd();
@@ -132,10 +136,13 @@ impl Discard for TcpStream {
                     return Err(io::Error::last_os_error());
                 }
                 dropped = n as usize;
-                if dropped > 0 && dropped < max {
-                    // The socket is drained: report it as WouldBlock so tokio
-                    // clears its readiness, as its own reads do on a short
-                    // read, instead of the next read finding out with EAGAIN.
+                if dropped > 0 && (dropped < max || ends) {
+                    // The socket is drained (a short drop), or holds nothing
+                    // the exchange waits for (the response is whole): report
+                    // WouldBlock so tokio clears its readiness, as its own
+                    // reads do on a short read, instead of the next read
+                    // finding out with EAGAIN. Bytes that arrive later raise
+                    // readiness anew, and tokio keeps a seen end of stream.
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
                 Ok(dropped)
@@ -225,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                 }
             }
             let skipped = match body {
-                Body::Length(n) => self.skip_exact(n).await,
+                Body::Length(n) => self.skip_exact(n, true).await,
                 Body::Chunked => self.skip_chunked().await,
                 Body::UntilClose => self.skip_to_close().await,
             };
@@ -290,7 +297,8 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     }
 
     /// Skips `n` body bytes; returns the bytes read from the socket for them.
-    async fn skip_exact(&mut self, mut n: u64) -> Result<u64, (ErrorKind, u64)> {
+    /// `ends`: they end the response.
+    async fn skip_exact(&mut self, mut n: u64, ends: bool) -> Result<u64, (ErrorKind, u64)> {
         let mut read = 0u64;
         loop {
             let have = (self.end - self.start) as u64;
@@ -303,7 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             let max = usize::try_from(n).unwrap_or(usize::MAX);
             // Dropped bytes never reach the buffer; read ones are counted
             // off `n` on the next turn.
-            let (got, dropped) = match self.discard(max).await {
+            let (got, dropped) = match self.discard(max, ends).await {
                 Some(got) => (got, true),
                 None => {
                     self.grow_to(READ_BUF);
@@ -324,10 +332,10 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     }
 
     /// Drops up to `max` bytes past the buffer, when the stream can.
-    async fn discard(&mut self, max: usize) -> Option<io::Result<usize>> {
+    async fn discard(&mut self, max: usize, ends: bool) -> Option<io::Result<usize>> {
         let stream = &mut self.stream;
         let mut supported = true;
-        let out = std::future::poll_fn(|cx| match stream.poll_discard(cx, max) {
+        let out = std::future::poll_fn(|cx| match stream.poll_discard(cx, max, ends) {
             Some(p) => p,
             None => {
                 supported = false;
@@ -370,7 +378,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             }
             // Chunk data and its CRLF.
             read += self
-                .skip_exact(size + 2)
+                .skip_exact(size + 2, false)
                 .await
                 .map_err(|(k, n)| (k, read + n))?;
         }
@@ -381,7 +389,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
         let mut read = 0u64;
         loop {
             self.start = self.end;
-            let got = match self.discard(usize::MAX).await {
+            let got = match self.discard(usize::MAX, true).await {
                 Some(got) => got,
                 None => {
                     self.grow_to(READ_BUF);
@@ -635,6 +643,46 @@ mod tests {
                 assert_eq!(r.received, (head + size) as u64, "duplex, body {size}");
                 assert_eq!(conn.buf.len(), buf_len, "duplex, after a body of {size}");
             }
+            peer.await.unwrap();
+        });
+    }
+
+    #[test]
+    fn chunked_bodies_sent_whole_on_a_kept_alive_connection_complete() {
+        // Each response is written at once, chunk headers queued behind the
+        // data of the chunk before, and the connection stays open: a drop
+        // that forgot those would wait for bytes that never come.
+        let body = vec![b'x'; 200_000];
+        let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for piece in body.chunks(50_000) {
+            reply.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            reply.extend_from_slice(piece);
+            reply.extend_from_slice(b"\r\n");
+        }
+        reply.extend_from_slice(b"0\r\n\r\n");
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let answer = reply.clone();
+            let peer = tokio::spawn(async move {
+                let (mut server, _) = listener.accept().await.unwrap();
+                let mut req = [0u8; 256];
+                while server.read(&mut req).await.unwrap_or(0) > 0 {
+                    server.write_all(&answer).await.unwrap();
+                }
+            });
+            let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+            for i in 0..3 {
+                let r = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    conn.exchange(b"GET / HTTP/1.1\r\n\r\n", false),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("exchange {i} stalled"))
+                .unwrap();
+                assert_eq!(r.received, reply.len() as u64, "exchange {i}");
+            }
+            drop(conn);
             peer.await.unwrap();
         });
     }
