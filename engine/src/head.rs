@@ -7,9 +7,9 @@
 //! else (bare LF, obs-fold, spaces before a colon, a head not yet complete, a
 //! bad byte) to httparse, which decides between "wait for more", "error" and
 //! the lenient forms it accepts. So the two paths agree on every input: the
-//! tests check it on crafted and random heads. The scan costs a fraction of
-//! httparse here because it keeps no header array and checks value bytes
-//! eight at a time.
+//! tests check it on crafted and random heads. On nginx's head the scan
+//! takes about two thirds of httparse's time (benches `head/*`): it keeps no
+//! header array and checks value bytes eight at a time.
 
 use std::mem::MaybeUninit;
 
