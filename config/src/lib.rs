@@ -43,7 +43,7 @@ pub use format::{Format, load_plan, load_plan_file, parse_plan, save_plan_file};
 pub use plan::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
 pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
-    RoundFile, UnknownValue,
+    RoundFile, UnknownValue, is_tchar,
 };
 pub use settings::{ClusterSettings, ClusterTls, DashboardSettings, HttpClientSettings, Settings};
 pub use target::UrlError;

@@ -785,27 +785,30 @@ fn check_name(item: &Item<'_>, name: &str) -> Result<(), ConfigError> {
 
 /// An RFC 9110 token: the syntax of methods and header names.
 fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !text.is_empty() && text.bytes().all(is_tchar)
+}
+
+/// A byte that may appear in an RFC 9110 token (`tchar`). `const`, so that
+/// the engine builds its header-name table from it at compile time.
+pub const fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
 }
 
 /// `a`, `a and b`, `a, b and c`.

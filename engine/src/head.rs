@@ -188,30 +188,12 @@ fn line_end(data: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// httparse's token characters, for header names.
+/// Token characters (httparse's set, RFC 9110's `tchar`), for header names.
 static TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        t[b] = lps_config::is_tchar(b as u8);
         b += 1;
     }
     t
