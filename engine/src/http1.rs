@@ -597,6 +597,24 @@ mod tests {
         }
     }
 
+    /// Exchanges on `conn` against [`sized_peer`]: per (body size, buffer
+    /// length after it), every byte counted and the buffer at that length.
+    async fn check_steps<S: AsyncRead + AsyncWrite + Discard + Unpin>(
+        mut conn: Connection<S>,
+        steps: &[(usize, usize)],
+        label: &str,
+    ) {
+        for &(size, buf_len) in steps {
+            let r = conn
+                .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
+                .await
+                .unwrap();
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").len();
+            assert_eq!(r.received, (head + size) as u64, "{label}, body {size}");
+            assert_eq!(conn.buf.len(), buf_len, "{label}, after a body of {size}");
+        }
+    }
+
     #[test]
     fn the_buffer_grows_only_for_responses_it_would_hold() {
         // (body size, buffer length after it) on one keep-alive connection.
@@ -618,31 +636,14 @@ mod tests {
                 let (server, _) = listener.accept().await.unwrap();
                 sized_peer(server, sizes).await;
             });
-            let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
-            for (size, buf_len) in tcp_steps {
-                let r = conn
-                    .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
-                    .await
-                    .unwrap();
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").len();
-                assert_eq!(r.received, (head + size) as u64, "TCP, body {size}");
-                assert_eq!(conn.buf.len(), buf_len, "TCP, after a body of {size}");
-            }
+            let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+            check_steps(conn, &tcp_steps, "TCP").await;
             peer.await.unwrap();
 
             let (client, server) = tokio::io::duplex(1 << 16);
             let sizes = duplex_steps.iter().map(|s| s.0).collect();
             let peer = tokio::spawn(sized_peer(server, sizes));
-            let mut conn = Connection::new(client);
-            for (size, buf_len) in duplex_steps {
-                let r = conn
-                    .exchange(b"GET / HTTP/1.1\r\n\r\n", false)
-                    .await
-                    .unwrap();
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").len();
-                assert_eq!(r.received, (head + size) as u64, "duplex, body {size}");
-                assert_eq!(conn.buf.len(), buf_len, "duplex, after a body of {size}");
-            }
+            check_steps(Connection::new(client), &duplex_steps, "duplex").await;
             peer.await.unwrap();
         });
     }
