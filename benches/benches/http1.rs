@@ -4,7 +4,8 @@
 //! per second of the one thread running the bench.
 //!
 //! - `head/parse/*`, `head/httparse/*`: one response head, lps's one-pass
-//!   scan against httparse alone.
+//!   scan against httparse alone; `head/repeat/*`: the same head again, as a
+//!   connection sees it on every response, answered from its last head.
 //! - `http1/duplex/*`: [`Connection::exchange`] against an in-process peer
 //!   on a tokio duplex, same thread: parsing and task overhead, no syscalls.
 //! - `http1/loopback/1-conn`: one keep-alive TCP connection to `lps target`
@@ -65,6 +66,10 @@ fn head(c: &mut Criterion) {
     for (name, response) in [("nginx", RESPONSE_NGINX), ("lps-target", RESPONSE_TARGET)] {
         group.bench_function(BenchmarkId::new("parse", name), |b| {
             b.iter(|| black_box(head::parse(black_box(response))))
+        });
+        group.bench_function(BenchmarkId::new("repeat", name), |b| {
+            let mut last = head::LastHead::default();
+            b.iter(|| black_box(last.parse(black_box(response))))
         });
         group.bench_function(BenchmarkId::new("httparse", name), |b| {
             b.iter(|| {

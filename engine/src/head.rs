@@ -9,7 +9,8 @@
 //! the lenient forms it accepts. So the two paths agree on every input: the
 //! tests check it on crafted and random heads. On nginx's head the scan
 //! takes about two thirds of httparse's time (benches `head/*`): it keeps no
-//! header array and checks value bytes eight at a time.
+//! header array and checks value bytes eight at a time. [`LastHead`] spares
+//! most heads even that: a server repeats its head byte for byte.
 
 use std::mem::MaybeUninit;
 
@@ -77,6 +78,41 @@ impl Framing {
             }
             _ => {}
         }
+    }
+}
+
+/// Heads longer than this are parsed every time rather than kept.
+const KEEP_HEAD: usize = 2048;
+
+/// The last head a connection parsed, to answer at once for the same bytes.
+///
+/// A server answers a repeated request with the same head byte for byte, but
+/// for a `Date` that changes once a second: comparing with the last head is
+/// one memcmp where parsing checks every byte. The answer is exact, since a
+/// head's parse depends on its own bytes only: equal bytes, equal head.
+#[derive(Debug, Default)]
+pub struct LastHead {
+    bytes: Vec<u8>,
+    head: Option<Head>,
+}
+
+impl LastHead {
+    /// [`parse`], answered from the last head when `data` starts with it.
+    pub fn parse(&mut self, data: &[u8]) -> Result<Option<Head>, ErrorKind> {
+        if let Some(head) = self.head
+            && data.get(..head.len) == Some(&self.bytes[..])
+        {
+            return Ok(Some(head));
+        }
+        let parsed = parse(data)?;
+        if let Some(head) = parsed
+            && head.len <= KEEP_HEAD
+        {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(&data[..head.len]);
+            self.head = Some(head);
+        }
+        Ok(parsed)
     }
 }
 
@@ -522,6 +558,63 @@ mod tests {
         assert!(
             answered > rounds / 20,
             "the scan answered only {answered} of {rounds}"
+        );
+    }
+
+    /// A connection's stream of responses: the same heads again and again,
+    /// with other bodies after them, a byte changed here and there (a new
+    /// `Date`, another length), cut short, or replaced by heads only httparse
+    /// takes. Answered from the last head or not, each must be what a fresh
+    /// parse says.
+    #[test]
+    fn last_head_answers_as_a_fresh_parse() {
+        let heads: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 10:00:01 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 3\r\n\r\n",
+            b"HTTP/1.0 200 OK\nContent-Length: 3\n\n",
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut last = LastHead::default();
+        let mut previous: Option<Head> = None;
+        let mut repeats = 0;
+        for _ in 0..5_000 {
+            let head = heads[(next() % heads.len() as u64) as usize];
+            let mut data = head.to_vec();
+            if next() % 4 == 0 {
+                let at = (next() % data.len() as u64) as usize;
+                data[at] = next() as u8;
+            }
+            for _ in 0..next() % 24 {
+                data.push(next() as u8);
+            }
+            if next() % 5 == 0 {
+                data.truncate((next() % (data.len() as u64 + 1)) as usize);
+            }
+            let fresh = parse(&data);
+            if let (Some(p), Ok(Some(h))) = (previous, fresh) {
+                repeats += usize::from(p == h);
+            }
+            assert_eq!(
+                last.parse(&data),
+                fresh,
+                "on {:?}",
+                String::from_utf8_lossy(&data)
+            );
+            if let Ok(Some(h)) = fresh {
+                previous = Some(h);
+            }
+        }
+        assert!(
+            repeats > 500,
+            "only {repeats} repeated heads: the cache went untested"
         );
     }
 

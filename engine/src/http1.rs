@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use crate::head::{self, MAX_HEAD};
+use crate::head::{LastHead, MAX_HEAD};
 use crate::stats::ErrorKind;
 
 /// A connection's first read buffer: room for the head of nearly any
@@ -178,6 +178,7 @@ pub struct Connection<S> {
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    last_head: LastHead,
 }
 
 /// How the body of a response is delimited.
@@ -194,6 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             buf: vec![0; FIRST_BUF],
             start: 0,
             end: 0,
+            last_head: LastHead::default(),
         }
     }
 
@@ -249,7 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
 
     /// Parses the response head in the buffer, if it is complete.
     fn parse_head(&mut self, head: bool) -> Result<Option<(u16, usize, Body, bool)>, ErrorKind> {
-        let Some(parsed) = head::parse(&self.buf[self.start..self.end])? else {
+        let Some(parsed) = self.last_head.parse(&self.buf[self.start..self.end])? else {
             return Ok(None);
         };
         let (status, framing) = (parsed.status, parsed.framing);
