@@ -16,10 +16,13 @@
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `connect`: tuned TCP sockets and TLS.
+//! - `fd_table`: each engine thread's own file table (Linux).
 
 mod client;
 mod connect;
 mod error;
+#[cfg(target_os = "linux")]
+mod fd_table;
 pub mod head;
 pub mod http1;
 mod iteration;

@@ -299,6 +299,9 @@ fn core_main(
         Ok(rt) => rt,
         Err(_) => return,
     };
+    // After the runtime: its fds must stay in the table other threads use.
+    #[cfg(target_os = "linux")]
+    crate::fd_table::take_own();
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
         let n = shared.iterations.len();

@@ -1,0 +1,92 @@
+//! Engine threads keep no copy of the process's other TCP sockets: a socket
+//! the process closes during a run is closed at once, as a node closing a
+//! gRPC stream or a dashboard connection expects, not when the run ends.
+
+#![cfg(target_os = "linux")]
+
+use std::io::{ErrorKind, Read};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
+use lps_engine::RunOptions;
+
+/// One client sending to `port` for a minute: the run lasts until stopped.
+fn plan(port: u16) -> Plan {
+    Plan {
+        name: "fd".into(),
+        clients: 1,
+        rampup: Duration::ZERO,
+        delay_client_creation: false,
+        run_in_parallel: true,
+        rounds: vec![Round {
+            name: "r".into(),
+            iterations: vec![Iteration {
+                name: "i".into(),
+                mode: Mode::Duration {
+                    duration: Duration::from_secs(60),
+                },
+                maximize_throughput: false,
+                request: HttpRequest {
+                    method: "GET".into(),
+                    target: Target {
+                        scheme: Scheme::Http,
+                        host: "127.0.0.1".into(),
+                        port,
+                        path_and_query: "/".into(),
+                    },
+                    headers: vec![],
+                    body: vec![],
+                    version: HttpVersion::Http11,
+                },
+            }],
+        }],
+    }
+}
+
+#[test]
+fn a_socket_closed_during_a_run_closes_at_once() {
+    // A socket of the process's own, open before the run starts.
+    let side = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = TcpStream::connect(side.local_addr().unwrap()).unwrap();
+    let (mut peer, _) = side.accept().unwrap();
+
+    // The target takes the engine's connection and never answers.
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    let opts = RunOptions {
+        threads: 1,
+        pin: false,
+        ..Default::default()
+    };
+    let run = lps_engine::start(&plan(port), &opts).unwrap();
+    // The engine connects once its thread has its own file table.
+    target.set_nonblocking(true).unwrap();
+    let give_up = Instant::now() + Duration::from_secs(20);
+    let _engine_conn = loop {
+        match target.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("the engine did not connect: {e}"),
+        }
+    };
+
+    drop(held);
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    let closed = peer.read(&mut buf);
+
+    run.stopper().stop();
+    while run
+        .snapshots()
+        .recv_timeout(Duration::from_secs(30))
+        .is_ok()
+    {}
+    run.join().unwrap();
+    assert!(
+        matches!(closed, Ok(0)),
+        "the socket closed during the run still looked open to its peer: {closed:?}"
+    );
+}
