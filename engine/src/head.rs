@@ -333,6 +333,16 @@ mod tests {
 
     const NGINX: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n";
 
+    /// A repeatable stream of pseudo-random numbers (xorshift64).
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     /// Both paths on `data`: the scan, when it answers, must say exactly
     /// what httparse says.
     fn agree(data: &[u8]) -> Option<Head> {
@@ -520,13 +530,7 @@ mod tests {
             b"abcdefgh",
             b"1x",
         ];
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         let mut answered = 0;
         let rounds = 20_000;
         for _ in 0..rounds {
@@ -536,7 +540,7 @@ mod tests {
                 for _ in 0..1 + next() % 4 {
                     data.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
                 }
-                if next() % 4 != 0 {
+                if !next().is_multiple_of(4) {
                     let line: [&[u8]; 3] =
                         [b"Content-Length: 5", b"Connection: close", b"X-Ab: c\td"];
                     data.extend_from_slice(line[(next() % 3) as usize]);
@@ -544,7 +548,7 @@ mod tests {
                 data.extend_from_slice(b"\r\n");
             }
             data.extend_from_slice(b"\r\n");
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 let at = (next() % data.len() as u64) as usize;
                 data[at] = next() as u8;
             }
@@ -575,27 +579,21 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 3\r\n\r\n",
             b"HTTP/1.0 200 OK\nContent-Length: 3\n\n",
         ];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let mut last = LastHead::default();
         let mut previous: Option<Head> = None;
         let mut repeats = 0;
         for _ in 0..5_000 {
             let head = heads[(next() % heads.len() as u64) as usize];
             let mut data = head.to_vec();
-            if next() % 4 == 0 {
+            if next().is_multiple_of(4) {
                 let at = (next() % data.len() as u64) as usize;
                 data[at] = next() as u8;
             }
             for _ in 0..next() % 24 {
                 data.push(next() as u8);
             }
-            if next() % 5 == 0 {
+            if next().is_multiple_of(5) {
                 data.truncate((next() % (data.len() as u64 + 1)) as usize);
             }
             let fresh = parse(&data);

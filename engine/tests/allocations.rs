@@ -6,8 +6,10 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
+use lps_config::Mode;
 use lps_engine::{Aggregate, RunOptions};
+
+mod common;
 
 /// Counts every allocation in this test process.
 struct Counting;
@@ -70,36 +72,6 @@ fn serve() -> u16 {
     port
 }
 
-fn plan(port: u16, requests: u64) -> Plan {
-    Plan {
-        name: "alloc".into(),
-        clients: 1,
-        rampup: Duration::ZERO,
-        delay_client_creation: false,
-        run_in_parallel: true,
-        rounds: vec![Round {
-            name: "r".into(),
-            iterations: vec![Iteration {
-                name: "i".into(),
-                mode: Mode::Requests { requests },
-                maximize_throughput: false,
-                request: HttpRequest {
-                    method: "GET".into(),
-                    target: Target {
-                        scheme: Scheme::Http,
-                        host: "127.0.0.1".into(),
-                        port,
-                        path_and_query: "/".into(),
-                    },
-                    headers: vec![],
-                    body: vec![],
-                    version: HttpVersion::Http11,
-                },
-            }],
-        }],
-    }
-}
-
 /// Allocations made while running `requests` requests, and the count sent.
 fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
     let opts = RunOptions {
@@ -110,7 +82,8 @@ fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
         ..Default::default()
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run = lps_engine::start(&plan(port, requests), &opts).unwrap();
+    let run =
+        lps_engine::start(&common::get_plan(port, Mode::Requests { requests }), &opts).unwrap();
     let mut agg = Aggregate::new(1);
     while let Ok(snap) = run.snapshots().recv_timeout(Duration::from_secs(60)) {
         agg.add(&snap);

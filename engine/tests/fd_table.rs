@@ -8,41 +8,10 @@ use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
+use lps_config::Mode;
 use lps_engine::RunOptions;
 
-/// One client sending to `port` for a minute: the run lasts until stopped.
-fn plan(port: u16) -> Plan {
-    Plan {
-        name: "fd".into(),
-        clients: 1,
-        rampup: Duration::ZERO,
-        delay_client_creation: false,
-        run_in_parallel: true,
-        rounds: vec![Round {
-            name: "r".into(),
-            iterations: vec![Iteration {
-                name: "i".into(),
-                mode: Mode::Duration {
-                    duration: Duration::from_secs(60),
-                },
-                maximize_throughput: false,
-                request: HttpRequest {
-                    method: "GET".into(),
-                    target: Target {
-                        scheme: Scheme::Http,
-                        host: "127.0.0.1".into(),
-                        port,
-                        path_and_query: "/".into(),
-                    },
-                    headers: vec![],
-                    body: vec![],
-                    version: HttpVersion::Http11,
-                },
-            }],
-        }],
-    }
-}
+mod common;
 
 #[test]
 fn a_socket_closed_during_a_run_closes_at_once() {
@@ -59,7 +28,11 @@ fn a_socket_closed_during_a_run_closes_at_once() {
         pin: false,
         ..Default::default()
     };
-    let run = lps_engine::start(&plan(port), &opts).unwrap();
+    // A minute of load: the run lasts until stopped.
+    let minute = Mode::Duration {
+        duration: Duration::from_secs(60),
+    };
+    let run = lps_engine::start(&common::get_plan(port, minute), &opts).unwrap();
     // The engine connects once its thread has its own file table.
     target.set_nonblocking(true).unwrap();
     let give_up = Instant::now() + Duration::from_secs(20);
