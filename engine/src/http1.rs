@@ -313,13 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             let max = usize::try_from(n).unwrap_or(usize::MAX);
             // Dropped bytes never reach the buffer; read ones are counted
             // off `n` on the next turn.
-            let (got, dropped) = match self.discard(max, ends).await {
-                Some(got) => (got, true),
-                None => {
-                    self.grow_to(READ_BUF);
-                    (self.fill().await, false)
-                }
-            };
+            let (got, dropped) = self.drop_or_read(max, ends).await;
             match got {
                 Ok(0) => return Err((ErrorKind::Closed, read)),
                 Ok(got) => {
@@ -329,6 +323,18 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                     }
                 }
                 Err(e) => return Err((ErrorKind::from_io(&e), read)),
+            }
+        }
+    }
+
+    /// Drops up to `max` bytes past the buffer or, when the stream cannot,
+    /// reads into it (grown to [`READ_BUF`]); true when they were dropped.
+    async fn drop_or_read(&mut self, max: usize, ends: bool) -> (io::Result<usize>, bool) {
+        match self.discard(max, ends).await {
+            Some(got) => (got, true),
+            None => {
+                self.grow_to(READ_BUF);
+                (self.fill().await, false)
             }
         }
     }
@@ -391,13 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
         let mut read = 0u64;
         loop {
             self.start = self.end;
-            let got = match self.discard(usize::MAX, true).await {
-                Some(got) => got,
-                None => {
-                    self.grow_to(READ_BUF);
-                    self.fill().await
-                }
-            };
+            let (got, _) = self.drop_or_read(usize::MAX, true).await;
             match got {
                 Ok(0) => return Ok(read),
                 Ok(n) => read += n as u64,
