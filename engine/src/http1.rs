@@ -517,34 +517,41 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false, Err(ErrorKind::Protocol)),
             (b"", false, Err(ErrorKind::Closed)),
         ];
+        let check = |got: Result<Response, Failure>, want, how: &str, reply: &[u8], split| {
+            let got = got
+                .map(|r| (r.status, r.received, r.close))
+                .map_err(|f| f.kind);
+            assert_eq!(
+                &got,
+                want,
+                "{how}reply {:?} split {split}",
+                String::from_utf8_lossy(reply)
+            );
+        };
         for split in [1usize, 3, 1000] {
             for (reply, head, want) in cases {
                 let got = rt().block_on(exchange_with(reply, split, *head));
-                let got = got
-                    .map(|r| (r.status, r.received, r.close))
-                    .map_err(|f| f.kind);
-                assert_eq!(
-                    &got,
-                    want,
-                    "reply {:?} split {split}",
-                    String::from_utf8_lossy(reply)
-                );
+                check(got, want, "", reply, split);
             }
         }
         for (reply, head, want) in cases {
             for split in [3usize, 1000] {
                 let got = rt().block_on(exchange_over_tcp(reply, split, *head));
-                let got = got
-                    .map(|r| (r.status, r.received, r.close))
-                    .map_err(|f| f.kind);
-                assert_eq!(
-                    &got,
-                    want,
-                    "over TCP, reply {:?} split {split}",
-                    String::from_utf8_lossy(reply)
-                );
+                check(got, want, "over TCP, ", reply, split);
             }
         }
+    }
+
+    /// A chunked response carrying `body` in chunks of `chunk` bytes.
+    fn chunked_reply(body: &[u8], chunk: usize) -> Vec<u8> {
+        let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for piece in body.chunks(chunk) {
+            reply.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            reply.extend_from_slice(piece);
+            reply.extend_from_slice(b"\r\n");
+        }
+        reply.extend_from_slice(b"0\r\n\r\n");
+        reply
     }
 
     #[test]
@@ -555,13 +562,7 @@ mod tests {
             &body[..],
         ]
         .concat();
-        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for piece in body.chunks(70_000) {
-            chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            chunked.extend_from_slice(piece);
-            chunked.extend_from_slice(b"\r\n");
-        }
-        chunked.extend_from_slice(b"0\r\n\r\n");
+        let chunked = chunked_reply(&body, 70_000);
         let until_close = [b"HTTP/1.0 200 OK\r\n\r\n".as_slice(), &body[..]].concat();
         let cut_short = &with_length[..with_length.len() - 1000];
         // Status, bytes and close; or the failure and the bytes read.
@@ -655,14 +656,7 @@ mod tests {
         // Each response is written at once, chunk headers queued behind the
         // data of the chunk before, and the connection stays open: a drop
         // that forgot those would wait for bytes that never come.
-        let body = vec![b'x'; 200_000];
-        let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for piece in body.chunks(50_000) {
-            reply.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            reply.extend_from_slice(piece);
-            reply.extend_from_slice(b"\r\n");
-        }
-        reply.extend_from_slice(b"0\r\n\r\n");
+        let reply = chunked_reply(&vec![b'x'; 200_000], 50_000);
         rt().block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
