@@ -14,8 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
+use h2::client::SendRequest;
 use rustls::pki_types::ServerName;
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsConnector;
@@ -40,14 +39,14 @@ pub(crate) struct Prepared {
     pub h1_request: Vec<u8>,
     /// HEAD responses carry no body whatever their headers say.
     pub head: bool,
-    /// The parts of the request for hyper's HTTP/2 client.
+    /// The parts of the request for the HTTP/2 client.
     pub h2: H2Request,
 }
 
 pub(crate) struct H2Request {
-    pub method: hyper::Method,
-    pub uri: hyper::Uri,
-    pub headers: hyper::HeaderMap,
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
 }
 
@@ -93,12 +92,12 @@ pub(crate) struct Lane {
 /// A client's HTTP/2 connection, shared by its lanes. The async lock makes
 /// the lanes of a first batch wait for one handshake instead of each
 /// opening a connection.
-pub(crate) type H2Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>;
+pub(crate) type H2Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Bytes>>>>;
 
 enum Conn {
     None,
     H1(http1::Connection<Stream>),
-    H2(SendRequest<Full<Bytes>>),
+    H2(SendRequest<Bytes>),
 }
 
 /// Polls a tokio timer only when it may be ready.
@@ -333,13 +332,11 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
                 if !use_h2 {
                     return Ok(Conn::H1(http1::Connection::new(stream)));
                 }
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let (sender, connection) =
-                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .handshake(io)
-                        .await
-                        .map_err(|_| ErrorKind::Protocol)?;
-                // The connection task ends when the sender is dropped or the
+                let (sender, connection) = h2_builder()
+                    .handshake(stream)
+                    .await
+                    .map_err(|e| h2_error_kind(&e))?;
+                // The connection task ends when every sender is dropped or the
                 // peer goes away; its error, if any, surfaces on the next send.
                 tokio::task::spawn_local(async move {
                     let _ = connection.await;
@@ -352,19 +349,49 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
     Err(last)
 }
 
-async fn h2_exchange(sender: &mut SendRequest<Full<Bytes>>, it: &Prepared) -> Outcome {
+/// hyper's HTTP/2 client settings: windows large enough that a response of
+/// a few MiB needs no window update, at most 100 streams until the server's
+/// SETTINGS say how many it takes, and no server push.
+fn h2_builder() -> h2::client::Builder {
+    let mut b = h2::client::Builder::new();
+    b.initial_max_send_streams(100)
+        .initial_window_size(2 * 1024 * 1024)
+        .initial_connection_window_size(5 * 1024 * 1024)
+        .max_header_list_size(16 * 1024)
+        .max_send_buffer_size(1024 * 1024)
+        .max_frame_size(16 * 1024)
+        .enable_push(false);
+    b
+}
+
+async fn h2_exchange(sender: &mut SendRequest<Bytes>, it: &Prepared) -> Outcome {
     let r = &it.h2;
     let sent = it.h1_request.len() as u64;
-    if sender.ready().await.is_err() {
+    // Waits while the connection is at the peer's limit of concurrent streams.
+    if std::future::poll_fn(|cx| sender.poll_ready(cx))
+        .await
+        .is_err()
+    {
         return Err((ErrorKind::Closed, 0, 0));
     }
-    let mut req = hyper::Request::new(Full::new(r.body.clone()));
+    let mut req = http::Request::new(());
     *req.method_mut() = r.method.clone();
     *req.uri_mut() = r.uri.clone();
     *req.headers_mut() = r.headers.clone();
-    let res = match sender.send_request(req).await {
+    let end = r.body.is_empty();
+    let (response, mut body_out) = match sender.send_request(req, end) {
+        Ok(sent) => sent,
+        Err(e) => return Err((h2_error_kind(&e), 0, 0)),
+    };
+    if !end {
+        // Buffered by h2 and sent as the peer's flow-control window allows.
+        if let Err(e) = body_out.send_data(r.body.clone(), true) {
+            return Err((h2_error_kind(&e), sent, 0));
+        }
+    }
+    let res = match response.await {
         Ok(res) => res,
-        Err(e) => return Err((hyper_error_kind(&e), sent, 0)),
+        Err(e) => return Err((h2_error_kind(&e), sent, 0)),
     };
     let status = res.status().as_u16();
     // HTTP/2 bytes are counted as their HTTP/1.1 equivalent (head + body)
@@ -377,30 +404,29 @@ async fn h2_exchange(sender: &mut SendRequest<Full<Bytes>>, it: &Prepared) -> Ou
             .sum::<u64>()
         + 2;
     let mut body = res.into_body();
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => {
-                if let Some(data) = f.data_ref() {
-                    received += data.len() as u64;
-                }
+    while let Some(data) = body.data().await {
+        match data {
+            Ok(data) => {
+                received += data.len() as u64;
+                // Gives the window back, or the peer stops sending.
+                let _ = body.flow_control().release_capacity(data.len());
             }
-            Err(e) => return Err((hyper_error_kind(&e), sent, received)),
+            Err(e) => return Err((h2_error_kind(&e), sent, received)),
         }
     }
     Ok((status, sent, received))
 }
 
-fn hyper_error_kind(e: &hyper::Error) -> ErrorKind {
-    use std::error::Error;
-    if let Some(io) = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()) {
+fn h2_error_kind(e: &h2::Error) -> ErrorKind {
+    if let Some(io) = e.get_io() {
         return ErrorKind::from_io(io);
     }
-    if e.is_parse() || e.is_user() {
-        ErrorKind::Protocol
-    } else if e.is_closed() || e.is_incomplete_message() || e.is_canceled() {
+    if e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR) {
+        // A graceful GOAWAY: the server closed the connection.
         ErrorKind::Closed
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
+    } else if e.is_library() {
+        // h2 found the peer breaking the protocol.
+        ErrorKind::Protocol
     } else {
         ErrorKind::Reset
     }

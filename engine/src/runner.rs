@@ -243,21 +243,21 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         &req.headers,
         &req.body,
     );
-    let method = hyper::Method::from_bytes(req.method.as_bytes())
+    let method = http::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| EngineError::Invalid(format!("invalid method {:?}", req.method)))?;
-    let uri: hyper::Uri = t
+    let uri: http::Uri = t
         .url()
         .parse()
         .map_err(|_| EngineError::Invalid(format!("invalid URL {:?}", t.url())))?;
-    let mut headers = hyper::HeaderMap::new();
+    let mut headers = http::HeaderMap::new();
     for (name, value) in &req.headers {
         // HTTP/2 carries the authority in the URI, not a Host header.
         if name.eq_ignore_ascii_case("host") {
             continue;
         }
-        let n = hyper::header::HeaderName::from_bytes(name.as_bytes())
+        let n = http::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| EngineError::Invalid(format!("invalid header name {name:?}")))?;
-        let v = hyper::header::HeaderValue::from_str(value)
+        let v = http::header::HeaderValue::from_str(value)
             .map_err(|_| EngineError::Invalid(format!("invalid value for header {name:?}")))?;
         headers.append(n, v);
     }

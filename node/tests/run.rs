@@ -51,6 +51,109 @@ fn http2_prior_knowledge_counts_exactly() {
 }
 
 #[test]
+fn http2_bodies_past_the_flow_control_windows_complete() {
+    // 3 MiB responses, past the client's 2 MiB stream window, 4 per
+    // connection, past its 5 MiB connection window: they stall unless the
+    // client gives the window back as it reads. The 400 KB uploads exceed the
+    // server's 64 KiB stream window.
+    let target = Target::start(&[]);
+    let url = target.url("/bytes/3145728");
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-hv",
+            "2",
+            "-rc",
+            "4",
+            "-nc",
+            "2",
+            "--timeout",
+            "5",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 8, "{}", report["errors"]);
+    assert!(u(&report["bytes"]["received"]) > 8 * 3_145_728);
+
+    let dir = std::env::temp_dir().join(format!("lps-h2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let payload = dir.join("payload.txt");
+    std::fs::write(&payload, "x".repeat(400_000)).unwrap();
+    let url = target.url("/echo");
+    let arg = format!("path:{}", payload.display());
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-hv",
+            "2",
+            "-hm",
+            "POST",
+            "-p",
+            &arg,
+            "-im",
+            "CRB",
+            "-rc",
+            "20",
+            "-bs",
+            "5",
+            "-cdt",
+            "1",
+            "-nc",
+            "2",
+            "--timeout",
+            "10",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 40, "{}", report["errors"]);
+    // The echo sends each body back: 400,000 bytes out and in per request.
+    assert!(u(&report["bytes"]["sent"]) >= 40 * 400_000);
+    assert!(u(&report["bytes"]["received"]) >= 40 * 400_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn http2_prior_knowledge_against_an_http1_server_is_a_protocol_error() {
+    // A peer that answers the HTTP/2 preface as HTTP/1.1 does: 400 and close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let url = format!("http://{addr}/");
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-hv",
+            "2",
+            "-rc",
+            "3",
+            "-nc",
+            "2",
+            "--timeout",
+            "5",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["requests"]["total"]), 6);
+    assert_eq!(u(&report["errors"]["protocol"]), 6, "{}", report["errors"]);
+}
+
+#[test]
 fn status_codes_are_counted_and_all_failed_exits_1() {
     let target = Target::start(&[]);
     let url = target.url("/status/503");
