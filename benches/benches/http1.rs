@@ -16,7 +16,8 @@
 //!   busy; compare with `perf/run` for the generator's own CPU cost.
 //! - `engine/R/*`: `lps_engine::start` of an R-mode plan, one engine thread
 //!   (pinned by the engine to core 0), until its last snapshot: the engine's
-//!   start lead, the connects and every request included.
+//!   start lead, the connects and every request included. `engine/R-h2/*`:
+//!   the same over HTTP/2 (h2c), one connection per client.
 //!
 //! Nothing here pins the main thread: `lps target` and the engine pin their
 //! threads among the cores the spawning thread may use, so a pinned main
@@ -36,6 +37,7 @@ use lps_benches::{
     RESPONSE_CHUNKED, RESPONSE_NGINX, RESPONSE_TARGET, loopback_target, pin_to_core, r_plan,
     response_with_body, spawn_canned_peer,
 };
+use lps_config::HttpVersion;
 use lps_engine::head;
 use lps_engine::http1::{Connection, build_request};
 use lps_engine::{Aggregate, RunOptions};
@@ -241,12 +243,18 @@ fn engine(c: &mut Criterion) {
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
     group.measurement_time(Duration::from_secs(4));
-    for (clients, requests) in [(1u32, 2_000u64), (64, 100)] {
-        let plan = r_plan(target.local_addr(), clients, requests);
+    let runs = [
+        ("R", HttpVersion::Http11, 1u32, 2_000u64),
+        ("R", HttpVersion::Http11, 64, 100),
+        ("R-h2", HttpVersion::Http2, 64, 100),
+    ];
+    for (name, version, clients, requests) in runs {
+        let mut plan = r_plan(target.local_addr(), clients, requests);
+        plan.rounds[0].iterations[0].request.version = version;
         let total = clients as u64 * requests;
         group.throughput(Throughput::Elements(total));
         group.bench_function(
-            BenchmarkId::new("R", format!("{clients}x{requests}")),
+            BenchmarkId::new(name, format!("{clients}x{requests}")),
             |b| {
                 b.iter(|| {
                     // The plan is valid and the target local: start cannot fail.
