@@ -4,9 +4,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Target, closed_port, lps, lps_json};
+use std::io::Write;
+
+use common::{Target, closed_port, lps, lps_json, raw_peer};
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// Command-line arguments from one line (no argument holds a space).
+fn args(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
 
 fn u(v: &serde_json::Value) -> u64 {
     v.as_u64()
@@ -59,18 +66,7 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     let target = Target::start(&[]);
     let url = target.url("/bytes/3145728");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-hv",
-            "2",
-            "-rc",
-            "4",
-            "-nc",
-            "2",
-            "--timeout",
-            "5",
-        ],
+        &args(&format!("--url {url} -hv 2 -rc 4 -nc 2 --timeout 5")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -84,28 +80,9 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     let url = target.url("/echo");
     let arg = format!("path:{}", payload.display());
     let (code, report, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-hv",
-            "2",
-            "-hm",
-            "POST",
-            "-p",
-            &arg,
-            "-im",
-            "CRB",
-            "-rc",
-            "20",
-            "-bs",
-            "5",
-            "-cdt",
-            "1",
-            "-nc",
-            "2",
-            "--timeout",
-            "10",
-        ],
+        &args(&format!(
+            "--url {url} -hv 2 -hm POST -p {arg} -im CRB -rc 20 -bs 5 -cdt 1 -nc 2 --timeout 10"
+        )),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -119,33 +96,14 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
 #[test]
 fn http2_prior_knowledge_against_an_http1_server_is_a_protocol_error() {
     // A peer that answers the HTTP/2 preface as HTTP/1.1 does: 400 and close.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            use std::io::{Read, Write};
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-        }
+    let addr = raw_peer(|stream| {
+        let _ = stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
     });
     let url = format!("http://{addr}/");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-hv",
-            "2",
-            "-rc",
-            "3",
-            "-nc",
-            "2",
-            "--timeout",
-            "5",
-        ],
+        &args(&format!("--url {url} -hv 2 -rc 3 -nc 2 --timeout 5")),
         LIMIT,
     );
     assert_eq!(code, 1, "{stderr}");
@@ -568,18 +526,10 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
 
 #[test]
 fn resets_are_counted_as_reset_errors() {
-    // A peer that reads each request and answers with a TCP reset.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            use std::io::Read;
-            let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf);
-            // Linger 0 turns close() into RST.
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-        }
+    // A peer that reads each request and answers with a TCP reset: linger 0
+    // turns the close when the stream drops into RST.
+    let addr = raw_peer(|stream| {
+        let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
     });
     let url = format!("http://{addr}/");
     let started = std::time::Instant::now();

@@ -131,6 +131,22 @@ pub fn closed_port() -> u16 {
     port
 }
 
+/// A loopback peer that reads the first bytes of each connection and then
+/// does `answer` with it (write, reset, close): a server lps must fail against.
+pub fn raw_peer(answer: fn(&mut TcpStream)) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            answer(&mut stream);
+        }
+    });
+    addr
+}
+
 /// Decodes standard base64 (padding and line breaks ignored).
 pub fn base64(s: &str) -> Vec<u8> {
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
