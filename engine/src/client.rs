@@ -380,7 +380,7 @@ async fn h2_exchange(sender: &mut SendRequest<Bytes>, it: &Prepared) -> Outcome 
     *req.headers_mut() = r.headers.clone();
     let end = r.body.is_empty();
     let (response, mut body_out) = match sender.send_request(req, end) {
-        Ok(sent) => sent,
+        Ok(stream) => stream,
         Err(e) => return Err((h2_error_kind(&e), 0, 0)),
     };
     if !end {
