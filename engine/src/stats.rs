@@ -212,21 +212,22 @@ impl Stats {
         self.failed += n;
     }
 
-    /// Adds `other` into `self`; exact, associative and commutative.
+    /// Adds `other` into `self`; exact, associative and commutative. Counts
+    /// saturate, as the histograms' do: the stats may come from a peer.
     pub fn merge(&mut self, other: &Stats) {
         merge_histogram(&mut self.latency, &other.latency);
         merge_histogram(&mut self.connect, &other.connect);
-        self.ok += other.ok;
-        self.failed += other.failed;
+        self.ok = self.ok.saturating_add(other.ok);
+        self.failed = self.failed.saturating_add(other.failed);
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        self.status_other += other.status_other;
+        self.status_other = self.status_other.saturating_add(other.status_other);
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
+        self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
     }
 
     /// Status codes that occurred, with their counts, in ascending order;

@@ -57,7 +57,7 @@ pub struct ClusterArgs {
     /// Cluster.MasterNodeIP:GRPCPort]; e.g. 0.0.0.0:5001 behind a Kubernetes Service.
     #[arg(long = "grpc-listen", value_name = "ADDR", help_heading = "Cluster")]
     pub grpc_listen: Option<SocketAddr>,
-    /// This node's id in the cluster [default: HOST-PID].
+    /// This node's id in the cluster [default: --node-ip, else the hostname, then -PID].
     #[arg(long = "node-id", value_name = "ID", help_heading = "Cluster")]
     pub node_id: Option<String>,
 }

@@ -96,6 +96,14 @@ pub enum WireError {
     ErrorKind(String),
     #[error("status code {0} is out of range")]
     Status(u32),
+    #[error("core {0} is not one of the node's {1} cores")]
+    Core(u32, u32),
+    #[error("iteration {0} is sent twice")]
+    Duplicate(u32),
+    #[error("the counts of iteration {0} overflow")]
+    Counts(u32),
+    #[error("{0} requests in flight on one core")]
+    InFlight(u64),
 }
 
 /// Encodes one core snapshot for the wire; empty iterations are left out.
@@ -150,36 +158,58 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
 }
 
 /// Decodes a peer's snapshot into an engine snapshot of a plan with
-/// `iterations` iterations. Nothing a peer sends can panic here.
-pub fn decode_snapshot(msg: &proto::Snapshot, iterations: usize) -> Result<Snapshot, WireError> {
+/// `iterations` iterations, from a node with `cores` cores. Nothing a peer
+/// sends can panic here, nor make the master allocate more than the engine's
+/// own histograms need.
+pub fn decode_snapshot(
+    msg: &proto::Snapshot,
+    iterations: usize,
+    cores: u32,
+) -> Result<Snapshot, WireError> {
+    if msg.core >= cores {
+        return Err(WireError::Core(msg.core, cores));
+    }
+    // Real gauges are far below this; the gauges of every core are summed.
+    if msg.in_flight > u64::from(u32::MAX) {
+        return Err(WireError::InFlight(msg.in_flight));
+    }
     let mut stats: Vec<Stats> = (0..iterations).map(|_| Stats::new()).collect();
+    let mut seen = vec![false; iterations];
     let mut deserializer = Deserializer::new();
     for it in &msg.iterations {
-        let slot = stats
-            .get_mut(it.index as usize)
-            .ok_or(WireError::Iteration(it.index))?;
-        let latency: hdrhistogram::Histogram<u64> = deserializer
-            .deserialize(&mut it.histogram.as_slice())
-            .map_err(|e| WireError::Histogram(it.index, format!("{e:?}")))?;
+        let index = it.index as usize;
+        let slot = stats.get_mut(index).ok_or(WireError::Iteration(it.index))?;
+        if std::mem::replace(&mut seen[index], true) {
+            return Err(WireError::Duplicate(it.index));
+        }
+        let latency = decode_histogram(&it.histogram, &mut deserializer)
+            .map_err(|e| WireError::Histogram(it.index, e))?;
         // Left empty by a core that opened no connection in the interval.
-        let connect: Option<hdrhistogram::Histogram<u64>> = if it.connect_histogram.is_empty() {
+        let connect = if it.connect_histogram.is_empty() {
             None
         } else {
             Some(
-                deserializer
-                    .deserialize(&mut it.connect_histogram.as_slice())
-                    .map_err(|e| WireError::Histogram(it.index, format!("{e:?}")))?,
+                decode_histogram(&it.connect_histogram, &mut deserializer)
+                    .map_err(|e| WireError::Histogram(it.index, e))?,
             )
         };
+        // Every count adds to the totals: their sum must fit.
+        let mut total = 0u64;
         let mut codes = Vec::with_capacity(it.status_codes.len());
         for s in &it.status_codes {
             let code = u16::try_from(s.code).map_err(|_| WireError::Status(s.code))?;
+            total = total
+                .checked_add(s.count)
+                .ok_or(WireError::Counts(it.index))?;
             codes.push((code, s.count));
         }
         let mut errors = Vec::with_capacity(it.errors.len());
         for e in &it.errors {
             let kind = ErrorKind::from_name(&e.kind)
                 .ok_or_else(|| WireError::ErrorKind(e.kind.clone()))?;
+            total = total
+                .checked_add(e.count)
+                .ok_or(WireError::Counts(it.index))?;
             errors.push((kind, e.count));
         }
         let rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
@@ -196,6 +226,74 @@ pub fn decode_snapshot(msg: &proto::Snapshot, iterations: usize) -> Result<Snaps
         iterations: stats,
         last: msg.last,
     })
+}
+
+/// V2 cookies of hdrhistogram's serialisation, plain and deflated (the base
+/// cookies with the word size, 0x10, or'd in).
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+/// V2's header: cookie, payload length, normalising offset, significant
+/// digits, lowest and highest value, integer-to-double ratio.
+const V2_HEADER: usize = 40;
+/// The largest V2 form of the engine's widest histogram (1 µs to 1 h, 3
+/// digits: 23,552 counts of at most 9 bytes each), with room to spare.
+const MAX_V2_BYTES: usize = 256 * 1024;
+
+/// Decodes a peer's V2 deflate histogram. hdrhistogram sizes its buffers from
+/// the lengths and bounds the peer claims before it reads a byte of counts, so
+/// those are checked against what the engine records first; the inflated form
+/// is capped, so a small compressed message cannot grow without bound.
+fn decode_histogram(
+    bytes: &[u8],
+    deserializer: &mut Deserializer,
+) -> Result<hdrhistogram::Histogram<u64>, String> {
+    use std::io::Read;
+
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    if be32(bytes, 0) != Some(V2_DEFLATE_COOKIE) {
+        return Err("not a V2 deflate histogram".into());
+    }
+    let len = be32(bytes, 4).ok_or("truncated")? as usize;
+    let compressed = bytes
+        .get(8..)
+        .and_then(|b| b.get(..len))
+        .ok_or("truncated")?;
+    let mut plain = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(MAX_V2_BYTES as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("does not inflate: {e}"))?;
+    if plain.len() > MAX_V2_BYTES {
+        return Err(format!("inflates past {MAX_V2_BYTES} bytes"));
+    }
+    let header = |at| be32(&plain, at).ok_or("truncated");
+    if header(0)? != V2_COOKIE {
+        return Err("not a V2 histogram inside".into());
+    }
+    if header(4)? as usize != plain.len().saturating_sub(V2_HEADER) {
+        return Err("its payload length is not the bytes sent".into());
+    }
+    let digits = header(12)?;
+    let (low, high) = (
+        be64(&plain, 16).ok_or("truncated")?,
+        be64(&plain, 24).ok_or("truncated")?,
+    );
+    if digits > u32::from(lps_engine::LATENCY_SIGFIG)
+        || low < lps_engine::LATENCY_LOW_US
+        || high > lps_engine::LATENCY_HIGH_US
+    {
+        return Err(format!(
+            "bounds {low}..{high} at {digits} digits are not the engine's"
+        ));
+    }
+    deserializer
+        .deserialize(&mut plain.as_slice())
+        .map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]
@@ -223,7 +321,7 @@ mod tests {
         let wire = encode_snapshot(12, &snap);
         assert_eq!(wire.seq, 12);
         assert_eq!(wire.iterations.len(), 1, "empty iterations are not sent");
-        let back = decode_snapshot(&wire, 2).unwrap();
+        let back = decode_snapshot(&wire, 2, 2).unwrap();
         let b = &back.iterations[1];
         assert_eq!(b.latency, a.latency);
         assert_eq!(b.connect, a.connect);
@@ -257,22 +355,137 @@ mod tests {
             },
         );
         assert!(matches!(
-            decode_snapshot(&wire, 0),
+            decode_snapshot(&wire, 0, 1),
             Err(WireError::Iteration(0))
         ));
         wire.iterations[0].connect_histogram = b"not a histogram either".to_vec();
         assert!(matches!(
-            decode_snapshot(&wire, 1),
+            decode_snapshot(&wire, 1, 1),
             Err(WireError::Histogram(0, _))
         ));
         wire.iterations[0].connect_histogram.clear();
         wire.iterations[0].histogram = b"not a histogram".to_vec();
         assert!(matches!(
-            decode_snapshot(&wire, 1),
+            decode_snapshot(&wire, 1, 1),
             Err(WireError::Histogram(0, _))
         ));
         wire.iterations[0].histogram.clear();
-        assert!(decode_snapshot(&wire, 1).is_err());
+        assert!(decode_snapshot(&wire, 1, 1).is_err());
+    }
+
+    /// A V2 deflate histogram whose header claims what the caller says,
+    /// followed by `payload` bytes.
+    fn crafted(digits: u32, low: u64, high: u64, payload_len: u32, payload: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut plain = Vec::new();
+        for word in [V2_COOKIE, payload_len, 0, digits] {
+            plain.extend_from_slice(&word.to_be_bytes());
+        }
+        plain.extend_from_slice(&low.to_be_bytes());
+        plain.extend_from_slice(&high.to_be_bytes());
+        plain.extend_from_slice(&1.0f64.to_be_bytes());
+        plain.extend_from_slice(payload);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&plain).unwrap();
+        let compressed = z.finish().unwrap();
+        let mut out = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+        out.extend_from_slice(&compressed);
+        out
+    }
+
+    #[test]
+    fn the_widest_histogram_the_engine_makes_decodes_under_the_cap() {
+        let mut h = lps_engine::new_histogram();
+        let values: Vec<u64> = h.iter_all().map(|v| v.value_iterated_to()).collect();
+        assert!(values.len() > 20_000, "{} slots", values.len());
+        // Counts of 2^56 and up take the most bytes a V2 count can.
+        for (i, v) in values.iter().enumerate() {
+            h.record_n(*v, (1 << 56) + i as u64).unwrap();
+        }
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&h, &mut bytes)
+            .unwrap();
+        let back = decode_histogram(&bytes, &mut Deserializer::new()).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn histograms_that_would_make_the_master_allocate_without_bound_are_refused() {
+        let mut de = Deserializer::new();
+        let engine = (3, 1, lps_engine::LATENCY_HIGH_US);
+        // A 4 GiB payload claimed in a few dozen bytes.
+        let claim = crafted(engine.0, engine.1, engine.2, u32::MAX, &[2, 2]);
+        assert!(claim.len() < 100);
+        let err = decode_histogram(&claim, &mut de).unwrap_err();
+        assert!(err.contains("payload length"), "{err}");
+        // Bounds far wider than the engine's: hdrhistogram would size its counts by them.
+        let wide = crafted(5, 1, u64::MAX, 2, &[2, 2]);
+        let err = decode_histogram(&wide, &mut de).unwrap_err();
+        assert!(err.contains("not the engine's"), "{err}");
+        // A deflate bomb: 64 MiB of zeros inflate from ~64 KiB.
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = crafted(engine.0, engine.1, engine.2, zeros.len() as u32, &zeros);
+        assert!(bomb.len() < 1 << 20);
+        let err = decode_histogram(&bomb, &mut de).unwrap_err();
+        assert!(err.contains("inflates past"), "{err}");
+        // The same header with an honest payload decodes.
+        let ok = crafted(engine.0, engine.1, engine.2, 1, &[2]);
+        assert_eq!(decode_histogram(&ok, &mut de).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn snapshots_a_node_could_not_have_sent_are_refused() {
+        let mut s = Stats::new();
+        s.record_response(200, 5, 1, 1);
+        let snap = Snapshot {
+            core: 3,
+            seq: 0,
+            elapsed: Duration::ZERO,
+            in_flight: 0,
+            iterations: vec![s],
+            last: false,
+        };
+        let mut wire = encode_snapshot(1, &snap);
+        assert!(decode_snapshot(&wire, 1, 4).is_ok());
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 3),
+            Err(WireError::Core(3, 3))
+        ));
+        wire.core = u32::MAX;
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 4),
+            Err(WireError::Core(..))
+        ));
+        wire.core = 0;
+        wire.in_flight = u64::MAX;
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 4),
+            Err(WireError::InFlight(_))
+        ));
+        wire.in_flight = 0;
+        let twice = wire.iterations[0].clone();
+        wire.iterations.push(twice);
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 4),
+            Err(WireError::Duplicate(0))
+        ));
+        wire.iterations.pop();
+        wire.iterations[0].status_codes = vec![
+            proto::StatusCount {
+                code: 200,
+                count: u64::MAX,
+            },
+            proto::StatusCount {
+                code: 201,
+                count: 1,
+            },
+        ];
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 4),
+            Err(WireError::Counts(0))
+        ));
     }
 
     #[test]

@@ -538,15 +538,17 @@ fn render_metrics(m: &MetricsInput) -> String {
     let mut requests: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
     for (node, iteration, stats) in &m.per_node_iterations {
         for (code, n) in stats.status_codes() {
-            *requests
+            let count = requests
                 .entry((node, iteration, code.to_string()))
-                .or_default() += n;
+                .or_default();
+            *count = count.saturating_add(n);
         }
         let failed = stats.transport_errors();
         if failed > 0 {
-            *requests
+            let count = requests
                 .entry((node, iteration, "error".to_string()))
-                .or_default() += failed;
+                .or_default();
+            *count = count.saturating_add(failed);
         }
     }
     line(format_args!(

@@ -289,7 +289,7 @@ fn run_and_report(
             let host = cluster_args
                 .node_ip
                 .map(|ip| ip.to_string())
-                .unwrap_or_else(|| "worker".to_string());
+                .unwrap_or_else(hostname);
             let node_id = cluster_args
                 .node_id
                 .clone()
@@ -371,6 +371,16 @@ fn linger(board: Option<Dashboard>, output: &OutputArgs) {
 }
 
 /// Reads a PEM file named in the settings.
+/// This machine's name: workers in containers all start as PID 1, so the
+/// default node id needs more than the pid to tell them apart.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string())
+}
+
 fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         BadInput(format!(

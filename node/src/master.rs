@@ -36,6 +36,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 const START_LEAD: Duration = Duration::from_millis(400);
 /// How long a new stream has to present its `Register`.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most cores a worker may declare: a snapshot's core index is checked
+/// against them, and the in-flight gauges keep one slot per core.
+const MAX_CORES: u32 = 4096;
 
 /// The master's test state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +259,14 @@ impl Master {
 
     /// Merges a worker's snapshot once; returns the seq applied so far.
     fn apply(&self, node_id: &str, snap: &proto::Snapshot) -> Result<u64, Status> {
-        let decoded = decode_snapshot(snap, self.iterations)
+        let cores = self
+            .lock()
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .map(|n| n.cores)
+            .ok_or_else(|| Status::not_found("node not registered"))?;
+        let decoded = decode_snapshot(snap, self.iterations, cores)
             .map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
         let mut inner = self.lock();
         let node = inner
@@ -498,6 +508,23 @@ impl Cluster for Service {
         }
         if reg.node_id.is_empty() || reg.node_id.len() > 200 {
             return refuse(Status::invalid_argument("node id must be 1 to 200 bytes"));
+        }
+        if reg.cores == 0 || reg.cores > MAX_CORES {
+            return refuse(Status::invalid_argument(format!(
+                "a node runs 1 to {MAX_CORES} cores, not {}",
+                reg.cores
+            )));
+        }
+        if master
+            .lock()
+            .nodes
+            .iter()
+            .any(|n| n.is_master && n.id == reg.node_id)
+        {
+            return refuse(Status::already_exists(format!(
+                "node id {} is the master's own: give the worker another --node-id",
+                reg.node_id
+            )));
         }
         if master.lock().state.is_final() {
             return refuse(Status::failed_precondition("the test is already over"));

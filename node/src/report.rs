@@ -398,7 +398,8 @@ fn render_histogram(out: &mut String, h: &Histogram<u64>, pad: &str) {
     let most = buckets.iter().map(|b| b.2).max().unwrap_or(1).max(1);
     for (from, to, n) in buckets {
         // Bars scale to the fullest bucket; a non-empty bucket shows at least one mark.
-        let bar = "■".repeat((n * WIDTH).div_ceil(most) as usize);
+        let bar =
+            "■".repeat((u128::from(n) * u128::from(WIDTH)).div_ceil(u128::from(most)) as usize);
         let _ = writeln!(out, "{pad}{:>9} - {:<9} [{n:>9}] {bar}", us(from), us(to));
     }
 }
@@ -428,7 +429,7 @@ fn log_buckets(h: &Histogram<u64>, bars: usize) -> Vec<(u64, u64, u64)> {
         let i = buckets
             .partition_point(|b| b.1 < value)
             .min(buckets.len() - 1);
-        buckets[i].2 += v.count_at_value();
+        buckets[i].2 = buckets[i].2.saturating_add(v.count_at_value());
     }
     buckets
 }

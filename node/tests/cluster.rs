@@ -285,6 +285,21 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
         "127.0.0.1",
         &[&run[..], &["--json", "master.json"]].concat(),
     );
+    // A worker may not take the id of the master's own node.
+    let impostor = wait(
+        c.spawn(
+            "worker",
+            "127.0.0.4",
+            &[&run[..], &["--node-id", "master"]].concat(),
+        ),
+        LIMIT,
+    );
+    assert_ne!(impostor.status.code(), Some(0));
+    assert!(
+        stderr(&impostor).contains("is the master's own"),
+        "{}",
+        stderr(&impostor)
+    );
     let w1 = c.spawn("worker", "127.0.0.2", &run);
     let w2 = c.spawn("worker", "127.0.0.3", &run);
     let (master, w1, w2) = (wait(master, LIMIT), wait(w1, LIMIT), wait(w2, LIMIT));
