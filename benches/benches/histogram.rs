@@ -102,7 +102,7 @@ fn wire(c: &mut Criterion) {
         b.iter(|| lps::cluster::encode_snapshot(8, black_box(&snapshot)))
     });
     group.bench_function("decode/20k-responses", |b| {
-        b.iter(|| lps::cluster::decode_snapshot(black_box(&encoded), 1).expect("decodes"))
+        b.iter(|| lps::cluster::decode_snapshot(black_box(&encoded), 1, 1).expect("decodes"))
     });
     group.finish();
 }
