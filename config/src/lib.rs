@@ -40,7 +40,7 @@
 
 pub use error::ConfigError;
 pub use format::{Format, load_plan, load_plan_file, parse_plan, save_plan_file};
-pub use plan::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
+pub use plan::{HttpRequest, HttpVersion, Iteration, LONGEST, Mode, Plan, Round, Scheme, Target};
 pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
     RoundFile, UnknownValue, is_tchar,

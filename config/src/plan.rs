@@ -8,6 +8,11 @@
 
 use std::time::Duration;
 
+/// The longest duration, cool-down, ramp-up step or timeout a plan or the
+/// settings may give: a year. Longer ones mean nothing to a test and would
+/// overflow the engine's clock arithmetic (an `Instant` plus them).
+pub const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A test plan: clients that each run the rounds in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 use crate::format::Format;
 use crate::locate::{self, KeyPath};
-use crate::plan::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Target};
+use crate::plan::{HttpRequest, HttpVersion, Iteration, LONGEST, Mode, Plan, Round, Target};
 
 /// Prefix of a payload that names a file instead of holding the body.
 pub const PAYLOAD_PATH_PREFIX: &str = "path:";
@@ -487,6 +487,12 @@ impl PlanFile {
         if clients == 0 {
             return Err(plan_item.error("numberOfClients", "must be at least 1"));
         }
+        if self.rampup_period.unwrap_or(0) > LONGEST.as_millis() as u64 {
+            return Err(plan_item.error(
+                "rampupPeriod",
+                too_long("milliseconds", LONGEST.as_millis()),
+            ));
+        }
         if self.rounds.is_empty() {
             return Err(plan_item.error("rounds", "must not be empty"));
         }
@@ -663,9 +669,20 @@ impl IterationFile {
         };
         let duration = match (self.duration, uses_duration) {
             (Some(0), true) => return Err(item.error("duration", "must be at least 1 second")),
+            (Some(seconds), _) if seconds > LONGEST.as_secs() => {
+                return Err(item.error("duration", too_long("seconds", LONGEST.as_secs().into())));
+            }
             (seconds, _) => seconds.map(Duration::from_secs),
         };
-        let cooldown = Duration::from_millis(self.cool_down_time.unwrap_or(0));
+        let cooldown = match self.cool_down_time.unwrap_or(0) {
+            ms if ms > LONGEST.as_millis() as u64 => {
+                return Err(item.error(
+                    "coolDownTime",
+                    too_long("milliseconds", LONGEST.as_millis()),
+                ));
+            }
+            ms => Duration::from_millis(ms),
+        };
         // The `missing` check above guarantees that `duration` is Some for
         // D and DCB; the zero is never used.
         let required_duration = duration.unwrap_or_default();
@@ -809,6 +826,11 @@ pub const fn is_tchar(b: u8) -> bool {
                 | b'|'
                 | b'~'
         )
+}
+
+/// The message for a value past [`LONGEST`], given in `unit`s.
+fn too_long(unit: &str, longest: u128) -> String {
+    format!("must be at most {longest} {unit} (a year)")
 }
 
 /// `a`, `a and b`, `a, b and c`.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::format::{self, Format};
 use crate::locate::{self, KeyPath};
+use crate::plan::LONGEST;
 
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,11 +148,11 @@ impl Settings {
                     None => Ok(default),
                     Some(v) => Duration::try_from_secs_f64(v)
                         .ok()
-                        .filter(|d| !d.is_zero())
+                        .filter(|d| !d.is_zero() && *d <= LONGEST)
                         .ok_or_else(|| {
                             invalid(
                                 KeyPath::default().key("Cluster").key(key),
-                                format!("{v} is not a positive number of seconds"),
+                                format!("{v} is not a positive number of seconds (at most a year)"),
                             )
                         }),
                 };
@@ -195,11 +196,11 @@ impl Settings {
             None => DEFAULT_TIMEOUT,
             Some(seconds) => Duration::try_from_secs_f64(seconds)
                 .ok()
-                .filter(|timeout| !timeout.is_zero())
+                .filter(|timeout| !timeout.is_zero() && *timeout <= LONGEST)
                 .ok_or_else(|| {
                     invalid(
                         KeyPath::default().key("HttpClient").key("TimeoutSeconds"),
-                        format!("{seconds} is not a positive number of seconds"),
+                        format!("{seconds} is not a positive number of seconds (at most a year)"),
                     )
                 })?,
         };
@@ -377,11 +378,11 @@ mod tests {
             ),
             (
                 "{\n  \"HttpClient\": {\n    \"TimeoutSeconds\": 0\n  }\n}",
-                "lpsSettings.json:3: HttpClient.TimeoutSeconds: 0 is not a positive number of seconds",
+                "lpsSettings.json:3: HttpClient.TimeoutSeconds: 0 is not a positive number of seconds (at most a year)",
             ),
             (
                 "{\n  \"HttpClient\": {\n    \"TimeoutSeconds\": -1\n  }\n}",
-                "lpsSettings.json:3: HttpClient.TimeoutSeconds: -1 is not a positive number of seconds",
+                "lpsSettings.json:3: HttpClient.TimeoutSeconds: -1 is not a positive number of seconds (at most a year)",
             ),
         ];
         let wrong: Vec<(String, &str)> = cases
@@ -399,7 +400,13 @@ mod tests {
             err(
                 "{\n  \"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\",\n    \"HeartbeatTimeoutSeconds\": 0}\n}"
             ),
-            "lpsSettings.json:3: Cluster.HeartbeatTimeoutSeconds: 0 is not a positive number of seconds"
+            "lpsSettings.json:3: Cluster.HeartbeatTimeoutSeconds: 0 is not a positive number of seconds (at most a year)"
+        );
+        assert_eq!(
+            err(
+                "{\n  \"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\",\n    \"ConnectTimeoutSeconds\": 1e19}\n}"
+            ),
+            "lpsSettings.json:3: Cluster.ConnectTimeoutSeconds: 10000000000000000000 is not a positive number of seconds (at most a year)"
         );
         assert_eq!(
             err("{\"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\", \"TlsCertificate\": \"c.pem\"}}"),

@@ -384,9 +384,10 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                     read += self.fill_or_closed(read).await?;
                 }
             }
-            // Chunk data and its CRLF.
+            // Chunk data and its CRLF; a size line of 16 hex digits parses.
+            let chunk = size.checked_add(2).ok_or((ErrorKind::Protocol, read))?;
             read += self
-                .skip_exact(size + 2, false)
+                .skip_exact(chunk, false)
                 .await
                 .map_err(|(k, n)| (k, read + n))?;
         }

@@ -130,9 +130,12 @@ pub fn thread_count(threads: usize) -> usize {
 /// Starts running `plan`; returns once every core thread is spawned.
 pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
     if let Some(rate) = opts.rate {
-        if !(rate.is_finite() && rate > 0.0) {
+        // The pace's interval is 1 / rate: it must be a duration the clock can add.
+        if !(rate.is_finite() && rate > 0.0)
+            || Duration::try_from_secs_f64(1.0 / rate).map_or(true, |d| d > lps_config::LONGEST)
+        {
             return Err(EngineError::Invalid(format!(
-                "--rate must be a positive number, got {rate}"
+                "--rate must be a positive number of requests per second, at least one a year, got {rate}"
             )));
         }
         for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
@@ -145,9 +148,9 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
             }
         }
     }
-    if opts.timeout.is_zero() {
+    if opts.timeout.is_zero() || opts.timeout > lps_config::LONGEST {
         return Err(EngineError::Invalid(
-            "--timeout must be greater than zero".into(),
+            "--timeout must be greater than zero and at most a year".into(),
         ));
     }
     let mut iterations = Vec::new();

@@ -362,7 +362,8 @@ fn linger(board: Option<Dashboard>, output: &OutputArgs) {
             board.local_addr(),
             output.dashboard_linger
         );
-        let until = std::time::Instant::now() + Duration::from_secs(output.dashboard_linger);
+        let until = std::time::Instant::now()
+            + Duration::from_secs(output.dashboard_linger).min(lps_config::LONGEST);
         while std::time::Instant::now() < until && !interrupt::requested() {
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -395,16 +396,18 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
 
 fn engine_options(engine: &EngineArgs) -> anyhow::Result<lps_engine::RunOptions> {
-    if !(engine.timeout.is_finite() && engine.timeout > 0.0) {
-        return Err(BadInput(format!(
-            "--timeout must be a positive number of seconds, got {}",
-            engine.timeout
-        ))
-        .into());
-    }
+    let timeout = Duration::try_from_secs_f64(engine.timeout)
+        .ok()
+        .filter(|t| !t.is_zero() && *t <= lps_config::LONGEST)
+        .ok_or_else(|| {
+            BadInput(format!(
+                "--timeout must be a positive number of seconds up to a year, got {}",
+                engine.timeout
+            ))
+        })?;
     Ok(lps_engine::RunOptions {
         threads: engine.threads,
-        timeout: Duration::from_secs_f64(engine.timeout),
+        timeout,
         rate: engine.rate,
         insecure: engine.insecure,
         ..Default::default()

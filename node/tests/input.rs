@@ -68,6 +68,39 @@ fn bad_command_lines() {
         "--rate applies to modes R and D",
     );
     bad(&["--url", url, "-rc", "5", "--timeout", "0"], "--timeout");
+    // Values past what a clock can add are refused, not overflowed.
+    bad(
+        &["--url", url, "-rc", "5", "--timeout", "1e20"],
+        "--timeout",
+    );
+    bad(
+        &["--url", url, "-rc", "5", "--timeout", "1e19"],
+        "--timeout",
+    );
+    bad(
+        &["--url", url, "-im", "D", "-d", "10000000000000000000"],
+        "duration must be at most 31536000 seconds",
+    );
+    bad(
+        &["--url", url, "-rc", "1", "-rp", "18446744073709551615"],
+        "rampupPeriod: must be at most 31536000000 milliseconds",
+    );
+    bad(
+        &[
+            "--url",
+            url,
+            "-rc",
+            "1",
+            "-im",
+            "CRB",
+            "-bs",
+            "1",
+            "-cdt",
+            "18446744073709551615",
+        ],
+        "coolDownTime must be at most",
+    );
+    bad(&["--url", url, "-rc", "5", "--rate", "1e-20"], "--rate");
     bad(&["-rc", "5"], "no --url given");
     bad(&["run", "/nonexistent/plan.yaml"], "/nonexistent/plan.yaml");
 }

@@ -112,6 +112,21 @@ fn http2_prior_knowledge_against_an_http1_server_is_a_protocol_error() {
 }
 
 #[test]
+fn a_chunk_size_at_the_limit_of_u64_is_a_protocol_error() {
+    // 16 hex digits parse as a chunk size; the size plus its CRLF does not fit.
+    let addr = raw_peer(|stream| {
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab",
+        );
+    });
+    let url = format!("http://{addr}/");
+    let (code, report, stderr) = lps_json(&args(&format!("--url {url} -rc 2 --timeout 5")), LIMIT);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["requests"]["total"]), 2);
+    assert_eq!(u(&report["errors"]["protocol"]), 2, "{}", report["errors"]);
+}
+
+#[test]
 fn status_codes_are_counted_and_all_failed_exits_1() {
     let target = Target::start(&[]);
     let url = target.url("/status/503");

@@ -172,8 +172,8 @@ fn parse(buf: &[u8]) -> std::io::Result<Option<(u16, usize)>> {
                 .ok()
         })
         .ok_or(ErrorKind::InvalidData)?;
-    if head + body > BUF {
-        return Err(ErrorKind::InvalidData.into());
+    match head.checked_add(body) {
+        Some(len) if len <= BUF => Ok(Some((response.code.unwrap_or(0), len))),
+        _ => Err(ErrorKind::InvalidData.into()),
     }
-    Ok(Some((response.code.unwrap_or(0), head + body)))
 }
