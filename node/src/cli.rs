@@ -255,14 +255,10 @@ pub struct EngineArgs {
         hide_default_value = true
     )]
     pub threads: usize,
-    /// Per-request timeout in seconds.
-    #[arg(
-        long,
-        value_name = "S",
-        help_heading = "Engine",
-        default_value_t = 30.0
-    )]
-    pub timeout: f64,
+    /// Per-request timeout in seconds [default: the settings'
+    /// HttpClient.TimeoutSeconds, else 30].
+    #[arg(long, value_name = "S", help_heading = "Engine")]
+    pub timeout: Option<f64>,
     /// Open model: send at this many requests per second across all clients,
     /// measuring latency from each request's intended start (modes R and D).
     #[arg(long, value_name = "RPS", help_heading = "Engine")]

@@ -185,7 +185,7 @@ fn demo(
     };
     let plan = plans::quick(&quick)?;
     // The demo is always single-node, whatever the settings say.
-    let opts = engine_options(engine)?;
+    let opts = engine_options(engine, &Settings::default())?;
     interrupt::install();
     let model = match engine.rate {
         Some(rate) => Model::Open { rate },
@@ -207,17 +207,17 @@ fn run_and_report(
     cluster_args: &ClusterArgs,
 ) -> anyhow::Result<u8> {
     interrupt::install();
-    let opts = engine_options(engine)?;
-    let model = match engine.rate {
-        Some(rate) => Model::Open { rate },
-        None => Model::Closed,
-    };
     let settings = match &cluster_args.settings {
         Some(path) => Some(Settings::load(path).map_err(|e| BadInput(e.to_string()))?),
         None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))
             .map_err(|e| BadInput(e.to_string()))?,
     }
     .unwrap_or_default();
+    let opts = engine_options(engine, &settings)?;
+    let model = match engine.rate {
+        Some(rate) => Model::Open { rate },
+        None => Model::Closed,
+    };
     let Some(cluster_settings) = settings.cluster.clone() else {
         let live = output.dashboard.then(|| Live::new(plan, model));
         let board = live
@@ -395,16 +395,22 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The settings file read when `--settings` is not given.
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
 
-fn engine_options(engine: &EngineArgs) -> anyhow::Result<lps_engine::RunOptions> {
-    let timeout = Duration::try_from_secs_f64(engine.timeout)
-        .ok()
-        .filter(|t| !t.is_zero() && *t <= lps_config::LONGEST)
-        .ok_or_else(|| {
-            BadInput(format!(
-                "--timeout must be a positive number of seconds up to a year, got {}",
-                engine.timeout
-            ))
-        })?;
+/// The engine's options: the command line's, else the settings'.
+fn engine_options(
+    engine: &EngineArgs,
+    settings: &Settings,
+) -> anyhow::Result<lps_engine::RunOptions> {
+    let timeout = match engine.timeout {
+        None => settings.http_client.timeout,
+        Some(seconds) => Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|t| !t.is_zero() && *t <= lps_config::LONGEST)
+            .ok_or_else(|| {
+                BadInput(format!(
+                    "--timeout must be a positive number of seconds up to a year, got {seconds}"
+                ))
+            })?,
+    };
     Ok(lps_engine::RunOptions {
         threads: engine.threads,
         timeout,

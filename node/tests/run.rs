@@ -127,6 +127,31 @@ fn a_chunk_size_at_the_limit_of_u64_is_a_protocol_error() {
 }
 
 #[test]
+fn the_settings_request_timeout_applies_unless_the_command_line_gives_one() {
+    // A peer that closes without an answer after 1 s.
+    let addr = raw_peer(|_| std::thread::sleep(Duration::from_secs(1)));
+    let dir = std::env::temp_dir().join(format!("lps-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = dir.join("lpsSettings.json");
+    std::fs::write(&settings, r#"{ "HttpClient": { "TimeoutSeconds": 0.3 } }"#).unwrap();
+    let base = format!("--settings {} --url http://{addr}/", settings.display());
+    let started = std::time::Instant::now();
+    let (code, report, stderr) = lps_json(&args(&format!("{base} -rc 3")), LIMIT);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["errors"]["timeout"]), 3, "{}", report["errors"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // --timeout wins: with 5 s the request lives to see the peer close.
+    let (code, report, stderr) = lps_json(&args(&format!("{base} -rc 1 --timeout 5")), LIMIT);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["errors"]["closed"]), 1, "{}", report["errors"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn status_codes_are_counted_and_all_failed_exits_1() {
     let target = Target::start(&[]);
     let url = target.url("/status/503");
