@@ -243,10 +243,16 @@ async fn exchange(
     let sent = it.h1_request.len() as u64;
     if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
         let mut shared = slot.lock().await;
-        if shared.is_none()
-            && let (Conn::H2(sender), _) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?
-        {
-            *shared = Some(sender);
+        if shared.is_none() {
+            match open_timed(core, it).await.map_err(|k| (k, 0, 0))? {
+                (Conn::H2(sender), _) => *shared = Some(sender),
+                // The TLS handshake settled on HTTP/1.1: nothing to share,
+                // and this lane keeps the connection it paid for.
+                (fresh, ready) => {
+                    *conn = fresh;
+                    *opened = Some(ready);
+                }
+            }
         }
         if let Some(sender) = shared.as_ref() {
             *conn = Conn::H2(sender.clone());

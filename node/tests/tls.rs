@@ -1,5 +1,5 @@
 //! `https://` targets: HTTP/1.1 over TLS on the fast path, HTTP/2 by ALPN
-//! through hyper, both recorded the same way; certificates are verified
+//! on the h2 crate, both recorded the same way; certificates are verified
 //! unless `--insecure`.
 
 mod common;
@@ -17,15 +17,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio_rustls::TlsAcceptor;
 
-/// A TLS server with a self-signed certificate for 127.0.0.1, offering h2
-/// and http/1.1; counts requests per protocol version.
+/// A TLS server with a self-signed certificate for 127.0.0.1, offering the
+/// ALPN protocols given; counts connections, and requests per protocol version.
 struct TlsServer {
     addr: SocketAddr,
     h1: Arc<AtomicU64>,
     h2: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
 }
 
 fn start_tls_server() -> TlsServer {
+    tls_server(&[b"h2", b"http/1.1"])
+}
+
+fn tls_server(alpn: &[&[u8]]) -> TlsServer {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -35,13 +40,15 @@ fn start_tls_server() -> TlsServer {
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let (h1, h2) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let (c1, c2) = (h1.clone(), h2.clone());
+    let connections = Arc::new(AtomicU64::new(0));
+    let accepted = connections.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -53,6 +60,7 @@ fn start_tls_server() -> TlsServer {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (acceptor, c1, c2) = (acceptor.clone(), c1.clone(), c2.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
@@ -78,7 +86,12 @@ fn start_tls_server() -> TlsServer {
             }
         });
     });
-    TlsServer { addr, h1, h2 }
+    TlsServer {
+        addr,
+        h1,
+        h2,
+        connections,
+    }
 }
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -115,6 +128,23 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     // The same responses give the same byte counts on both paths.
     assert_eq!(r1["bytes"]["sent"], r2["bytes"]["sent"]);
     assert!(r2["latency_us"]["p50"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn h2_batches_against_a_server_without_alpn_fall_back_on_one_connection_per_lane() {
+    // No ALPN answer: the server speaks HTTP/1.1. Batch modes share one
+    // HTTP/2 connection between a batch's lanes, when there is one to share.
+    let server = tls_server(&[]);
+    let url = format!("https://{}/", server.addr);
+    let line = format!("--url {url} --insecure -hv 2 -im CRB -rc 40 -bs 4 -cdt 0");
+    let args: Vec<&str> = line.split(' ').collect();
+    let (code, report, stderr) = lps_json(&args, LIMIT);
+    assert_eq!(code, 0, "{stderr} {}", report["errors"]);
+    assert_eq!(report["requests"]["ok"], 40);
+    assert_eq!(server.h1.load(Ordering::SeqCst), 40);
+    // The connection the handshake settled on HTTP/1.1 is used, not dropped
+    // for another: one per lane of the batch.
+    assert_eq!(server.connections.load(Ordering::SeqCst), 4);
 }
 
 #[test]
