@@ -254,8 +254,24 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         .map_err(|_| EngineError::Invalid(format!("invalid URL {:?}", t.url())))?;
     let mut headers = http::HeaderMap::new();
     for (name, value) in &req.headers {
-        // HTTP/2 carries the authority in the URI, not a Host header.
-        if name.eq_ignore_ascii_case("host") {
+        // HTTP/2 carries the authority in the URI, not a Host header, and
+        // forbids connection-specific headers (RFC 9113 8.2.2): they are left
+        // out, as .NET's HttpClient (which LPS runs on) does, rather than
+        // failing every request of a plan written for HTTP/1.1.
+        let te_not_trailers =
+            name.eq_ignore_ascii_case("te") && !value.trim().eq_ignore_ascii_case("trailers");
+        if te_not_trailers
+            || [
+                "host",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "transfer-encoding",
+                "upgrade",
+            ]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
             continue;
         }
         let n = http::header::HeaderName::from_bytes(name.as_bytes())

@@ -94,6 +94,33 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
 }
 
 #[test]
+fn http2_leaves_out_the_connection_headers_of_an_http1_plan() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let (code, report, stderr) = lps_json(
+        &[
+            "--url",
+            &url,
+            "-hv",
+            "2",
+            "-rc",
+            "20",
+            "-h",
+            "Connection: keep-alive",
+            "-h",
+            "Keep-Alive: timeout=5",
+            "-h",
+            "TE: gzip",
+            "-h",
+            "X-Kept: yes",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr} {}", report["errors"]);
+    assert_eq!(u(&report["requests"]["ok"]), 20);
+}
+
+#[test]
 fn http2_prior_knowledge_against_an_http1_server_is_a_protocol_error() {
     // A peer that answers the HTTP/2 preface as HTTP/1.1 does: 400 and close.
     let addr = raw_peer(|stream| {
