@@ -118,6 +118,10 @@ impl Run {
     }
 }
 
+/// Most engine threads one node runs (`--threads`): one per core of any
+/// machine there is; a node's snapshots name their thread by this index.
+pub const MAX_THREADS: usize = 4096;
+
 /// Number of engine threads `threads` asks for (0: all cores).
 pub fn thread_count(threads: usize) -> usize {
     if threads > 0 {
@@ -147,6 +151,12 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
                 )));
             }
         }
+    }
+    if opts.threads > MAX_THREADS {
+        return Err(EngineError::Invalid(format!(
+            "--threads must be at most {MAX_THREADS}, got {}",
+            opts.threads
+        )));
     }
     if opts.timeout.is_zero() || opts.timeout > lps_config::LONGEST {
         return Err(EngineError::Invalid(

@@ -162,6 +162,8 @@ fn demo(
     requests: u64,
     clients: u32,
 ) -> anyhow::Result<u8> {
+    // The demo is always single-node, whatever the settings say.
+    let opts = engine_options(engine, &Settings::default())?;
     let threads = lps_engine::thread_count(engine.threads);
     let handle = target::spawn(target::TargetOptions {
         listen: "127.0.0.1:0".parse().context("loopback address")?,
@@ -184,8 +186,6 @@ fn demo(
         ..Default::default()
     };
     let plan = plans::quick(&quick)?;
-    // The demo is always single-node, whatever the settings say.
-    let opts = engine_options(engine, &Settings::default())?;
     interrupt::install();
     let model = match engine.rate {
         Some(rate) => Model::Open { rate },
@@ -400,6 +400,14 @@ fn engine_options(
     engine: &EngineArgs,
     settings: &Settings,
 ) -> anyhow::Result<lps_engine::RunOptions> {
+    if engine.threads > lps_engine::MAX_THREADS {
+        return Err(BadInput(format!(
+            "--threads must be at most {}, got {}",
+            lps_engine::MAX_THREADS,
+            engine.threads
+        ))
+        .into());
+    }
     let timeout = match engine.timeout {
         None => settings.http_client.timeout,
         Some(seconds) => Duration::try_from_secs_f64(seconds)

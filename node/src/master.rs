@@ -38,7 +38,7 @@ const START_LEAD: Duration = Duration::from_millis(400);
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most cores a worker may declare: a snapshot's core index is checked
 /// against them, and the in-flight gauges keep one slot per core.
-const MAX_CORES: u32 = 4096;
+const MAX_CORES: u32 = lps_engine::MAX_THREADS as u32;
 
 /// The master's test state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -712,7 +712,7 @@ pub fn run(
         inner.nodes.push(Node {
             id: "master".into(),
             host: cfg.listen.ip().to_string(),
-            cores: lps_engine::thread_count(opts.threads) as u32,
+            cores: u32::try_from(lps_engine::thread_count(opts.threads)).unwrap_or(u32::MAX),
             is_master: true,
             phase: Phase::Observer,
             applied_seq: 0,

@@ -76,7 +76,7 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
     let register = proto::Register {
         node_id: cfg.node_id.clone(),
         host: cfg.host.clone(),
-        cores: lps_engine::thread_count(opts.threads) as u32,
+        cores: u32::try_from(lps_engine::thread_count(opts.threads)).unwrap_or(u32::MAX),
         lps_version: env!("CARGO_PKG_VERSION").to_string(),
         protocol_version: proto::PROTOCOL_VERSION,
         plan_fingerprint: cluster::fingerprint(plan),

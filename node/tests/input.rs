@@ -101,6 +101,10 @@ fn bad_command_lines() {
         "coolDownTime must be at most",
     );
     bad(&["--url", url, "-rc", "5", "--rate", "1e-20"], "--rate");
+    bad(
+        &["--url", url, "-rc", "5", "--threads", "4294967296"],
+        "--threads must be at most 4096",
+    );
     bad(&["-rc", "5"], "no --url given");
     bad(&["run", "/nonexistent/plan.yaml"], "/nonexistent/plan.yaml");
 }
