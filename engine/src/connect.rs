@@ -32,11 +32,6 @@ pub async fn tcp(addr: SocketAddr) -> Result<TcpStream, ErrorKind> {
     socket
         .set_tcp_nodelay(true)
         .map_err(|_| ErrorKind::Connect)?;
-    // Connection: close workloads cycle through ephemeral ports quickly;
-    // let the kernel reuse those still in TIME_WAIT.
-    socket
-        .set_reuse_address(true)
-        .map_err(|_| ErrorKind::Connect)?;
     // Send and receive buffer sizes are left to the kernel: setting them
     // turns off its autotuning, which sizes them better per connection
     // (small for 10,000 idle ones, large for bulk bodies) than one value could.

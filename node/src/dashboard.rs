@@ -534,7 +534,7 @@ fn render_metrics(m: &MetricsInput) -> String {
         label(&m.test)
     ));
 
-    // Summed by label set: two iterations may share a name.
+    // Keyed by label set, so the series come out in a stable order.
     let mut requests: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
     for (node, iteration, stats) in &m.per_node_iterations {
         for (code, n) in stats.status_codes() {

@@ -9,6 +9,10 @@
 //! - `report`: console summary, JSON report, histogram log.
 //! - `target`: the built-in HTTP target (`lps target`, `lps demo`).
 //! - `interrupt`: Ctrl-C handling.
+//! - `cluster`: what master and workers share (roles, plan fingerprint,
+//!   the wire form of snapshots); `master` and `worker`: the two roles.
+//! - `live`: the running test's state as the dashboard shows it;
+//!   `dashboard`: its HTTP server, JSON API and Prometheus metrics.
 //!
 //! Exit codes: [`EXIT_OK`] 0, [`EXIT_FAILED`] 1 (the test failed: every
 //! request failed, or the run could not complete), [`EXIT_BAD_INPUT`] 2.

@@ -688,7 +688,8 @@ fn spawn_control(
                 _ = timers => {}
             }
         });
-    })?;
+    })
+    .context("cannot start the lps-control thread")?;
     Ok(handle)
 }
 

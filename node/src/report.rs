@@ -1,8 +1,8 @@
 //! The end-of-run report: console summary, JSON export and histogram log.
 //!
-//! The JSON schema is versioned by `schema_version` and documented in the
-//! README; the same [`Report`] feeds the console, `--json` and, later, the
-//! cluster master and the dashboard.
+//! The JSON schema is versioned by `schema_version` and published in
+//! `docs/report.schema.json`; the same [`Report`] feeds the console,
+//! `--json`, the cluster master's report and the dashboard.
 
 use std::fmt::Write as _;
 use std::io::Write;

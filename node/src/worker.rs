@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use lps_config::Plan;
 use lps_engine::{RunOptions, Snapshot};
 use lps_proto as proto;
@@ -104,7 +105,8 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
                     }
                 };
                 runtime.block_on(control(cfg, register, out_rx, event_tx, cancel));
-            })?
+            })
+            .context("cannot start the lps-control thread")?
     };
     // Wait for the master's start instant.
     let start_ms = loop {
