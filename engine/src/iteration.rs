@@ -5,7 +5,7 @@
 //! cool down. With a rate (the open model) each request has an intended start
 //! on a fixed schedule and its latency is measured from there.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
 use std::task::Poll;
@@ -148,6 +148,46 @@ impl Pace {
     }
 }
 
+/// Requests a batch loop hands to its lanes, and their completions. Lanes
+/// are tasks that live as long as the iteration, so a request spawns nothing.
+#[derive(Default)]
+struct Tickets {
+    /// Issued and not yet taken by a lane.
+    pending: Cell<u64>,
+    /// Lanes waiting for a ticket.
+    idle: Cell<u64>,
+    /// Requests finished.
+    done: Cell<u64>,
+    /// Wakes idle lanes, one per ticket.
+    issued: tokio::sync::Notify,
+    /// Wakes the batch loop when a request finishes.
+    finished: tokio::sync::Notify,
+}
+
+impl Tickets {
+    /// Waits until `sent` requests have finished.
+    async fn all_done(&self, sent: u64) {
+        while self.done.get() < sent {
+            self.finished.notified().await;
+        }
+    }
+}
+
+/// One lane of a batch loop: takes a ticket, sends its request, and again.
+async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: Lane) {
+    loop {
+        while tickets.pending.get() == 0 {
+            tickets.idle.set(tickets.idle.get() + 1);
+            tickets.issued.notified().await;
+            tickets.idle.set(tickets.idle.get() - 1);
+        }
+        tickets.pending.set(tickets.pending.get() - 1);
+        lane.send(&core, &core.shared.iterations[index], None).await;
+        tickets.done.set(tickets.done.get() + 1);
+        tickets.finished.notify_one();
+    }
+}
+
 /// Batches of `batch` concurrent requests separated by `cooldown`.
 async fn batches(
     core: &Rc<Core>,
@@ -157,11 +197,10 @@ async fn batches(
     batch: u32,
     cooldown: Duration,
 ) {
-    let pool: Rc<RefCell<Vec<Lane>>> = Rc::new(RefCell::new(Vec::new()));
+    let tickets = Rc::new(Tickets::default());
     let h2: H2Slot = Rc::new(tokio::sync::Mutex::new(None));
     // Dropping the set (at the deadline or on stop) aborts requests in flight.
-    let mut running: JoinSet<()> = JoinSet::new();
-    let index = it.index;
+    let mut lanes: JoinSet<()> = JoinSet::new();
     let work = async {
         let mut sent = 0u64;
         let mut next = Instant::now();
@@ -171,25 +210,24 @@ async fn batches(
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
-            for _ in 0..n {
-                let core = core.clone();
-                let pool = pool.clone();
-                let h2 = h2.clone();
-                running.spawn_local(async move {
-                    let popped = pool.borrow_mut().pop();
-                    let mut lane = popped.unwrap_or_else(|| Lane::sharing(h2));
-                    let it = &core.shared.iterations[index];
-                    lane.send(&core, it, None).await;
-                    pool.borrow_mut().push(lane);
-                });
+            // Idle lanes take what they can; a lane is added for each ticket
+            // they cannot, so the batch's requests all go out at once (and,
+            // with maximize_throughput, overlap the batch before).
+            let idle = tickets.idle.get();
+            tickets.pending.set(tickets.pending.get() + n);
+            for _ in 0..n.min(idle) {
+                tickets.issued.notify_one();
+            }
+            for _ in 0..tickets.pending.get().saturating_sub(idle) {
+                let lane = Lane::sharing(h2.clone());
+                lanes.spawn_local(run_lane(core.clone(), it.index, tickets.clone(), lane));
             }
             sent += n;
             if it.maximize_throughput {
                 // The next batch starts a cooldown after this one started.
-                while running.try_join_next().is_some() {}
                 next += cooldown;
             } else {
-                while running.join_next().await.is_some() {}
+                tickets.all_done(sent).await;
                 next = Instant::now() + cooldown;
             }
             if limit.is_some_and(|l| sent >= l) {
@@ -200,7 +238,7 @@ async fn batches(
             }
             sleep_until(next).await;
         }
-        while running.join_next().await.is_some() {}
+        tickets.all_done(sent).await;
     };
     match deadline {
         // The iteration lasts its whole duration: the last cooldown runs out

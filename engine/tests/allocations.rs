@@ -35,6 +35,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count is process-wide: tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A keep-alive HTTP/1.1 server that allocates nothing per request: it
 /// answers each request head with the same bytes.
 fn serve() -> u16 {
@@ -74,6 +77,11 @@ fn serve() -> u16 {
 
 /// Allocations made while running `requests` requests, and the count sent.
 fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
+    allocations_in(port, Mode::Requests { requests })
+}
+
+/// Allocations made while running one iteration in `mode`, and the count sent.
+fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
     let opts = RunOptions {
         threads: 1,
         pin: false,
@@ -82,8 +90,7 @@ fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
         ..Default::default()
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run =
-        lps_engine::start(&common::get_plan(port, Mode::Requests { requests }), &opts).unwrap();
+    let run = lps_engine::start(&common::get_plan(port, mode), &opts).unwrap();
     let mut agg = Aggregate::new(1);
     while let Ok(snap) = run.snapshots().recv_timeout(Duration::from_secs(60)) {
         agg.add(&snap);
@@ -95,6 +102,7 @@ fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
 
 #[test]
 fn allocations_do_not_grow_with_requests() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let port = serve();
     // Warm up the server threads and lazy statics.
     allocations_for(port, 100);
@@ -109,5 +117,27 @@ fn allocations_do_not_grow_with_requests() {
     assert!(
         extra < 200,
         "{small} allocations for 1,000 requests, {large} for 20,000: {extra} more"
+    );
+}
+
+#[test]
+fn batch_modes_allocate_nothing_per_request_either() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = serve();
+    let crb = |requests| Mode::CooldownRequestBatch {
+        requests,
+        batch: 8,
+        cooldown: Duration::ZERO,
+    };
+    allocations_in(port, crb(80));
+    let (small, sent_small) = allocations_in(port, crb(800));
+    let (large, sent_large) = allocations_in(port, crb(16_000));
+    assert_eq!((sent_small, sent_large), (800, 16_000));
+    // 1,900 more batches of 8: the lanes are the same eight tasks throughout.
+    let extra = large.saturating_sub(small);
+    eprintln!("allocations: {small} for 800 requests in batches, {large} for 16,000");
+    assert!(
+        extra < 200,
+        "{small} allocations for 800 requests, {large} for 16,000: {extra} more"
     );
 }
