@@ -20,6 +20,7 @@ use lps_proto as proto;
 use proto::cluster_client::ClusterClient;
 use proto::{WorkerMessage, master_message, worker_message};
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::cluster;
@@ -207,7 +208,7 @@ async fn control(
         };
         let deadline = Instant::now() + budget;
         let mut backoff = Duration::from_millis(100);
-        let (tx, mut inbound) = loop {
+        let (tx, welcome, inbound) = loop {
             let error = match open_session(&cfg, &register).await {
                 Ok(session) => break session,
                 Err(Attempt::Refused(why)) => {
@@ -258,12 +259,14 @@ async fn control(
         };
         let send = |kind| WorkerMessage { kind: Some(kind) };
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        // The Welcome first, then the rest of the stream.
+        let mut inbound = tokio_stream::iter([Ok(welcome)]).chain(inbound);
         'session: loop {
             tokio::select! {
-                incoming = inbound.message() => {
+                incoming = inbound.next() => {
                     let m = match incoming {
-                        Ok(Some(m)) => m,
-                        Ok(None) | Err(_) => break 'session,
+                        Some(Ok(m)) => m,
+                        None | Some(Err(_)) => break 'session,
                     };
                     match m.kind {
                         Some(master_message::Kind::Welcome(w)) => {
@@ -357,15 +360,16 @@ enum Attempt {
     Refused(String),
 }
 
-/// Connects, registers and waits for the master's answer, all bounded in
-/// time: a master that never answers (TLS on one side only, a stalled peer)
-/// is retried like an unreachable one.
+/// Connects, registers and waits for the master's Welcome, all bounded in
+/// time: a master that never answers (TLS on one side only, a stalled peer,
+/// a port that is not an lps master's) is retried like an unreachable one.
 async fn open_session(
     cfg: &WorkerConfig,
     register: &proto::Register,
 ) -> Result<
     (
         mpsc::Sender<WorkerMessage>,
+        proto::MasterMessage,
         tonic::Streaming<proto::MasterMessage>,
     ),
     Attempt,
@@ -384,7 +388,29 @@ async fn open_session(
         Err(_) => Err(Attempt::Retry(format!(
             "no gRPC answer within {SESSION_TIMEOUT:?} (is TLS configured on one side only?)"
         ))),
-        Ok(Ok(response)) => Ok((tx, response.into_inner())),
+        Ok(Ok(response)) => {
+            // A session is the master's Welcome, not just an answer: any
+            // HTTP/2 server answers a POST, and its stream then ends at once.
+            let mut inbound = response.into_inner();
+            match tokio::time::timeout(SESSION_TIMEOUT, inbound.message()).await {
+                Ok(Ok(Some(first)))
+                    if matches!(first.kind, Some(master_message::Kind::Welcome(_))) =>
+                {
+                    Ok((tx, first, inbound))
+                }
+                Ok(Ok(Some(_))) => Err(Attempt::Retry(
+                    "the master did not start with a Welcome".into(),
+                )),
+                Ok(Ok(None)) | Err(_) => Err(Attempt::Retry(
+                    "the peer answered but sent no Welcome: is this an lps master's gRPC port?"
+                        .into(),
+                )),
+                Ok(Err(status)) => Err(Attempt::Retry(format!(
+                    "the peer answered, not in the lps cluster protocol ({}): is this an lps master's gRPC port?",
+                    status.message()
+                ))),
+            }
+        }
         Ok(Err(status)) => {
             use tonic::Code;
             let why = format!(

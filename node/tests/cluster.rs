@@ -402,6 +402,38 @@ fn unreachable_master_fails_within_the_connect_timeout_naming_the_address() {
 }
 
 #[test]
+fn a_port_that_is_not_a_masters_fails_like_an_unreachable_one() {
+    // lps target answers HTTP/2 POSTs, so a gRPC call gets an answer, but no Welcome.
+    let target = Target::start(&[]);
+    let port = target.url("").rsplit(':').next().unwrap().to_string();
+    let c = Cluster::new("not-a-master", 0, true, "");
+    let settings = c.path("http-port.json");
+    std::fs::write(
+        &settings,
+        format!(r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {port}, "ConnectTimeoutSeconds": 1 }} }}"#),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = wait(
+        c.command(&settings, "worker")
+            .args(["-u", "http://127.0.0.1:9/", "-rc", "1"])
+            .spawn()
+            .unwrap(),
+        LIMIT,
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains(&format!("cannot reach the master at 127.0.0.1:{port}"))
+            && e.contains("is this an lps master's gRPC port?"),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
+#[test]
 fn workers_keep_their_results_when_the_master_dies() {
     let target = Target::start(&[]);
     let url = target.url("/");
