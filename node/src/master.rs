@@ -113,6 +113,8 @@ pub struct MasterConfig {
 /// One node's entry in the global state.
 struct Node {
     id: String,
+    /// The worker process's `Register.instance`; 0 for the master's own node.
+    instance: u64,
     host: String,
     cores: u32,
     is_master: bool,
@@ -231,6 +233,7 @@ impl Master {
                 );
                 inner.nodes.push(Node {
                     id: reg.node_id.clone(),
+                    instance: reg.instance,
                     host: reg.host.clone(),
                     cores: reg.cores,
                     is_master: false,
@@ -506,8 +509,21 @@ impl Cluster for Service {
                 reg.plan_fingerprint, master.fingerprint
             )));
         }
-        if reg.node_id.is_empty() || reg.node_id.len() > 200 {
-            return refuse(Status::invalid_argument("node id must be 1 to 200 bytes"));
+        if reg.node_id.is_empty() || reg.node_id.len() > 200 || reg.host.len() > 200 {
+            return refuse(Status::invalid_argument(
+                "node id must be 1 to 200 bytes, and host at most 200",
+            ));
+        }
+        // Both are printed in the master's log and reports.
+        if reg
+            .node_id
+            .chars()
+            .chain(reg.host.chars())
+            .any(char::is_control)
+        {
+            return refuse(Status::invalid_argument(
+                "node id and host must not hold control characters",
+            ));
         }
         if reg.cores == 0 || reg.cores > MAX_CORES {
             return refuse(Status::invalid_argument(format!(
@@ -515,16 +531,29 @@ impl Cluster for Service {
                 reg.cores
             )));
         }
-        if master
+        // A known id is a reconnect only from the same worker process.
+        let clash = master
             .lock()
             .nodes
             .iter()
-            .any(|n| n.is_master && n.id == reg.node_id)
-        {
-            return refuse(Status::already_exists(format!(
-                "node id {} is the master's own: give the worker another --node-id",
-                reg.node_id
-            )));
+            .find(|n| n.id == reg.node_id)
+            .and_then(|n| {
+                if n.is_master {
+                    Some(format!(
+                        "node id {:?} is the master's own: give the worker another --node-id",
+                        n.id
+                    ))
+                } else if n.instance != reg.instance {
+                    Some(format!(
+                        "node id {:?} is taken by another worker (from {:?}): give each worker its own --node-id",
+                        n.id, n.host
+                    ))
+                } else {
+                    None
+                }
+            });
+        if let Some(why) = clash {
+            return refuse(Status::already_exists(why));
         }
         if master.lock().state.is_final() {
             return refuse(Status::failed_precondition("the test is already over"));
@@ -712,6 +741,7 @@ pub fn run(
         let mut inner = master.lock();
         inner.nodes.push(Node {
             id: "master".into(),
+            instance: 0,
             host: cfg.listen.ip().to_string(),
             cores: u32::try_from(lps_engine::thread_count(opts.threads)).unwrap_or(u32::MAX),
             is_master: true,

@@ -84,6 +84,7 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
         plan_fingerprint: cluster::fingerprint(plan),
         secret: cfg.secret.clone().unwrap_or_default(),
         iterations: cluster::iteration_names(plan),
+        instance: instance(),
     };
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let (event_tx, event_rx) = std::sync::mpsc::channel::<Event>();
@@ -352,6 +353,20 @@ async fn control(
     }
 }
 
+/// A number this process alone sends as its `Register.instance`: std's
+/// hasher keys are random per process, and the pid and clock are mixed in.
+fn instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 /// Why a session could not be opened.
 enum Attempt {
     /// Worth retrying: the master may not be up yet, or a stream broke.
@@ -419,9 +434,10 @@ async fn open_session(
                 status.message()
             );
             match status.code() {
-                Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument => {
-                    Err(Attempt::Refused(why))
-                }
+                Code::PermissionDenied
+                | Code::FailedPrecondition
+                | Code::InvalidArgument
+                | Code::AlreadyExists => Err(Attempt::Refused(why)),
                 _ => Err(Attempt::Retry(status.message().to_string())),
             }
         }

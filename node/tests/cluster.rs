@@ -294,14 +294,35 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
         ),
         LIMIT,
     );
-    assert_ne!(impostor.status.code(), Some(0));
+    assert_eq!(impostor.status.code(), Some(1));
     assert!(
         stderr(&impostor).contains("is the master's own"),
         "{}",
         stderr(&impostor)
     );
-    let w1 = c.spawn("worker", "127.0.0.2", &run);
+    let w1 = c.spawn(
+        "worker",
+        "127.0.0.2",
+        &[&run[..], &["--node-id", "twin"]].concat(),
+    );
     let w2 = c.spawn("worker", "127.0.0.3", &run);
+    // A second process may not take a registered worker's id: its snapshots
+    // would merge into the first's, or be dropped as already seen.
+    std::thread::sleep(Duration::from_millis(1500));
+    let twin = wait(
+        c.spawn(
+            "worker",
+            "127.0.0.5",
+            &[&run[..], &["--node-id", "twin"]].concat(),
+        ),
+        LIMIT,
+    );
+    assert_eq!(twin.status.code(), Some(1), "{}", stderr(&twin));
+    assert!(
+        stderr(&twin).contains("is taken by another worker (from \"127.0.0.2\")"),
+        "{}",
+        stderr(&twin)
+    );
     let (master, w1, w2) = (wait(master, LIMIT), wait(w1, LIMIT), wait(w2, LIMIT));
     for out in [&master, &w1, &w2] {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
@@ -368,6 +389,25 @@ fn wrong_secret_and_other_plans_are_refused() {
         stderr(&other_plan).contains("plan fingerprint"),
         "{}",
         stderr(&other_plan)
+    );
+    // A node id that would forge a line in the master's log.
+    let forged = wait(
+        c.spawn(
+            "worker",
+            "127.0.0.4",
+            &[
+                &run[..],
+                &["--node-id", "w\nlps master: Running -> Completed"],
+            ]
+            .concat(),
+        ),
+        LIMIT,
+    );
+    assert_eq!(forged.status.code(), Some(1));
+    assert!(
+        stderr(&forged).contains("must not hold control characters"),
+        "{}",
+        stderr(&forged)
     );
     // A right worker still gets through and the test completes.
     let good = wait(c.spawn("worker", "127.0.0.3", &run), LIMIT);

@@ -6,6 +6,6 @@
 /// Bumped whenever a change to `lps.proto` breaks compatibility.
 /// 2: snapshots carry connect times, and closed-model latency no longer
 /// includes them, so figures of version 1 nodes would not add up.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 tonic::include_proto!("lps.cluster.v1");
