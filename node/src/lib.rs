@@ -168,6 +168,7 @@ fn demo(
 ) -> anyhow::Result<u8> {
     // The demo is always single-node, whatever the settings say.
     let opts = engine_options(engine, &Settings::default())?;
+    check_outputs(output)?;
     let threads = lps_engine::thread_count(engine.threads);
     let handle = target::spawn(target::TargetOptions {
         listen: "127.0.0.1:0".parse().context("loopback address")?,
@@ -218,6 +219,7 @@ fn run_and_report(
     }
     .unwrap_or_default();
     let opts = engine_options(engine, &settings)?;
+    check_outputs(output)?;
     let model = match engine.rate {
         Some(rate) => Model::Open { rate },
         None => Model::Closed,
@@ -398,6 +400,23 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The settings file read when `--settings` is not given.
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
+
+/// Fails before the run, not after it, when a report file cannot be written.
+fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
+    let files = [("--json", &output.json), ("--histogram", &output.histogram)];
+    for (option, path) in files {
+        let Some(path) = path.as_deref().filter(|p| *p != Path::new("-")) else {
+            continue;
+        };
+        // Appending changes nothing in a file that exists; the report replaces it.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| BadInput(format!("{option}: cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
 
 /// The engine's options: the command line's, else the settings'.
 fn engine_options(

@@ -106,6 +106,29 @@ fn bad_command_lines() {
         "--threads must be at most 4096",
     );
     bad(&["-rc", "5"], "no --url given");
+    // Found before the run, not after it.
+    bad(
+        &[
+            "--url",
+            url,
+            "-rc",
+            "5",
+            "--json",
+            "/nonexistent/dir/r.json",
+        ],
+        "--json: cannot write /nonexistent/dir/r.json",
+    );
+    bad(
+        &[
+            "--url",
+            url,
+            "-rc",
+            "5",
+            "--histogram",
+            "/nonexistent/dir/h.log",
+        ],
+        "--histogram: cannot write /nonexistent/dir/h.log",
+    );
     bad(&["run", "/nonexistent/plan.yaml"], "/nonexistent/plan.yaml");
 }
 
