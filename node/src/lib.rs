@@ -401,6 +401,31 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The settings file read when `--settings` is not given.
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
 
+/// What the failures were and where they went: `3 connect against
+/// http://127.0.0.1:1/`, so the one line says what to look at.
+fn why_all_failed(plan: &Plan, total: &lps_engine::Stats) -> String {
+    let mut causes: Vec<String> = lps_engine::ErrorKind::ALL
+        .iter()
+        .filter(|k| total.errors(**k) > 0)
+        .map(|k| format!("{} {}", total.errors(*k), k.as_str()))
+        .collect();
+    causes.extend(
+        total
+            .status_codes()
+            .into_iter()
+            .filter(|(code, _)| !(100..400).contains(code))
+            .map(|(code, n)| format!("{n} HTTP {code}")),
+    );
+    let mut urls: Vec<String> = Vec::new();
+    for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
+        let url = it.request.target.url();
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    format!("{} against {}", causes.join(", "), urls.join(", "))
+}
+
 /// Fails before the run, not after it, when a report file cannot be written.
 fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
     let files = [("--json", &output.json), ("--histogram", &output.histogram)];
@@ -517,7 +542,10 @@ fn write_report(
         }
     }
     if total.requests() > 0 && total.ok == 0 {
-        eprintln!("lps: every request failed");
+        eprintln!(
+            "lps: every request failed: {}",
+            why_all_failed(plan, &total)
+        );
         return Ok(EXIT_FAILED);
     }
     if total.requests() == 0 && !outcome.interrupted {

@@ -196,7 +196,10 @@ fn closed_port_counts_connect_errors() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(u(&report["requests"]["total"]), 40);
     assert_eq!(u(&report["errors"]["connect"]), 40);
-    assert!(stderr.contains("every request failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("every request failed: 40 connect against {url}")),
+        "{stderr}"
+    );
 }
 
 #[test]
