@@ -93,10 +93,17 @@ fn clap_exit(e: clap::Error) -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         _ => {
+            // The message is its first paragraph; a list it announces with
+            // a colon (missing arguments, conflicts) follows on its own lines.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("lps: error: {first} (see 'lps --help')");
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("lps: error: {message} (see 'lps --help')");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

@@ -45,6 +45,11 @@ fn scratch(name: &str) -> PathBuf {
 fn bad_command_lines() {
     let url = "http://127.0.0.1:9/";
     bad(&["--bogus"], "unexpected argument '--bogus'");
+    // clap's lists (missing arguments, conflicts) stay on the one line.
+    bad(
+        &["run"],
+        "the following required arguments were not provided: <PLAN>",
+    );
     bad(
         &["--url", "ftp://x/", "-rc", "1"],
         "scheme \"ftp\" is not http or https",
