@@ -173,7 +173,16 @@ impl Settings {
                 Some(ClusterSettings {
                     master_node_ip,
                     master_node_is_worker: cluster.master_node_is_worker.unwrap_or(true),
-                    grpc_port: cluster.grpc_port.unwrap_or(DEFAULT_GRPC_PORT),
+                    grpc_port: match cluster.grpc_port {
+                        None => DEFAULT_GRPC_PORT,
+                        Some(0) => {
+                            return Err(invalid(
+                                KeyPath::default().key("Cluster").key("GRPCPort"),
+                                "0 is not a port workers can reach".into(),
+                            ));
+                        }
+                        Some(port) => port,
+                    },
                     expected_number_of_workers: cluster.expected_number_of_workers.unwrap_or(0),
                     secret: cluster.secret.filter(|s| !s.is_empty()),
                     connect_timeout: seconds(
@@ -375,6 +384,10 @@ mod tests {
             (
                 "{\n  \"Cluster\": {\n    \"MasterNodeIP\": \"::1\",\n    \"GRPCPort\": 70000\n  }\n}",
                 "lpsSettings.json:4:21: Cluster.GRPCPort: invalid value: integer 70000, expected u16",
+            ),
+            (
+                "{\n  \"Cluster\": {\n    \"MasterNodeIP\": \"::1\",\n    \"GRPCPort\": 0\n  }\n}",
+                "lpsSettings.json:4: Cluster.GRPCPort: 0 is not a port workers can reach",
             ),
             (
                 "{\n  \"HttpClient\": {\n    \"TimeoutSeconds\": 0\n  }\n}",

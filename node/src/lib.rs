@@ -396,13 +396,21 @@ fn hostname() -> String {
 }
 
 fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
+    let pem = std::fs::read(path).map_err(|e| {
         BadInput(format!(
             "cannot read {} (Cluster TLS settings): {e}",
             path.display()
         ))
-        .into()
-    })
+    })?;
+    // tonic only parses it when the server starts, and names no file.
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(BadInput(format!(
+            "{} (Cluster TLS settings) is not PEM: it has no -----BEGIN line",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(pem)
 }
 
 /// The settings file read when `--settings` is not given.

@@ -138,6 +138,37 @@ fn bad_command_lines() {
 }
 
 #[test]
+fn bad_cluster_certificates_name_the_file() {
+    let dir = scratch("pem");
+    let (cert, key, settings) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("s.json"));
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    std::fs::write(
+        &settings,
+        format!(
+            r#"{{"Cluster": {{"MasterNodeIP": "127.0.0.1", "GRPCPort": 9, "TlsCertificate": {:?}, "TlsKey": {:?}}}}}"#,
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    bad(
+        &[
+            "--settings",
+            settings.to_str().unwrap(),
+            "--role",
+            "master",
+            "-u",
+            "http://127.0.0.1:9/",
+            "-rc",
+            "1",
+        ],
+        &format!("{} (Cluster TLS settings) is not PEM", cert.display()),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_plans_name_file_line_and_key() {
     let dir = scratch("plans");
     let cases: &[(&str, &str, &str)] = &[
