@@ -8,6 +8,10 @@
 
 use std::time::Duration;
 
+/// Most clients a plan may ask for: each is a task with its own connection
+/// and state on every node, so past this a typo exhausts memory, not a target.
+pub const MOST_CLIENTS: u32 = 1_000_000;
+
 /// The longest duration, cool-down, ramp-up step or timeout a plan or the
 /// settings may give: a year. Longer ones mean nothing to a test and would
 /// overflow the engine's clock arithmetic (an `Instant` plus them).

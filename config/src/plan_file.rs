@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 use crate::format::Format;
 use crate::locate::{self, KeyPath};
-use crate::plan::{HttpRequest, HttpVersion, Iteration, LONGEST, Mode, Plan, Round, Target};
+use crate::plan::{
+    HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode, Plan, Round, Target,
+};
 
 /// Prefix of a payload that names a file instead of holding the body.
 pub const PAYLOAD_PATH_PREFIX: &str = "path:";
@@ -486,6 +488,12 @@ impl PlanFile {
         let clients = self.number_of_clients.unwrap_or(1);
         if clients == 0 {
             return Err(plan_item.error("numberOfClients", "must be at least 1"));
+        }
+        if clients > MOST_CLIENTS {
+            return Err(plan_item.error(
+                "numberOfClients",
+                format_args!("must be at most {MOST_CLIENTS}"),
+            ));
         }
         if self.rampup_period.unwrap_or(0) > LONGEST.as_millis() as u64 {
             return Err(plan_item.error(

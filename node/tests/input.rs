@@ -56,6 +56,10 @@ fn bad_command_lines() {
     );
     bad(&["--url", "http:///nohost", "-rc", "1"], "httpRequest.url");
     bad(&["--url", url, "-rc", "1", "-nc", "0"], "numberOfClients");
+    bad(
+        &["--url", url, "-rc", "1", "-nc", "4294967295"],
+        "numberOfClients: must be at most 1000000",
+    );
     bad(&["--url", url], "iterationMode R requires requestCount");
     bad(
         &["--url", url, "-rc", "5", "-im", "CB"],
