@@ -179,6 +179,12 @@ pub(crate) fn deserialize<T: DeserializeOwned>(
                 let full = e.to_string();
                 let suffix = format!(" at line {line}, column {column}");
                 let message = full.strip_suffix(&suffix).unwrap_or(&full);
+                // serde-saphyr's advice is about its own API, not the file.
+                let message = if message.starts_with("multiple YAML documents detected") {
+                    "a plan is one YAML document; this file holds more (a second `---`?)"
+                } else {
+                    message
+                };
                 syntax_error(origin, line, column, &track.path(), message)
             })
         }

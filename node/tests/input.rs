@@ -192,6 +192,11 @@ fn bad_plans_name_file_line_and_key() {
             "type.json:3",
         ),
         (
+            "two.yaml",
+            "name: P\nrounds:\n  - name: R1\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n---\nname: Q\n",
+            "two.yaml:10:1: a plan is one YAML document",
+        ),
+        (
             "syntax.json",
             "{\n  \"name\": \"P\",\n  \"rounds\": [\n",
             "syntax.json",
