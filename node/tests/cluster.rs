@@ -92,6 +92,16 @@ fn wait(child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Starts a worker with `--node-id id` and expects the master to refuse it, saying `why`.
+fn refused_worker(c: &Cluster, node_ip: &str, run: &[&str], id: &str, why: &str) {
+    let out = wait(
+        c.spawn("worker", node_ip, &[run, &["--node-id", id]].concat()),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(why), "{}", stderr(&out));
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -286,20 +296,7 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
         &[&run[..], &["--json", "master.json"]].concat(),
     );
     // A worker may not take the id of the master's own node.
-    let impostor = wait(
-        c.spawn(
-            "worker",
-            "127.0.0.4",
-            &[&run[..], &["--node-id", "master"]].concat(),
-        ),
-        LIMIT,
-    );
-    assert_eq!(impostor.status.code(), Some(1));
-    assert!(
-        stderr(&impostor).contains("is the master's own"),
-        "{}",
-        stderr(&impostor)
-    );
+    refused_worker(&c, "127.0.0.4", &run, "master", "is the master's own");
     let w1 = c.spawn(
         "worker",
         "127.0.0.2",
@@ -309,19 +306,12 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
     // A second process may not take a registered worker's id: its snapshots
     // would merge into the first's, or be dropped as already seen.
     std::thread::sleep(Duration::from_millis(1500));
-    let twin = wait(
-        c.spawn(
-            "worker",
-            "127.0.0.5",
-            &[&run[..], &["--node-id", "twin"]].concat(),
-        ),
-        LIMIT,
-    );
-    assert_eq!(twin.status.code(), Some(1), "{}", stderr(&twin));
-    assert!(
-        stderr(&twin).contains("is taken by another worker (from \"127.0.0.2\")"),
-        "{}",
-        stderr(&twin)
+    refused_worker(
+        &c,
+        "127.0.0.5",
+        &run,
+        "twin",
+        "is taken by another worker (from \"127.0.0.2\")",
     );
     let (master, w1, w2) = (wait(master, LIMIT), wait(w1, LIMIT), wait(w2, LIMIT));
     for out in [&master, &w1, &w2] {
@@ -391,23 +381,12 @@ fn wrong_secret_and_other_plans_are_refused() {
         stderr(&other_plan)
     );
     // A node id that would forge a line in the master's log.
-    let forged = wait(
-        c.spawn(
-            "worker",
-            "127.0.0.4",
-            &[
-                &run[..],
-                &["--node-id", "w\nlps master: Running -> Completed"],
-            ]
-            .concat(),
-        ),
-        LIMIT,
-    );
-    assert_eq!(forged.status.code(), Some(1));
-    assert!(
-        stderr(&forged).contains("must not hold control characters"),
-        "{}",
-        stderr(&forged)
+    refused_worker(
+        &c,
+        "127.0.0.4",
+        &run,
+        "w\nlps master: Running -> Completed",
+        "must not hold control characters",
     );
     // A right worker still gets through and the test completes.
     let good = wait(c.spawn("worker", "127.0.0.3", &run), LIMIT);
