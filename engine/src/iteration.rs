@@ -154,11 +154,12 @@ impl Pace {
 struct Tickets {
     /// Issued and not yet taken by a lane.
     pending: Cell<u64>,
-    /// Lanes waiting for a ticket.
-    idle: Cell<u64>,
+    /// Lanes not sending: waiting for a ticket, or spawned and not yet run.
+    /// The batch loop adds lanes until there are as many as tickets pending.
+    available: Cell<u64>,
     /// Requests finished.
     done: Cell<u64>,
-    /// Wakes idle lanes, one per ticket.
+    /// Wakes the lanes waiting for a ticket.
     issued: tokio::sync::Notify,
     /// Wakes the batch loop when a request finishes.
     finished: tokio::sync::Notify,
@@ -174,15 +175,17 @@ impl Tickets {
 }
 
 /// One lane of a batch loop: takes a ticket, sends its request, and again.
+/// It counts as available from its spawn (by the batch loop) on, but while
+/// it sends.
 async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: Lane) {
     loop {
         while tickets.pending.get() == 0 {
-            tickets.idle.set(tickets.idle.get() + 1);
             tickets.issued.notified().await;
-            tickets.idle.set(tickets.idle.get() - 1);
         }
         tickets.pending.set(tickets.pending.get() - 1);
+        tickets.available.set(tickets.available.get() - 1);
         lane.send(&core, &core.shared.iterations[index], None).await;
+        tickets.available.set(tickets.available.get() + 1);
         tickets.done.set(tickets.done.get() + 1);
         tickets.finished.notify_one();
     }
@@ -210,18 +213,16 @@ async fn batches(
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
-            // Idle lanes take what they can; a lane is added for each ticket
-            // they cannot, so the batch's requests all go out at once (and,
-            // with maximize_throughput, overlap the batch before).
-            let idle = tickets.idle.get();
+            // Available lanes take what they can; a lane is added for each
+            // ticket they cannot, so the batch's requests all go out at once
+            // (and, with maximize_throughput, overlap the batch before).
             tickets.pending.set(tickets.pending.get() + n);
-            for _ in 0..n.min(idle) {
-                tickets.issued.notify_one();
-            }
-            for _ in 0..tickets.pending.get().saturating_sub(idle) {
+            while tickets.available.get() < tickets.pending.get() {
+                tickets.available.set(tickets.available.get() + 1);
                 let lane = Lane::sharing(h2.clone());
                 lanes.spawn_local(run_lane(core.clone(), it.index, tickets.clone(), lane));
             }
+            tickets.issued.notify_waiters();
             sent += n;
             if it.maximize_throughput {
                 // The next batch starts a cooldown after this one started.

@@ -755,6 +755,20 @@ fn every_connection_close_response_opens_a_new_connection() {
 }
 
 #[test]
+fn batches_reuse_one_connection_per_lane() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let (code, report, stderr) = lps_json(
+        &args(&format!("--url {url} -im CRB -rc 200 -bs 5 -cdt 0 -nc 2")),
+        LIMIT,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 400);
+    // 40 batches of 5 per client, on the same 5 keep-alive connections.
+    assert_eq!(u(&report["connections"]["opened"]), 10);
+}
+
+#[test]
 fn large_bodies_are_counted_to_the_byte() {
     use std::io::{Read, Write};
     const BODY: u64 = 300_000;
