@@ -102,6 +102,47 @@ fn iteration_file(q: &QuickArgs) -> Result<IterationFile, BadInput> {
         None if q.duration_s.is_some() && q.request_count.is_none() => IterationMode::D,
         None => IterationMode::R,
     };
+    // On the command line an option the mode ignores is a mistake (`-rc 100
+    // -d 10` is mode R, for 100 requests). Files are not checked so: LPS may
+    // write every key whatever the mode.
+    let uses: &[&str] = match mode {
+        IterationMode::R => &["requestCount"],
+        IterationMode::D => &["duration"],
+        IterationMode::CB => &[
+            "duration",
+            "batchSize",
+            "coolDownTime",
+            "maximizeThroughput",
+        ],
+        IterationMode::CRB => &[
+            "requestCount",
+            "batchSize",
+            "coolDownTime",
+            "maximizeThroughput",
+        ],
+        IterationMode::DCB => &[
+            "duration",
+            "batchSize",
+            "coolDownTime",
+            "maximizeThroughput",
+        ],
+    };
+    let given = [
+        ("requestCount", q.request_count.is_some()),
+        ("duration", q.duration_s.is_some()),
+        ("batchSize", q.batch_size.is_some()),
+        ("coolDownTime", q.cool_down_ms.is_some()),
+        ("maximizeThroughput", q.maximize_throughput),
+    ];
+    if let Some((option, _)) = given.iter().find(|(o, given)| *given && !uses.contains(o)) {
+        return Err(BadInput(format!(
+            "--{option} does not apply to iterationMode {mode}, which uses {}",
+            uses.iter()
+                .map(|o| format!("--{o}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let mut headers = Vec::new();
     for h in &q.headers {
         let pair = lps_config::Headers::split_line(h)

@@ -62,8 +62,13 @@ fn bad_command_lines() {
     );
     bad(&["--url", url], "iterationMode R requires requestCount");
     bad(
-        &["--url", url, "-rc", "5", "-im", "CB"],
+        &["--url", url, "-d", "5", "-im", "CB"],
         "iterationMode CB requires batchSize",
+    );
+    // An option the mode ignores: 100 requests, not 10 seconds of them.
+    bad(
+        &["--url", url, "-rc", "100", "-d", "10"],
+        "--duration does not apply to iterationMode R, which uses --requestCount",
     );
     bad(&["--url", url, "-rc", "5", "-im", "XYZ"], "--iterationMode");
     bad(&["--url", url, "-rc", "abc"], "invalid value 'abc'");
