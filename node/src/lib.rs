@@ -33,7 +33,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,10 +64,20 @@ impl std::error::Error for BadInput {}
 
 /// Runs the `lps` command line and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let cli = match Cli::try_parse_from(cli::normalize(args)) {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches_from(cli::normalize(args))
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return clap_exit(e),
     };
+    if let Some(option) = plan_option_given_to_add(&matches) {
+        eprintln!(
+            "lps: error: lps add adds an iteration; --{option} is the plan's: edit it in the file"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -80,6 +89,24 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+/// The plan-level option given to `lps add`, which would otherwise be
+/// ignored: `add` only appends an iteration to the plan in the file.
+fn plan_option_given_to_add(matches: &clap::ArgMatches) -> Option<&'static str> {
+    let ("add", sub) = matches.subcommand()? else {
+        return None;
+    };
+    [
+        ("test_name", "testName"),
+        ("clients", "numberOfClients"),
+        ("rampup_ms", "rampupPeriod"),
+        ("delay_client_creation", "delayClientCreation"),
+        ("run_in_parallel", "runInParallel"),
+    ]
+    .into_iter()
+    .find(|(id, _)| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+    .map(|(_, option)| option)
 }
 
 /// clap's help and version go to stdout with 0; usage errors become one line

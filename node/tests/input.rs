@@ -259,6 +259,13 @@ fn create_add_run_round_trip() {
         &["create", plan_s, "-u", &url, "-rc", "1"],
         "already exists",
     );
+    // add appends an iteration; the plan's own options are not silently dropped.
+    bad(
+        &[
+            "add", plan_s, "-rn", "x", "-u", &url, "-rc", "1", "-nc", "9",
+        ],
+        "--numberOfClients is the plan's",
+    );
     let out = ok(&["run", plan_s, "--json", "-", "-q"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["test"], "RoundTrip");
