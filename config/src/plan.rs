@@ -17,6 +17,14 @@ pub const MOST_CLIENTS: u32 = 1_000_000;
 /// overflow the engine's clock arithmetic (an `Instant` plus them).
 pub const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// `seconds` as a duration when it is one a setting or option may take:
+/// above zero and at most [`LONGEST`] (not NaN, negative or infinite).
+pub fn positive_seconds(seconds: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= LONGEST)
+}
+
 /// A test plan: clients that each run the rounds in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {

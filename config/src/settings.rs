@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::format::{self, Format};
 use crate::locate::{self, KeyPath};
-use crate::plan::LONGEST;
+use crate::plan::positive_seconds;
 
 /// Checked settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,15 +146,12 @@ impl Settings {
                 })?;
                 let seconds = |key: &str, value: Option<f64>, default: Duration| match value {
                     None => Ok(default),
-                    Some(v) => Duration::try_from_secs_f64(v)
-                        .ok()
-                        .filter(|d| !d.is_zero() && *d <= LONGEST)
-                        .ok_or_else(|| {
-                            invalid(
-                                KeyPath::default().key("Cluster").key(key),
-                                format!("{v} is not a positive number of seconds (at most a year)"),
-                            )
-                        }),
+                    Some(v) => positive_seconds(v).ok_or_else(|| {
+                        invalid(
+                            KeyPath::default().key("Cluster").key(key),
+                            format!("{v} is not a positive number of seconds (at most a year)"),
+                        )
+                    }),
                 };
                 let tls = match (cluster.tls_certificate, cluster.tls_key) {
                     (None, None) => None,
@@ -203,15 +200,12 @@ impl Settings {
         let http_client = file.http_client.unwrap_or_default();
         let timeout = match http_client.timeout_seconds {
             None => DEFAULT_TIMEOUT,
-            Some(seconds) => Duration::try_from_secs_f64(seconds)
-                .ok()
-                .filter(|timeout| !timeout.is_zero() && *timeout <= LONGEST)
-                .ok_or_else(|| {
-                    invalid(
-                        KeyPath::default().key("HttpClient").key("TimeoutSeconds"),
-                        format!("{seconds} is not a positive number of seconds (at most a year)"),
-                    )
-                })?,
+            Some(seconds) => positive_seconds(seconds).ok_or_else(|| {
+                invalid(
+                    KeyPath::default().key("HttpClient").key("TimeoutSeconds"),
+                    format!("{seconds} is not a positive number of seconds (at most a year)"),
+                )
+            })?,
         };
         Ok(Settings {
             cluster,

@@ -33,4 +33,6 @@ mod stats;
 pub use error::EngineError;
 pub use runner::{MAX_THREADS, Run, RunOptions, Stopper, start, thread_count};
 pub use snapshot::{Aggregate, Snapshot};
-pub use stats::{ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Stats, new_histogram};
+pub use stats::{
+    ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Stats, is_success, new_histogram,
+};

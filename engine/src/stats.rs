@@ -15,6 +15,13 @@ pub const LATENCY_HIGH_US: u64 = 3_600_000_000;
 /// Significant digits of every latency histogram.
 pub const LATENCY_SIGFIG: u8 = 3;
 
+/// Whether a response with `status` counts as ok: 1xx to 3xx; 4xx, 5xx and
+/// codes outside 100..=599 count as failed.
+#[inline]
+pub fn is_success(status: u16) -> bool {
+    (100..400).contains(&status)
+}
+
 /// Why a request failed without an HTTP response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
@@ -144,7 +151,7 @@ impl Stats {
             Some(i) if (i as usize) < STATUS_SLOTS => self.status[i as usize] += 1,
             _ => self.status_other += 1,
         }
-        if (100..400).contains(&status) {
+        if is_success(status) {
             self.ok += 1;
         } else {
             self.failed += 1;
@@ -185,7 +192,7 @@ impl Stats {
                 Some(i) if (i as usize) < STATUS_SLOTS => stats.status[i as usize] += n,
                 _ => stats.status_other += n,
             }
-            if (100..400).contains(&code) {
+            if is_success(code) {
                 stats.ok += n;
             } else {
                 stats.failed += n;

@@ -411,7 +411,6 @@ fn linger(board: Option<Dashboard>, output: &OutputArgs) {
     board.stop();
 }
 
-/// Reads a PEM file named in the settings.
 /// This machine's name: workers in containers all start as PID 1, so the
 /// default node id needs more than the pid to tell them apart.
 fn hostname() -> String {
@@ -422,6 +421,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "worker".to_string())
 }
 
+/// Reads a PEM file named in the settings.
 fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
     let pem = std::fs::read(path).map_err(|e| {
         BadInput(format!(
@@ -455,7 +455,7 @@ fn why_all_failed(plan: &Plan, total: &lps_engine::Stats) -> String {
         total
             .status_codes()
             .into_iter()
-            .filter(|(code, _)| !(100..400).contains(code))
+            .filter(|(code, _)| !lps_engine::is_success(*code))
             .map(|(code, n)| format!("{n} HTTP {code}")),
     );
     let mut urls: Vec<String> = Vec::new();
@@ -500,14 +500,11 @@ fn engine_options(
     }
     let timeout = match engine.timeout {
         None => settings.http_client.timeout,
-        Some(seconds) => Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|t| !t.is_zero() && *t <= lps_config::LONGEST)
-            .ok_or_else(|| {
-                BadInput(format!(
-                    "--timeout must be a positive number of seconds up to a year, got {seconds}"
-                ))
-            })?,
+        Some(seconds) => lps_config::positive_seconds(seconds).ok_or_else(|| {
+            BadInput(format!(
+                "--timeout must be a positive number of seconds up to a year, got {seconds}"
+            ))
+        })?,
     };
     Ok(lps_engine::RunOptions {
         threads: engine.threads,
