@@ -204,12 +204,26 @@ impl Master {
         }
     }
 
-    /// Registers (or re-registers) a worker; returns its welcome.
-    fn register(&self, reg: &proto::Register) -> proto::Welcome {
+    /// Registers (or re-registers) a worker; returns its welcome, or why a
+    /// known id is not this worker's to take.
+    fn register(&self, reg: &proto::Register) -> Result<proto::Welcome, Status> {
         let mut inner = self.lock();
         let observer = inner.state == State::Idle;
         let state = inner.state;
         let applied_seq = match inner.nodes.iter_mut().find(|n| n.id == reg.node_id) {
+            Some(node) if node.is_master => {
+                return Err(Status::already_exists(format!(
+                    "node id {:?} is the master's own: give the worker another --node-id",
+                    node.id
+                )));
+            }
+            // A known id is a reconnect only from the same worker process.
+            Some(node) if node.instance != reg.instance => {
+                return Err(Status::already_exists(format!(
+                    "node id {:?} is taken by another worker (from {:?}): give each worker its own --node-id",
+                    node.id, node.host
+                )));
+            }
             Some(node) => {
                 // A reconnect: the node resumes where the master left it.
                 if node.phase == Phase::Lost {
@@ -252,12 +266,12 @@ impl Master {
             }
         };
         self.maybe_ready(&mut inner);
-        proto::Welcome {
+        Ok(proto::Welcome {
             state: state.to_proto() as i32,
             applied_seq,
             observer,
             master_id: self.master_id.clone(),
-        }
+        })
     }
 
     /// Merges a worker's snapshot once; returns the seq applied so far.
@@ -531,34 +545,13 @@ impl Cluster for Service {
                 reg.cores
             )));
         }
-        // A known id is a reconnect only from the same worker process.
-        let clash = master
-            .lock()
-            .nodes
-            .iter()
-            .find(|n| n.id == reg.node_id)
-            .and_then(|n| {
-                if n.is_master {
-                    Some(format!(
-                        "node id {:?} is the master's own: give the worker another --node-id",
-                        n.id
-                    ))
-                } else if n.instance != reg.instance {
-                    Some(format!(
-                        "node id {:?} is taken by another worker (from {:?}): give each worker its own --node-id",
-                        n.id, n.host
-                    ))
-                } else {
-                    None
-                }
-            });
-        if let Some(why) = clash {
-            return refuse(Status::already_exists(why));
-        }
         if master.lock().state.is_final() {
             return refuse(Status::failed_precondition("the test is already over"));
         }
-        let welcome = master.register(&reg);
+        let welcome = match master.register(&reg) {
+            Ok(welcome) => welcome,
+            Err(status) => return refuse(status),
+        };
         let (tx, rx) = mpsc::channel::<Result<MasterMessage, Status>>(64);
         let node_id = reg.node_id.clone();
         tokio::spawn(serve_worker(master.clone(), node_id, inbound, tx, welcome));
@@ -896,12 +889,14 @@ mod tests {
     }
 
     fn register(master: &Master, id: &str) -> proto::Welcome {
-        master.register(&proto::Register {
-            node_id: id.into(),
-            host: "h".into(),
-            cores: 1,
-            ..Default::default()
-        })
+        master
+            .register(&proto::Register {
+                node_id: id.into(),
+                host: "h".into(),
+                cores: 1,
+                ..Default::default()
+            })
+            .expect("registers")
     }
 
     fn snapshot(seq: u64, requests: u64) -> proto::Snapshot {
@@ -939,6 +934,14 @@ mod tests {
         // A reconnect resends 2 and sends 3: 2 is skipped.
         let again = register(&master, "w1");
         assert_eq!(again.applied_seq, 2);
+        // Another process under the same id is not a reconnect.
+        let twin = master.register(&proto::Register {
+            node_id: "w1".into(),
+            instance: 7,
+            cores: 1,
+            ..Default::default()
+        });
+        assert_eq!(twin.unwrap_err().code(), tonic::Code::AlreadyExists);
         assert_eq!(master.apply("w1", &snapshot(2, 20)).unwrap(), 2);
         assert_eq!(master.apply("w1", &snapshot(3, 5)).unwrap(), 3);
         assert_eq!(master.global().total().requests(), 35);
