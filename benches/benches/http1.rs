@@ -258,7 +258,8 @@ fn engine(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     // The plan is valid and the target local: start cannot fail.
-                    let run = lps_engine::start(&plan, &opts).expect("engine starts");
+                    let run =
+                        lps_engine::start(&plan, &opts, Default::default()).expect("engine starts");
                     let mut agg = Aggregate::new(1);
                     for snap in run.snapshots().iter() {
                         agg.add(&snap);

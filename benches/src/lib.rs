@@ -114,15 +114,15 @@ pub fn spawn_canned_peer(rt: &Runtime, request_len: usize, response: Vec<u8>) ->
 
 /// `lps target` on a free loopback port with one server thread (pinned by the
 /// target itself to the last core, away from the bench on core 0).
-pub fn loopback_target() -> lps::target::TargetHandle {
-    let opts = lps::target::TargetOptions {
+pub fn loopback_target() -> lps_testbed::TargetHandle {
+    let opts = lps_testbed::TargetOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         threads: 1,
         record_arrivals: false,
     };
     // Port 0 on loopback is always bindable: failing here means the machine
     // cannot run the benchmark at all.
-    lps::target::spawn(opts).expect("lps target starts on 127.0.0.1:0")
+    lps_testbed::spawn(opts).expect("lps target starts on 127.0.0.1:0")
 }
 
 /// A plan of one R-mode iteration: `clients` clients each send `requests`

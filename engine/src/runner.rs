@@ -63,33 +63,13 @@ impl Default for RunOptions {
 pub struct Run {
     threads: Vec<JoinHandle<()>>,
     snapshots: Receiver<Snapshot>,
-    stop: CancellationToken,
     started: std::time::Instant,
     cores: usize,
-}
-
-/// Cancels a run from anywhere (Ctrl-C, the master); cores stop at once and
-/// still send their last snapshot.
-#[derive(Clone, Debug)]
-pub struct Stopper(CancellationToken);
-
-impl Stopper {
-    pub fn stop(&self) {
-        self.0.cancel();
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.0.is_cancelled()
-    }
 }
 
 impl Run {
     pub fn snapshots(&self) -> &Receiver<Snapshot> {
         &self.snapshots
-    }
-
-    pub fn stopper(&self) -> Stopper {
-        Stopper(self.stop.clone())
     }
 
     /// When the cores started.
@@ -131,37 +111,45 @@ pub fn thread_count(threads: usize) -> usize {
     }
 }
 
-/// Starts running `plan`; returns once every core thread is spawned.
-pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
-    if let Some(rate) = opts.rate {
-        // The pace's interval is 1 / rate: it must be a duration the clock can add.
-        if !(rate.is_finite() && rate > 0.0)
-            || Duration::try_from_secs_f64(1.0 / rate).map_or(true, |d| d > lps_config::LONGEST)
-        {
-            return Err(EngineError::Invalid(format!(
-                "--rate must be a positive number of requests per second, at least one a year, got {rate}"
-            )));
-        }
-        for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
-            if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
-                return Err(EngineError::Invalid(format!(
-                    "--rate applies to modes R and D; iteration \"{}\" uses {}",
-                    it.name,
-                    it.mode.code()
-                )));
+impl RunOptions {
+    /// Checks the options; [`start`] does it too, so a caller calls this only
+    /// to refuse bad input before anything else starts.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if let Some(rate) = self.rate {
+            // The pace's interval is 1 / rate: it must be a duration the clock can add.
+            if !(rate.is_finite() && rate > 0.0)
+                || Duration::try_from_secs_f64(1.0 / rate).map_or(true, |d| d > lps_config::LONGEST)
+            {
+                return Err(EngineError::Rate(rate));
             }
         }
+        if self.threads > MAX_THREADS {
+            return Err(EngineError::Threads {
+                given: self.threads,
+                max: MAX_THREADS,
+            });
+        }
+        if self.timeout.is_zero() || self.timeout > lps_config::LONGEST {
+            return Err(EngineError::Timeout);
+        }
+        Ok(())
     }
-    if opts.threads > MAX_THREADS {
-        return Err(EngineError::Invalid(format!(
-            "--threads must be at most {MAX_THREADS}, got {}",
-            opts.threads
-        )));
-    }
-    if opts.timeout.is_zero() || opts.timeout > lps_config::LONGEST {
-        return Err(EngineError::Invalid(
-            "--timeout must be greater than zero and at most a year".into(),
-        ));
+}
+
+/// Starts running `plan`; returns once every core thread is spawned. The
+/// run stops early when `stop` is cancelled (Ctrl-C, the master); cores
+/// stop at once and still send their last snapshot.
+pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<Run, EngineError> {
+    opts.check()?;
+    if opts.rate.is_some() {
+        for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
+            if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
+                return Err(EngineError::RateMode {
+                    iteration: it.name.clone(),
+                    mode: it.mode.code(),
+                });
+            }
+        }
     }
     let mut iterations = Vec::new();
     let mut rounds = Vec::new();
@@ -198,7 +186,6 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
         start: Instant::from_std(started),
     });
     let (tx, rx) = crossbeam_channel::unbounded();
-    let stop = CancellationToken::new();
     let mut threads = Vec::with_capacity(cores);
     for core in 0..cores {
         // Clients are dealt round-robin so every core gets an equal share.
@@ -219,7 +206,6 @@ pub fn start(plan: &Plan, opts: &RunOptions) -> Result<Run, EngineError> {
     Ok(Run {
         threads,
         snapshots: rx,
-        stop,
         started,
         cores,
     })
@@ -241,13 +227,13 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
         });
     }
-    let tls_name =
-        match t.scheme {
-            Scheme::Http => None,
-            Scheme::Https => Some(ServerName::try_from(t.host.clone()).map_err(|_| {
-                EngineError::Invalid(format!("invalid TLS server name {:?}", t.host))
-            })?),
-        };
+    let tls_name = match t.scheme {
+        Scheme::Http => None,
+        Scheme::Https => Some(
+            ServerName::try_from(t.host.clone())
+                .map_err(|_| EngineError::ServerName(t.host.clone()))?,
+        ),
+    };
     let authority = t.authority();
     let h1_request = http1::build_request(
         &req.method,
@@ -257,11 +243,8 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         &req.body,
     );
     let method = http::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| EngineError::Invalid(format!("invalid method {:?}", req.method)))?;
-    let uri: http::Uri = t
-        .url()
-        .parse()
-        .map_err(|_| EngineError::Invalid(format!("invalid URL {:?}", t.url())))?;
+        .map_err(|_| EngineError::Method(req.method.clone()))?;
+    let uri: http::Uri = t.url().parse().map_err(|_| EngineError::Url(t.url()))?;
     let mut headers = http::HeaderMap::new();
     for (name, value) in &req.headers {
         // HTTP/2 carries the authority in the URI, not a Host header, and
@@ -285,9 +268,9 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
             continue;
         }
         let n = http::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| EngineError::Invalid(format!("invalid header name {name:?}")))?;
+            .map_err(|_| EngineError::HeaderName(name.clone()))?;
         let v = http::header::HeaderValue::from_str(value)
-            .map_err(|_| EngineError::Invalid(format!("invalid value for header {name:?}")))?;
+            .map_err(|_| EngineError::HeaderValue(name.clone()))?;
         headers.append(n, v);
     }
     Ok(Prepared {

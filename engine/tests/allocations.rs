@@ -90,7 +90,7 @@ fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
         ..Default::default()
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run = lps_engine::start(&common::get_plan(port, mode), &opts).unwrap();
+    let run = lps_engine::start(&common::get_plan(port, mode), &opts, Default::default()).unwrap();
     let mut agg = Aggregate::new(1);
     while let Ok(snap) = run.snapshots().recv_timeout(Duration::from_secs(60)) {
         agg.add(&snap);

@@ -32,7 +32,8 @@ fn a_socket_closed_during_a_run_closes_at_once() {
     let minute = Mode::Duration {
         duration: Duration::from_secs(60),
     };
-    let run = lps_engine::start(&common::get_plan(port, minute), &opts).unwrap();
+    let stop = lps_engine::CancellationToken::new();
+    let run = lps_engine::start(&common::get_plan(port, minute), &opts, stop.clone()).unwrap();
     // The engine connects once its thread has its own file table.
     target.set_nonblocking(true).unwrap();
     let give_up = Instant::now() + Duration::from_secs(20);
@@ -51,7 +52,7 @@ fn a_socket_closed_during_a_run_closes_at_once() {
     let mut buf = [0u8; 16];
     let closed = peer.read(&mut buf);
 
-    run.stopper().stop();
+    stop.cancel();
     while run
         .snapshots()
         .recv_timeout(Duration::from_secs(30))

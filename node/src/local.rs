@@ -6,9 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::RecvTimeoutError;
 use lps_config::Plan;
-use lps_engine::{Aggregate, RunOptions, Snapshot, Stats};
+use lps_engine::{Aggregate, CancellationToken, RunOptions, Snapshot, Stats};
 
-use crate::live::Live;
+use crate::dashboard::live::Live;
 use crate::report::us;
 
 /// What a finished (or stopped) run collected.
@@ -20,17 +20,19 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-/// Runs `plan` to the end, or until `should_stop` says so (Ctrl-C, the
-/// master's cancel). `on_snapshot` sees every snapshot as it arrives (a
+/// Runs `plan` to the end, or until `stop` is cancelled (Ctrl-C, the
+/// master's cancel). `on_tick` runs at least every 100 ms (the master
+/// refreshes its dashboard). `on_snapshot` sees every snapshot as it arrives (a
 /// worker forwards them; a master merges its own).
 pub fn run(
     plan: &Plan,
     opts: &RunOptions,
     mut on_snapshot: impl FnMut(&Snapshot),
-    should_stop: impl Fn() -> bool,
+    stop: &CancellationToken,
     live: Option<&Live>,
+    mut on_tick: impl FnMut(),
 ) -> anyhow::Result<Outcome> {
-    let run = lps_engine::start(plan, opts)?;
+    let run = lps_engine::start(plan, opts, stop.clone())?;
     // The wall-clock time of the engine's start instant (which may lie
     // ahead: a cluster starts every node at one agreed time).
     let now = (Instant::now(), SystemTime::now());
@@ -42,7 +44,6 @@ pub fn run(
     if let Some(live) = live {
         live.set_started(started_at, run.started(), threads);
     }
-    let stopper = run.stopper();
     let mut aggregate = Aggregate::new(plan.rounds.iter().map(|r| r.iterations.len()).sum());
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut interrupted = false;
@@ -60,10 +61,10 @@ pub fn run(
         if let Some(live) = live {
             live.tick_if_due();
         }
-        if !interrupted && should_stop() {
-            interrupted = true;
-            stopper.stop();
-        }
+        on_tick();
+        // The engine holds the same token and stops by itself; this only
+        // records that the run did not end on its own.
+        interrupted |= stop.is_cancelled();
     }
     progress.finish();
     let duration = run.started().elapsed();

@@ -9,6 +9,8 @@
 //! of open pages. The routes, feed items and metrics are documented in
 //! `docs/dashboard.md`.
 
+pub mod live;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -29,13 +31,13 @@ use lps_engine::{ErrorKind, Stats};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
-use crate::live::Live;
+use crate::dashboard::live::Live;
 
 /// The page, its style and its script, embedded and joined into one
 /// document at start (one request; nothing else to authorise).
-const PAGE_HTML: &str = include_str!("dashboard/index.html");
-const PAGE_CSS: &str = include_str!("dashboard/style.css");
-const PAGE_JS: &str = include_str!("dashboard/app.js");
+const PAGE_HTML: &str = include_str!("assets/index.html");
+const PAGE_CSS: &str = include_str!("assets/style.css");
+const PAGE_JS: &str = include_str!("assets/app.js");
 
 /// How often the state, nodes and summary items go out on the feed.
 const TICK: Duration = Duration::from_secs(1);
@@ -655,7 +657,7 @@ mod tests {
 
     use super::*;
 
-    use crate::live::tests::live;
+    use crate::dashboard::live::tests::live;
 
     #[test]
     fn a_taken_address_is_an_error_naming_it() {

@@ -1,4 +1,5 @@
-//! The built-in target: a fast local HTTP server to load-test against.
+//! The built-in target of lps (`lps target`, `lps demo`): a fast local HTTP
+//! server to load-test against, which counts what it receives.
 //!
 //! `lps target` is what the README, the tests, the benches and the perf harness aim lps at, so it
 //! must never be the bottleneck and must answer the questions tests ask ("how many requests
@@ -29,7 +30,7 @@
 //!
 //! # Example
 //! ```no_run
-//! let target = lps::target::spawn(lps::target::TargetOptions {
+//! let target = lps_testbed::spawn(lps_testbed::TargetOptions {
 //!     listen: "127.0.0.1:0".parse().unwrap(),
 //!     threads: 1,
 //!     record_arrivals: false,
@@ -62,6 +63,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Listen backlog of every per-thread listener: a load test opens hundreds of connections at
 /// once, and a full accept queue turns into SYN retries (1 s stalls) on the client side.
@@ -111,27 +113,9 @@ pub struct TargetHandle {
     local_addr: SocketAddr,
     /// One per server thread; emptied by `stop`/`wait` so `Drop` joins nothing twice.
     threads: Vec<JoinHandle<()>>,
-    /// Shared with every [`TargetStopper`] handed out.
-    stopper: TargetStopper,
-}
-
-/// A cloneable, `Send` trigger that stops a running target from anywhere (e.g. a Ctrl-C
-/// handler) while another thread blocks in [`TargetHandle::wait`].
-#[derive(Debug, Clone)]
-pub struct TargetStopper {
-    /// One sender per server thread; taking and dropping them is the stop signal.
-    senders: Arc<Mutex<Vec<oneshot::Sender<()>>>>,
-}
-
-impl TargetStopper {
-    /// Tells every server thread to stop accepting and to wind down its connections (bounded
-    /// by one second). Returns at once; idempotent.
-    pub fn stop(&self) {
-        let senders =
-            std::mem::take(&mut *self.senders.lock().unwrap_or_else(PoisonError::into_inner));
-        // Dropping a sender completes the thread's receiver: that is the whole signal.
-        drop(senders);
-    }
+    /// The target's stop signal: a child of the one [`spawn_until`] was given, so stopping
+    /// this target never stops its caller.
+    stop: CancellationToken,
 }
 
 impl TargetHandle {
@@ -145,19 +129,20 @@ impl TargetHandle {
         self.threads.len()
     }
 
-    /// A trigger that stops this target from another thread.
-    pub fn stopper(&self) -> TargetStopper {
-        self.stopper.clone()
+    /// The token that stops this target (from any thread); idempotent.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish (at most one second), and joins every
     /// thread.
     pub fn stop(mut self) {
-        self.stopper.stop();
+        self.stop.cancel();
         self.join();
     }
 
-    /// Blocks until the target stops (through a [`TargetStopper`]); forever otherwise.
+    /// Blocks until the target stops (its token, or the one it was spawned with, is
+    /// cancelled); forever otherwise.
     pub fn wait(mut self) {
         self.join();
     }
@@ -173,7 +158,7 @@ impl TargetHandle {
 
 impl Drop for TargetHandle {
     fn drop(&mut self) {
-        self.stopper.stop();
+        self.stop.cancel();
         self.join();
     }
 }
@@ -182,6 +167,12 @@ impl Drop for TargetHandle {
 ///
 /// Errors (naming the address) when it cannot be bound, e.g. it is in use or not local.
 pub fn spawn(opts: TargetOptions) -> anyhow::Result<TargetHandle> {
+    spawn_until(opts, &CancellationToken::new())
+}
+
+/// Like [`spawn`], and the target also stops when `stop` is cancelled (Ctrl-C).
+pub fn spawn_until(opts: TargetOptions, stop: &CancellationToken) -> anyhow::Result<TargetHandle> {
+    let stop = stop.child_token();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let threads = match opts.threads {
         0 if !cores.is_empty() => cores.len(),
@@ -200,12 +191,10 @@ pub fn spawn(opts: TargetOptions) -> anyhow::Result<TargetHandle> {
         arrivals: opts.record_arrivals.then(|| Mutex::new(Vec::new())),
     });
     let (ready_tx, ready_rx) = std_mpsc::channel();
-    let mut senders = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     let mut spawn_error = None;
     for (index, listener) in listeners.into_iter().enumerate() {
-        let (stop_tx, stop_rx) = oneshot::channel();
-        senders.push(stop_tx);
+        let stop = stop.clone();
         // Pin from the last core down: the load generator pins its workers from core 0 up, so
         // a target and a generator sharing a small machine overlap as little as possible.
         let core = (!cores.is_empty()).then(|| cores[cores.len() - 1 - index % cores.len()]);
@@ -213,7 +202,7 @@ pub fn spawn(opts: TargetOptions) -> anyhow::Result<TargetHandle> {
         let ready = ready_tx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("lps-target-{index}"))
-            .spawn(move || serve_thread(index, core, listener, shared, stop_rx, ready));
+            .spawn(move || serve_thread(index, core, listener, shared, stop, ready));
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(e) => {
@@ -227,9 +216,7 @@ pub fn spawn(opts: TargetOptions) -> anyhow::Result<TargetHandle> {
     let handle = TargetHandle {
         local_addr,
         threads: handles,
-        stopper: TargetStopper {
-            senders: Arc::new(Mutex::new(senders)),
-        },
+        stop,
     };
     if let Some(e) = spawn_error {
         // Dropping the handle stops and joins the threads already started.
@@ -249,25 +236,18 @@ pub fn spawn(opts: TargetOptions) -> anyhow::Result<TargetHandle> {
 /// Starts the target, says where it listens on stderr, and blocks forever (until the process
 /// is killed or a thread dies).
 pub fn run(opts: TargetOptions) -> anyhow::Result<()> {
-    run_until(opts, || false)
+    run_until(opts, &CancellationToken::new())
 }
 
-/// Like [`run`], but stops gracefully once `should_stop` returns true (checked every 100 ms),
-/// e.g. `run_until(opts, interrupt::requested)` for Ctrl-C.
-pub fn run_until(opts: TargetOptions, should_stop: impl Fn() -> bool) -> anyhow::Result<()> {
-    let handle = spawn(opts)?;
+/// Like [`run`], but stops gracefully once `stop` is cancelled (Ctrl-C).
+pub fn run_until(opts: TargetOptions, stop: &CancellationToken) -> anyhow::Result<()> {
+    let handle = spawn_until(opts, stop)?;
     eprintln!(
         "lps target listening on http://{} (h1 + h2c, {} threads)",
         handle.local_addr(),
         handle.threads()
     );
-    while !handle.threads.iter().all(JoinHandle::is_finished) {
-        if should_stop() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    handle.stop();
+    handle.wait();
     Ok(())
 }
 
@@ -693,7 +673,7 @@ fn serve_thread(
     core: Option<core_affinity::CoreId>,
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    stop: oneshot::Receiver<()>,
+    stop: CancellationToken,
     ready: std_mpsc::Sender<anyhow::Result<()>>,
 ) {
     if let Some(core) = core {
@@ -734,11 +714,7 @@ fn serve_thread(
 }
 
 /// Accepts until stopped, then winds down this thread's connections within [`GRACE`].
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    core: Rc<Core>,
-    mut stop: oneshot::Receiver<()>,
-) {
+async fn accept_loop(listener: tokio::net::TcpListener, core: Rc<Core>, stop: CancellationToken) {
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
@@ -763,7 +739,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             biased;
-            _ = &mut stop => break,
+            _ = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use lps::target::{self, TargetHandle, TargetOptions};
+use lps_testbed::{self as target, TargetHandle, TargetOptions};
 
 /// Upper bound on any single socket read, so a broken server fails a test instead of hanging it.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,8 +9,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -24,9 +22,9 @@ use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::cluster;
-use crate::interrupt;
+use crate::cluster::master::MAX_MESSAGE_BYTES;
 use crate::local::{self, Outcome};
-use crate::master::MAX_MESSAGE_BYTES;
+use crate::shutdown::CancellationToken;
 
 /// How often a worker says it is alive.
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -74,7 +72,12 @@ pub struct WorkerOutcome {
 }
 
 /// Registers, waits for the start, runs the plan locally and streams it.
-pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<WorkerOutcome> {
+pub fn run(
+    plan: &Plan,
+    cfg: WorkerConfig,
+    opts: &RunOptions,
+    stop: &CancellationToken,
+) -> anyhow::Result<WorkerOutcome> {
     let register = proto::Register {
         node_id: cfg.node_id.clone(),
         host: cfg.host.clone(),
@@ -88,7 +91,8 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
     };
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let (event_tx, event_rx) = std::sync::mpsc::channel::<Event>();
-    let cancel = Arc::new(AtomicBool::new(false));
+    // The master's Cancel stops this run (a child: it does not cancel the process).
+    let cancel = stop.child_token();
     let control = {
         let (cfg, cancel) = (cfg.clone(), cancel.clone());
         std::thread::Builder::new()
@@ -120,7 +124,7 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
             }
             Ok(_) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if interrupt::requested() {
+                if stop.is_cancelled() {
                     anyhow::bail!("interrupted while waiting for the master");
                 }
             }
@@ -143,8 +147,9 @@ pub fn run(plan: &Plan, cfg: WorkerConfig, opts: &RunOptions) -> anyhow::Result<
             // after it gave up on the master, and the local result keeps the data.
             let _ = out_tx.send(Outgoing::Snapshot(cluster::encode_snapshot(seq, snap)));
         },
-        || interrupt::requested() || cancel.load(Ordering::SeqCst),
+        &cancel,
         None,
+        || {},
     )?;
     let _ = out_tx.send(Outgoing::Finished {
         last_seq: seq,
@@ -193,7 +198,7 @@ async fn control(
     register: proto::Register,
     mut out_rx: mpsc::UnboundedReceiver<Outgoing>,
     events: std::sync::mpsc::Sender<Event>,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) {
     let mut unacked: VecDeque<proto::Snapshot> = VecDeque::new();
     let mut finished: Option<proto::Finished> = None;
@@ -296,7 +301,7 @@ async fn control(
                                 }
                                 proto::State::Cancelled | proto::State::Failed => {
                                     eprintln!("lps worker: the master cancelled the test");
-                                    cancel.store(true, Ordering::SeqCst);
+                                    cancel.cancel();
                                 }
                                 proto::State::Completed if !started => {
                                     let _ = events.send(Event::Fatal(format!("the test on the master at {} is already over", cfg.master)));

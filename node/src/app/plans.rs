@@ -7,8 +7,8 @@ use lps_config::{
     HttpRequestFile, IterationFile, IterationMode, Origin, Plan, PlanFile, RoundFile,
 };
 
+use super::cli::QuickArgs;
 use crate::BadInput;
-use crate::cli::QuickArgs;
 
 /// The plan of a quick test: one round with one iteration.
 pub fn quick(q: &QuickArgs) -> Result<Plan, BadInput> {

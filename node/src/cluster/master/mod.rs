@@ -10,7 +10,6 @@
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,10 +24,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::cluster::{self, decode_snapshot};
-use crate::interrupt;
-use crate::live::{Live, NodeView};
+use crate::dashboard::live::{Live, NodeView};
 use crate::local::{self, Outcome};
 use crate::report::NodeReport;
+use crate::shutdown::CancellationToken;
 
 /// Largest message a worker may send (a snapshot of many iterations).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -653,7 +652,7 @@ async fn serve_worker(
 /// timers, on a runtime of its own so that engine load never delays them.
 fn spawn_control(
     master: Arc<Master>,
-    stop: Arc<AtomicBool>,
+    serving: CancellationToken,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let listen = master.cfg.listen;
     let listener = std::net::TcpListener::bind(listen)
@@ -683,12 +682,7 @@ fn spawn_control(
             };
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let service = ClusterServer::new(Service(master.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
-            let stop_server = stop.clone();
-            let shutdown = async move {
-                while !stop_server.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            };
+            let shutdown = serving.cancelled_owned();
             let timers = {
                 let master = master.clone();
                 async move {
@@ -727,6 +721,7 @@ pub fn run(
     cfg: MasterConfig,
     opts: &RunOptions,
     live: Option<Arc<Live>>,
+    stop: &CancellationToken,
 ) -> anyhow::Result<ClusterOutcome> {
     let master = Arc::new(Master::new(plan, cfg.clone(), live.clone()));
     let live_refreshed = Cell::new(None);
@@ -746,8 +741,10 @@ pub fn run(
             elapsed: Duration::ZERO,
         });
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let control = spawn_control(master.clone(), stop.clone())?;
+    // The end of the test ends serving; not a child of `stop`: after Ctrl-C
+    // the workers still need the Cancelled state and time to report.
+    let serving = CancellationToken::new();
+    let control = spawn_control(master.clone(), serving.clone())?;
     eprintln!(
         "lps master: listening for workers on {}; expecting {} worker(s); the master {} load",
         cfg.listen,
@@ -764,7 +761,7 @@ pub fn run(
     }
     // Wait for the start instant (or Ctrl-C while idle).
     let start_ms = loop {
-        if interrupt::requested() {
+        if stop.is_cancelled() {
             break None;
         }
         let inner = master.lock();
@@ -775,7 +772,6 @@ pub fn run(
         master.refresh_live(&live_refreshed);
         std::thread::sleep(Duration::from_millis(20));
     };
-    let cancelled = |m: &Master| interrupt::requested() || m.lock().state == State::Cancelled;
     let started_at = SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms.unwrap_or(0));
     let start_instant = start_ms
         .map(cluster::instant_of_unix_ms)
@@ -812,11 +808,9 @@ pub fn run(
                     node.elapsed = node.elapsed.max(snap.elapsed);
                 }
             },
-            || {
-                master.refresh_live(&live_refreshed);
-                cancelled(&master)
-            },
+            stop,
             None,
+            || master.refresh_live(&live_refreshed),
         )?;
         threads = outcome.threads;
         let mut inner = master.lock();
@@ -833,7 +827,7 @@ pub fn run(
             inner.ended.get_or_insert_with(Instant::now);
             break;
         }
-        if interrupt::requested() && inner.state != State::Cancelled {
+        if stop.is_cancelled() && inner.state != State::Cancelled {
             master.set_state(&mut inner, State::Cancelled);
             // Workers stop and send what they recorded; give them a moment.
             cancel_deadline = Some(Instant::now() + Duration::from_secs(3));
@@ -863,7 +857,7 @@ pub fn run(
     }
     // Let the final state reach the workers' streams, then stop serving.
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::SeqCst);
+    serving.cancel();
     let _ = control.join();
     let duration = ended.saturating_duration_since(start_instant);
     Ok(ClusterOutcome {
