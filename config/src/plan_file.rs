@@ -484,7 +484,26 @@ impl PlanFile {
             path: KeyPath::default(),
             label: String::new(),
         };
-        check_name(&plan_item, &self.name)?;
+        let clients = self.check_top_level(&plan_item)?;
+        // (name, where it was first used) for the duplicate check across rounds.
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut rounds = Vec::with_capacity(self.rounds.len());
+        for (r, round) in self.rounds.into_iter().enumerate() {
+            rounds.push(round.check(r, &origin, &mut seen)?);
+        }
+        Ok(Plan {
+            name: self.name,
+            clients,
+            rampup: Duration::from_millis(self.rampup_period.unwrap_or(0)),
+            delay_client_creation: self.delay_client_creation.unwrap_or(false),
+            run_in_parallel: self.run_in_parallel.unwrap_or(true),
+            rounds,
+        })
+    }
+
+    /// Checks the plan's own keys; returns the number of clients.
+    fn check_top_level(&self, plan_item: &Item<'_>) -> Result<u32, ConfigError> {
+        check_name(plan_item, &self.name)?;
         let clients = self.number_of_clients.unwrap_or(1);
         if clients == 0 {
             return Err(plan_item.error("numberOfClients", "must be at least 1"));
@@ -504,49 +523,7 @@ impl PlanFile {
         if self.rounds.is_empty() {
             return Err(plan_item.error("rounds", "must not be empty"));
         }
-        // (name, where it was first used) for the duplicate check.
-        let mut seen: Vec<(String, String)> = Vec::new();
-        let mut rounds = Vec::with_capacity(self.rounds.len());
-        for (r, round) in self.rounds.into_iter().enumerate() {
-            let round_path = KeyPath::default().key("rounds").index(r);
-            let round_item = Item {
-                origin: &origin,
-                label: format!("{round_path} {:?}", round.name),
-                path: round_path,
-            };
-            check_name(&round_item, &round.name)?;
-            if round.iterations.is_empty() {
-                return Err(round_item.error("iterations", "must not be empty"));
-            }
-            let mut iterations = Vec::with_capacity(round.iterations.len());
-            for (i, iteration) in round.iterations.into_iter().enumerate() {
-                let path = round_item.path.key("iterations").index(i);
-                let item = Item {
-                    origin: &origin,
-                    label: format!("{path} {:?}", iteration.name),
-                    path,
-                };
-                check_name(&item, &iteration.name)?;
-                let plain = item.path.to_string();
-                if let Some((_, first)) = seen.iter().find(|(name, _)| *name == iteration.name) {
-                    return Err(item.error("name", format_args!("is already used by {first}")));
-                }
-                seen.push((iteration.name.clone(), plain));
-                iterations.push(iteration.check(&item)?);
-            }
-            rounds.push(Round {
-                name: round.name,
-                iterations,
-            });
-        }
-        Ok(Plan {
-            name: self.name,
-            clients,
-            rampup: Duration::from_millis(self.rampup_period.unwrap_or(0)),
-            delay_client_creation: self.delay_client_creation.unwrap_or(false),
-            run_in_parallel: self.run_in_parallel.unwrap_or(true),
-            rounds,
-        })
+        Ok(clients)
     }
 
     /// The file form of a checked plan, every field written out.
@@ -574,6 +551,47 @@ impl PlanFile {
                 })
                 .collect(),
         }
+    }
+}
+
+impl RoundFile {
+    /// Checks round `r` and its iterations; `seen` holds the iteration names
+    /// used so far in the plan, with where, and gains this round's.
+    fn check(
+        self,
+        r: usize,
+        origin: &Origin<'_>,
+        seen: &mut Vec<(String, String)>,
+    ) -> Result<Round, ConfigError> {
+        let round_path = KeyPath::default().key("rounds").index(r);
+        let round_item = Item {
+            origin,
+            label: format!("{round_path} {:?}", self.name),
+            path: round_path,
+        };
+        check_name(&round_item, &self.name)?;
+        if self.iterations.is_empty() {
+            return Err(round_item.error("iterations", "must not be empty"));
+        }
+        let mut iterations = Vec::with_capacity(self.iterations.len());
+        for (i, iteration) in self.iterations.into_iter().enumerate() {
+            let path = round_item.path.key("iterations").index(i);
+            let item = Item {
+                origin,
+                label: format!("{path} {:?}", iteration.name),
+                path,
+            };
+            check_name(&item, &iteration.name)?;
+            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == iteration.name) {
+                return Err(item.error("name", format_args!("is already used by {first}")));
+            }
+            seen.push((iteration.name.clone(), item.path.to_string()));
+            iterations.push(iteration.check(&item)?);
+        }
+        Ok(Round {
+            name: self.name,
+            iterations,
+        })
     }
 }
 
@@ -635,13 +653,28 @@ impl IterationFile {
 
     /// The checked mode: its required numbers present and not zero.
     fn mode(&self, code: IterationMode, item: &Item<'_>) -> Result<Mode, ConfigError> {
-        let needs: &[&str] = match code {
-            IterationMode::R => &["requestCount"],
-            IterationMode::D => &["duration"],
-            IterationMode::CB => &["batchSize", "coolDownTime"],
-            IterationMode::CRB => &["requestCount", "batchSize", "coolDownTime"],
-            IterationMode::DCB => &["duration", "batchSize", "coolDownTime"],
+        let needs = required_keys(code);
+        self.check_present(code, needs, item)?;
+        let requests = match (self.request_count, needs.contains(&"requestCount")) {
+            (Some(0), true) => return Err(item.error("requestCount", "must be at least 1")),
+            (count, _) => count.unwrap_or(0),
         };
+        let batch = match (self.batch_size, needs.contains(&"batchSize")) {
+            (Some(0), true) => return Err(item.error("batchSize", "must be at least 1")),
+            (size, _) => size.unwrap_or(0),
+        };
+        let duration = self.checked_duration(code, item)?;
+        let cooldown = self.checked_cooldown(item)?;
+        Ok(build_mode(code, requests, batch, duration, cooldown))
+    }
+
+    /// Fails when a key in `needs` is absent, naming every missing one.
+    fn check_present(
+        &self,
+        code: IterationMode,
+        needs: &[&str],
+        item: &Item<'_>,
+    ) -> Result<(), ConfigError> {
         let missing: Vec<&str> = needs
             .iter()
             .copied()
@@ -652,69 +685,93 @@ impl IterationFile {
                 _ => self.cool_down_time.is_none(),
             })
             .collect();
-        if !missing.is_empty() {
-            let default = if self.iteration_mode.is_none() {
-                " (the default)"
-            } else {
-                ""
-            };
-            return Err(item.error(
-                "iterationMode",
-                format_args!("{code}{default} requires {}", and_list(&missing)),
-            ));
+        if missing.is_empty() {
+            return Ok(());
         }
+        let default = if self.iteration_mode.is_none() {
+            " (the default)"
+        } else {
+            ""
+        };
+        Err(item.error(
+            "iterationMode",
+            format_args!("{code}{default} requires {}", and_list(&missing)),
+        ))
+    }
+
+    /// `duration` at most a year, and not zero in the modes that run for it.
+    fn checked_duration(
+        &self,
+        code: IterationMode,
+        item: &Item<'_>,
+    ) -> Result<Option<Duration>, ConfigError> {
         let uses_duration = matches!(
             code,
             IterationMode::D | IterationMode::DCB | IterationMode::CB
         );
-        let requests = match (self.request_count, needs.contains(&"requestCount")) {
-            (Some(0), true) => return Err(item.error("requestCount", "must be at least 1")),
-            (count, _) => count.unwrap_or(0),
-        };
-        let batch = match (self.batch_size, needs.contains(&"batchSize")) {
-            (Some(0), true) => return Err(item.error("batchSize", "must be at least 1")),
-            (size, _) => size.unwrap_or(0),
-        };
-        let duration = match (self.duration, uses_duration) {
-            (Some(0), true) => return Err(item.error("duration", "must be at least 1 second")),
+        match (self.duration, uses_duration) {
+            (Some(0), true) => Err(item.error("duration", "must be at least 1 second")),
             (Some(seconds), _) if seconds > LONGEST.as_secs() => {
-                return Err(item.error("duration", too_long("seconds", LONGEST.as_secs().into())));
+                Err(item.error("duration", too_long("seconds", LONGEST.as_secs().into())))
             }
-            (seconds, _) => seconds.map(Duration::from_secs),
-        };
-        let cooldown = match self.cool_down_time.unwrap_or(0) {
-            ms if ms > LONGEST.as_millis() as u64 => {
-                return Err(item.error(
-                    "coolDownTime",
-                    too_long("milliseconds", LONGEST.as_millis()),
-                ));
-            }
-            ms => Duration::from_millis(ms),
-        };
-        // The `missing` check above guarantees that `duration` is Some for
-        // D and DCB; the zero is never used.
-        let required_duration = duration.unwrap_or_default();
-        Ok(match code {
-            IterationMode::R => Mode::Requests { requests },
-            IterationMode::D => Mode::Duration {
-                duration: required_duration,
-            },
-            IterationMode::CB => Mode::CooldownBatch {
-                batch,
-                cooldown,
-                duration,
-            },
-            IterationMode::CRB => Mode::CooldownRequestBatch {
-                requests,
-                batch,
-                cooldown,
-            },
-            IterationMode::DCB => Mode::DurationCooldownBatch {
-                duration: required_duration,
-                batch,
-                cooldown,
-            },
-        })
+            (seconds, _) => Ok(seconds.map(Duration::from_secs)),
+        }
+    }
+
+    /// `coolDownTime` (0 when absent), at most a year.
+    fn checked_cooldown(&self, item: &Item<'_>) -> Result<Duration, ConfigError> {
+        match self.cool_down_time.unwrap_or(0) {
+            ms if ms > LONGEST.as_millis() as u64 => Err(item.error(
+                "coolDownTime",
+                too_long("milliseconds", LONGEST.as_millis()),
+            )),
+            ms => Ok(Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// The keys mode `code` cannot do without.
+fn required_keys(code: IterationMode) -> &'static [&'static str] {
+    match code {
+        IterationMode::R => &["requestCount"],
+        IterationMode::D => &["duration"],
+        IterationMode::CB => &["batchSize", "coolDownTime"],
+        IterationMode::CRB => &["requestCount", "batchSize", "coolDownTime"],
+        IterationMode::DCB => &["duration", "batchSize", "coolDownTime"],
+    }
+}
+
+/// The mode `code` with its checked numbers; those it does not use are dropped.
+fn build_mode(
+    code: IterationMode,
+    requests: u64,
+    batch: u32,
+    duration: Option<Duration>,
+    cooldown: Duration,
+) -> Mode {
+    // `check_present` guarantees that `duration` is Some for D and DCB; the
+    // zero is never used.
+    let required_duration = duration.unwrap_or_default();
+    match code {
+        IterationMode::R => Mode::Requests { requests },
+        IterationMode::D => Mode::Duration {
+            duration: required_duration,
+        },
+        IterationMode::CB => Mode::CooldownBatch {
+            batch,
+            cooldown,
+            duration,
+        },
+        IterationMode::CRB => Mode::CooldownRequestBatch {
+            requests,
+            batch,
+            cooldown,
+        },
+        IterationMode::DCB => Mode::DurationCooldownBatch {
+            duration: required_duration,
+            batch,
+            cooldown,
+        },
     }
 }
 
@@ -751,43 +808,12 @@ impl HttpRequestFile {
         };
         let target =
             Target::parse(&self.url).map_err(|e| error("url", format!("{:?}: {e}", self.url)))?;
-        for (i, (name, value)) in self.headers.0.iter().enumerate() {
-            let at_header = [
-                at.key("headers").key(name.clone()),
-                at.key("headers").index(i),
-            ];
-            let header_error =
-                |message: String| item.error_at(&at_header, "httpRequest.headers", message);
-            if !is_token(name) {
-                return Err(header_error(format!("{name:?} is not a valid header name")));
-            }
-            if value.contains(['\r', '\n']) {
-                return Err(header_error(format!(
-                    "{name:?} has a line break in its value"
-                )));
-            }
-            if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-                return Err(header_error(format!(
-                    "{name:?} has a control character in its value"
-                )));
-            }
-        }
+        check_headers(&self.headers, item, &at)?;
         let body = match self.payload {
             None => Vec::new(),
             Some(payload) => match payload.strip_prefix(PAYLOAD_PATH_PREFIX) {
-                Some(file) => {
-                    let file = file.trim();
-                    let path = match item.origin.base_dir {
-                        Some(dir) => dir.join(file),
-                        None => PathBuf::from(file),
-                    };
-                    std::fs::read(&path).map_err(|e| {
-                        error(
-                            "payload",
-                            format!("cannot read {:?}: {e}", path.display().to_string()),
-                        )
-                    })?
-                }
+                Some(file) => read_payload(file, item.origin)
+                    .map_err(|(path, e)| error("payload", format!("cannot read {path:?}: {e}")))?,
                 None => payload.into_bytes(),
             },
         };
@@ -799,6 +825,44 @@ impl HttpRequestFile {
             version: self.http_version.unwrap_or(HttpVersion::Http11),
         })
     }
+}
+
+/// Refuses a header whose name is not a token or whose value holds a line
+/// break or control character; `at` is the key path of `httpRequest`.
+fn check_headers(headers: &Headers, item: &Item<'_>, at: &KeyPath) -> Result<(), ConfigError> {
+    for (i, (name, value)) in headers.0.iter().enumerate() {
+        let at_header = [
+            at.key("headers").key(name.clone()),
+            at.key("headers").index(i),
+        ];
+        let header_error =
+            |message: String| item.error_at(&at_header, "httpRequest.headers", message);
+        if !is_token(name) {
+            return Err(header_error(format!("{name:?} is not a valid header name")));
+        }
+        if value.contains(['\r', '\n']) {
+            return Err(header_error(format!(
+                "{name:?} has a line break in its value"
+            )));
+        }
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(header_error(format!(
+                "{name:?} has a control character in its value"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The body a `path:` payload names, relative to the plan's directory; on
+/// failure, the path as shown to the user and why.
+fn read_payload(file: &str, origin: &Origin<'_>) -> Result<Vec<u8>, (String, std::io::Error)> {
+    let file = file.trim();
+    let path = match origin.base_dir {
+        Some(dir) => dir.join(file),
+        None => PathBuf::from(file),
+    };
+    std::fs::read(&path).map_err(|e| (path.display().to_string(), e))
 }
 
 fn check_name(item: &Item<'_>, name: &str) -> Result<(), ConfigError> {

@@ -129,84 +129,14 @@ impl Settings {
     /// Parses and checks settings JSON; `origin` is the file name used in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
         let file: SettingsFile = format::deserialize(text, origin, Format::Json)?;
-        let invalid = |path: KeyPath, message: String| ConfigError::Invalid {
-            file: origin.to_owned(),
-            line: locate::line_of_any(text, Format::Json, std::slice::from_ref(&path)),
-            key: path.to_string(),
-            message,
-        };
-        let cluster = match file.cluster {
-            None => None,
-            Some(cluster) => {
-                let master_node_ip = cluster.master_node_ip.trim().parse().map_err(|_| {
-                    invalid(
-                        KeyPath::default().key("Cluster").key("MasterNodeIP"),
-                        format!("{:?} is not an IP address", cluster.master_node_ip),
-                    )
-                })?;
-                let seconds = |key: &str, value: Option<f64>, default: Duration| match value {
-                    None => Ok(default),
-                    Some(v) => positive_seconds(v).ok_or_else(|| {
-                        invalid(
-                            KeyPath::default().key("Cluster").key(key),
-                            format!("{v} is not a positive number of seconds (at most a year)"),
-                        )
-                    }),
-                };
-                let tls = match (cluster.tls_certificate, cluster.tls_key) {
-                    (None, None) => None,
-                    (Some(certificate), Some(key)) => Some(ClusterTls {
-                        certificate: certificate.into(),
-                        key: key.into(),
-                        ca_certificate: cluster.tls_ca_certificate.map(Into::into),
-                    }),
-                    (Some(_), None) | (None, Some(_)) => {
-                        return Err(invalid(
-                            KeyPath::default().key("Cluster").key("TlsKey"),
-                            "TlsCertificate and TlsKey go together".into(),
-                        ));
-                    }
-                };
-                Some(ClusterSettings {
-                    master_node_ip,
-                    master_node_is_worker: cluster.master_node_is_worker.unwrap_or(true),
-                    grpc_port: match cluster.grpc_port {
-                        None => DEFAULT_GRPC_PORT,
-                        Some(0) => {
-                            return Err(invalid(
-                                KeyPath::default().key("Cluster").key("GRPCPort"),
-                                "0 is not a port workers can reach".into(),
-                            ));
-                        }
-                        Some(port) => port,
-                    },
-                    expected_number_of_workers: cluster.expected_number_of_workers.unwrap_or(0),
-                    secret: cluster.secret.filter(|s| !s.is_empty()),
-                    connect_timeout: seconds(
-                        "ConnectTimeoutSeconds",
-                        cluster.connect_timeout_seconds,
-                        DEFAULT_CONNECT_TIMEOUT,
-                    )?,
-                    heartbeat_timeout: seconds(
-                        "HeartbeatTimeoutSeconds",
-                        cluster.heartbeat_timeout_seconds,
-                        DEFAULT_HEARTBEAT_TIMEOUT,
-                    )?,
-                    tls,
-                })
-            }
-        };
+        let source = Source { text, origin };
+        let cluster = file.cluster.map(|c| c.check(&source)).transpose()?;
         let dashboard = file.dashboard.unwrap_or_default();
-        let http_client = file.http_client.unwrap_or_default();
-        let timeout = match http_client.timeout_seconds {
-            None => DEFAULT_TIMEOUT,
-            Some(seconds) => positive_seconds(seconds).ok_or_else(|| {
-                invalid(
-                    KeyPath::default().key("HttpClient").key("TimeoutSeconds"),
-                    format!("{seconds} is not a positive number of seconds (at most a year)"),
-                )
-            })?,
-        };
+        let timeout = source.seconds(
+            KeyPath::default().key("HttpClient").key("TimeoutSeconds"),
+            file.http_client.unwrap_or_default().timeout_seconds,
+            DEFAULT_TIMEOUT,
+        )?;
         Ok(Settings {
             cluster,
             dashboard: DashboardSettings {
@@ -214,6 +144,96 @@ impl Settings {
                 token: dashboard.token,
             },
             http_client: HttpClientSettings { timeout },
+        })
+    }
+}
+
+/// The settings text being checked, to name the file and line of a fault.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    /// A [`ConfigError::Invalid`] for the value at `path`.
+    fn invalid(&self, path: KeyPath, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.origin.to_owned(),
+            line: locate::line_of_any(self.text, Format::Json, std::slice::from_ref(&path)),
+            key: path.to_string(),
+            message,
+        }
+    }
+
+    /// The duration of a seconds setting at `path`, `default` when absent.
+    fn seconds(
+        &self,
+        path: KeyPath,
+        value: Option<f64>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => positive_seconds(v).ok_or_else(|| {
+                self.invalid(
+                    path,
+                    format!("{v} is not a positive number of seconds (at most a year)"),
+                )
+            }),
+        }
+    }
+}
+
+impl ClusterFile {
+    /// The checked `Cluster` section; faults are reported in key order
+    /// (`MasterNodeIP`, the TLS pair, `GRPCPort`, then the timeouts).
+    fn check(self, source: &Source<'_>) -> Result<ClusterSettings, ConfigError> {
+        let at = |key: &str| KeyPath::default().key("Cluster").key(key);
+        let master_node_ip = self.master_node_ip.trim().parse().map_err(|_| {
+            source.invalid(
+                at("MasterNodeIP"),
+                format!("{:?} is not an IP address", self.master_node_ip),
+            )
+        })?;
+        let tls = match (self.tls_certificate, self.tls_key) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some(ClusterTls {
+                certificate: certificate.into(),
+                key: key.into(),
+                ca_certificate: self.tls_ca_certificate.map(Into::into),
+            }),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(
+                    source.invalid(at("TlsKey"), "TlsCertificate and TlsKey go together".into())
+                );
+            }
+        };
+        let grpc_port = match self.grpc_port {
+            None => DEFAULT_GRPC_PORT,
+            Some(0) => {
+                return Err(
+                    source.invalid(at("GRPCPort"), "0 is not a port workers can reach".into())
+                );
+            }
+            Some(port) => port,
+        };
+        Ok(ClusterSettings {
+            master_node_ip,
+            master_node_is_worker: self.master_node_is_worker.unwrap_or(true),
+            grpc_port,
+            expected_number_of_workers: self.expected_number_of_workers.unwrap_or(0),
+            secret: self.secret.filter(|s| !s.is_empty()),
+            connect_timeout: source.seconds(
+                at("ConnectTimeoutSeconds"),
+                self.connect_timeout_seconds,
+                DEFAULT_CONNECT_TIMEOUT,
+            )?,
+            heartbeat_timeout: source.seconds(
+                at("HeartbeatTimeoutSeconds"),
+                self.heartbeat_timeout_seconds,
+                DEFAULT_HEARTBEAT_TIMEOUT,
+            )?,
+            tls,
         })
     }
 }

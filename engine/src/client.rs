@@ -328,7 +328,7 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
     for addr in &it.addrs {
         match connect::open(*addr, tls).await {
             Ok(stream) => {
-                // Over TLS the server decides by ALPN; over plain TCP `-hv 2`
+                // Over TLS the server decides by ALPN; over plain TCP HTTP/2
                 // means h2c with prior knowledge.
                 let use_h2 = if it.tls_name.is_some() {
                     stream.alpn_h2()

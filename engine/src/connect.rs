@@ -164,7 +164,7 @@ pub fn tls_connector(insecure: bool, alpn: &[&[u8]]) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// Accepts any certificate (`--insecure`), still checking signatures so the
+/// Accepts any certificate (`RunOptions::insecure`), still checking signatures so the
 /// handshake itself is real.
 #[derive(Debug)]
 struct NoVerify(Arc<rustls::crypto::CryptoProvider>);

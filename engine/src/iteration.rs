@@ -101,18 +101,30 @@ async fn sequential(
             })
             .await;
             // Closed model: a request in flight at the deadline is dropped,
-            // as wrk does. Open model: every request that was due before the
-            // deadline and is not answered (the one in flight and those
-            // queued behind it) failed, or a stall at the end of a test would
-            // vanish from the report.
+            // as wrk does. Open model: see `record_late`.
             if cut && let Some(p) = &pace {
-                let late = p.due(next.get(), count, d);
-                if late > 0 {
-                    core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
-                }
+                record_late(core, it, p, next.get(), count, d);
             }
         }
         None => work.await,
+    }
+}
+
+/// Open model, cut at `deadline` while request `next` was in flight: every
+/// request that was due before the deadline and is not answered (the one in
+/// flight and those queued behind it) failed, or a stall at the end of a test
+/// would vanish from the report.
+fn record_late(
+    core: &Core,
+    it: &Prepared,
+    pace: &Pace,
+    next: u64,
+    count: Option<u64>,
+    deadline: Instant,
+) {
+    let late = pace.due(next, count, deadline);
+    if late > 0 {
+        core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
     }
 }
 
@@ -191,6 +203,26 @@ async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: 
     }
 }
 
+/// Issues `n` tickets. Available lanes take what they can; a lane is added
+/// for each ticket they cannot, so the batch's requests all go out at once
+/// (and, with maximize_throughput, overlap the batch before).
+fn issue(
+    core: &Rc<Core>,
+    index: usize,
+    tickets: &Rc<Tickets>,
+    h2: &H2Slot,
+    lanes: &mut JoinSet<()>,
+    n: u64,
+) {
+    tickets.pending.set(tickets.pending.get() + n);
+    while tickets.available.get() < tickets.pending.get() {
+        tickets.available.set(tickets.available.get() + 1);
+        let lane = Lane::sharing(h2.clone());
+        lanes.spawn_local(run_lane(core.clone(), index, tickets.clone(), lane));
+    }
+    tickets.issued.notify_waiters();
+}
+
 /// Batches of `batch` concurrent requests separated by `cooldown`.
 async fn batches(
     core: &Rc<Core>,
@@ -213,16 +245,7 @@ async fn batches(
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
-            // Available lanes take what they can; a lane is added for each
-            // ticket they cannot, so the batch's requests all go out at once
-            // (and, with maximize_throughput, overlap the batch before).
-            tickets.pending.set(tickets.pending.get() + n);
-            while tickets.available.get() < tickets.pending.get() {
-                tickets.available.set(tickets.available.get() + 1);
-                let lane = Lane::sharing(h2.clone());
-                lanes.spawn_local(run_lane(core.clone(), it.index, tickets.clone(), lane));
-            }
-            tickets.issued.notify_waiters();
+            issue(core, it.index, &tickets, &h2, &mut lanes, n);
             sent += n;
             if it.maximize_throughput {
                 // The next batch starts a cooldown after this one started.

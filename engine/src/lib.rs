@@ -10,13 +10,15 @@
 //! # Layout
 //! - `stats`: per-iteration counters and latency histogram, and their merge.
 //! - `snapshot`: what a core sends per interval, and the aggregate of all.
-//! - `runner`: the per-core threads and the [`Run`] handle.
+//! - `runner`: [`start`] and its [`RunOptions`]: the plan prepared once, the
+//!   per-core threads, and the [`Run`] handle.
 //! - `iteration`: the LPS modes (R, D, CB, CRB, DCB) and the open model.
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `connect`: tuned TCP sockets and TLS.
 //! - `fd_table`: each engine thread's own file table (Linux).
+//! - `error`: [`EngineError`], why a run cannot start or finish.
 
 mod client;
 mod connect;

@@ -98,8 +98,8 @@ impl Run {
     }
 }
 
-/// Most engine threads one node runs (`--threads`): one per core of any
-/// machine there is; a node's snapshots name their thread by this index.
+/// Most engine threads one node runs ([`RunOptions::threads`]): one per core
+/// of any machine there is; a node's snapshots name their thread by this index.
 pub const MAX_THREADS: usize = 4096;
 
 /// Number of engine threads `threads` asks for (0: all cores).
@@ -142,32 +142,10 @@ impl RunOptions {
 pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<Run, EngineError> {
     opts.check()?;
     if opts.rate.is_some() {
-        for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
-            if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
-                return Err(EngineError::RateMode {
-                    iteration: it.name.clone(),
-                    mode: it.mode.code(),
-                });
-            }
-        }
+        check_rate_modes(plan)?;
     }
-    let mut iterations = Vec::new();
-    let mut rounds = Vec::new();
-    for round in &plan.rounds {
-        let mut indices = Vec::new();
-        for it in &round.iterations {
-            let index = iterations.len();
-            iterations.push(prepare(index, it)?);
-            indices.push(index);
-        }
-        rounds.push(indices);
-    }
+    let (iterations, rounds) = prepare_all(plan)?;
     let cores = thread_count(opts.threads).min(plan.clients.max(1) as usize);
-    let core_ids = if opts.pin {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     // Cores start a little ahead so that every thread is up before the first request.
     let started = opts
         .start_at
@@ -186,10 +164,63 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         start: Instant::from_std(started),
     });
     let (tx, rx) = crossbeam_channel::unbounded();
+    let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
+    Ok(Run {
+        threads,
+        snapshots: rx,
+        started,
+        cores,
+    })
+}
+
+/// The open model paces modes R and D only: refuses a plan with another mode.
+fn check_rate_modes(plan: &Plan) -> Result<(), EngineError> {
+    for it in plan.rounds.iter().flat_map(|r| &r.iterations) {
+        if !matches!(it.mode, Mode::Requests { .. } | Mode::Duration { .. }) {
+            return Err(EngineError::RateMode {
+                iteration: it.name.clone(),
+                mode: it.mode.code(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every iteration of the plan prepared, indexed in plan order, and each
+/// round as the indices of its iterations.
+fn prepare_all(plan: &Plan) -> Result<(Vec<Prepared>, Vec<Vec<usize>>), EngineError> {
+    let mut iterations = Vec::new();
+    let mut rounds = Vec::new();
+    for round in &plan.rounds {
+        let mut indices = Vec::new();
+        for it in &round.iterations {
+            let index = iterations.len();
+            iterations.push(prepare(index, it)?);
+            indices.push(index);
+        }
+        rounds.push(indices);
+    }
+    Ok((iterations, rounds))
+}
+
+/// Spawns `cores` engine threads, each pinned (when `opts.pin` and the OS
+/// lists its cores) and given its share of the plan's clients.
+fn spawn_cores(
+    cores: usize,
+    opts: &RunOptions,
+    shared: &Arc<Shared>,
+    stop: &CancellationToken,
+    tx: &Sender<Snapshot>,
+) -> Result<Vec<JoinHandle<()>>, EngineError> {
+    let core_ids = if opts.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut threads = Vec::with_capacity(cores);
     for core in 0..cores {
         // Clients are dealt round-robin so every core gets an equal share.
-        let clients: Vec<u32> = (core as u32..plan.clients).step_by(cores).collect();
+        let clients: Vec<u32> = (core as u32..shared.clients).step_by(cores).collect();
         let pin = if core_ids.is_empty() {
             None
         } else {
@@ -203,30 +234,15 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
             .map_err(EngineError::Thread)?;
         threads.push(handle);
     }
-    Ok(Run {
-        threads,
-        snapshots: rx,
-        started,
-        cores,
-    })
+    Ok(threads)
 }
 
+/// Checks one iteration and builds what its requests are sent from: the
+/// resolved addresses, the TLS name, and the request in both HTTP forms.
 fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineError> {
     let req = &it.request;
     let t = &req.target;
-    let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map_err(|e| EngineError::Resolve {
-            host: t.host.clone(),
-            source: e,
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(EngineError::Resolve {
-            host: t.host.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        });
-    }
+    let addrs = resolve(&t.host, t.port)?;
     let tls_name = match t.scheme {
         Scheme::Http => None,
         Scheme::Https => Some(
@@ -234,23 +250,65 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
                 .map_err(|_| EngineError::ServerName(t.host.clone()))?,
         ),
     };
-    let authority = t.authority();
     let h1_request = http1::build_request(
         &req.method,
-        &authority,
+        &t.authority(),
         &t.path_and_query,
         &req.headers,
         &req.body,
     );
+    Ok(Prepared {
+        index,
+        mode: it.mode,
+        maximize_throughput: it.maximize_throughput,
+        addrs,
+        tls_name,
+        version: req.version,
+        h1_request,
+        head: req.method == "HEAD",
+        h2: h2_request(req)?,
+    })
+}
+
+/// Every address `host` resolves to; none is an error.
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| EngineError::Resolve {
+            host: host.to_owned(),
+            source: e,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(EngineError::Resolve {
+            host: host.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        });
+    }
+    Ok(addrs)
+}
+
+/// The request as HTTP/2 sends it.
+fn h2_request(req: &lps_config::HttpRequest) -> Result<H2Request, EngineError> {
     let method = http::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| EngineError::Method(req.method.clone()))?;
-    let uri: http::Uri = t.url().parse().map_err(|_| EngineError::Url(t.url()))?;
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in &req.headers {
-        // HTTP/2 carries the authority in the URI, not a Host header, and
-        // forbids connection-specific headers (RFC 9113 8.2.2): they are left
-        // out, as .NET's HttpClient (which LPS runs on) does, rather than
-        // failing every request of a plan written for HTTP/1.1.
+    let url = req.target.url();
+    let uri: http::Uri = url.parse().map_err(|_| EngineError::Url(url))?;
+    Ok(H2Request {
+        method,
+        uri,
+        headers: h2_headers(&req.headers)?,
+        body: Bytes::from(req.body.clone()),
+    })
+}
+
+/// The headers HTTP/2 may carry. It carries the authority in the URI, not a
+/// Host header, and forbids connection-specific headers (RFC 9113 8.2.2):
+/// they are left out, as .NET's HttpClient (which LPS runs on) does, rather
+/// than failing every request of a plan written for HTTP/1.1.
+fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap, EngineError> {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
         let te_not_trailers =
             name.eq_ignore_ascii_case("te") && !value.trim().eq_ignore_ascii_case("trailers");
         if te_not_trailers
@@ -271,26 +329,14 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
             .map_err(|_| EngineError::HeaderName(name.clone()))?;
         let v = http::header::HeaderValue::from_str(value)
             .map_err(|_| EngineError::HeaderValue(name.clone()))?;
-        headers.append(n, v);
+        map.append(n, v);
     }
-    Ok(Prepared {
-        index,
-        mode: it.mode,
-        maximize_throughput: it.maximize_throughput,
-        addrs,
-        tls_name,
-        version: req.version,
-        h1_request,
-        head: req.method == "HEAD",
-        h2: H2Request {
-            method,
-            uri,
-            headers,
-            body: Bytes::from(req.body.clone()),
-        },
-    })
+    Ok(map)
 }
 
+/// One engine thread: pins itself, builds its runtime, and runs its clients
+/// until they are done or `stop` is cancelled, sending a snapshot every
+/// `interval` and a last one at the end.
 fn core_main(
     core: usize,
     pin: Option<core_affinity::CoreId>,
@@ -318,47 +364,63 @@ fn core_main(
     local.block_on(&runtime, async move {
         let n = shared.iterations.len();
         let state = Rc::new(Core {
-            shared: shared.clone(),
+            shared,
             stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
             in_flight: Cell::new(0),
         });
         let seq = Rc::new(Cell::new(0u64));
-        let ticker = {
-            let (state, seq, tx) = (state.clone(), seq.clone(), tx.clone());
-            let first = shared.start + interval;
-            tokio::task::spawn_local(async move {
-                let mut tick = first;
-                loop {
-                    sleep_until(tick).await;
-                    // The receiver outlives the run unless the process is
-                    // exiting, when nothing is left to report to.
-                    let _ = tx.send(take(&state, core, &seq, false));
-                    tick += interval;
-                }
-            })
-        };
-        let mut clients_set = JoinSet::new();
-        let all_clients = async {
-            for client in clients {
-                // `-dcc`: a client's state exists only from its start on;
-                // otherwise every client is created up front and waits its turn.
-                if shared.delay_client_creation {
-                    sleep_until(shared.start + shared.rampup * client).await;
-                }
-                clients_set.spawn_local(run_client(state.clone(), client));
-            }
-            while clients_set.join_next().await.is_some() {}
-        };
-        tokio::select! {
-            _ = all_clients => {}
-            _ = stop.cancelled() => {}
-        }
-        // Stop the clients first so nothing records after the last snapshot.
-        clients_set.abort_all();
-        while clients_set.join_next().await.is_some() {}
+        let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
+        run_clients(&state, clients, &stop).await;
         ticker.abort();
+        // The receiver outlives the run unless the process is exiting, when
+        // nothing is left to report to.
         let _ = tx.send(take(&state, core, &seq, true));
     });
+}
+
+/// Sends a snapshot every `interval` from the run's start on, until aborted.
+fn spawn_ticker(
+    state: Rc<Core>,
+    core: usize,
+    seq: Rc<Cell<u64>>,
+    tx: Sender<Snapshot>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let first = state.shared.start + interval;
+    tokio::task::spawn_local(async move {
+        let mut tick = first;
+        loop {
+            sleep_until(tick).await;
+            // The receiver outlives the run unless the process is
+            // exiting, when nothing is left to report to.
+            let _ = tx.send(take(&state, core, &seq, false));
+            tick += interval;
+        }
+    })
+}
+
+/// Runs this core's clients until all are done or `stop` is cancelled; on
+/// return no client task is left, so nothing records after the last snapshot.
+async fn run_clients(state: &Rc<Core>, clients: Vec<u32>, stop: &CancellationToken) {
+    let shared = &state.shared;
+    let mut clients_set = JoinSet::new();
+    let all_clients = async {
+        for client in clients {
+            // Delayed client creation: a client's state exists only from its
+            // start on; otherwise every client is created up front and waits its turn.
+            if shared.delay_client_creation {
+                sleep_until(shared.start + shared.rampup * client).await;
+            }
+            clients_set.spawn_local(run_client(state.clone(), client));
+        }
+        while clients_set.join_next().await.is_some() {}
+    };
+    tokio::select! {
+        _ = all_clients => {}
+        _ = stop.cancelled() => {}
+    }
+    clients_set.abort_all();
+    while clients_set.join_next().await.is_some() {}
 }
 
 /// Moves what the core recorded into a snapshot, leaving fresh stats behind.

@@ -27,7 +27,7 @@ pub fn is_success(status: u16) -> bool {
 pub enum ErrorKind {
     /// The TCP connection could not be established (refused, unreachable).
     Connect,
-    /// No complete response within `--timeout`.
+    /// No complete response within the request timeout (`RunOptions::timeout`).
     Timeout,
     /// The peer reset the connection.
     Reset,

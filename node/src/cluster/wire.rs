@@ -12,8 +12,12 @@ use lps_proto as proto;
 pub enum WireError {
     #[error("iteration index {0} is not in the plan")]
     Iteration(u32),
-    #[error("histogram of iteration {0} does not decode: {1}")]
-    Histogram(u32, String),
+    #[error("histogram of iteration {iteration} does not decode: {source}")]
+    Histogram {
+        iteration: u32,
+        #[source]
+        source: HistogramError,
+    },
     #[error("unknown error kind {0:?}")]
     ErrorKind(String),
     #[error("status code {0} is out of range")]
@@ -26,6 +30,34 @@ pub enum WireError {
     Counts(u32),
     #[error("{0} requests in flight on one core")]
     InFlight(u64),
+}
+
+/// Why a peer's histogram was refused before or while it was decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not the V2 deflate cookie the engine's serialiser writes.
+    #[error("not a V2 deflate histogram")]
+    NotDeflate,
+    /// Shorter than its header or its claimed length.
+    #[error("truncated")]
+    Truncated,
+    #[error("does not inflate: {0}")]
+    Inflate(#[source] std::io::Error),
+    /// Inflates to more than the engine's widest histogram needs.
+    #[error("inflates past {max} bytes")]
+    TooLarge { max: usize },
+    /// The inflated bytes do not start with the plain V2 cookie.
+    #[error("not a V2 histogram inside")]
+    NotV2,
+    /// The header's payload length is not the number of bytes that follow it.
+    #[error("its payload length is not the bytes sent")]
+    PayloadLength { claimed: u32, sent: usize },
+    /// Precision or value range wider than the engine records.
+    #[error("bounds {low}..{high} at {digits} digits are not the engine's")]
+    Bounds { low: u64, high: u64, digits: u32 },
+    /// hdrhistogram refused the counts.
+    #[error("{0:?}")]
+    Decode(#[source] hdrhistogram::serialization::DeserializeError),
 }
 
 /// Encodes one core snapshot for the wire; empty iterations are left out.
@@ -104,41 +136,7 @@ pub fn decode_snapshot(
         if std::mem::replace(&mut seen[index], true) {
             return Err(WireError::Duplicate(it.index));
         }
-        let latency = decode_histogram(&it.histogram, &mut deserializer)
-            .map_err(|e| WireError::Histogram(it.index, e))?;
-        // Left empty by a core that opened no connection in the interval.
-        let connect = if it.connect_histogram.is_empty() {
-            None
-        } else {
-            Some(
-                decode_histogram(&it.connect_histogram, &mut deserializer)
-                    .map_err(|e| WireError::Histogram(it.index, e))?,
-            )
-        };
-        // Every count adds to the totals: their sum must fit.
-        let mut total = 0u64;
-        let mut codes = Vec::with_capacity(it.status_codes.len());
-        for s in &it.status_codes {
-            let code = u16::try_from(s.code).map_err(|_| WireError::Status(s.code))?;
-            total = total
-                .checked_add(s.count)
-                .ok_or(WireError::Counts(it.index))?;
-            codes.push((code, s.count));
-        }
-        let mut errors = Vec::with_capacity(it.errors.len());
-        for e in &it.errors {
-            let kind = ErrorKind::from_name(&e.kind)
-                .ok_or_else(|| WireError::ErrorKind(e.kind.clone()))?;
-            total = total
-                .checked_add(e.count)
-                .ok_or(WireError::Counts(it.index))?;
-            errors.push((kind, e.count));
-        }
-        let rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
-        *slot = match &connect {
-            Some(connect) => rebuilt.with_connect(connect),
-            None => rebuilt,
-        };
+        *slot = decode_iteration(it, &mut deserializer)?;
     }
     Ok(Snapshot {
         core: msg.core as usize,
@@ -147,6 +145,49 @@ pub fn decode_snapshot(
         in_flight: msg.in_flight,
         iterations: stats,
         last: msg.last,
+    })
+}
+
+/// One iteration's stats: its histograms decoded, its counts checked to sum
+/// without overflow.
+fn decode_iteration(
+    it: &proto::IterationStats,
+    deserializer: &mut Deserializer,
+) -> Result<Stats, WireError> {
+    let histogram_error = |source| WireError::Histogram {
+        iteration: it.index,
+        source,
+    };
+    let latency = decode_histogram(&it.histogram, deserializer).map_err(histogram_error)?;
+    // Left empty by a core that opened no connection in the interval.
+    let connect = if it.connect_histogram.is_empty() {
+        None
+    } else {
+        Some(decode_histogram(&it.connect_histogram, deserializer).map_err(histogram_error)?)
+    };
+    // Every count adds to the totals: their sum must fit.
+    let mut total = 0u64;
+    let mut codes = Vec::with_capacity(it.status_codes.len());
+    for s in &it.status_codes {
+        let code = u16::try_from(s.code).map_err(|_| WireError::Status(s.code))?;
+        total = total
+            .checked_add(s.count)
+            .ok_or(WireError::Counts(it.index))?;
+        codes.push((code, s.count));
+    }
+    let mut errors = Vec::with_capacity(it.errors.len());
+    for e in &it.errors {
+        let kind =
+            ErrorKind::from_name(&e.kind).ok_or_else(|| WireError::ErrorKind(e.kind.clone()))?;
+        total = total
+            .checked_add(e.count)
+            .ok_or(WireError::Counts(it.index))?;
+        errors.push((kind, e.count));
+    }
+    let rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
+    Ok(match &connect {
+        Some(connect) => rebuilt.with_connect(connect),
+        None => rebuilt,
     })
 }
 
@@ -168,54 +209,65 @@ const MAX_V2_BYTES: usize = 256 * 1024;
 fn decode_histogram(
     bytes: &[u8],
     deserializer: &mut Deserializer,
-) -> Result<hdrhistogram::Histogram<u64>, String> {
+) -> Result<hdrhistogram::Histogram<u64>, HistogramError> {
     use std::io::Read;
 
-    let be32 = |b: &[u8], at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-    };
-    let be64 = |b: &[u8], at: usize| -> Option<u64> {
-        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
-    };
     if be32(bytes, 0) != Some(V2_DEFLATE_COOKIE) {
-        return Err("not a V2 deflate histogram".into());
+        return Err(HistogramError::NotDeflate);
     }
-    let len = be32(bytes, 4).ok_or("truncated")? as usize;
+    let len = be32(bytes, 4).ok_or(HistogramError::Truncated)? as usize;
     let compressed = bytes
         .get(8..)
         .and_then(|b| b.get(..len))
-        .ok_or("truncated")?;
+        .ok_or(HistogramError::Truncated)?;
     let mut plain = Vec::new();
     flate2::read::ZlibDecoder::new(compressed)
         .take(MAX_V2_BYTES as u64 + 1)
         .read_to_end(&mut plain)
-        .map_err(|e| format!("does not inflate: {e}"))?;
+        .map_err(HistogramError::Inflate)?;
     if plain.len() > MAX_V2_BYTES {
-        return Err(format!("inflates past {MAX_V2_BYTES} bytes"));
+        return Err(HistogramError::TooLarge { max: MAX_V2_BYTES });
     }
-    let header = |at| be32(&plain, at).ok_or("truncated");
-    if header(0)? != V2_COOKIE {
-        return Err("not a V2 histogram inside".into());
+    check_v2_header(&plain)?;
+    deserializer
+        .deserialize(&mut plain.as_slice())
+        .map_err(HistogramError::Decode)
+}
+
+/// Refuses an inflated V2 histogram whose header claims a payload other than
+/// the bytes sent, or a precision or range wider than the engine's.
+fn check_v2_header(plain: &[u8]) -> Result<(), HistogramError> {
+    let word = |at| be32(plain, at).ok_or(HistogramError::Truncated);
+    if word(0)? != V2_COOKIE {
+        return Err(HistogramError::NotV2);
     }
-    if header(4)? as usize != plain.len().saturating_sub(V2_HEADER) {
-        return Err("its payload length is not the bytes sent".into());
+    let claimed = word(4)?;
+    let sent = plain.len().saturating_sub(V2_HEADER);
+    if claimed as usize != sent {
+        return Err(HistogramError::PayloadLength { claimed, sent });
     }
-    let digits = header(12)?;
+    let digits = word(12)?;
     let (low, high) = (
-        be64(&plain, 16).ok_or("truncated")?,
-        be64(&plain, 24).ok_or("truncated")?,
+        be64(plain, 16).ok_or(HistogramError::Truncated)?,
+        be64(plain, 24).ok_or(HistogramError::Truncated)?,
     );
     if digits > u32::from(lps_engine::LATENCY_SIGFIG)
         || low < lps_engine::LATENCY_LOW_US
         || high > lps_engine::LATENCY_HIGH_US
     {
-        return Err(format!(
-            "bounds {low}..{high} at {digits} digits are not the engine's"
-        ));
+        return Err(HistogramError::Bounds { low, high, digits });
     }
-    deserializer
-        .deserialize(&mut plain.as_slice())
-        .map_err(|e| format!("{e:?}"))
+    Ok(())
+}
+
+/// The big-endian `u32` at `at`, if `bytes` holds it.
+fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The big-endian `u64` at `at`, if `bytes` holds it.
+fn be64(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -283,14 +335,25 @@ mod tests {
         wire.iterations[0].connect_histogram = b"not a histogram either".to_vec();
         assert!(matches!(
             decode_snapshot(&wire, 1, 1),
-            Err(WireError::Histogram(0, _))
+            Err(WireError::Histogram { iteration: 0, .. })
         ));
         wire.iterations[0].connect_histogram.clear();
         wire.iterations[0].histogram = b"not a histogram".to_vec();
-        assert!(matches!(
-            decode_snapshot(&wire, 1, 1),
-            Err(WireError::Histogram(0, _))
-        ));
+        let err = decode_snapshot(&wire, 1, 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WireError::Histogram {
+                    iteration: 0,
+                    source: HistogramError::NotDeflate
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "histogram of iteration 0 does not decode: not a V2 deflate histogram"
+        );
         wire.iterations[0].histogram.clear();
         assert!(decode_snapshot(&wire, 1, 1).is_err());
     }
@@ -341,17 +404,35 @@ mod tests {
         let claim = crafted(engine.0, engine.1, engine.2, u32::MAX, &[2, 2]);
         assert!(claim.len() < 100);
         let err = decode_histogram(&claim, &mut de).unwrap_err();
-        assert!(err.contains("payload length"), "{err}");
+        assert!(
+            matches!(
+                err,
+                HistogramError::PayloadLength {
+                    claimed: u32::MAX,
+                    sent: 2
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "its payload length is not the bytes sent");
         // Bounds far wider than the engine's: hdrhistogram would size its counts by them.
         let wide = crafted(5, 1, u64::MAX, 2, &[2, 2]);
         let err = decode_histogram(&wide, &mut de).unwrap_err();
-        assert!(err.contains("not the engine's"), "{err}");
+        assert!(matches!(err, HistogramError::Bounds { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("bounds 1..{} at 5 digits are not the engine's", u64::MAX)
+        );
         // A deflate bomb: 64 MiB of zeros inflate from ~64 KiB.
         let zeros = vec![0u8; 64 << 20];
         let bomb = crafted(engine.0, engine.1, engine.2, zeros.len() as u32, &zeros);
         assert!(bomb.len() < 1 << 20);
         let err = decode_histogram(&bomb, &mut de).unwrap_err();
-        assert!(err.contains("inflates past"), "{err}");
+        assert!(
+            matches!(err, HistogramError::TooLarge { max: MAX_V2_BYTES }),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "inflates past 262144 bytes");
         // The same header with an honest payload decodes.
         let ok = crafted(engine.0, engine.1, engine.2, 1, &[2]);
         assert_eq!(decode_histogram(&ok, &mut de).unwrap().len(), 1);
