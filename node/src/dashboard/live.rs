@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use hdrhistogram::Histogram;
 use lps_config::Plan;
 use lps_engine::{Aggregate, Snapshot, Stats};
 use serde::Serialize;
@@ -46,6 +47,48 @@ pub struct Point {
     pub status_5xx: u64,
 }
 
+impl Point {
+    /// The point of the seconds up to `upto` (`span` long), from what
+    /// arrived in them.
+    fn new(interval: &Stats, upto: Duration, span: Duration, in_flight: u64) -> Point {
+        let secs = span.as_secs_f64().max(0.001);
+        let class = |lo: u16| -> u64 {
+            interval
+                .status_codes()
+                .iter()
+                .filter(|(c, _)| (lo..lo + 100).contains(c))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        Point {
+            t: (upto.as_secs_f64() * 1000.0).round() / 1000.0,
+            requests: interval.requests(),
+            rps: interval.requests() as f64 / secs,
+            errors: interval.failed,
+            p50_us: quantile_or_zero(&interval.latency, 0.5),
+            p90_us: quantile_or_zero(&interval.latency, 0.9),
+            p99_us: quantile_or_zero(&interval.latency, 0.99),
+            in_flight,
+            bytes_in_per_s: interval.bytes_received as f64 / secs,
+            bytes_out_per_s: interval.bytes_sent as f64 / secs,
+            status_1xx: class(100),
+            status_2xx: class(200),
+            status_3xx: class(300),
+            status_4xx: class(400),
+            status_5xx: class(500),
+        }
+    }
+}
+
+/// The value at quantile `q`, 0 when nothing was recorded.
+fn quantile_or_zero(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
+    }
+}
+
 /// A node as the dashboard lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeView {
@@ -62,7 +105,8 @@ pub struct NodeView {
     pub last_heartbeat_s: f64,
 }
 
-struct Inner {
+/// What the run has reported so far, under [`Live`]'s one lock.
+struct LiveData {
     state: &'static str,
     started_at: Option<SystemTime>,
     start: Option<Instant>,
@@ -85,12 +129,39 @@ struct Inner {
     final_histogram: Option<Vec<u8>>,
 }
 
+impl LiveData {
+    /// The run's time up to which to close the series now, if any second
+    /// (or, at the `end`, anything) is left to close.
+    fn due(&self, end: bool) -> Option<Duration> {
+        let elapsed = Instant::now().checked_duration_since(self.start?)?;
+        let upto = if end {
+            if self.interval.is_empty() {
+                return None;
+            }
+            elapsed
+        } else {
+            let ready = elapsed.saturating_sub(CLOSE_LAG);
+            Duration::from_secs(ready.as_secs())
+        };
+        (upto > self.closed).then_some(upto)
+    }
+
+    /// Adds a point to the series, dropping the oldest beyond
+    /// [`SERIES_CAPACITY`].
+    fn push_point(&mut self, point: Point) {
+        if self.series.len() == SERIES_CAPACITY {
+            self.series.pop_front();
+        }
+        self.series.push_back(point);
+    }
+}
+
 /// The live view, shared between a run and the dashboard.
 pub struct Live {
     plan: Plan,
     model: Model,
     iterations: usize,
-    inner: Mutex<Inner>,
+    data: Mutex<LiveData>,
     feed: broadcast::Sender<Arc<str>>,
 }
 
@@ -101,7 +172,7 @@ impl Live {
             plan: plan.clone(),
             model,
             iterations,
-            inner: Mutex::new(Inner {
+            data: Mutex::new(LiveData {
                 state: "Idle",
                 started_at: None,
                 start: None,
@@ -120,9 +191,9 @@ impl Live {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, LiveData> {
         // Counters left by a panicking holder are still the best data there is.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn plan(&self) -> &Plan {
@@ -139,14 +210,14 @@ impl Live {
 
     /// When load started (or will start).
     pub fn set_started(&self, at: SystemTime, start: Instant, threads: usize) {
-        let mut inner = self.lock();
-        inner.started_at = Some(at);
-        inner.start = Some(start);
-        inner.threads = threads;
+        let mut data = self.lock();
+        data.started_at = Some(at);
+        data.start = Some(start);
+        data.threads = threads;
         // A single-node run goes from Idle to Running here; a cluster's
         // master has already said Ready (or Running) by now.
-        let idle = inner.state == "Idle";
-        drop(inner);
+        let idle = data.state == "Idle";
+        drop(data);
         if idle {
             self.set_state("Running");
         }
@@ -154,19 +225,17 @@ impl Live {
 
     /// Merges one snapshot of `node`.
     pub fn add(&self, node: &str, snap: &Snapshot) {
-        let mut inner = self.lock();
+        let mut data = self.lock();
         let iterations = self.iterations;
-        inner
-            .per_node
+        data.per_node
             .entry(node.to_string())
             .or_insert_with(|| Aggregate::new(iterations))
             .add(snap);
         let in_flight = if snap.last { 0 } else { snap.in_flight };
-        inner
-            .in_flight
+        data.in_flight
             .insert((node.to_string(), snap.core), in_flight);
         for s in &snap.iterations {
-            inner.interval.merge(s);
+            data.interval.merge(s);
         }
     }
 
@@ -186,64 +255,14 @@ impl Live {
     /// (`end`), whatever is left: the series then adds up to the run's
     /// totals.
     fn close_interval(&self, end: bool) {
-        let mut inner = self.lock();
-        let Some(start) = inner.start else { return };
-        let Some(elapsed) = Instant::now().checked_duration_since(start) else {
-            return;
-        };
-        let upto = if end {
-            if inner.interval.is_empty() {
-                return;
-            }
-            elapsed
-        } else {
-            let ready = elapsed.saturating_sub(CLOSE_LAG);
-            Duration::from_secs(ready.as_secs())
-        };
-        if upto <= inner.closed {
-            return;
-        }
-        let span = upto - inner.closed;
-        inner.closed = upto;
-        let interval = std::mem::take(&mut inner.interval);
-        let secs = span.as_secs_f64().max(0.001);
-        let class = |lo: u16| -> u64 {
-            interval
-                .status_codes()
-                .iter()
-                .filter(|(c, _)| (lo..lo + 100).contains(c))
-                .map(|(_, n)| n)
-                .sum()
-        };
-        let q = |p: f64| {
-            if interval.latency.is_empty() {
-                0
-            } else {
-                interval.latency.value_at_quantile(p)
-            }
-        };
-        let point = Point {
-            t: (upto.as_secs_f64() * 1000.0).round() / 1000.0,
-            requests: interval.requests(),
-            rps: interval.requests() as f64 / secs,
-            errors: interval.failed,
-            p50_us: q(0.5),
-            p90_us: q(0.9),
-            p99_us: q(0.99),
-            in_flight: inner.in_flight.values().sum(),
-            bytes_in_per_s: interval.bytes_received as f64 / secs,
-            bytes_out_per_s: interval.bytes_sent as f64 / secs,
-            status_1xx: class(100),
-            status_2xx: class(200),
-            status_3xx: class(300),
-            status_4xx: class(400),
-            status_5xx: class(500),
-        };
-        if inner.series.len() == SERIES_CAPACITY {
-            inner.series.pop_front();
-        }
-        inner.series.push_back(point.clone());
-        drop(inner);
+        let mut data = self.lock();
+        let Some(upto) = data.due(end) else { return };
+        let span = upto - data.closed;
+        data.closed = upto;
+        let interval = std::mem::take(&mut data.interval);
+        let point = Point::new(&interval, upto, span, data.in_flight.values().sum());
+        data.push_point(point.clone());
+        drop(data);
         if let Ok(json) =
             serde_json::to_string(&serde_json::json!({"type": "point", "point": point}))
         {
@@ -256,10 +275,10 @@ impl Live {
     pub fn finish(&self, report_json: String, histogram_log: Vec<u8>, state: &'static str) {
         self.close_interval(true);
         {
-            let mut inner = self.lock();
-            inner.final_report = Some(report_json);
-            inner.final_histogram = Some(histogram_log);
-            inner.ended.get_or_insert_with(Instant::now);
+            let mut data = self.lock();
+            data.final_report = Some(report_json);
+            data.final_histogram = Some(histogram_log);
+            data.ended.get_or_insert_with(Instant::now);
         }
         self.set_state(state);
     }
@@ -271,9 +290,9 @@ impl Live {
     }
 
     /// Every node's exact stats merged.
-    fn total(inner: &Inner, iterations: usize) -> Aggregate {
+    fn total(data: &LiveData, iterations: usize) -> Aggregate {
         let mut total = Aggregate::new(iterations);
-        for agg in inner.per_node.values() {
+        for agg in data.per_node.values() {
             total.merge(agg);
         }
         total
@@ -281,10 +300,10 @@ impl Live {
 
     /// `GET /api/state`.
     pub fn state_json(&self) -> serde_json::Value {
-        let inner = self.lock();
-        let total = Self::total(&inner, self.iterations).total();
-        let now = inner.ended.unwrap_or_else(Instant::now);
-        let elapsed = inner
+        let data = self.lock();
+        let total = Self::total(&data, self.iterations).total();
+        let now = data.ended.unwrap_or_else(Instant::now);
+        let elapsed = data
             .start
             .map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
         let (model, rate) = match self.model {
@@ -293,40 +312,40 @@ impl Live {
         };
         serde_json::json!({
             "test": self.plan.name,
-            "state": inner.state,
+            "state": data.state,
             "model": model,
             "rate_rps": rate,
             "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
             "requests": {"total": total.requests(), "ok": total.ok, "failed": total.failed},
             "error_rate": if total.requests() > 0 { total.failed as f64 / total.requests() as f64 } else { 0.0 },
-            "rps": inner.series.back().map_or(0.0, |p| p.rps),
-            "in_flight": inner.in_flight.values().sum::<u64>(),
-            "finished": inner.final_report.is_some(),
+            "rps": data.series.back().map_or(0.0, |p| p.rps),
+            "in_flight": data.in_flight.values().sum::<u64>(),
+            "finished": data.final_report.is_some(),
         })
     }
 
     /// `GET /api/summary`: the JSON report schema, for the run so far (the
     /// final report once the run is over).
     pub fn summary(&self) -> Report {
-        let inner = self.lock();
-        let total = Self::total(&inner, self.iterations);
-        let duration = inner.start.map_or(Duration::ZERO, |s| {
+        let data = self.lock();
+        let total = Self::total(&data, self.iterations);
+        let duration = data.start.map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s)
         });
         let info = RunInfo {
             plan: &self.plan,
             model: self.model,
-            started_at: inner.started_at.unwrap_or_else(SystemTime::now),
+            started_at: data.started_at.unwrap_or_else(SystemTime::now),
             duration,
-            threads: inner.threads.max(1),
+            threads: data.threads.max(1),
             interrupted: false,
         };
         let mut report = Report::new(&info, &total);
-        report.nodes = inner.nodes.as_ref().map(|nodes| {
+        report.nodes = data.nodes.as_ref().map(|nodes| {
             nodes
                 .iter()
                 .map(|n| {
-                    let stats = inner
+                    let stats = data
                         .per_node
                         .get(&n.id)
                         .map(Aggregate::total)
@@ -350,24 +369,20 @@ impl Live {
 
     /// `GET /api/nodes`: the cluster's nodes, or this node alone.
     pub fn nodes(&self) -> Vec<NodeView> {
-        let inner = self.lock();
-        if let Some(nodes) = &inner.nodes {
+        let data = self.lock();
+        if let Some(nodes) = &data.nodes {
             return nodes.clone();
         }
-        let total = Self::total(&inner, self.iterations).total();
+        let total = Self::total(&data, self.iterations).total();
         vec![NodeView {
             id: "local".into(),
             host: "127.0.0.1".into(),
             role: "master",
-            state: inner.state,
-            cores: inner.threads as u32,
+            state: data.state,
+            cores: data.threads as u32,
             requests: total.requests(),
-            rps: inner.series.back().map_or(0.0, |p| p.rps),
-            p99_us: if total.latency.is_empty() {
-                0
-            } else {
-                total.latency.value_at_quantile(0.99)
-            },
+            rps: data.series.back().map_or(0.0, |p| p.rps),
+            p99_us: quantile_or_zero(&total.latency, 0.99),
             errors: total.failed,
             last_heartbeat_s: 0.0,
         }]
@@ -386,7 +401,7 @@ impl Live {
     /// Exact stats per node and iteration, for `/metrics`:
     /// `(node, iteration name, stats)`.
     pub fn per_node_iterations(&self) -> Vec<(String, String, Stats)> {
-        let inner = self.lock();
+        let data = self.lock();
         let names: Vec<&str> = self
             .plan
             .rounds
@@ -394,7 +409,7 @@ impl Live {
             .flat_map(|r| r.iterations.iter().map(|i| i.name.as_str()))
             .collect();
         let mut out = Vec::new();
-        for (node, agg) in &inner.per_node {
+        for (node, agg) in &data.per_node {
             for (name, stats) in names.iter().zip(&agg.iterations) {
                 out.push((node.clone(), name.to_string(), stats.clone()));
             }
@@ -404,8 +419,8 @@ impl Live {
 
     /// Every node's and iteration's exact stats merged, for `/metrics`.
     pub fn total_stats(&self) -> Stats {
-        let inner = self.lock();
-        Self::total(&inner, self.iterations).total()
+        let data = self.lock();
+        Self::total(&data, self.iterations).total()
     }
 
     /// Requests in flight now, over every node and core.
@@ -453,6 +468,62 @@ pub(crate) mod tests {
             )],
             last: false,
         }
+    }
+
+    #[test]
+    fn due_is_the_last_whole_second_past_the_lag_or_at_the_end_the_rest() {
+        let live = live();
+        assert_eq!(live.lock().due(false), None, "not started");
+        live.set_started(
+            SystemTime::now(),
+            Instant::now() - Duration::from_millis(2700),
+            1,
+        );
+        let mut data = live.lock();
+        assert_eq!(data.due(false), Some(Duration::from_secs(2)));
+        data.closed = Duration::from_secs(2);
+        assert_eq!(data.due(false), None, "already closed");
+        assert_eq!(data.due(true), None, "nothing arrived since");
+        data.interval.merge(&snapshot(1).iterations[0]);
+        let rest = data.due(true);
+        assert!(
+            rest.is_some_and(|t| t >= Duration::from_millis(2700)),
+            "{rest:?}"
+        );
+    }
+
+    #[test]
+    fn a_point_counts_status_classes_and_rates_over_its_span() {
+        let mut h = new_histogram();
+        h.record(100).unwrap();
+        let interval = Stats::from_parts(
+            h,
+            &[(101, 1), (204, 2), (302, 3), (404, 4), (503, 5), (600, 6)],
+            &[],
+            50,
+            100,
+        );
+        let p = Point::new(
+            &interval,
+            Duration::from_millis(4500),
+            Duration::from_millis(500),
+            9,
+        );
+        assert_eq!(
+            (p.t, p.requests, p.rps, p.in_flight, p.p99_us),
+            (4.5, 21, 42.0, 9, 100)
+        );
+        assert_eq!(
+            [
+                p.status_1xx,
+                p.status_2xx,
+                p.status_3xx,
+                p.status_4xx,
+                p.status_5xx
+            ],
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!((p.bytes_out_per_s, p.bytes_in_per_s), (100.0, 200.0));
     }
 
     #[test]

@@ -1,0 +1,326 @@
+//! `/metrics`: the run in the Prometheus text format (version 0.0.4), one
+//! function per metric family.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use lps_engine::{ErrorKind, Stats};
+
+use super::live::Live;
+
+/// What `/metrics` shows.
+pub(super) struct MetricsInput {
+    /// The plan's name, for `lps_test_info`.
+    pub test: String,
+    /// Exact stats per (node, iteration name).
+    pub per_node_iterations: Vec<(String, String, Stats)>,
+    /// Everything merged (the latency summary, errors and bytes).
+    pub total: Stats,
+    /// Each node's state, for `lps_nodes`.
+    pub node_states: Vec<&'static str>,
+    /// Requests in flight over every node and core.
+    pub in_flight: u64,
+}
+
+impl MetricsInput {
+    /// Copies of what `/metrics` needs from `live`, now.
+    pub fn of(live: &Live) -> MetricsInput {
+        MetricsInput {
+            test: live.plan().name.clone(),
+            per_node_iterations: live.per_node_iterations(),
+            total: live.total_stats(),
+            node_states: live.node_states(),
+            in_flight: live.in_flight(),
+        }
+    }
+}
+
+/// The quantiles of `lps_latency_seconds`.
+const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+/// Renders every family, in a fixed order.
+pub(super) fn render(m: &MetricsInput) -> String {
+    let mut out = Text::default();
+    test_info(&mut out, &m.test);
+    requests(&mut out, &m.per_node_iterations);
+    errors(&mut out, &m.total);
+    latency(&mut out, &m.total.latency);
+    nodes(&mut out, &m.node_states);
+    in_flight(&mut out, m.in_flight);
+    bytes(&mut out, &m.total);
+    out.0
+}
+
+/// The text being written, one line at a time.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    /// A family's `# HELP` and `# TYPE` lines.
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        self.line(format_args!("# HELP {name} {help}"));
+        self.line(format_args!("# TYPE {name} {kind}"));
+    }
+
+    /// One line (a sample), ended by a newline.
+    fn line(&mut self, text: std::fmt::Arguments) {
+        // Writing to a String cannot fail.
+        let _ = self.0.write_fmt(text);
+        self.0.push('\n');
+    }
+}
+
+fn test_info(out: &mut Text, test: &str) {
+    out.family(
+        "lps_test_info",
+        "gauge",
+        "The test being run (its plan's name).",
+    );
+    out.line(format_args!("lps_test_info{{test=\"{}\"}} 1", label(test)));
+}
+
+fn requests(out: &mut Text, per_node_iterations: &[(String, String, Stats)]) {
+    out.family(
+        "lps_requests_total",
+        "counter",
+        "Requests completed, by node, iteration and status code (\"error\": no response).",
+    );
+    for ((node, iteration, status), n) in &requests_by_labels(per_node_iterations) {
+        out.line(format_args!(
+            "lps_requests_total{{node=\"{}\",iteration=\"{}\",status=\"{status}\"}} {n}",
+            label(node),
+            label(iteration)
+        ));
+    }
+}
+
+/// Responses per (node, iteration, status code), and requests without a
+/// response as status `error`; keyed by label set, so that the series come
+/// out in a stable order.
+fn requests_by_labels(
+    per_node_iterations: &[(String, String, Stats)],
+) -> BTreeMap<(&str, &str, String), u64> {
+    let mut requests: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
+    let mut add = |node, iteration, status: String, n: u64| {
+        let count = requests.entry((node, iteration, status)).or_default();
+        *count = count.saturating_add(n);
+    };
+    for (node, iteration, stats) in per_node_iterations {
+        for (code, n) in stats.status_codes() {
+            add(node, iteration, code.to_string(), n);
+        }
+        let failed = stats.transport_errors();
+        if failed > 0 {
+            add(node, iteration, "error".to_string(), failed);
+        }
+    }
+    requests
+}
+
+fn errors(out: &mut Text, total: &Stats) {
+    out.family(
+        "lps_errors_total",
+        "counter",
+        "Requests that failed without a response, by kind.",
+    );
+    for kind in ErrorKind::ALL {
+        out.line(format_args!(
+            "lps_errors_total{{kind=\"{}\"}} {}",
+            kind.as_str(),
+            total.errors(kind)
+        ));
+    }
+}
+
+fn latency(out: &mut Text, h: &Histogram<u64>) {
+    out.family(
+        "lps_latency_seconds",
+        "summary",
+        "Response latency, from the merged histogram (3 significant digits).",
+    );
+    for q in QUANTILES {
+        if h.is_empty() {
+            out.line(format_args!("lps_latency_seconds{{quantile=\"{q}\"}} NaN"));
+        } else {
+            out.line(format_args!(
+                "lps_latency_seconds{{quantile=\"{q}\"}} {}",
+                seconds(h.value_at_quantile(q) as f64)
+            ));
+        }
+    }
+    let sum = if h.is_empty() {
+        0.0
+    } else {
+        h.mean() * h.len() as f64
+    };
+    out.line(format_args!("lps_latency_seconds_sum {}", seconds(sum)));
+    out.line(format_args!("lps_latency_seconds_count {}", h.len()));
+}
+
+fn nodes(out: &mut Text, node_states: &[&str]) {
+    let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+    for state in node_states {
+        *states.entry(state).or_default() += 1;
+    }
+    out.family("lps_nodes", "gauge", "Nodes of the run, by state.");
+    for (state, n) in &states {
+        out.line(format_args!("lps_nodes{{state=\"{}\"}} {n}", label(state)));
+    }
+}
+
+fn in_flight(out: &mut Text, in_flight: u64) {
+    out.family(
+        "lps_in_flight",
+        "gauge",
+        "Requests sent and not yet answered.",
+    );
+    out.line(format_args!("lps_in_flight {in_flight}"));
+}
+
+fn bytes(out: &mut Text, total: &Stats) {
+    out.family(
+        "lps_bytes_total",
+        "counter",
+        "Bytes on the wire, heads included.",
+    );
+    out.line(format_args!(
+        "lps_bytes_total{{direction=\"sent\"}} {}",
+        total.bytes_sent
+    ));
+    out.line(format_args!(
+        "lps_bytes_total{{direction=\"received\"}} {}",
+        total.bytes_received
+    ));
+}
+
+/// Microseconds as seconds, without float noise (`123` -> `0.000123`).
+fn seconds(us: f64) -> String {
+    let s = format!("{:.6}", us / 1e6);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A label value escaped for the text format.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(codes: &[(u16, u64)], errors: &[(ErrorKind, u64)], latencies: &[u64]) -> Stats {
+        let mut h = lps_engine::new_histogram();
+        for v in latencies {
+            h.record(*v).unwrap();
+        }
+        Stats::from_parts(h, codes, errors, 100, 2000)
+    }
+
+    #[test]
+    fn metrics_render_exactly() {
+        let a = stats(
+            &[(200, 3), (503, 1)],
+            &[(ErrorKind::Timeout, 2)],
+            &[1000; 4],
+        );
+        let b = stats(&[(200, 1)], &[], &[2000]);
+        let c = stats(&[(200, 5)], &[], &[]);
+        let mut total = Stats::new();
+        for s in [&a, &b, &c] {
+            total.merge(s);
+        }
+        let input = MetricsInput {
+            test: "Check\nout".into(),
+            per_node_iterations: vec![
+                ("w\"1".into(), "home".into(), a),
+                ("w\"1".into(), "home".into(), c),
+                ("w2".into(), "home".into(), b),
+            ],
+            total,
+            node_states: vec!["Running", "Lost", "Running"],
+            in_flight: 7,
+        };
+        let expected = r#"# HELP lps_test_info The test being run (its plan's name).
+# TYPE lps_test_info gauge
+lps_test_info{test="Check\nout"} 1
+# HELP lps_requests_total Requests completed, by node, iteration and status code ("error": no response).
+# TYPE lps_requests_total counter
+lps_requests_total{node="w\"1",iteration="home",status="200"} 8
+lps_requests_total{node="w\"1",iteration="home",status="503"} 1
+lps_requests_total{node="w\"1",iteration="home",status="error"} 2
+lps_requests_total{node="w2",iteration="home",status="200"} 1
+# HELP lps_errors_total Requests that failed without a response, by kind.
+# TYPE lps_errors_total counter
+lps_errors_total{kind="connect"} 0
+lps_errors_total{kind="timeout"} 2
+lps_errors_total{kind="reset"} 0
+lps_errors_total{kind="closed"} 0
+lps_errors_total{kind="protocol"} 0
+lps_errors_total{kind="tls"} 0
+lps_errors_total{kind="other"} 0
+# HELP lps_latency_seconds Response latency, from the merged histogram (3 significant digits).
+# TYPE lps_latency_seconds summary
+lps_latency_seconds{quantile="0.5"} 0.001
+lps_latency_seconds{quantile="0.9"} 0.002
+lps_latency_seconds{quantile="0.99"} 0.002
+lps_latency_seconds{quantile="0.999"} 0.002
+lps_latency_seconds_sum 0.006
+lps_latency_seconds_count 5
+# HELP lps_nodes Nodes of the run, by state.
+# TYPE lps_nodes gauge
+lps_nodes{state="Lost"} 1
+lps_nodes{state="Running"} 2
+# HELP lps_in_flight Requests sent and not yet answered.
+# TYPE lps_in_flight gauge
+lps_in_flight 7
+# HELP lps_bytes_total Bytes on the wire, heads included.
+# TYPE lps_bytes_total counter
+lps_bytes_total{direction="sent"} 300
+lps_bytes_total{direction="received"} 6000
+"#;
+        assert_eq!(render(&input), expected);
+    }
+
+    #[test]
+    fn empty_latency_is_nan() {
+        let input = MetricsInput {
+            test: String::new(),
+            per_node_iterations: vec![],
+            total: Stats::new(),
+            node_states: vec![],
+            in_flight: 0,
+        };
+        let text = render(&input);
+        assert!(text.contains("lps_latency_seconds{quantile=\"0.99\"} NaN\n"));
+        assert!(text.contains("lps_latency_seconds_sum 0\nlps_latency_seconds_count 0\n"));
+    }
+
+    #[test]
+    fn seconds_have_no_float_noise() {
+        for (us, s) in [
+            (0.0, "0"),
+            (1.0, "0.000001"),
+            (123.0, "0.000123"),
+            (1_000_000.0, "1"),
+            (1_500_000.0, "1.5"),
+            (0.4, "0"),
+        ] {
+            assert_eq!(seconds(us), s, "{us}");
+        }
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(label("line\nbreak"), r"line\nbreak");
+    }
+}
