@@ -1,0 +1,161 @@
+//! The worker's run: starts the control thread, waits for the master's
+//! start instant, runs the plan locally, then waits for the master to have
+//! every snapshot.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use lps_config::Plan;
+use lps_engine::{RunOptions, Snapshot};
+use lps_proto as proto;
+use tokio::sync::mpsc;
+
+use super::control::{self, Control};
+use super::{DELIVERY_GRACE, Event, Outgoing, WorkerConfig, WorkerError};
+use crate::cluster;
+use crate::local::{self, Outcome};
+use crate::shutdown::CancellationToken;
+
+/// How the worker's part ended.
+pub struct WorkerOutcome {
+    pub outcome: Outcome,
+    /// The master has every snapshot of this worker.
+    pub delivered: bool,
+    /// Why the master may not have every snapshot: the local result is
+    /// then the full one.
+    pub master_gone: Option<WorkerError>,
+}
+
+/// Registers, waits for the start, runs the plan locally and streams it.
+pub fn run(
+    plan: &Plan,
+    cfg: WorkerConfig,
+    opts: &RunOptions,
+    stop: &CancellationToken,
+) -> anyhow::Result<WorkerOutcome> {
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (event_tx, events) = std::sync::mpsc::channel::<Event>();
+    // The master's Cancel stops this run (a child: it does not cancel the process).
+    let cancel = stop.child_token();
+    let register = register(plan, &cfg, opts);
+    let control = Control::new(cfg.clone(), register, out_rx, event_tx, cancel.clone());
+    let control = control::spawn(control, stop.clone())?;
+    let start_ms = match wait_for_start(&events) {
+        Ok(ms) => ms,
+        Err(e) => {
+            // After a fatal answer the control thread ends: let it. After a
+            // Ctrl-C it may still be connecting, and is not waited for.
+            if !matches!(e, WorkerError::Interrupted) {
+                let _ = control.join();
+            }
+            return Err(e.into());
+        }
+    };
+    let outcome = run_locally(plan, opts, start_ms, &out_tx, &cancel)?;
+    let delivery = wait_for_delivery(&events, &cfg);
+    // The control thread ends once its channel closes; it is not waited for
+    // when the master is unreachable (its connect attempt is bounded anyway).
+    drop(out_tx);
+    if delivery.is_ok() {
+        // It told the run it is done: it is ending.
+        let _ = control.join();
+    }
+    Ok(WorkerOutcome {
+        outcome,
+        delivered: delivery.is_ok(),
+        master_gone: delivery.err(),
+    })
+}
+
+/// What this worker tells the master first on every session.
+fn register(plan: &Plan, cfg: &WorkerConfig, opts: &RunOptions) -> proto::Register {
+    proto::Register {
+        node_id: cfg.node_id.clone(),
+        host: cfg.host.clone(),
+        cores: u32::try_from(lps_engine::thread_count(opts.threads)).unwrap_or(u32::MAX),
+        lps_version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol_version: proto::PROTOCOL_VERSION,
+        plan_fingerprint: cluster::fingerprint(plan),
+        secret: cfg.secret.clone().unwrap_or_default(),
+        iterations: cluster::iteration_names(plan),
+        instance: instance(),
+    }
+}
+
+/// Blocks until the master's start instant (Unix ms), a reason the worker
+/// cannot take part, or Ctrl-C.
+fn wait_for_start(events: &Receiver<Event>) -> Result<u64, WorkerError> {
+    loop {
+        match events.recv() {
+            Ok(Event::Start(ms)) => return Ok(ms),
+            Ok(Event::Fatal(why)) => return Err(why),
+            Ok(Event::Stopped) => return Err(WorkerError::Interrupted),
+            // Only sent after the start.
+            Ok(Event::Delivered | Event::MasterGone(_)) => {}
+            Err(_) => return Err(WorkerError::ControlEnded),
+        }
+    }
+}
+
+/// Runs the plan from the master's start instant, handing each snapshot,
+/// then the finished marker, to the control thread.
+fn run_locally(
+    plan: &Plan,
+    opts: &RunOptions,
+    start_ms: u64,
+    out_tx: &mpsc::UnboundedSender<Outgoing>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Outcome> {
+    let opts = RunOptions {
+        start_at: Some(cluster::instant_of_unix_ms(start_ms)),
+        ..opts.clone()
+    };
+    let mut seq = 0u64;
+    let on_snapshot = |snap: &Snapshot| {
+        seq += 1;
+        // The control thread lives until it reports; a send fails only
+        // after it gave up on the master, and the local result keeps the data.
+        let _ = out_tx.send(Outgoing::Snapshot(cluster::encode_snapshot(seq, snap)));
+    };
+    let outcome = local::run(plan, &opts, on_snapshot, cancel, None, || {})?;
+    // As above: a control thread that gave up needs no marker.
+    let _ = out_tx.send(Outgoing::Finished {
+        last_seq: seq,
+        interrupted: outcome.interrupted,
+    });
+    Ok(outcome)
+}
+
+/// Waits until the master has every snapshot, or says why it may not.
+/// Ctrl-C does not cut this short: an interrupted run's snapshots are
+/// delivered too, within the same bounded time.
+fn wait_for_delivery(events: &Receiver<Event>, cfg: &WorkerConfig) -> Result<(), WorkerError> {
+    let deadline =
+        Instant::now() + DELIVERY_GRACE + cfg.connect_timeout.min(Duration::from_secs(5));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(Event::Delivered) => return Ok(()),
+            Ok(Event::MasterGone(why) | Event::Fatal(why)) => return Err(why),
+            // Start came before; Stopped: see above.
+            Ok(Event::Start(_) | Event::Stopped) => {}
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                return Err(WorkerError::Unacknowledged { master: cfg.master });
+            }
+        }
+    }
+}
+
+/// A number this process alone sends as its `Register.instance`: std's
+/// hasher keys are random per process, and the pid and clock are mixed in.
+fn instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
