@@ -32,7 +32,7 @@ use crate::EXIT_OK;
 use crate::cluster::{self, Role};
 use crate::report::Model;
 use crate::shutdown::{self, CancellationToken};
-use cli::{Cli, ClusterArgs, Command, EngineArgs, OutputArgs, RoleArg};
+use cli::{Cli, ClusterArgs, Command, EngineArgs, OutputArgs, RoleArg, TargetArgs};
 pub use error::Error;
 
 /// Runs the `lps` command line and returns its exit code.
@@ -148,16 +148,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             );
             Ok(EXIT_OK)
         }
-        Some(Command::Target(args)) => {
-            // The first Ctrl-C stops the target cleanly.
-            let opts = lps_testbed::TargetOptions {
-                listen: args.listen,
-                threads: args.threads,
-                record_arrivals: args.record_arrivals,
-            };
-            lps_testbed::run_until(opts, &stop)?;
-            Ok(EXIT_OK)
-        }
+        Some(Command::Target(args)) => target(&args, &stop),
         Some(Command::Demo {
             engine,
             output,
@@ -165,6 +156,17 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             clients,
         }) => demo::run(&engine, &output, request_count, clients, &stop),
     }
+}
+
+/// `lps target`: serves the built-in target until the first Ctrl-C.
+fn target(args: &TargetArgs, stop: &CancellationToken) -> Result<u8, Error> {
+    let opts = lps_testbed::TargetOptions {
+        listen: args.listen,
+        threads: args.threads,
+        record_arrivals: args.record_arrivals,
+    };
+    lps_testbed::run_until(opts, stop)?;
+    Ok(EXIT_OK)
 }
 
 /// What a run of a plan needs, whatever the node's role, once the options

@@ -5,7 +5,15 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use super::json::{Figures, Report};
+use super::json::{Figures, NodeReport, Report};
+
+/// `writeln!` into the summary, a `String`.
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        // Writing to a String cannot fail.
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
 
 impl Report {
     /// The console summary.
@@ -15,7 +23,7 @@ impl Report {
             None => "closed model".to_string(),
             Some(r) => format!("open model at {r} req/s, latency from intended start"),
         };
-        let _ = writeln!(
+        put!(
             out,
             "\n{} — {model}, {} clients on {} threads{}",
             self.test,
@@ -28,31 +36,22 @@ impl Report {
             }
         );
         render_figures(&mut out, &self.total, self.duration_s, "  ");
-        let _ = writeln!(out, "\n  Latency distribution:");
+        put!(out, "\n  Latency distribution:");
         render_histogram(&mut out, total_hist, "    ");
         if let Some(nodes) = &self.nodes {
-            let _ = writeln!(out, "\n  Nodes:");
-            for n in nodes {
-                let _ = writeln!(
-                    out,
-                    "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed",
-                    n.id,
-                    n.role,
-                    n.state,
-                    n.cores,
-                    n.requests.total,
-                    n.throughput_rps,
-                    us(n.latency_us.p99),
-                    n.requests.failed
-                );
-            }
+            render_nodes(&mut out, nodes);
         }
         if self.iterations.len() > 1 {
             for it in &self.iterations {
-                let _ = writeln!(
+                put!(
                     out,
                     "\n  Iteration {} ({}, mode {}, {} {}, HTTP/{})",
-                    it.name, it.round, it.mode, it.method, it.url, it.http_version
+                    it.name,
+                    it.round,
+                    it.mode,
+                    it.method,
+                    it.url,
+                    it.http_version
                 );
                 render_figures(&mut out, &it.figures, self.duration_s, "    ");
             }
@@ -61,17 +60,45 @@ impl Report {
     }
 }
 
+/// A cluster run's nodes, one line each.
+fn render_nodes(out: &mut String, nodes: &[NodeReport]) {
+    put!(out, "\n  Nodes:");
+    for n in nodes {
+        put!(
+            out,
+            "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed",
+            n.id,
+            n.role,
+            n.state,
+            n.cores,
+            n.requests.total,
+            n.throughput_rps,
+            us(n.latency_us.p99),
+            n.requests.failed
+        );
+    }
+}
+
+/// One set of figures (the total, or an iteration's), each line led by `pad`.
 fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
+    render_timing(out, f, duration_s, pad);
+    render_results(out, f, pad);
+}
+
+/// Requests, duration, throughput, latency and connection times.
+fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
-    let _ = writeln!(
+    put!(
         out,
         "{pad}Requests:    {} total, {} ok, {} failed",
-        r.total, r.ok, r.failed
+        r.total,
+        r.ok,
+        r.failed
     );
-    let _ = writeln!(out, "{pad}Duration:    {duration_s:.3} s");
-    let _ = writeln!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
+    put!(out, "{pad}Duration:    {duration_s:.3} s");
+    put!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
     let l = &f.latency_us;
-    let _ = writeln!(
+    put!(
         out,
         "{pad}Latency:     min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         us(l.min),
@@ -85,7 +112,7 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;
-        let _ = writeln!(
+        put!(
             out,
             "{pad}Connects:    {} opened, mean {}  p50 {}  p99 {}  max {}",
             c.opened,
@@ -95,13 +122,17 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
             us(l.max)
         );
     }
+}
+
+/// Status codes, errors and bytes transferred.
+fn render_results(out: &mut String, f: &Figures, pad: &str) {
     if !f.status_codes.is_empty() {
         let codes: Vec<String> = f
             .status_codes
             .iter()
             .map(|(c, n)| format!("[{c}] {n}"))
             .collect();
-        let _ = writeln!(out, "{pad}Status:      {}", codes.join("  "));
+        put!(out, "{pad}Status:      {}", codes.join("  "));
     }
     let errors: Vec<String> = f
         .errors
@@ -110,9 +141,9 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     if !errors.is_empty() {
-        let _ = writeln!(out, "{pad}Errors:      {}", errors.join(", "));
+        put!(out, "{pad}Errors:      {}", errors.join(", "));
     }
-    let _ = writeln!(
+    put!(
         out,
         "{pad}Transfer:    {} sent, {} received",
         human_bytes(f.bytes.sent),
@@ -123,7 +154,7 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
 /// A small latency histogram: ten bars over the recorded range.
 fn render_histogram(out: &mut String, h: &Histogram<u64>, pad: &str) {
     if h.is_empty() {
-        let _ = writeln!(out, "{pad}(no responses)");
+        put!(out, "{pad}(no responses)");
         return;
     }
     const WIDTH: u64 = 40;
@@ -133,7 +164,7 @@ fn render_histogram(out: &mut String, h: &Histogram<u64>, pad: &str) {
         // Bars scale to the fullest bucket; a non-empty bucket shows at least one mark.
         let bar =
             "■".repeat((u128::from(n) * u128::from(WIDTH)).div_ceil(u128::from(most)) as usize);
-        let _ = writeln!(out, "{pad}{:>9} - {:<9} [{n:>9}] {bar}", us(from), us(to));
+        put!(out, "{pad}{:>9} - {:<9} [{n:>9}] {bar}", us(from), us(to));
     }
 }
 
