@@ -7,17 +7,22 @@
 //! -> the dashboard and the reports.
 //!
 //! # Layout
-//! - `app`: the command line and each role's entry point; exit codes.
+//! - `app`: the command line and each role's entry point (a single node,
+//!   master, worker, `demo`, `target`); its errors and their exit codes.
 //! - `local`: running a plan on this node's engine, with progress.
-//! - `cluster`: roles, plan fingerprint and the snapshot wire format;
-//!   `cluster::master` and `cluster::worker`, the two roles.
-//! - `dashboard`: the live model of a running test, its HTTP server, JSON API
-//!   and Prometheus metrics.
-//! - `report`: console summary, JSON report, histogram log.
+//! - `cluster`: roles, plan fingerprint and clock; `cluster::wire`, the
+//!   snapshot wire format; `cluster::master` and `cluster::worker`, the two
+//!   roles.
+//! - `dashboard`: its HTTP server, JSON API and Prometheus metrics;
+//!   `dashboard::live`, the live model of a running test.
+//! - `report`: console summary, JSON report, histogram log, and the verdict.
 //! - `shutdown`: the one stop signal, and Ctrl-C.
 //!
-//! Exit codes: [`EXIT_OK`] 0, [`EXIT_FAILED`] 1 (the test failed: every
-//! request failed, or the run could not complete), [`EXIT_BAD_INPUT`] 2.
+//! # Exit codes
+//! - [`EXIT_OK`] (0): the test ran (or the command did its job).
+//! - [`EXIT_FAILED`] (1): the test failed: every request failed, none
+//!   completed, or the run could not complete.
+//! - [`EXIT_BAD_INPUT`] (2): the options, plan or settings are at fault.
 
 mod app;
 pub mod cluster;
@@ -31,15 +36,3 @@ pub use app::main;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
-
-/// An error in what the user gave (options, plan, settings): exit code 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}

@@ -33,13 +33,7 @@ pub fn run(
     mut on_tick: impl FnMut(),
 ) -> anyhow::Result<Outcome> {
     let run = lps_engine::start(plan, opts, stop.clone())?;
-    // The wall-clock time of the engine's start instant (which may lie
-    // ahead: a cluster starts every node at one agreed time).
-    let now = (Instant::now(), SystemTime::now());
-    let started_at = match run.started().checked_duration_since(now.0) {
-        Some(ahead) => now.1 + ahead,
-        None => now.1 - now.0.duration_since(run.started()),
-    };
+    let started_at = wall_clock(run.started());
     let threads = run.cores();
     if let Some(live) = live {
         live.set_started(started_at, run.started(), threads);
@@ -78,6 +72,16 @@ pub fn run(
     })
 }
 
+/// The wall-clock time of `at`, which may lie ahead (a cluster starts
+/// every node's engine at one agreed time).
+fn wall_clock(at: Instant) -> SystemTime {
+    let now = (Instant::now(), SystemTime::now());
+    match at.checked_duration_since(now.0) {
+        Some(ahead) => now.1 + ahead,
+        None => now.1 - now.0.duration_since(at),
+    }
+}
+
 /// The live progress line on stderr (only when it is a terminal).
 struct Progress {
     enabled: bool,
@@ -106,9 +110,13 @@ impl Progress {
         for s in &snap.iterations {
             self.interval.merge(s);
         }
-        if self.last_print.elapsed() < Duration::from_millis(900) && !snap.last {
-            return;
+        if self.last_print.elapsed() >= Duration::from_millis(900) || snap.last {
+            self.print(total);
         }
+    }
+
+    /// Prints the line: totals so far, and the rate and p99 since the last line.
+    fn print(&mut self, total: &Aggregate) {
         let all = total.total();
         let requests = all.requests();
         let span = total.elapsed.saturating_sub(self.printed_at).as_secs_f64();

@@ -377,18 +377,7 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             Some((n, v)) if n.starts_with('-') => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let found = if let Some(long) = name.strip_prefix("--") {
-            let f = fold(long);
-            // `--record-arrivals` and friends: clap's own kebab names.
-            OPTIONS.iter().find(|(_, canon, _)| fold(canon) == f)
-        } else if name.starts_with('-') && name.len() > 1 {
-            OPTIONS
-                .iter()
-                .find(|(short, _, _)| !short.is_empty() && short.eq_ignore_ascii_case(&name))
-        } else {
-            None
-        };
-        let Some((_, canon, arity)) = found else {
+        let Some((_, canon, arity)) = lookup(&name) else {
             out.push(arg);
             continue;
         };
@@ -418,6 +407,21 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The LPS option spelt `name` (`--NumberOfClients`, `-nc`), if any.
+fn lookup(name: &str) -> Option<&'static (&'static str, &'static str, Arity)> {
+    if let Some(long) = name.strip_prefix("--") {
+        let f = fold(long);
+        // `--record-arrivals` and friends: clap's own kebab names.
+        OPTIONS.iter().find(|(_, canon, _)| fold(canon) == f)
+    } else if name.starts_with('-') && name.len() > 1 {
+        OPTIONS
+            .iter()
+            .find(|(short, _, _)| !short.is_empty() && short.eq_ignore_ascii_case(name))
+    } else {
+        None
+    }
 }
 
 /// The clap long name of a canonical option (clap's own options are kebab-case).

@@ -1,48 +1,89 @@
 //! Plans from the command line and from files; every failure here is bad
-//! input (exit code 2) with the file, line and key in its one-line message.
+//! input (exit code 2) with the file, line and key, or the option, in its
+//! one-line message.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lps_config::{
-    HttpRequestFile, IterationFile, IterationMode, Origin, Plan, PlanFile, RoundFile,
+    ConfigError, HttpRequestFile, IterationFile, IterationMode, Origin, Plan, PlanFile, RoundFile,
+    UnknownValue,
 };
 
 use super::cli::QuickArgs;
-use crate::BadInput;
+
+/// Why a plan could not be made, loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The plan file, or the plan the options make, is not acceptable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// `lps create` does not overwrite a plan.
+    #[error("{} already exists; use 'lps add' to extend it", .path.display())]
+    Exists { path: PathBuf },
+
+    /// `lps create` and `lps add` without `--url`.
+    #[error("--url is required")]
+    UrlRequired,
+
+    #[error("--iterationMode: {0}")]
+    Mode(UnknownValue),
+
+    #[error("--httpVersion: {0}")]
+    HttpVersion(UnknownValue),
+
+    /// An option the iteration mode ignores (`-rc 100 -d 10` is mode R).
+    #[error("--{option} does not apply to iterationMode {mode}, which uses {}", flags(.uses))]
+    NotForMode {
+        option: &'static str,
+        mode: IterationMode,
+        uses: &'static [&'static str],
+    },
+
+    #[error("--header {header:?}: expected \"Name: value\"")]
+    Header { header: String },
+}
+
+/// `--a, --b`.
+fn flags(options: &[&str]) -> String {
+    options
+        .iter()
+        .map(|o| format!("--{o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The plan of a quick test: one round with one iteration.
-pub fn quick(q: &QuickArgs) -> Result<Plan, BadInput> {
+pub fn quick(q: &QuickArgs) -> Result<Plan, PlanError> {
     let file = plan_file(q)?;
-    file.into_plan(Origin::new("command line")).map_err(bad)
+    file.into_plan(Origin::new("command line"))
+        .map_err(PlanError::from)
 }
 
 /// Loads and checks a plan file.
-pub fn load(path: &Path) -> Result<Plan, BadInput> {
-    lps_config::load_plan(path).map_err(bad)
+pub fn load(path: &Path) -> Result<Plan, PlanError> {
+    lps_config::load_plan(path).map_err(PlanError::from)
 }
 
 /// `lps create`: writes a new plan holding the quick-test iteration.
-pub fn create(path: &Path, q: &QuickArgs) -> Result<(), BadInput> {
+pub fn create(path: &Path, q: &QuickArgs) -> Result<(), PlanError> {
     if path.exists() {
-        return Err(BadInput(format!(
-            "{} already exists; use 'lps add' to extend it",
-            path.display()
-        )));
+        return Err(PlanError::Exists {
+            path: path.to_path_buf(),
+        });
     }
     let file = plan_file(q)?;
     // Check before writing, so that a plan on disk always loads; `path:`
     // payloads are relative to the plan's directory, as when it is run.
     let origin = path.display().to_string();
-    file.clone()
-        .into_plan(origin_of(path, &origin))
-        .map_err(bad)?;
-    lps_config::save_plan_file(path, &file).map_err(bad)
+    file.clone().into_plan(origin_of(path, &origin))?;
+    lps_config::save_plan_file(path, &file).map_err(PlanError::from)
 }
 
 /// `lps add`: appends the quick-test iteration to a plan file, in `round`
 /// (created when missing) or the last round.
-pub fn add(path: &Path, round: Option<&str>, q: &QuickArgs) -> Result<(), BadInput> {
-    let mut file = lps_config::load_plan_file(path).map_err(bad)?;
+pub fn add(path: &Path, round: Option<&str>, q: &QuickArgs) -> Result<(), PlanError> {
+    let mut file = lps_config::load_plan_file(path)?;
     let iteration = iteration_file(q)?;
     match round {
         Some(name) => match file.rounds.iter_mut().find(|r| r.name == name) {
@@ -61,10 +102,8 @@ pub fn add(path: &Path, round: Option<&str>, q: &QuickArgs) -> Result<(), BadInp
         },
     }
     let origin = path.display().to_string();
-    file.clone()
-        .into_plan(origin_of(path, &origin))
-        .map_err(bad)?;
-    lps_config::save_plan_file(path, &file).map_err(bad)
+    file.clone().into_plan(origin_of(path, &origin))?;
+    lps_config::save_plan_file(path, &file).map_err(PlanError::from)
 }
 
 fn origin_of<'a>(path: &'a Path, name: &'a str) -> Origin<'a> {
@@ -75,7 +114,7 @@ fn origin_of<'a>(path: &'a Path, name: &'a str) -> Origin<'a> {
     }
 }
 
-fn plan_file(q: &QuickArgs) -> Result<PlanFile, BadInput> {
+fn plan_file(q: &QuickArgs) -> Result<PlanFile, PlanError> {
     Ok(PlanFile {
         name: q.test_name.clone(),
         number_of_clients: Some(q.clients),
@@ -89,66 +128,19 @@ fn plan_file(q: &QuickArgs) -> Result<PlanFile, BadInput> {
     })
 }
 
-fn iteration_file(q: &QuickArgs) -> Result<IterationFile, BadInput> {
-    let url = q
-        .url
-        .clone()
-        .ok_or_else(|| BadInput("--url is required".into()))?;
-    let mode = match &q.mode {
-        Some(m) => m
-            .parse::<IterationMode>()
-            .map_err(|e| BadInput(format!("--iterationMode: {e}")))?,
-        // A duration alone means "run for that long", as in wrk.
-        None if q.duration_s.is_some() && q.request_count.is_none() => IterationMode::D,
-        None => IterationMode::R,
-    };
-    // On the command line an option the mode ignores is a mistake (`-rc 100
-    // -d 10` is mode R, for 100 requests). Files are not checked so: LPS may
-    // write every key whatever the mode.
-    let uses: &[&str] = match mode {
-        IterationMode::R => &["requestCount"],
-        IterationMode::D => &["duration"],
-        IterationMode::CB => &[
-            "duration",
-            "batchSize",
-            "coolDownTime",
-            "maximizeThroughput",
-        ],
-        IterationMode::CRB => &[
-            "requestCount",
-            "batchSize",
-            "coolDownTime",
-            "maximizeThroughput",
-        ],
-        IterationMode::DCB => &[
-            "duration",
-            "batchSize",
-            "coolDownTime",
-            "maximizeThroughput",
-        ],
-    };
-    let given = [
-        ("requestCount", q.request_count.is_some()),
-        ("duration", q.duration_s.is_some()),
-        ("batchSize", q.batch_size.is_some()),
-        ("coolDownTime", q.cool_down_ms.is_some()),
-        ("maximizeThroughput", q.maximize_throughput),
-    ];
-    if let Some((option, _)) = given.iter().find(|(o, given)| *given && !uses.contains(o)) {
-        return Err(BadInput(format!(
-            "--{option} does not apply to iterationMode {mode}, which uses {}",
-            uses.iter()
-                .map(|o| format!("--{o}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let mut headers = Vec::new();
-    for h in &q.headers {
-        let pair = lps_config::Headers::split_line(h)
-            .ok_or_else(|| BadInput(format!("--header {h:?}: expected \"Name: value\"")))?;
-        headers.push(pair);
-    }
+/// The quick-test iteration.
+fn iteration_file(q: &QuickArgs) -> Result<IterationFile, PlanError> {
+    let url = q.url.clone().ok_or(PlanError::UrlRequired)?;
+    let mode = mode_of(q)?;
+    check_options_apply(q, mode)?;
+    let headers = q
+        .headers
+        .iter()
+        .map(|h| {
+            lps_config::Headers::split_line(h)
+                .ok_or_else(|| PlanError::Header { header: h.clone() })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(IterationFile {
         name: q.run_name.clone(),
         iteration_mode: Some(mode),
@@ -160,17 +152,119 @@ fn iteration_file(q: &QuickArgs) -> Result<IterationFile, BadInput> {
         http_request: HttpRequestFile {
             method: Some(q.method.to_ascii_uppercase()),
             url,
-            http_version: Some(
-                q.http_version
-                    .parse()
-                    .map_err(|e| BadInput(format!("--httpVersion: {e}")))?,
-            ),
+            http_version: Some(q.http_version.parse().map_err(PlanError::HttpVersion)?),
             headers: headers.into(),
             payload: q.payload.clone(),
         },
     })
 }
 
-fn bad(e: impl std::fmt::Display) -> BadInput {
-    BadInput(e.to_string())
+/// `--iterationMode`, or what the other options imply.
+fn mode_of(q: &QuickArgs) -> Result<IterationMode, PlanError> {
+    match &q.mode {
+        Some(m) => m.parse().map_err(PlanError::Mode),
+        // A duration alone means "run for that long", as in wrk.
+        None if q.duration_s.is_some() && q.request_count.is_none() => Ok(IterationMode::D),
+        None => Ok(IterationMode::R),
+    }
+}
+
+/// On the command line an option the mode ignores is a mistake (`-rc 100
+/// -d 10` is mode R, for 100 requests). Files are not checked so: LPS may
+/// write every key whatever the mode.
+fn check_options_apply(q: &QuickArgs, mode: IterationMode) -> Result<(), PlanError> {
+    let uses = options_used_by(mode);
+    let given = [
+        ("requestCount", q.request_count.is_some()),
+        ("duration", q.duration_s.is_some()),
+        ("batchSize", q.batch_size.is_some()),
+        ("coolDownTime", q.cool_down_ms.is_some()),
+        ("maximizeThroughput", q.maximize_throughput),
+    ];
+    match given.iter().find(|(o, given)| *given && !uses.contains(o)) {
+        Some((option, _)) => Err(PlanError::NotForMode { option, mode, uses }),
+        None => Ok(()),
+    }
+}
+
+/// The iteration options that `mode` reads.
+fn options_used_by(mode: IterationMode) -> &'static [&'static str] {
+    const BATCHES: [&str; 3] = ["batchSize", "coolDownTime", "maximizeThroughput"];
+    match mode {
+        IterationMode::R => &["requestCount"],
+        IterationMode::D => &["duration"],
+        IterationMode::CB | IterationMode::DCB => &["duration", BATCHES[0], BATCHES[1], BATCHES[2]],
+        IterationMode::CRB => &["requestCount", BATCHES[0], BATCHES[1], BATCHES[2]],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick(args: &[&str]) -> QuickArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        #[command(disable_help_flag = true)]
+        struct Q {
+            #[command(flatten)]
+            quick: QuickArgs,
+        }
+        let args = std::iter::once("lps")
+            .chain(args.iter().copied())
+            .map(String::from);
+        Q::try_parse_from(super::super::cli::normalize(args))
+            .expect("the test's options parse")
+            .quick
+    }
+
+    #[test]
+    fn options_the_mode_ignores_are_refused() {
+        let cases: &[(&[&str], Result<IterationMode, &str>)] = &[
+            (&["-rc", "5"], Ok(IterationMode::R)),
+            (&["-d", "5"], Ok(IterationMode::D)),
+            (
+                &["-d", "5", "-im", "cb", "-bs", "2", "-mt"],
+                Ok(IterationMode::CB),
+            ),
+            (
+                &["-rc", "100", "-d", "10"],
+                Err("--duration does not apply to iterationMode R, which uses --requestCount"),
+            ),
+            (
+                &["-im", "CRB", "-d", "1"],
+                Err(
+                    "--duration does not apply to iterationMode CRB, which uses --requestCount, --batchSize, --coolDownTime, --maximizeThroughput",
+                ),
+            ),
+            (
+                &["-im", "X"],
+                Err("--iterationMode: \"X\" is not one of R, D, CB, CRB, DCB"),
+            ),
+        ];
+        for (args, expected) in cases {
+            let q = quick(args);
+            let got = mode_of(&q).and_then(|mode| check_options_apply(&q, mode).map(|()| mode));
+            assert_eq!(
+                got.map_err(|e| e.to_string()),
+                expected.map_err(String::from),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_need_a_colon() {
+        let q = quick(&["-u", "http://127.0.0.1:1/", "-rc", "1", "-h", "NoColon"]);
+        let e = iteration_file(&q).expect_err("no colon");
+        assert_eq!(
+            e.to_string(),
+            "--header \"NoColon\": expected \"Name: value\""
+        );
+        let q = quick(&["-rc", "1"]);
+        assert_eq!(
+            iteration_file(&q).expect_err("no url").to_string(),
+            "--url is required"
+        );
+    }
 }

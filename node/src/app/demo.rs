@@ -1,0 +1,54 @@
+//! `lps demo`: the built-in target on a free loopback port, and a test of it.
+
+use std::net::SocketAddr;
+
+use lps_config::Settings;
+
+use super::cli::{EngineArgs, OutputArgs, QuickArgs};
+use super::{Error, options, plans};
+use crate::shutdown::CancellationToken;
+use crate::{local, report};
+
+/// Starts the target, runs `clients` clients of `requests` requests each
+/// against it on this node, and writes the report.
+pub fn run(
+    engine: &EngineArgs,
+    output: &OutputArgs,
+    requests: u64,
+    clients: u32,
+    stop: &CancellationToken,
+) -> Result<u8, Error> {
+    // The demo is always single-node, whatever the settings say.
+    let opts = options::engine(engine, &Settings::default())?;
+    options::check_outputs(output)?;
+    let handle = lps_testbed::spawn(lps_testbed::TargetOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        threads: lps_engine::thread_count(engine.threads),
+        record_arrivals: false,
+    })?;
+    let addr = handle.local_addr();
+    eprintln!(
+        "lps demo: built-in target on http://{addr}/; sending {requests} requests from each of {clients} clients"
+    );
+    let quick = QuickArgs {
+        url: Some(format!("http://{addr}/")),
+        method: "GET".into(),
+        http_version: "1.1".into(),
+        test_name: "Demo".into(),
+        run_name: "hello".into(),
+        clients,
+        run_in_parallel: true,
+        request_count: Some(requests),
+        ..Default::default()
+    };
+    let plan = plans::quick(&quick)?;
+    let model = options::model(engine);
+    let code = local::run(&plan, &opts, |_| {}, stop, None, || {})
+        .map_err(Error::from)
+        .and_then(|outcome| {
+            let to = options::destinations(output);
+            Ok(report::write(&plan, &outcome, model, to, None, None)?)
+        });
+    handle.stop();
+    code
+}

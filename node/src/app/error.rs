@@ -1,0 +1,200 @@
+//! The errors of the `lps` command, worded for the command line, and the
+//! exit code each calls for: the user's input (2) or the run (1).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use lps_config::ConfigError;
+use lps_engine::EngineError;
+
+use super::plans::PlanError;
+use crate::cluster;
+use crate::report::ReportError;
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
+
+/// Why `lps` stopped before the end of its job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// clap refused the command line; `message` is its first paragraph on
+    /// one line.
+    #[error("{message} (see 'lps --help')")]
+    Usage { message: String },
+
+    /// `lps add` was given an option of the plan, which it would ignore.
+    #[error("lps add adds an iteration; --{option} is the plan's: edit it in the file")]
+    PlanOptionInAdd { option: &'static str },
+
+    /// Neither a command nor `--url`.
+    #[error("no --url given and no command; try 'lps demo' or 'lps --help'")]
+    NoUrl,
+
+    /// The plan (a file, or the quick-test options) is not acceptable.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+
+    /// The settings file cannot be read or is not acceptable.
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+
+    /// `--timeout` is not a positive number of seconds up to a year.
+    #[error("--timeout must be a positive number of seconds up to a year, got {seconds}")]
+    Timeout { seconds: f64 },
+
+    /// A report file (`--json`, `--histogram`) cannot be written; found
+    /// before the run, not after it.
+    #[error("{option}: cannot write {}: {source}", .path.display())]
+    OutputNotWritable {
+        option: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A master listening beyond loopback without a shared secret.
+    #[error(
+        "Cluster.Secret (or {}) is required when the master listens on {listen}, beyond loopback",
+        cluster::SECRET_ENV
+    )]
+    SecretRequired { listen: SocketAddr },
+
+    /// A PEM file of the Cluster TLS settings cannot be read.
+    #[error("cannot read {} (Cluster TLS settings): {source}", .path.display())]
+    PemUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A file of the Cluster TLS settings is not PEM (tonic would only find
+    /// out when the server starts, and would name no file).
+    #[error("{} (Cluster TLS settings) is not PEM: it has no -----BEGIN line", .path.display())]
+    NotPem { path: PathBuf },
+
+    /// The engine refused the plan or options, or failed.
+    #[error("{}", engine_wording(.0))]
+    Engine(EngineError),
+
+    /// The report could not be written.
+    #[error("{}", chain(.0))]
+    Report(#[from] ReportError),
+
+    /// The run itself failed (the cluster, the built-in target, ...).
+    #[error("{0:#}")]
+    Run(anyhow::Error),
+}
+
+impl Error {
+    /// The exit code: 2 when the user's input is at fault, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Engine(e) if !e.is_bad_input() => EXIT_FAILED,
+            Error::Report(_) | Error::Run(_) => EXIT_FAILED,
+            _ => EXIT_BAD_INPUT,
+        }
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Error {
+        Error::Engine(e)
+    }
+}
+
+/// A run's failure; the engine's own errors, which may lie underneath (the
+/// plan or options refused when it starts), keep their type and wording.
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Error {
+        match e.downcast::<EngineError>() {
+            Ok(e) => Error::Engine(e),
+            Err(e) => Error::Run(e),
+        }
+    }
+}
+
+/// An engine error in this command line's words (the engine does not know
+/// the options' names).
+fn engine_wording(e: &EngineError) -> String {
+    use EngineError as E;
+    match e {
+        E::Rate(rate) => format!(
+            "--rate must be a positive number of requests per second, at least one a year, got {rate}"
+        ),
+        E::RateMode { iteration, mode } => {
+            format!("--rate applies to modes R and D; iteration \"{iteration}\" uses {mode}")
+        }
+        E::Threads { given, max } => format!("--threads must be at most {max}, got {given}"),
+        E::Timeout => "--timeout must be greater than zero and at most a year".into(),
+        other if other.is_bad_input() => other.to_string(),
+        // The machine's fault: the whole chain, as for any failed run.
+        other => chain(other),
+    }
+}
+
+/// An error and its causes on one line, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_type() {
+        let io = || std::io::Error::other("disk full");
+        let cases = [
+            (Error::NoUrl, EXIT_BAD_INPUT),
+            (Error::Timeout { seconds: 0.0 }, EXIT_BAD_INPUT),
+            (Error::Engine(EngineError::Timeout), EXIT_BAD_INPUT),
+            (Error::Engine(EngineError::CorePanicked(1)), EXIT_FAILED),
+            (Error::Engine(EngineError::Thread(io())), EXIT_FAILED),
+            (Error::Report(ReportError::Stdout(io())), EXIT_FAILED),
+            (Error::Run(anyhow::anyhow!("lost")), EXIT_FAILED),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn messages() {
+        let io = || std::io::Error::other("disk full");
+        let cases = [
+            (
+                Error::Engine(EngineError::Threads {
+                    given: 5000,
+                    max: 4096,
+                }),
+                "--threads must be at most 4096, got 5000",
+            ),
+            // As anyhow's `{:#}` prints it: the engine's text, then its cause.
+            (
+                Error::Engine(EngineError::Thread(io())),
+                "cannot start an engine thread: disk full: disk full",
+            ),
+            (
+                Error::Report(ReportError::Json {
+                    path: "r.json".into(),
+                    source: io(),
+                }),
+                "cannot write the JSON report to r.json: disk full",
+            ),
+            (
+                Error::Run(anyhow::Error::new(io()).context("cannot connect")),
+                "cannot connect: disk full",
+            ),
+            (
+                Error::from(anyhow::Error::new(EngineError::Timeout)),
+                "--timeout must be greater than zero and at most a year",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! What a run needs besides the plan, from the command line and the
+//! settings file, checked before anything starts.
+
+use std::path::Path;
+
+use lps_config::Settings;
+use lps_engine::RunOptions;
+
+use super::Error;
+use super::cli::{EngineArgs, OutputArgs};
+use crate::report::{Destinations, Model};
+
+/// The settings file read when `--settings` is not given.
+const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
+
+/// The settings file given, else the default one if it exists, else the
+/// defaults.
+pub fn settings(given: Option<&Path>) -> Result<Settings, Error> {
+    let settings = match given {
+        Some(path) => Some(Settings::load(path)?),
+        None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))?,
+    };
+    Ok(settings.unwrap_or_default())
+}
+
+/// The engine's options: the command line's, else the settings'.
+pub fn engine(engine: &EngineArgs, settings: &Settings) -> Result<RunOptions, Error> {
+    let timeout = match engine.timeout {
+        None => settings.http_client.timeout,
+        Some(seconds) => lps_config::positive_seconds(seconds).ok_or(Error::Timeout { seconds })?,
+    };
+    let opts = RunOptions {
+        threads: engine.threads,
+        timeout,
+        rate: engine.rate,
+        insecure: engine.insecure,
+        ..Default::default()
+    };
+    opts.check()?;
+    Ok(opts)
+}
+
+/// How load is offered: `--rate` makes it an open model.
+pub fn model(engine: &EngineArgs) -> Model {
+    match engine.rate {
+        Some(rate) => Model::Open { rate },
+        None => Model::Closed,
+    }
+}
+
+/// Fails before the run, not after it, when a report file cannot be written.
+pub fn check_outputs(output: &OutputArgs) -> Result<(), Error> {
+    let files = [("--json", &output.json), ("--histogram", &output.histogram)];
+    for (option, path) in files {
+        let Some(path) = path.as_deref().filter(|p| *p != Path::new("-")) else {
+            continue;
+        };
+        // Appending changes nothing in a file that exists; the report replaces it.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|source| Error::OutputNotWritable {
+                option,
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Where the report goes, as the options say.
+pub fn destinations(output: &OutputArgs) -> Destinations<'_> {
+    Destinations {
+        json: output.json.as_deref(),
+        histogram: output.histogram.as_deref(),
+        quiet: output.quiet,
+    }
+}
+
+/// Reads a PEM file named in the Cluster TLS settings.
+pub fn read_pem(path: &Path) -> Result<Vec<u8>, Error> {
+    let pem = std::fs::read(path).map_err(|source| Error::PemUnreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // tonic only parses it when the server starts, and names no file.
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(Error::NotPem {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(pem)
+}

@@ -1,0 +1,32 @@
+//! A run on this node alone, with the dashboard if `--dashboard` asks for it.
+
+use super::{Error, Setup, board, options};
+use crate::dashboard::live::Live;
+use crate::{local, report};
+
+/// Runs the plan on this node's engine and writes the report.
+pub fn run(setup: &Setup) -> Result<u8, Error> {
+    let Setup {
+        plan, output, stop, ..
+    } = *setup;
+    let live = output.dashboard.then(|| Live::new(plan, setup.model));
+    let board = live
+        .as_ref()
+        .and_then(|live| board::start(live, output, &setup.settings));
+    let on_snapshot = |snap: &lps_engine::Snapshot| {
+        if let Some(live) = &live {
+            live.add("local", snap);
+        }
+    };
+    let outcome = local::run(plan, &setup.opts, on_snapshot, stop, live.as_deref(), || {})?;
+    let code = report::write(
+        plan,
+        &outcome,
+        setup.model,
+        options::destinations(output),
+        None,
+        live.as_deref(),
+    )?;
+    board::linger(board, output, stop);
+    Ok(code)
+}

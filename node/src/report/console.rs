@@ -1,0 +1,260 @@
+//! The console summary: the report's figures, a latency histogram drawn in
+//! text and, for a cluster, one line per node.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+
+use super::json::{Figures, NodeReport, Report};
+
+/// `writeln!` into the summary, a `String`.
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        // Writing to a String cannot fail.
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+impl Report {
+    /// The console summary.
+    pub fn render(&self, total_hist: &Histogram<u64>) -> String {
+        let mut out = String::new();
+        let model = match self.rate_rps {
+            None => "closed model".to_string(),
+            Some(r) => format!("open model at {r} req/s, latency from intended start"),
+        };
+        put!(
+            out,
+            "\n{} — {model}, {} clients on {} threads{}",
+            self.test,
+            self.clients,
+            self.threads,
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        render_figures(&mut out, &self.total, self.duration_s, "  ");
+        put!(out, "\n  Latency distribution:");
+        render_histogram(&mut out, total_hist, "    ");
+        if let Some(nodes) = &self.nodes {
+            render_nodes(&mut out, nodes);
+        }
+        if self.iterations.len() > 1 {
+            for it in &self.iterations {
+                put!(
+                    out,
+                    "\n  Iteration {} ({}, mode {}, {} {}, HTTP/{})",
+                    it.name,
+                    it.round,
+                    it.mode,
+                    it.method,
+                    it.url,
+                    it.http_version
+                );
+                render_figures(&mut out, &it.figures, self.duration_s, "    ");
+            }
+        }
+        out
+    }
+}
+
+/// A cluster run's nodes, one line each.
+fn render_nodes(out: &mut String, nodes: &[NodeReport]) {
+    put!(out, "\n  Nodes:");
+    for n in nodes {
+        put!(
+            out,
+            "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed",
+            n.id,
+            n.role,
+            n.state,
+            n.cores,
+            n.requests.total,
+            n.throughput_rps,
+            us(n.latency_us.p99),
+            n.requests.failed
+        );
+    }
+}
+
+/// One set of figures (the total, or an iteration's), each line led by `pad`.
+fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
+    render_timing(out, f, duration_s, pad);
+    render_results(out, f, pad);
+}
+
+/// Requests, duration, throughput, latency and connection times.
+fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
+    let r = &f.requests;
+    put!(
+        out,
+        "{pad}Requests:    {} total, {} ok, {} failed",
+        r.total,
+        r.ok,
+        r.failed
+    );
+    put!(out, "{pad}Duration:    {duration_s:.3} s");
+    put!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
+    let l = &f.latency_us;
+    put!(
+        out,
+        "{pad}Latency:     min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        us(l.min),
+        us(l.mean as u64),
+        us(l.p50),
+        us(l.p90),
+        us(l.p99),
+        us(l.p999),
+        us(l.max)
+    );
+    let c = &f.connections;
+    if c.opened > 0 {
+        let l = &c.connect_us;
+        put!(
+            out,
+            "{pad}Connects:    {} opened, mean {}  p50 {}  p99 {}  max {}",
+            c.opened,
+            us(l.mean as u64),
+            us(l.p50),
+            us(l.p99),
+            us(l.max)
+        );
+    }
+}
+
+/// Status codes, errors and bytes transferred.
+fn render_results(out: &mut String, f: &Figures, pad: &str) {
+    if !f.status_codes.is_empty() {
+        let codes: Vec<String> = f
+            .status_codes
+            .iter()
+            .map(|(c, n)| format!("[{c}] {n}"))
+            .collect();
+        put!(out, "{pad}Status:      {}", codes.join("  "));
+    }
+    let errors: Vec<String> = f
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !errors.is_empty() {
+        put!(out, "{pad}Errors:      {}", errors.join(", "));
+    }
+    put!(
+        out,
+        "{pad}Transfer:    {} sent, {} received",
+        human_bytes(f.bytes.sent),
+        human_bytes(f.bytes.received)
+    );
+}
+
+/// A small latency histogram: ten bars over the recorded range.
+fn render_histogram(out: &mut String, h: &Histogram<u64>, pad: &str) {
+    if h.is_empty() {
+        put!(out, "{pad}(no responses)");
+        return;
+    }
+    const WIDTH: u64 = 40;
+    let buckets = log_buckets(h, 10);
+    let most = buckets.iter().map(|b| b.2).max().unwrap_or(1).max(1);
+    for (from, to, n) in buckets {
+        // Bars scale to the fullest bucket; a non-empty bucket shows at least one mark.
+        let bar =
+            "■".repeat((u128::from(n) * u128::from(WIDTH)).div_ceil(u128::from(most)) as usize);
+        put!(out, "{pad}{:>9} - {:<9} [{n:>9}] {bar}", us(from), us(to));
+    }
+}
+
+/// Up to `bars` buckets with geometric bounds from min to max: latency
+/// spans orders of magnitude, and equal-width buckets would put almost every
+/// request in the first one. Each recorded value lands in exactly one bucket.
+fn log_buckets(h: &Histogram<u64>, bars: usize) -> Vec<(u64, u64, u64)> {
+    let (lo, hi) = (h.min().max(1), h.max().max(1));
+    let ratio = (hi as f64 / lo as f64).powf(1.0 / bars as f64);
+    let mut bounds: Vec<u64> = (1..bars)
+        .map(|i| (lo as f64 * ratio.powi(i as i32)).round() as u64)
+        .collect();
+    bounds.push(hi);
+    bounds.dedup();
+    let mut buckets: Vec<(u64, u64, u64)> = Vec::with_capacity(bounds.len());
+    let mut from = lo;
+    for to in bounds {
+        if to < from {
+            continue;
+        }
+        buckets.push((from, to, 0));
+        from = to + 1;
+    }
+    for v in h.iter_recorded() {
+        let value = h.highest_equivalent(v.value_iterated_to()).min(hi);
+        let i = buckets
+            .partition_point(|b| b.1 < value)
+            .min(buckets.len() - 1);
+        buckets[i].2 = buckets[i].2.saturating_add(v.count_at_value());
+    }
+    buckets
+}
+
+/// Microseconds, shown with a unit that keeps them short.
+pub fn us(v: u64) -> String {
+    if v >= 1_000_000 {
+        format!("{:.2}s", v as f64 / 1e6)
+    } else if v >= 1_000 {
+        format!("{:.2}ms", v as f64 / 1e3)
+    } else {
+        format!("{v}µs")
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(us(999), "999µs");
+        assert_eq!(us(1_500), "1.50ms");
+        assert_eq!(us(2_345_678), "2.35s");
+        assert_eq!(human_bytes(1000), "1000 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+    }
+
+    #[test]
+    fn log_buckets_cover_every_value_once() {
+        let mut h = lps_engine::new_histogram();
+        for v in [100u64, 150, 900, 1_000, 12_000, 100_000] {
+            h.record(v).unwrap();
+        }
+        let b = log_buckets(&h, 10);
+        assert_eq!(b.iter().map(|x| x.2).sum::<u64>(), 6);
+        assert_eq!(b.first().unwrap().0, 100);
+        assert_eq!(b.last().unwrap().1, h.max());
+        // Bounds grow geometrically: ten buckets over three decades.
+        assert_eq!(b.len(), 10);
+        assert!(b.windows(2).all(|w| w[0].1 < w[1].0));
+        let single = {
+            let mut h = lps_engine::new_histogram();
+            h.record_n(42, 5).unwrap();
+            log_buckets(&h, 10)
+        };
+        assert_eq!(single, vec![(42, 42, 5)]);
+    }
+}
