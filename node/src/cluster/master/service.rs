@@ -212,8 +212,8 @@ async fn serve_worker(
         let flow = tokio::select! {
             changed = states.changed() => match changed {
                 Ok(()) => {
-                    let now = *states.borrow_and_update();
-                    sent(tx.send(state_change(now)).await)
+                    let current = *states.borrow_and_update();
+                    sent(tx.send(state_change(current)).await)
                 }
                 Err(_) => ControlFlow::Break(()),
             },
