@@ -1,0 +1,115 @@
+//! The control thread: the gRPC server and the master's timers, on a
+//! runtime of its own so that engine load never delays them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use lps_proto::cluster_server::ClusterServer;
+use tokio::time::MissedTickBehavior;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use super::MAX_MESSAGE_BYTES;
+use super::service::Service;
+use super::shared::Master;
+use crate::shutdown::CancellationToken;
+
+/// How often the timers run: heartbeats, the start instant, the dashboard.
+const TICK: Duration = Duration::from_millis(100);
+/// How long the server, once told to stop, may take to deliver what is
+/// under way (the final state, the last acks) to the workers still
+/// connected: it stops as soon as they hung up, or after this.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Starts the control thread; it serves until `serving` is cancelled and
+/// the workers' streams are drained.
+pub fn spawn(master: Arc<Master>, serving: CancellationToken) -> anyhow::Result<JoinHandle<()>> {
+    let listener = bind(master.cfg.listen)?;
+    let server = server(&master.cfg.tls)?;
+    std::thread::Builder::new()
+        .name("lps-master-control".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("lps master: cannot start the control runtime: {e}");
+                    return;
+                }
+            };
+            runtime.block_on(serve(master, listener, server, serving));
+        })
+        .context("cannot start the lps-master-control thread")
+}
+
+/// Binds the workers' port here, so that a taken port fails the run at once.
+fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen for workers on {listen} (Cluster.GRPCPort)"))?;
+    listener.set_nonblocking(true).context("gRPC listener")?;
+    Ok(listener)
+}
+
+/// The gRPC server's settings: keepalives that notice a dead peer, and TLS
+/// when the settings give a certificate.
+fn server(tls: &Option<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<Server> {
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(2)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
+    if let Some((cert, key)) = tls {
+        let identity = Identity::from_pem(cert, key);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .context("invalid Cluster.TlsCertificate or TlsKey")?;
+    }
+    Ok(builder)
+}
+
+/// Serves the workers and runs the timers until serving ends.
+async fn serve(
+    master: Arc<Master>,
+    listener: std::net::TcpListener,
+    mut server: Server,
+    serving: CancellationToken,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        eprintln!("lps master: cannot use the gRPC listener");
+        return;
+    };
+    let service =
+        ClusterServer::new(Service(master.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    // Once `serving` is cancelled the server takes no new streams and ends
+    // when the open ones have.
+    let server = server
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), serving.cancelled());
+    let drain_limit = async {
+        serving.cancelled().await;
+        tokio::time::sleep(DRAIN_LIMIT).await;
+    };
+    tokio::select! {
+        r = server => if let Err(e) = r {
+            eprintln!("lps master: gRPC server stopped: {e}");
+        },
+        () = timers(&master) => {}
+        () = drain_limit => {}
+    }
+}
+
+/// Every [`TICK`]: silent workers are lost, Ready turns Running at the
+/// start instant, and the dashboard is brought up to date.
+async fn timers(master: &Master) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut nodes_shown = None;
+    loop {
+        tick.tick().await;
+        master.update(|state, now| state.tick(now));
+        master.refresh_live(&mut nodes_shown);
+    }
+}

@@ -1,0 +1,416 @@
+//! The gRPC service: checks a worker's registration, then serves its one
+//! `Session` stream (state changes and acks out, snapshots in).
+
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lps_proto as proto;
+use proto::cluster_server::Cluster;
+use proto::{MasterMessage, WorkerMessage, master_message, worker_message};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::shared::Master;
+use super::state::{RegisterError, State};
+use crate::cluster::decode_snapshot;
+
+/// How long a new stream has to present its `Register`.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most cores a worker may declare: a snapshot's core index is checked
+/// against them, and the in-flight gauges keep one slot per core.
+const MAX_CORES: u32 = lps_engine::MAX_THREADS as u32;
+
+/// The gRPC service: one `Session` stream per worker.
+pub struct Service(pub Arc<Master>);
+
+type SessionStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<MasterMessage, Status>> + Send>>;
+
+/// What the master sends down a session.
+type Outbox = mpsc::Sender<Result<MasterMessage, Status>>;
+
+#[tonic::async_trait]
+impl Cluster for Service {
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        req: Request<Streaming<WorkerMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let peer = req
+            .remote_addr()
+            .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        let mut inbound = req.into_inner();
+        let refuse = |status: Status| {
+            eprintln!(
+                "lps master: refused a client from {peer}: {}",
+                status.message()
+            );
+            Err(status)
+        };
+        let reg = match first_register(&mut inbound).await {
+            Ok(reg) => reg,
+            Err(status) => return refuse(status),
+        };
+        let master = &self.0;
+        let welcome =
+            match check_register(master, &reg).and_then(|()| register_worker(master, &reg)) {
+                Ok(welcome) => welcome,
+                Err(status) => return refuse(status),
+            };
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(serve_worker(
+            master.clone(),
+            reg.node_id,
+            inbound,
+            tx,
+            welcome,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// The stream's first message, which must be a `Register`.
+async fn first_register(inbound: &mut Streaming<WorkerMessage>) -> Result<proto::Register, Status> {
+    let first = match tokio::time::timeout(REGISTER_TIMEOUT, inbound.message()).await {
+        Err(_) => return Err(Status::deadline_exceeded("no Register within 5 s")),
+        Ok(Err(e)) => {
+            return Err(Status::invalid_argument(format!(
+                "unreadable first message: {}",
+                e.message()
+            )));
+        }
+        Ok(Ok(msg)) => msg,
+    };
+    match first {
+        Some(WorkerMessage {
+            kind: Some(worker_message::Kind::Register(reg)),
+        }) => Ok(reg),
+        _ => Err(Status::invalid_argument(
+            "the first message must be Register",
+        )),
+    }
+}
+
+/// Whether the worker belongs to this test: the secret, protocol and plan.
+fn check_register(master: &Master, reg: &proto::Register) -> Result<(), Status> {
+    if let Some(secret) = &master.cfg.secret
+        && !constant_time_eq(secret.as_bytes(), reg.secret.as_bytes())
+    {
+        return Err(Status::permission_denied("wrong cluster secret"));
+    }
+    if reg.protocol_version != proto::PROTOCOL_VERSION {
+        return Err(Status::failed_precondition(format!(
+            "protocol version {} differs from the master's {} (lps {} here, {} there)",
+            reg.protocol_version,
+            proto::PROTOCOL_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            reg.lps_version
+        )));
+    }
+    if reg.plan_fingerprint != master.fingerprint {
+        return Err(Status::failed_precondition(format!(
+            "plan fingerprint {} differs from the master's {}: run the same test command on every node",
+            reg.plan_fingerprint, master.fingerprint
+        )));
+    }
+    check_identity(reg)
+}
+
+/// Whether the worker's id, host and cores are fit to keep and print.
+fn check_identity(reg: &proto::Register) -> Result<(), Status> {
+    if reg.node_id.is_empty() || reg.node_id.len() > 200 || reg.host.len() > 200 {
+        return Err(Status::invalid_argument(
+            "node id must be 1 to 200 bytes, and host at most 200",
+        ));
+    }
+    // Both are printed in the master's log and reports.
+    if reg
+        .node_id
+        .chars()
+        .chain(reg.host.chars())
+        .any(char::is_control)
+    {
+        return Err(Status::invalid_argument(
+            "node id and host must not hold control characters",
+        ));
+    }
+    if reg.cores == 0 || reg.cores > MAX_CORES {
+        return Err(Status::invalid_argument(format!(
+            "a node runs 1 to {MAX_CORES} cores, not {}",
+            reg.cores
+        )));
+    }
+    Ok(())
+}
+
+/// Registers (or takes back) the worker; its welcome, or why not.
+fn register_worker(master: &Master, reg: &proto::Register) -> Result<proto::Welcome, Status> {
+    let welcome = master
+        .update(|state, now| state.register(reg, now))
+        .map_err(|e| match e {
+            RegisterError::Over => Status::failed_precondition(e.to_string()),
+            RegisterError::MastersOwnId { .. } | RegisterError::Taken { .. } => {
+                Status::already_exists(e.to_string())
+            }
+        })?;
+    Ok(proto::Welcome {
+        state: welcome.state.to_proto() as i32,
+        applied_seq: welcome.applied_seq,
+        observer: welcome.observer,
+        master_id: master.master_id.clone(),
+    })
+}
+
+/// Compares secrets without leaking where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u32::from(a.len() != b.len());
+    for (x, y) in a.iter().zip(b.iter().cycle()) {
+        diff |= u32::from(x ^ y);
+    }
+    diff == 0
+}
+
+fn msg(kind: master_message::Kind) -> Result<MasterMessage, Status> {
+    Ok(MasterMessage { kind: Some(kind) })
+}
+
+fn state_change((state, at): (State, u64)) -> Result<MasterMessage, Status> {
+    msg(master_message::Kind::State(proto::StateChange {
+        state: state.to_proto() as i32,
+        start_at_unix_ms: at,
+    }))
+}
+
+fn ack(applied_seq: u64) -> Result<MasterMessage, Status> {
+    msg(master_message::Kind::Ack(proto::Ack { applied_seq }))
+}
+
+/// Feeds one worker's stream: its welcome and the state, then state changes
+/// and acks out, snapshots in, until either side hangs up.
+async fn serve_worker(
+    master: Arc<Master>,
+    node_id: String,
+    mut inbound: Streaming<WorkerMessage>,
+    tx: Outbox,
+    welcome: proto::Welcome,
+) {
+    let mut states = master.states();
+    let first = *states.borrow_and_update();
+    if tx
+        .send(msg(master_message::Kind::Welcome(welcome)))
+        .await
+        .is_err()
+        || tx.send(state_change(first)).await.is_err()
+    {
+        return;
+    }
+    loop {
+        let flow = tokio::select! {
+            changed = states.changed() => match changed {
+                Ok(()) => {
+                    let current = *states.borrow_and_update();
+                    sent(tx.send(state_change(current)).await)
+                }
+                Err(_) => ControlFlow::Break(()),
+            },
+            incoming = inbound.message() => match incoming {
+                Ok(Some(m)) => handle(&master, &node_id, m, &tx).await,
+                // The worker went away; the heartbeat check decides whether it is lost.
+                Ok(None) | Err(_) => ControlFlow::Break(()),
+            },
+        };
+        if flow.is_break() {
+            return;
+        }
+    }
+}
+
+/// Whether the session goes on after a send.
+fn sent<E>(r: Result<(), E>) -> ControlFlow<()> {
+    match r {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
+    }
+}
+
+/// Handles one message of a registered worker.
+async fn handle(master: &Master, node_id: &str, m: WorkerMessage, tx: &Outbox) -> ControlFlow<()> {
+    match m.kind {
+        Some(worker_message::Kind::Snapshot(s)) => match apply(master, node_id, &s) {
+            Ok(applied) => sent(tx.send(ack(applied)).await),
+            Err(status) => {
+                eprintln!(
+                    "lps master: dropped a snapshot of {node_id}: {}",
+                    status.message()
+                );
+                // Closing the stream with the reason; the worker's data so far stays.
+                let _ = tx.send(Err(status)).await;
+                ControlFlow::Break(())
+            }
+        },
+        Some(worker_message::Kind::Heartbeat(_)) => {
+            master.update(|state, now| state.heartbeat(node_id, now));
+            ControlFlow::Continue(())
+        }
+        Some(worker_message::Kind::Finished(f)) => {
+            let applied = master.update(|state, now| state.finished(node_id, f.last_seq, now));
+            // This ack tells the worker that the master holds all it sent.
+            sent(tx.send(ack(applied)).await)
+        }
+        Some(worker_message::Kind::Register(_)) | None => {
+            // The stream ends here either way: the worker learns why if it still listens.
+            let _ = tx
+                .send(Err(Status::invalid_argument("unexpected message")))
+                .await;
+            ControlFlow::Break(())
+        }
+    }
+}
+
+/// Merges a worker's snapshot once (decoded outside the lock); returns the
+/// seq applied so far.
+fn apply(master: &Master, node_id: &str, snap: &proto::Snapshot) -> Result<u64, Status> {
+    let not_registered = || Status::not_found("node not registered");
+    let cores = master
+        .read(|state| state.cores_of(node_id))
+        .ok_or_else(not_registered)?;
+    let decoded = decode_snapshot(snap, master.iterations, cores)
+        .map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
+    master.update(|state, now| {
+        let applied = state
+            .apply(node_id, snap.seq, &decoded, now)
+            .map_err(|_| not_registered())?;
+        if applied.merged
+            && let Some(live) = &master.live
+        {
+            live.add(node_id, &decoded);
+        }
+        Ok(applied.applied_seq)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::cluster::master::shared::tests::{master, register};
+    use crate::cluster::{self, master::state::Phase};
+
+    fn snapshot(seq: u64, requests: u64) -> proto::Snapshot {
+        let mut stats = lps_engine::Stats::new();
+        for i in 0..requests {
+            stats.record_response(200, 100 + i, 10, 10);
+        }
+        let snap = lps_engine::Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::from_secs(seq),
+            in_flight: 0,
+            iterations: vec![stats],
+            last: false,
+        };
+        cluster::encode_snapshot(seq, &snap)
+    }
+
+    #[test]
+    fn snapshots_are_decoded_merged_once_and_refused_from_strangers() {
+        let master = master(2);
+        register(&master, "w1");
+        assert_eq!(apply(&master, "w1", &snapshot(1, 10)).unwrap(), 1);
+        assert_eq!(apply(&master, "w1", &snapshot(2, 20)).unwrap(), 2);
+        // A reconnect resends 2 and sends 3: 2 is skipped.
+        assert_eq!(apply(&master, "w1", &snapshot(2, 20)).unwrap(), 2);
+        assert_eq!(apply(&master, "w1", &snapshot(3, 5)).unwrap(), 3);
+        assert_eq!(master.read(|s| s.global().total().requests()), 35);
+        let unknown = apply(&master, "nobody", &snapshot(1, 1)).unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        // w1 declared one core.
+        let mut bad = snapshot(4, 1);
+        bad.core = 1;
+        let bad = apply(&master, "w1", &bad).unwrap_err();
+        assert_eq!(
+            (bad.code(), bad.message()),
+            (
+                tonic::Code::InvalidArgument,
+                "bad snapshot: core 1 is not one of the node's 1 cores"
+            )
+        );
+        assert_eq!(master.read(|s| s.global().total().requests()), 35);
+        assert_eq!(master.read(|s| s.nodes()[0].phase), Phase::Observer);
+    }
+
+    #[test]
+    fn registrations_are_checked_before_they_are_taken() {
+        let master = master(2);
+        let good = proto::Register {
+            node_id: "w1".into(),
+            host: "h".into(),
+            cores: 1,
+            protocol_version: proto::PROTOCOL_VERSION,
+            plan_fingerprint: master.fingerprint.clone(),
+            ..Default::default()
+        };
+        assert!(check_register(&master, &good).is_ok());
+        let refused = |reg: proto::Register| {
+            let status = check_register(&master, &reg).unwrap_err();
+            (status.code(), status.message().to_string())
+        };
+        let other_plan = proto::Register {
+            plan_fingerprint: "0".into(),
+            ..good.clone()
+        };
+        assert_eq!(refused(other_plan).0, tonic::Code::FailedPrecondition);
+        let no_id = proto::Register {
+            node_id: String::new(),
+            ..good.clone()
+        };
+        assert_eq!(
+            refused(no_id),
+            (
+                tonic::Code::InvalidArgument,
+                "node id must be 1 to 200 bytes, and host at most 200".into()
+            )
+        );
+        let control = proto::Register {
+            host: "h\n".into(),
+            ..good.clone()
+        };
+        assert_eq!(refused(control).0, tonic::Code::InvalidArgument);
+        let no_cores = proto::Register {
+            cores: 0,
+            ..good.clone()
+        };
+        assert_eq!(
+            refused(no_cores).1,
+            format!("a node runs 1 to {MAX_CORES} cores, not 0")
+        );
+        let welcome = register_worker(&master, &good).unwrap();
+        assert!(welcome.observer);
+        assert_eq!(welcome.master_id, "master@127.0.0.1:1");
+        let twin = proto::Register {
+            instance: 7,
+            ..good.clone()
+        };
+        let taken = register_worker(&master, &twin).unwrap_err();
+        assert_eq!(taken.code(), tonic::Code::AlreadyExists);
+        master.update(|state, _| state.cancel());
+        let late = register_worker(&master, &good).unwrap_err();
+        assert_eq!(
+            (late.code(), late.message()),
+            (tonic::Code::FailedPrecondition, "the test is already over")
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

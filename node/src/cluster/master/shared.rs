@@ -1,0 +1,211 @@
+//! The master's state as the gRPC tasks and the run share it: the pure
+//! [`MasterState`] behind a lock, and the effects of its events (log lines,
+//! the state every worker stream watches, the dashboard).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use lps_config::Plan;
+use lps_engine::Snapshot;
+use tokio::sync::watch;
+
+use super::MasterConfig;
+use super::state::{Event, MasterState, Now, Rules, State};
+use super::views;
+use crate::cluster;
+use crate::dashboard::live::Live;
+
+/// How often the dashboard's nodes table is rebuilt.
+const NODES_REFRESH: Duration = Duration::from_millis(500);
+
+/// The global test state, shared by the gRPC tasks, the timers and the run.
+pub struct Master {
+    state: Mutex<MasterState>,
+    /// State and start instant, watched by every worker stream.
+    state_tx: watch::Sender<(State, u64)>,
+    /// When every node was done, while that holds: the run waits on it.
+    ended_tx: watch::Sender<Option<Instant>>,
+    /// The plan's fingerprint: a worker with another plan is refused.
+    pub fingerprint: String,
+    /// Iterations of the plan: the size of a snapshot.
+    pub iterations: usize,
+    pub cfg: MasterConfig,
+    /// How workers know this master (in their welcome).
+    pub master_id: String,
+    /// The dashboard's view, fed with every merged snapshot.
+    pub live: Option<Arc<Live>>,
+}
+
+/// The time now, on both clocks.
+pub fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        unix_ms: cluster::unix_ms(SystemTime::now()),
+    }
+}
+
+impl Master {
+    pub fn new(plan: &Plan, cfg: MasterConfig, live: Option<Arc<Live>>) -> Master {
+        let iterations = plan.rounds.iter().map(|r| r.iterations.len()).sum();
+        let rules = Rules {
+            expected_workers: cfg.expected_workers,
+            master_is_worker: cfg.master_is_worker,
+            heartbeat_timeout: cfg.heartbeat_timeout,
+            iterations,
+        };
+        Master {
+            state: Mutex::new(MasterState::new(rules)),
+            state_tx: watch::channel((State::Idle, 0)).0,
+            ended_tx: watch::channel(None).0,
+            fingerprint: cluster::fingerprint(plan),
+            iterations,
+            master_id: format!("master@{}", cfg.listen),
+            cfg,
+            live,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MasterState> {
+        // A panic while holding the lock leaves plain counters behind, which
+        // are still the best data there is: keep going with them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a transition at the time now, then tells the world what it did.
+    pub fn update<R>(&self, transition: impl FnOnce(&mut MasterState, Now) -> R) -> R {
+        let mut state = self.lock();
+        let r = transition(&mut state, now());
+        self.publish(&mut state);
+        r
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&MasterState) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Logs the events and announces state changes, still under the lock so
+    /// that every watcher sees them in order.
+    fn publish(&self, state: &mut MasterState) {
+        for event in state.take_events() {
+            eprintln!("lps master: {event}");
+            if let Event::State { to, .. } = event {
+                self.state_tx.send_replace((to, state.start_at_ms()));
+                if let Some(live) = &self.live {
+                    live.set_state(to.as_str());
+                }
+            }
+        }
+        let ended = state.ended();
+        self.ended_tx.send_if_modified(|e| {
+            let changed = *e != ended;
+            *e = ended;
+            changed
+        });
+    }
+
+    /// The state and start instant, from now on.
+    pub fn states(&self) -> watch::Receiver<(State, u64)> {
+        self.state_tx.subscribe()
+    }
+
+    /// When every node was done, from now on.
+    pub fn ends(&self) -> watch::Receiver<Option<Instant>> {
+        self.ended_tx.subscribe()
+    }
+
+    /// Merges the master's own snapshot `seq`.
+    pub fn apply_own(&self, seq: u64, snap: &Snapshot) {
+        if let Some(live) = &self.live {
+            live.add("master", snap);
+        }
+        self.update(|state, _| state.apply_own(seq, snap));
+    }
+
+    /// Brings the dashboard's view up to date while the run lasts (the
+    /// nodes table at most every [`NODES_REFRESH`], from `last`).
+    pub fn refresh_live(&self, last: &mut Option<Instant>) {
+        let Some(live) = &self.live else { return };
+        // Under the lock: the final nodes table, set by the run's end, stays.
+        let state = self.lock();
+        if state.state().is_final() {
+            return;
+        }
+        live.tick_if_due();
+        let now = Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= NODES_REFRESH) {
+            live.set_nodes(views::node_views(&state, now));
+            *last = Some(now);
+        }
+    }
+
+    /// The run is over: its final state, shown with the final nodes table.
+    pub fn end(&self) -> State {
+        let mut state = self.lock();
+        let end = state.end();
+        self.publish(&mut state);
+        if let Some(live) = &self.live {
+            live.set_nodes(views::node_views(&state, Instant::now()));
+        }
+        end
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use lps_proto as proto;
+
+    pub fn plan() -> Plan {
+        let text = "name: P\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        file.into_plan(lps_config::Origin::new("p.yaml")).unwrap()
+    }
+
+    pub fn master(expected_workers: u32) -> Master {
+        let cfg = MasterConfig {
+            listen: "127.0.0.1:1".parse().unwrap(),
+            secret: None,
+            expected_workers,
+            master_is_worker: false,
+            heartbeat_timeout: Duration::from_secs(3),
+            tls: None,
+        };
+        Master::new(&plan(), cfg, None)
+    }
+
+    pub fn register(master: &Master, id: &str) {
+        let reg = proto::Register {
+            node_id: id.into(),
+            host: "h".into(),
+            cores: 1,
+            ..Default::default()
+        };
+        master
+            .update(|state, now| state.register(&reg, now))
+            .expect("registers");
+    }
+
+    #[test]
+    fn state_changes_and_the_end_are_announced_to_watchers() {
+        let master = master(1);
+        assert_eq!(master.master_id, "master@127.0.0.1:1");
+        assert_eq!(master.iterations, 1);
+        let mut states = master.states();
+        let ends = master.ends();
+        assert_eq!(*states.borrow_and_update(), (State::Idle, 0));
+        register(&master, "w1");
+        assert!(states.has_changed().unwrap());
+        let (state, at) = *states.borrow_and_update();
+        assert_eq!(state, State::Ready);
+        assert_eq!(at, master.read(|s| s.start_at_ms()));
+        assert_eq!(*ends.borrow(), None);
+        master.update(|state, now| state.finished("w1", 0, now));
+        let ended = *ends.borrow();
+        assert!(ended.is_some());
+        assert_eq!(ended, master.read(|s| s.ended()));
+        // Nothing else changed the state.
+        assert!(!states.has_changed().unwrap());
+        assert_eq!(master.end(), State::Completed);
+        assert_eq!(states.borrow_and_update().0, State::Completed);
+    }
+}

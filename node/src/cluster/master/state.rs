@@ -1,0 +1,1131 @@
+//! The master's state machine, pure: every transition takes the time it
+//! happens at (`Now`), and what a caller must tell the world (log lines,
+//! state changes) is queued as [`Event`]s instead of done here.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use lps_engine::{Aggregate, Snapshot};
+use lps_proto as proto;
+
+/// How far ahead of "ready" the shared start instant lies.
+pub const START_LEAD: Duration = Duration::from_millis(400);
+
+/// The cluster's test state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Idle,
+    Ready,
+    Running,
+    Completed,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::Ready => "Ready",
+            State::Running => "Running",
+            State::Completed => "Completed",
+            State::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn to_proto(self) -> proto::State {
+        match self {
+            State::Idle => proto::State::Idle,
+            State::Ready => proto::State::Ready,
+            State::Running => proto::State::Running,
+            State::Completed => proto::State::Completed,
+            State::Cancelled => proto::State::Cancelled,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Completed | State::Cancelled)
+    }
+}
+
+/// What a node is doing, as the master sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Registered while the master was idle; waits for the start.
+    Observer,
+    Running,
+    Finished,
+    /// No heartbeat within the timeout; its data so far is kept.
+    Lost,
+}
+
+impl Phase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::Observer => "Observer",
+            Phase::Running => "Running",
+            Phase::Finished => "Finished",
+            Phase::Lost => "Lost",
+        }
+    }
+}
+
+/// The time a transition happens at, on both clocks: the local one for
+/// heartbeats, the wall clock that every node shares for the start instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    pub unix_ms: u64,
+}
+
+/// The rules of one run, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// `ExpectedNumberOfWorkers`: the barrier before the start.
+    pub expected_workers: u32,
+    /// The master runs load as a node of its own.
+    pub master_is_worker: bool,
+    /// A worker silent this long is lost.
+    pub heartbeat_timeout: Duration,
+    /// Iterations of the plan (rounds flattened): the size of an aggregate.
+    pub iterations: usize,
+}
+
+/// One node's entry in the global state.
+#[derive(Debug)]
+pub struct Node {
+    pub id: String,
+    /// The worker process's `Register.instance`; 0 for the master's own node.
+    pub instance: u64,
+    pub host: String,
+    pub cores: u32,
+    pub is_master: bool,
+    pub phase: Phase,
+    /// Highest snapshot seq merged; a resent snapshot at or below it is skipped.
+    pub applied_seq: u64,
+    /// The seq of the node's last snapshot, once it said it finished.
+    pub finished_seq: Option<u64>,
+    pub aggregate: Aggregate,
+    pub last_seen: Instant,
+    /// The latest snapshot's elapsed time, for the node's own rate.
+    pub elapsed: Duration,
+}
+
+impl Node {
+    /// A node that lost contact and is heard from again resumes its phase.
+    fn recover(&mut self) {
+        self.phase = if self.finished_seq.is_some() {
+            Phase::Finished
+        } else {
+            Phase::Running
+        };
+    }
+}
+
+/// What happened, for the caller to log and announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    State {
+        from: State,
+        to: State,
+    },
+    Registered {
+        node: String,
+        host: String,
+        cores: u32,
+        observer: bool,
+    },
+    /// A lost worker registered again.
+    Back {
+        node: String,
+    },
+    Finished {
+        node: String,
+        requests: u64,
+    },
+    Lost {
+        node: String,
+        timeout: Duration,
+        applied_seq: u64,
+    },
+}
+
+/// The log line of an event, after "lps master: ".
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::State { from, to } => write!(f, "{} -> {}", from.as_str(), to.as_str()),
+            Event::Registered {
+                node,
+                host,
+                cores,
+                observer,
+            } => write!(
+                f,
+                "worker {node} registered from {host} ({cores} cores){}",
+                if *observer { " as observer" } else { "" }
+            ),
+            Event::Back { node } => write!(f, "worker {node} is back"),
+            Event::Finished { node, requests } => {
+                write!(f, "{node} finished ({requests} requests)")
+            }
+            Event::Lost {
+                node,
+                timeout,
+                applied_seq,
+            } => write!(
+                f,
+                "worker {node} lost (no heartbeat for {timeout:?}); its data up to snapshot {applied_seq} is kept"
+            ),
+        }
+    }
+}
+
+/// Why a registration is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegisterError {
+    #[error("the test is already over")]
+    Over,
+    #[error("node id {id:?} is the master's own: give the worker another --node-id")]
+    MastersOwnId { id: String },
+    #[error(
+        "node id {id:?} is taken by another worker (from {host:?}): give each worker its own --node-id"
+    )]
+    Taken { id: String, host: String },
+}
+
+/// A snapshot came from a node that never registered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("node not registered")]
+pub struct NotRegistered;
+
+/// What a registered worker is told first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Welcome {
+    /// The state when it registered (a change it causes follows as such).
+    pub state: State,
+    /// Highest snapshot seq merged for it: a reconnect resends the rest.
+    pub applied_seq: u64,
+    /// It registered while the master was idle and waits for the start.
+    pub observer: bool,
+}
+
+/// A snapshot's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Highest seq merged for the node, to acknowledge.
+    pub applied_seq: u64,
+    /// This snapshot was new and merged (not a resend).
+    pub merged: bool,
+}
+
+/// The master's global test state: the run's state and every node's.
+#[derive(Debug)]
+pub struct MasterState {
+    rules: Rules,
+    state: State,
+    /// The shared start instant, in Unix ms; 0 until Ready.
+    start_at_ms: u64,
+    nodes: Vec<Node>,
+    /// When every node was last seen finished or lost, while that holds.
+    ended: Option<Instant>,
+    /// Events not yet taken by the caller, oldest first.
+    events: Vec<Event>,
+}
+
+impl MasterState {
+    pub fn new(rules: Rules) -> MasterState {
+        MasterState {
+            rules,
+            state: State::Idle,
+            start_at_ms: 0,
+            nodes: Vec::new(),
+            ended: None,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn start_at_ms(&self) -> u64 {
+        self.start_at_ms
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// When the run's nodes were all done (finished or lost), if they are.
+    pub fn ended(&self) -> Option<Instant> {
+        self.ended
+    }
+
+    /// Takes the events queued so far, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn cores_of(&self, node_id: &str) -> Option<u32> {
+        self.node(node_id).map(|n| n.cores)
+    }
+
+    fn node(&self, node_id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == node_id)
+    }
+
+    fn node_mut(&mut self, node_id: &str) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.id == node_id)
+    }
+
+    fn set_state(&mut self, to: State) {
+        if self.state != to {
+            self.events.push(Event::State {
+                from: self.state,
+                to,
+            });
+            self.state = to;
+        }
+    }
+
+    /// Adds the master's own node, which runs load like a worker's.
+    pub fn add_master_node(&mut self, host: String, cores: u32, now: Now) {
+        self.nodes.push(Node {
+            id: "master".into(),
+            instance: 0,
+            host,
+            cores,
+            is_master: true,
+            phase: Phase::Observer,
+            applied_seq: 0,
+            finished_seq: None,
+            aggregate: Aggregate::new(self.rules.iterations),
+            last_seen: now.instant,
+            elapsed: Duration::ZERO,
+        });
+        self.note_end(now);
+    }
+
+    /// Idle -> Ready once enough workers registered, the start
+    /// [`START_LEAD`] ahead; the observers then run.
+    pub fn check_ready(&mut self, now: Now) {
+        if self.state != State::Idle || self.workers() < self.rules.expected_workers {
+            return;
+        }
+        self.start_at_ms = now.unix_ms + START_LEAD.as_millis() as u64;
+        self.set_state(State::Ready);
+        for n in self.nodes.iter_mut().filter(|n| n.phase == Phase::Observer) {
+            n.phase = Phase::Running;
+        }
+        self.note_end(now);
+    }
+
+    fn workers(&self) -> u32 {
+        self.nodes.iter().filter(|n| !n.is_master).count() as u32
+    }
+
+    /// Registers a new worker, or takes back one that reconnects (the same
+    /// process: the same `instance`).
+    pub fn register(&mut self, reg: &proto::Register, now: Now) -> Result<Welcome, RegisterError> {
+        if self.state.is_final() {
+            return Err(RegisterError::Over);
+        }
+        let observer = self.state == State::Idle;
+        let state = self.state;
+        let applied_seq = match self.nodes.iter_mut().find(|n| n.id == reg.node_id) {
+            Some(node) if node.is_master => {
+                return Err(RegisterError::MastersOwnId {
+                    id: node.id.clone(),
+                });
+            }
+            Some(node) if node.instance != reg.instance => {
+                return Err(RegisterError::Taken {
+                    id: node.id.clone(),
+                    host: node.host.clone(),
+                });
+            }
+            Some(node) => {
+                if node.phase == Phase::Lost {
+                    self.events.push(Event::Back {
+                        node: node.id.clone(),
+                    });
+                    node.recover();
+                }
+                node.last_seen = now.instant;
+                node.applied_seq
+            }
+            None => {
+                self.add_worker(reg, observer, now);
+                0
+            }
+        };
+        self.check_ready(now);
+        self.note_end(now);
+        Ok(Welcome {
+            state,
+            applied_seq,
+            observer,
+        })
+    }
+
+    fn add_worker(&mut self, reg: &proto::Register, observer: bool, now: Now) {
+        self.events.push(Event::Registered {
+            node: reg.node_id.clone(),
+            host: reg.host.clone(),
+            cores: reg.cores,
+            observer,
+        });
+        self.nodes.push(Node {
+            id: reg.node_id.clone(),
+            instance: reg.instance,
+            host: reg.host.clone(),
+            cores: reg.cores,
+            is_master: false,
+            phase: if observer {
+                Phase::Observer
+            } else {
+                Phase::Running
+            },
+            applied_seq: 0,
+            finished_seq: None,
+            aggregate: Aggregate::new(self.rules.iterations),
+            last_seen: now.instant,
+            elapsed: Duration::ZERO,
+        });
+    }
+
+    /// Merges a worker's (decoded) snapshot `seq` once.
+    pub fn apply(
+        &mut self,
+        node_id: &str,
+        seq: u64,
+        snap: &Snapshot,
+        now: Now,
+    ) -> Result<Applied, NotRegistered> {
+        let node = self.node_mut(node_id).ok_or(NotRegistered)?;
+        node.last_seen = now.instant;
+        let merged = seq > node.applied_seq;
+        if merged {
+            node.aggregate.add(snap);
+            node.applied_seq = seq;
+            node.elapsed = node.elapsed.max(snap.elapsed);
+        }
+        let applied_seq = node.applied_seq;
+        self.check_finished(now);
+        Ok(Applied {
+            applied_seq,
+            merged,
+        })
+    }
+
+    /// A sign of life: a lost worker that sends one is back.
+    pub fn heartbeat(&mut self, node_id: &str, now: Now) {
+        if let Some(node) = self.node_mut(node_id) {
+            node.last_seen = now.instant;
+            if node.phase == Phase::Lost {
+                node.recover();
+            }
+        }
+        self.note_end(now);
+    }
+
+    /// A worker finished with snapshot `last_seq`; returns the seq applied
+    /// for it so far.
+    pub fn finished(&mut self, node_id: &str, last_seq: u64, now: Now) -> u64 {
+        let mut applied = 0;
+        if let Some(node) = self.node_mut(node_id) {
+            node.finished_seq = Some(last_seq);
+            node.last_seen = now.instant;
+            applied = node.applied_seq;
+        }
+        self.check_finished(now);
+        applied
+    }
+
+    /// Nodes that said they finished and whose every snapshot arrived are done.
+    fn check_finished(&mut self, now: Now) {
+        for n in self.nodes.iter_mut() {
+            if let Some(last) = n.finished_seq
+                && n.applied_seq >= last
+                && n.phase != Phase::Finished
+            {
+                n.phase = Phase::Finished;
+                self.events.push(Event::Finished {
+                    node: n.id.clone(),
+                    requests: n.aggregate.total().requests(),
+                });
+            }
+        }
+        self.note_end(now);
+    }
+
+    /// Merges the master's own snapshot `seq`.
+    pub fn apply_own(&mut self, seq: u64, snap: &Snapshot) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.is_master) {
+            node.aggregate.add(snap);
+            node.applied_seq = seq;
+            node.elapsed = node.elapsed.max(snap.elapsed);
+        }
+    }
+
+    /// The master's own load is over, after snapshot `last_seq`.
+    pub fn own_finished(&mut self, last_seq: u64, now: Now) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.is_master) {
+            node.phase = Phase::Finished;
+            node.finished_seq = Some(last_seq);
+        }
+        self.note_end(now);
+    }
+
+    /// The timers: silent workers are lost, and Ready turns Running at the
+    /// start instant.
+    pub fn tick(&mut self, now: Now) {
+        let timeout = self.rules.heartbeat_timeout;
+        for n in self.nodes.iter_mut().filter(|n| !n.is_master) {
+            let silent = now.instant.saturating_duration_since(n.last_seen) > timeout;
+            if silent && matches!(n.phase, Phase::Running | Phase::Observer) {
+                n.phase = Phase::Lost;
+                self.events.push(Event::Lost {
+                    node: n.id.clone(),
+                    timeout,
+                    applied_seq: n.applied_seq,
+                });
+            }
+        }
+        if self.state == State::Ready && now.unix_ms >= self.start_at_ms {
+            self.set_state(State::Running);
+        }
+        self.note_end(now);
+    }
+
+    /// Ctrl-C: the workers stop and report what they recorded.
+    pub fn cancel(&mut self) {
+        if !self.state.is_final() {
+            self.set_state(State::Cancelled);
+        }
+    }
+
+    /// The final state: Completed, unless the run was cancelled.
+    pub fn end(&mut self) -> State {
+        if self.state != State::Cancelled {
+            self.set_state(State::Completed);
+        }
+        self.state
+    }
+
+    /// The run is over when every node is finished or lost, and as many
+    /// workers as expected (at least one when the master does not run load)
+    /// took part.
+    pub fn all_done(&self) -> bool {
+        let needed = if self.rules.master_is_worker {
+            self.rules.expected_workers
+        } else {
+            self.rules.expected_workers.max(1)
+        };
+        self.workers() >= needed
+            && self
+                .nodes
+                .iter()
+                .all(|n| matches!(n.phase, Phase::Finished | Phase::Lost))
+    }
+
+    /// Keeps `ended` at the instant the nodes were all done, for as long as
+    /// they are (a lost worker may come back).
+    fn note_end(&mut self, now: Now) {
+        if !self.all_done() {
+            self.ended = None;
+        } else if self.ended.is_none() {
+            self.ended = Some(now.instant);
+        }
+    }
+
+    /// The merge of every node's aggregate: exact, whatever the split.
+    pub fn global(&self) -> Aggregate {
+        let mut global = Aggregate::new(self.rules.iterations);
+        for n in &self.nodes {
+            global.merge(&n.aggregate);
+        }
+        global
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000;
+    const TIMEOUT: Duration = Duration::from_secs(3);
+
+    fn rules(expected_workers: u32, master_is_worker: bool) -> Rules {
+        Rules {
+            expected_workers,
+            master_is_worker,
+            heartbeat_timeout: TIMEOUT,
+            iterations: 1,
+        }
+    }
+
+    /// A clock that starts at `T0` and moves on both faces at once.
+    struct Clock(Instant);
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock(Instant::now())
+        }
+
+        fn at(&self, ms: u64) -> Now {
+            Now {
+                instant: self.0 + Duration::from_millis(ms),
+                unix_ms: T0 + ms,
+            }
+        }
+    }
+
+    fn reg(id: &str, instance: u64) -> proto::Register {
+        proto::Register {
+            node_id: id.into(),
+            instance,
+            host: format!("host-{id}"),
+            cores: 2,
+            ..Default::default()
+        }
+    }
+
+    fn snap(requests: u64, elapsed_ms: u64) -> Snapshot {
+        let mut stats = lps_engine::Stats::new();
+        for i in 0..requests {
+            stats.record_response(200, 100 + i, 10, 10);
+        }
+        Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::from_millis(elapsed_ms),
+            in_flight: 0,
+            iterations: vec![stats],
+            last: false,
+        }
+    }
+
+    fn phases(m: &MasterState) -> Vec<(&str, Phase)> {
+        m.nodes().iter().map(|n| (n.id.as_str(), n.phase)).collect()
+    }
+
+    fn state_event(from: State, to: State) -> Event {
+        Event::State { from, to }
+    }
+
+    fn registered(node: &str, observer: bool) -> Event {
+        Event::Registered {
+            node: node.into(),
+            host: format!("host-{node}"),
+            cores: 2,
+            observer,
+        }
+    }
+
+    /// Two workers registered at 0 and 10 ms: Ready at 10 ms.
+    fn ready_with_two(clock: &Clock) -> MasterState {
+        let mut m = MasterState::new(rules(2, false));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.register(&reg("w2", 2), clock.at(10)).unwrap();
+        m.take_events();
+        m
+    }
+
+    #[test]
+    fn idle_until_the_expected_workers_registered_then_ready_with_the_start_ahead() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(2, false));
+        m.check_ready(clock.at(0));
+        assert_eq!(m.state(), State::Idle);
+        assert_eq!(m.take_events(), vec![]);
+
+        let w1 = m.register(&reg("w1", 1), clock.at(5)).unwrap();
+        assert_eq!(
+            w1,
+            Welcome {
+                state: State::Idle,
+                applied_seq: 0,
+                observer: true
+            }
+        );
+        assert_eq!(m.state(), State::Idle);
+        assert_eq!(m.start_at_ms(), 0);
+        assert_eq!(phases(&m), vec![("w1", Phase::Observer)]);
+        assert_eq!(m.take_events(), vec![registered("w1", true)]);
+
+        // The second makes the expected two: it too registered while idle.
+        let w2 = m.register(&reg("w2", 2), clock.at(20)).unwrap();
+        assert_eq!(
+            w2,
+            Welcome {
+                state: State::Idle,
+                applied_seq: 0,
+                observer: true
+            }
+        );
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(m.start_at_ms(), T0 + 20 + 400);
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Running), ("w2", Phase::Running)]
+        );
+        assert_eq!(
+            m.take_events(),
+            vec![
+                registered("w2", true),
+                state_event(State::Idle, State::Ready)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_expected_workers_is_ready_at_once_and_the_masters_node_starts() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(0, true));
+        m.add_master_node("10.0.0.1".into(), 4, clock.at(0));
+        assert_eq!(phases(&m), vec![("master", Phase::Observer)]);
+        m.check_ready(clock.at(7));
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(m.start_at_ms(), T0 + 407);
+        assert_eq!(phases(&m), vec![("master", Phase::Running)]);
+        assert_eq!(
+            m.take_events(),
+            vec![state_event(State::Idle, State::Ready)]
+        );
+        // Only once.
+        m.check_ready(clock.at(8));
+        assert_eq!(m.start_at_ms(), T0 + 407);
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn the_masters_node_does_not_count_toward_the_expected_workers() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(1, true));
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.check_ready(clock.at(0));
+        assert_eq!(m.state(), State::Idle);
+        m.register(&reg("w1", 1), clock.at(1)).unwrap();
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(
+            phases(&m),
+            vec![("master", Phase::Running), ("w1", Phase::Running)]
+        );
+    }
+
+    #[test]
+    fn ready_turns_running_at_the_start_instant_not_before() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        assert_eq!(m.start_at_ms(), T0 + 410);
+        m.tick(clock.at(409));
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(m.take_events(), vec![]);
+        m.tick(clock.at(410));
+        assert_eq!(m.state(), State::Running);
+        assert_eq!(
+            m.take_events(),
+            vec![state_event(State::Ready, State::Running)]
+        );
+        m.tick(clock.at(500));
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn a_worker_registering_after_the_start_runs_at_once() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.tick(clock.at(410));
+        m.take_events();
+        let w3 = m.register(&reg("w3", 3), clock.at(600)).unwrap();
+        assert_eq!(
+            w3,
+            Welcome {
+                state: State::Running,
+                applied_seq: 0,
+                observer: false
+            }
+        );
+        assert_eq!(m.nodes()[2].phase, Phase::Running);
+        assert_eq!(m.take_events(), vec![registered("w3", false)]);
+    }
+
+    #[test]
+    fn a_silent_worker_is_lost_after_the_heartbeat_timeout_not_at_it() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        // w1 was last seen at 0, w2 at 10.
+        m.tick(clock.at(3000));
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Running), ("w2", Phase::Running)]
+        );
+        assert_eq!(
+            m.take_events(),
+            vec![state_event(State::Ready, State::Running)]
+        );
+        m.tick(clock.at(3001));
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Lost), ("w2", Phase::Running)]
+        );
+        assert_eq!(
+            m.take_events(),
+            vec![Event::Lost {
+                node: "w1".into(),
+                timeout: TIMEOUT,
+                applied_seq: 0
+            }]
+        );
+        // A heartbeat keeps w2; w1 is lost only once.
+        m.heartbeat("w2", clock.at(3005));
+        m.tick(clock.at(6005));
+        assert_eq!(m.take_events(), vec![]);
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Lost), ("w2", Phase::Running)]
+        );
+    }
+
+    #[test]
+    fn observers_can_be_lost_and_the_master_and_finished_nodes_cannot() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(3, true));
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.register(&reg("w2", 2), clock.at(0)).unwrap();
+        m.finished("w2", 0, clock.at(0));
+        m.take_events();
+        m.tick(clock.at(10_000));
+        assert_eq!(
+            phases(&m),
+            vec![
+                ("master", Phase::Observer),
+                ("w1", Phase::Lost),
+                ("w2", Phase::Finished)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_worker_recovers_by_heartbeat_or_by_registering_again() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.apply("w1", 1, &snap(3, 100), clock.at(100)).unwrap();
+        m.tick(clock.at(5000));
+        assert_eq!(phases(&m), vec![("w1", Phase::Lost), ("w2", Phase::Lost)]);
+        m.take_events();
+
+        // A heartbeat: back to Running, silently.
+        m.heartbeat("w1", clock.at(5001));
+        assert_eq!(m.nodes()[0].phase, Phase::Running);
+        assert_eq!(m.nodes()[0].last_seen, clock.at(5001).instant);
+        assert_eq!(m.take_events(), vec![]);
+
+        // The same process registering again: told what was merged.
+        let again = m.register(&reg("w2", 2), clock.at(5002)).unwrap();
+        assert_eq!(
+            again,
+            Welcome {
+                state: State::Running,
+                applied_seq: 0,
+                observer: false
+            }
+        );
+        assert_eq!(m.nodes()[1].phase, Phase::Running);
+        assert_eq!(m.take_events(), vec![Event::Back { node: "w2".into() }]);
+
+        // A reconnect of a node that was not lost says nothing.
+        let w1 = m.register(&reg("w1", 1), clock.at(5003)).unwrap();
+        assert_eq!(w1.applied_seq, 1);
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn a_lost_worker_that_had_finished_recovers_as_finished() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        // It said it finished after snapshot 2, then went silent before
+        // sending them; on its return it counts as finished at once (the
+        // resent snapshots still merge).
+        m.finished("w1", 2, clock.at(100));
+        m.tick(clock.at(5000));
+        assert_eq!(m.nodes()[0].phase, Phase::Lost);
+        m.take_events();
+        m.register(&reg("w1", 1), clock.at(5001)).unwrap();
+        assert_eq!(m.nodes()[0].phase, Phase::Finished);
+        assert_eq!(m.take_events(), vec![Event::Back { node: "w1".into() }]);
+        m.apply("w1", 2, &snap(3, 100), clock.at(5002)).unwrap();
+        assert_eq!(m.nodes()[0].aggregate.total().requests(), 3);
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn registrations_that_are_not_this_workers_to_take_are_refused() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(2, true));
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.take_events();
+        assert_eq!(
+            m.register(&reg("master", 9), clock.at(1)),
+            Err(RegisterError::MastersOwnId {
+                id: "master".into()
+            })
+        );
+        assert_eq!(
+            m.register(&reg("w1", 7), clock.at(1)),
+            Err(RegisterError::Taken {
+                id: "w1".into(),
+                host: "host-w1".into()
+            })
+        );
+        assert_eq!(m.nodes().len(), 2);
+        assert_eq!(m.take_events(), vec![]);
+        assert_eq!(
+            RegisterError::Taken {
+                id: "w1".into(),
+                host: "h".into()
+            }
+            .to_string(),
+            r#"node id "w1" is taken by another worker (from "h"): give each worker its own --node-id"#
+        );
+        m.cancel();
+        assert_eq!(
+            m.register(&reg("w3", 3), clock.at(2)),
+            Err(RegisterError::Over)
+        );
+    }
+
+    #[test]
+    fn resent_snapshots_are_merged_once() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        let first = m.apply("w1", 1, &snap(10, 1000), clock.at(50)).unwrap();
+        assert_eq!(
+            first,
+            Applied {
+                applied_seq: 1,
+                merged: true
+            }
+        );
+        m.apply("w1", 2, &snap(20, 2000), clock.at(60)).unwrap();
+        // A reconnect resends 2 and sends 3: 2 is skipped.
+        let resent = m.apply("w1", 2, &snap(20, 2000), clock.at(70)).unwrap();
+        assert_eq!(
+            resent,
+            Applied {
+                applied_seq: 2,
+                merged: false
+            }
+        );
+        m.apply("w1", 3, &snap(5, 1500), clock.at(80)).unwrap();
+        let w1 = &m.nodes()[0];
+        assert_eq!(w1.applied_seq, 3);
+        assert_eq!(w1.aggregate.total().requests(), 35);
+        assert_eq!(w1.elapsed, Duration::from_millis(2000));
+        assert_eq!(w1.last_seen, clock.at(80).instant);
+        assert_eq!(
+            m.apply("nobody", 1, &snap(1, 1), clock.at(90)),
+            Err(NotRegistered)
+        );
+        assert_eq!(m.global().total().requests(), 35);
+    }
+
+    #[test]
+    fn a_worker_is_finished_once_its_last_snapshot_arrived() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.apply("w1", 1, &snap(4, 100), clock.at(50)).unwrap();
+        assert_eq!(m.finished("w1", 2, clock.at(60)), 1);
+        assert_eq!(m.nodes()[0].phase, Phase::Running);
+        assert_eq!(m.take_events(), vec![]);
+        m.apply("w1", 2, &snap(3, 200), clock.at(70)).unwrap();
+        assert_eq!(m.nodes()[0].phase, Phase::Finished);
+        assert_eq!(
+            m.take_events(),
+            vec![Event::Finished {
+                node: "w1".into(),
+                requests: 7
+            }]
+        );
+        // Said twice, finished once.
+        assert_eq!(m.finished("w1", 2, clock.at(80)), 2);
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn all_done_when_every_node_finished_or_was_lost_and_records_when() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.finished("w1", 0, clock.at(100));
+        assert!(!m.all_done());
+        assert_eq!(m.ended(), None);
+        m.tick(clock.at(3011));
+        assert_eq!(m.nodes()[1].phase, Phase::Lost);
+        assert!(m.all_done());
+        assert_eq!(m.ended(), Some(clock.at(3011).instant));
+        // A later transition keeps the instant it ended at.
+        m.tick(clock.at(3100));
+        assert_eq!(m.ended(), Some(clock.at(3011).instant));
+        // The lost worker comes back: not over after all.
+        m.heartbeat("w2", clock.at(3200));
+        assert!(!m.all_done());
+        assert_eq!(m.ended(), None);
+        m.finished("w2", 0, clock.at(3300));
+        assert_eq!(m.ended(), Some(clock.at(3300).instant));
+    }
+
+    #[test]
+    fn not_done_before_the_expected_workers_took_part() {
+        let clock = Clock::new();
+        // Expecting two: one finished worker is not the end.
+        let mut m = MasterState::new(rules(2, false));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.finished("w1", 0, clock.at(1));
+        assert_eq!(m.nodes()[0].phase, Phase::Finished);
+        assert!(!m.all_done());
+        assert_eq!(m.ended(), None);
+        m.register(&reg("w2", 2), clock.at(2)).unwrap();
+        m.finished("w2", 0, clock.at(3));
+        assert!(m.all_done());
+        assert_eq!(m.ended(), Some(clock.at(3).instant));
+    }
+
+    #[test]
+    fn a_master_that_runs_no_load_waits_for_at_least_one_worker() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(0, false));
+        m.check_ready(clock.at(0));
+        assert_eq!(m.state(), State::Ready);
+        assert!(!m.all_done());
+        m.register(&reg("w1", 1), clock.at(1)).unwrap();
+        assert!(!m.all_done());
+        m.finished("w1", 0, clock.at(2));
+        assert!(m.all_done());
+    }
+
+    #[test]
+    fn a_master_alone_is_done_when_its_own_load_is() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(0, true));
+        m.add_master_node("m".into(), 2, clock.at(0));
+        m.check_ready(clock.at(0));
+        m.apply_own(1, &snap(6, 500));
+        m.apply_own(2, &snap(4, 900));
+        assert!(!m.all_done());
+        m.own_finished(2, clock.at(1000));
+        let own = &m.nodes()[0];
+        assert_eq!(
+            (own.phase, own.applied_seq, own.finished_seq),
+            (Phase::Finished, 2, Some(2))
+        );
+        assert_eq!(own.elapsed, Duration::from_millis(900));
+        assert_eq!(m.global().total().requests(), 10);
+        assert_eq!(m.ended(), Some(clock.at(1000).instant));
+        // The master's own end is not logged as a worker's.
+        assert_eq!(
+            m.take_events(),
+            vec![state_event(State::Idle, State::Ready)]
+        );
+    }
+
+    #[test]
+    fn cancel_from_any_running_state_and_it_stays_the_end() {
+        for from in [State::Idle, State::Ready, State::Running] {
+            let clock = Clock::new();
+            let mut m = MasterState::new(rules(1, false));
+            if from != State::Idle {
+                m.register(&reg("w1", 1), clock.at(0)).unwrap();
+            }
+            if from == State::Running {
+                m.tick(clock.at(400));
+            }
+            assert_eq!(m.state(), from);
+            m.take_events();
+            m.cancel();
+            m.cancel();
+            assert_eq!(m.take_events(), vec![state_event(from, State::Cancelled)]);
+            assert_eq!(m.end(), State::Cancelled);
+            assert_eq!(m.take_events(), vec![]);
+        }
+    }
+
+    #[test]
+    fn the_end_is_completed_once() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.tick(clock.at(410));
+        m.take_events();
+        assert_eq!(m.end(), State::Completed);
+        assert_eq!(m.end(), State::Completed);
+        assert_eq!(
+            m.take_events(),
+            vec![state_event(State::Running, State::Completed)]
+        );
+        // A completed run is not cancelled after all.
+        m.cancel();
+        assert_eq!(m.state(), State::Completed);
+        assert!(m.state().is_final());
+    }
+
+    #[test]
+    fn events_read_as_the_master_logs_them() {
+        let lines: Vec<String> = [
+            state_event(State::Idle, State::Ready),
+            registered("w1", true),
+            registered("w2", false),
+            Event::Back { node: "w1".into() },
+            Event::Finished {
+                node: "w1".into(),
+                requests: 12,
+            },
+            Event::Lost {
+                node: "w2".into(),
+                timeout: Duration::from_secs(3),
+                applied_seq: 4,
+            },
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "Idle -> Ready",
+                "worker w1 registered from host-w1 (2 cores) as observer",
+                "worker w2 registered from host-w2 (2 cores)",
+                "worker w1 is back",
+                "w1 finished (12 requests)",
+                "worker w2 lost (no heartbeat for 3s); its data up to snapshot 4 is kept",
+            ]
+        );
+    }
+
+    #[test]
+    fn states_and_phases_by_name() {
+        let states = [
+            State::Idle,
+            State::Ready,
+            State::Running,
+            State::Completed,
+            State::Cancelled,
+        ];
+        let names: Vec<_> = states.iter().map(State::as_str).collect();
+        assert_eq!(
+            names,
+            vec!["Idle", "Ready", "Running", "Completed", "Cancelled"]
+        );
+        let finals: Vec<_> = states.iter().map(|s| s.is_final()).collect();
+        assert_eq!(finals, vec![false, false, false, true, true]);
+        let phases = [
+            Phase::Observer,
+            Phase::Running,
+            Phase::Finished,
+            Phase::Lost,
+        ];
+        let names: Vec<_> = phases.iter().map(Phase::as_str).collect();
+        assert_eq!(names, vec!["Observer", "Running", "Finished", "Lost"]);
+    }
+}
