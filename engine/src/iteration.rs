@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
+use crate::alarm::Alarm;
 use crate::client::{Core, H2Slot, Lane, Prepared, TimerGate};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
@@ -64,6 +65,8 @@ async fn sequential(
     let pace = shared
         .rate
         .map(|rate| Pace::new(rate, shared.clients, client, start));
+    // Made only for the open model: a closed loop never waits for a time.
+    let mut alarm = pace.as_ref().map(|_| Alarm::new());
     let mut lane = Lane::new();
     // The request being sent or waited for; read when the deadline cuts the loop.
     let next = Cell::new(0u64);
@@ -71,16 +74,16 @@ async fn sequential(
         let mut i = 0u64;
         while count.is_none_or(|n| i < n) {
             next.set(i);
-            let intended = match &pace {
-                Some(p) => {
+            let intended = match (&pace, &mut alarm) {
+                (Some(p), Some(alarm)) => {
                     let at = p.at(i);
                     if deadline.is_some_and(|d| at >= d) {
                         break;
                     }
-                    sleep_until(at).await;
+                    alarm.sleep_until(at).await;
                     Some(at)
                 }
-                None => None,
+                _ => None,
             };
             lane.send(core, it, intended).await;
             i += 1;

@@ -16,10 +16,12 @@
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
+//! - `alarm`: precise wake-ups for the open model (timerfd on Linux).
 //! - `connect`: tuned TCP sockets and TLS.
 //! - `fd_table`: each engine thread's own file table (Linux).
 //! - `error`: [`EngineError`], why a run cannot start or finish.
 
+mod alarm;
 mod client;
 mod connect;
 mod error;
