@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lps_config::Mode;
-use lps_engine::{Aggregate, RunOptions};
+use lps_engine::RunOptions;
 
 mod common;
 
@@ -91,11 +91,7 @@ fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let run = lps_engine::start(&common::get_plan(port, mode), &opts, Default::default()).unwrap();
-    let mut agg = Aggregate::new(1);
-    while let Ok(snap) = run.snapshots().recv_timeout(Duration::from_secs(60)) {
-        agg.add(&snap);
-    }
-    run.join().unwrap();
+    let agg = common::finish(run);
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     (after - before, agg.total().ok)
 }

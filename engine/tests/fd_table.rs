@@ -4,9 +4,9 @@
 
 #![cfg(target_os = "linux")]
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lps_config::Mode;
 use lps_engine::RunOptions;
@@ -35,17 +35,7 @@ fn a_socket_closed_during_a_run_closes_at_once() {
     let stop = lps_engine::CancellationToken::new();
     let run = lps_engine::start(&common::get_plan(port, minute), &opts, stop.clone()).unwrap();
     // The engine connects once its thread has its own file table.
-    target.set_nonblocking(true).unwrap();
-    let give_up = Instant::now() + Duration::from_secs(20);
-    let _engine_conn = loop {
-        match target.accept() {
-            Ok((conn, _)) => break conn,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < give_up => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            Err(e) => panic!("the engine did not connect: {e}"),
-        }
-    };
+    let _engine_conn = common::accept_within(&target, Duration::from_secs(20));
 
     drop(held);
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -53,12 +43,7 @@ fn a_socket_closed_during_a_run_closes_at_once() {
     let closed = peer.read(&mut buf);
 
     stop.cancel();
-    while run
-        .snapshots()
-        .recv_timeout(Duration::from_secs(30))
-        .is_ok()
-    {}
-    run.join().unwrap();
+    common::finish(run);
     assert!(
         matches!(closed, Ok(0)),
         "the socket closed during the run still looked open to its peer: {closed:?}"

@@ -3,118 +3,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{LPS, Target};
-use serde_json::Value;
+use common::cluster::{first_connect, wait_for_node_requests};
+use common::{Cluster, ClusterSettings, Finished, Lps, Target, args, read_json as json, u};
 
-/// A scratch directory with a settings file for one cluster.
-struct Cluster {
-    dir: PathBuf,
-    settings: PathBuf,
-    port: u16,
-}
-
-impl Cluster {
-    fn new(name: &str, expected: u32, master_is_worker: bool, extra: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("lps-cluster-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = common::closed_port();
-        let settings = dir.join("lpsSettings.json");
-        let text = format!(
-            r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {port}, "MasterNodeIsWorker": {master_is_worker},
-                 "ExpectedNumberOfWorkers": {expected}, "Secret": "test-secret", "HeartbeatTimeoutSeconds": 2{extra} }} }}"#
-        );
-        std::fs::write(&settings, text).unwrap();
-        Cluster {
-            dir,
-            settings,
-            port,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// An `lps` command in the cluster's directory with `settings` and `role`.
-    fn command(&self, settings: &Path, role: &str) -> Command {
-        let mut cmd = Command::new(LPS);
-        cmd.current_dir(&self.dir)
-            .args([
-                "--settings",
-                settings.to_str().unwrap(),
-                "--role",
-                role,
-                "-q",
-            ])
-            // Parallel tests must not race for the default dashboard port.
-            .args(["--dashboard-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    /// Starts `lps` with this cluster's settings in its directory.
-    fn spawn(&self, role: &str, node_ip: &str, args: &[&str]) -> Child {
-        self.command(&self.settings, role)
-            .args(["--node-ip", node_ip])
-            .args(args)
-            .spawn()
-            .expect("spawn lps")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn wait(child: Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    let mut child = child;
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "lps did not finish within {limit:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// Waits for a node to exit within `LIMIT`.
+fn wait(mut node: Lps) -> Finished {
+    node.wait(LIMIT)
 }
 
 /// Starts a worker with `--node-id id` and expects the master to refuse it, saying `why`.
 fn refused_worker(c: &Cluster, node_ip: &str, run: &[&str], id: &str, why: &str) {
-    let out = wait(
-        c.spawn("worker", node_ip, &[run, &["--node-id", id]].concat()),
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(why), "{}", stderr(&out));
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+    let out = wait(c.spawn("worker", node_ip, &[run, &["--node-id", id]].concat()));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(why), "{}", out.stderr);
 }
 
 /// Reads the `total` histogram of an HdrHistogram log file.
@@ -123,29 +27,23 @@ fn read_histogram(path: &Path) -> hdrhistogram::Histogram<u64> {
 }
 
 const LIMIT: Duration = Duration::from_secs(60);
+/// How long a node may take to print what a test waits for.
+const SOON: Duration = Duration::from_secs(20);
 
 #[test]
 fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
-    let c = Cluster::new("exact", 2, false, "");
-    let run = [
-        "-u",
-        url.as_str(),
-        "-rc",
-        "300",
-        "-nc",
-        "2",
-        "--threads",
-        "1",
-    ];
+    let c = Cluster::new("exact", ClusterSettings::for_test(2, false));
+    let run = format!("-u {url} -rc 300 -nc 2 --threads 1");
     let w1 = c.spawn(
         "worker",
         "127.0.0.2",
-        &[&run[..], &["--json", "w1.json", "--histogram", "w1.hlog"]].concat(),
+        &args(&format!("{run} --json w1.json --histogram w1.hlog")),
     );
-    // The first worker registers as an observer and waits: nothing is sent.
-    std::thread::sleep(Duration::from_millis(800));
+    // The first worker tries to reach the master, which is not there yet:
+    // nothing is sent.
+    first_connect(c.port, SOON);
     assert_eq!(
         u(&target.stats()["requests"]),
         0,
@@ -154,9 +52,11 @@ fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
     let master = c.spawn(
         "master",
         "127.0.0.1",
-        &[&run[..], &["--json", "master.json"]].concat(),
+        &args(&format!("{run} --json master.json")),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // It registers as an observer and waits: still nothing is sent.
+    w1.wait_for_line("as an observer; waiting for it to be ready", SOON);
+    master.wait_for_line("registered from 127.0.0.2", SOON);
     assert_eq!(
         u(&target.stats()["requests"]),
         0,
@@ -165,17 +65,17 @@ fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
     let w2 = c.spawn(
         "worker",
         "127.0.0.3",
-        &[&run[..], &["--json", "w2.json", "--histogram", "w2.hlog"]].concat(),
+        &args(&format!("{run} --json w2.json --histogram w2.hlog")),
     );
-    let (w1, w2, master) = (wait(w1, LIMIT), wait(w2, LIMIT), wait(master, LIMIT));
+    let (w1, w2, master) = (wait(w1), wait(w2), wait(master));
     for out in [&w1, &w2, &master] {
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
     }
-    assert!(stderr(&w1).contains("as an observer"), "{}", stderr(&w1));
+    assert!(w1.stderr.contains("as an observer"), "{}", w1.stderr);
     assert!(
-        stderr(&w1).contains("every snapshot reached the master"),
+        w1.stderr.contains("every snapshot reached the master"),
         "{}",
-        stderr(&w1)
+        w1.stderr
     );
     let report = json(&c.path("master.json"));
     let (r1, r2) = (json(&c.path("w1.json")), json(&c.path("w2.json")));
@@ -222,47 +122,37 @@ fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
 fn a_killed_worker_is_lost_and_its_data_kept_while_the_others_complete() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let c = Cluster::new("lost", 2, true, "");
-    let run = [
-        "-u",
-        url.as_str(),
-        "-im",
-        "D",
-        "-d",
-        "4",
-        "-nc",
-        "2",
-        "--threads",
-        "1",
-    ];
+    let c = Cluster::new("lost", ClusterSettings::for_test(2, true));
+    let run = format!("-u {url} -im D -d 4 -nc 2 --threads 1");
     let master = c.spawn(
         "master",
         "127.0.0.1",
-        &[&run[..], &["--json", "master.json"]].concat(),
+        &args(&format!("{run} --json master.json")),
     );
+    let board = master.dashboard(SOON);
     let mut victim = c.spawn(
         "worker",
         "127.0.0.2",
-        &[&run[..], &["--node-id", "victim"]].concat(),
+        &args(&format!("{run} --node-id victim")),
     );
     let survivor = c.spawn(
         "worker",
         "127.0.0.3",
-        &[&run[..], &["--node-id", "survivor"]].concat(),
+        &args(&format!("{run} --node-id survivor")),
     );
-    std::thread::sleep(Duration::from_millis(2500));
-    victim.kill().unwrap(); // SIGKILL
-    let _ = victim.wait();
+    // Killed mid-run, once some of its data reached the master.
+    wait_for_node_requests(board, SOON, |id| id == "victim");
+    victim.kill(); // SIGKILL
     let started = Instant::now();
-    let master = wait(master, LIMIT);
-    let survivor = wait(survivor, LIMIT);
-    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
-    assert_eq!(survivor.status.code(), Some(0), "{}", stderr(&survivor));
+    let master = wait(master);
+    let survivor = wait(survivor);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert_eq!(survivor.code, Some(0), "{}", survivor.stderr);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
-        stderr(&master).contains("worker victim lost"),
+        master.stderr.contains("worker victim lost"),
         "{}",
-        stderr(&master)
+        master.stderr
     );
     let report = json(&c.path("master.json"));
     let nodes = report["nodes"].as_array().unwrap();
@@ -287,9 +177,10 @@ fn a_killed_worker_is_lost_and_its_data_kept_while_the_others_complete() {
 fn no_node_is_lost_while_every_engine_core_is_saturated() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let c = Cluster::new("busy", 2, true, "");
+    let c = Cluster::new("busy", ClusterSettings::for_test(2, true));
     // Every node runs one engine thread per core, flat out, for 4 s.
-    let run = ["-u", url.as_str(), "-im", "D", "-d", "4", "-nc", "64"];
+    let line = format!("-u {url} -im D -d 4 -nc 64");
+    let run = args(&line);
     let master = c.spawn(
         "master",
         "127.0.0.1",
@@ -305,7 +196,7 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
     let w2 = c.spawn("worker", "127.0.0.3", &run);
     // A second process may not take a registered worker's id: its snapshots
     // would merge into the first's, or be dropped as already seen.
-    std::thread::sleep(Duration::from_millis(1500));
+    master.wait_for_line("lps master: worker twin registered from 127.0.0.2", SOON);
     refused_worker(
         &c,
         "127.0.0.5",
@@ -313,11 +204,11 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
         "twin",
         "is taken by another worker (from \"127.0.0.2\")",
     );
-    let (master, w1, w2) = (wait(master, LIMIT), wait(w1, LIMIT), wait(w2, LIMIT));
+    let (master, w1, w2) = (wait(master), wait(w1), wait(w2));
     for out in [&master, &w1, &w2] {
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
     }
-    assert!(!stderr(&master).contains("lost"), "{}", stderr(&master));
+    assert!(!master.stderr.contains("lost"), "{}", master.stderr);
     let report = json(&c.path("master.json"));
     let nodes = report["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 3);
@@ -334,18 +225,22 @@ fn no_node_is_lost_while_every_engine_core_is_saturated() {
     );
 }
 
+/// The master's line once its gRPC port accepts workers.
+const LISTENING: &str = "lps master: listening for workers on";
+
 #[test]
 fn wrong_secret_and_other_plans_are_refused() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let c = Cluster::new("refuse", 1, false, "");
-    let run = ["-u", url.as_str(), "-rc", "50", "--threads", "1"];
+    let c = Cluster::new("refuse", ClusterSettings::for_test(1, false));
+    let line = format!("-u {url} -rc 50 --threads 1");
+    let run = args(&line);
     let master = c.spawn(
         "master",
         "127.0.0.1",
         &[&run[..], &["--json", "master.json"]].concat(),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    master.wait_for_line(LISTENING, SOON);
     // Garbage on the gRPC port neither crashes nor stalls the master.
     for _ in 0..3 {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", c.port)) {
@@ -353,32 +248,27 @@ fn wrong_secret_and_other_plans_are_refused() {
             let _ = s.write_all(b"\x00\x01garbage that is not HTTP/2 at all\r\n\r\n");
         }
     }
-    let bad_secret = c
-        .command(&c.settings, "worker")
-        .env("LPS_CLUSTER_SECRET", "wrong")
-        .args(run)
-        .spawn()
-        .unwrap();
-    let bad_secret = wait(bad_secret, LIMIT);
-    assert_ne!(bad_secret.status.code(), Some(0));
-    let e = stderr(&bad_secret);
+    let bad_secret = wait(Lps::start(
+        c.command(&c.settings, "worker")
+            .env("LPS_CLUSTER_SECRET", "wrong")
+            .args(&run),
+    ));
+    assert_ne!(bad_secret.code, Some(0));
+    let e = &bad_secret.stderr;
     assert!(
         e.contains("wrong cluster secret") && e.contains(&format!("127.0.0.1:{}", c.port)),
         "{e}"
     );
-    let other_plan = wait(
-        c.spawn(
-            "worker",
-            "127.0.0.2",
-            &["-u", &url, "-rc", "51", "--threads", "1"],
-        ),
-        LIMIT,
-    );
-    assert_ne!(other_plan.status.code(), Some(0));
+    let other_plan = wait(c.spawn(
+        "worker",
+        "127.0.0.2",
+        &args(&format!("-u {url} -rc 51 --threads 1")),
+    ));
+    assert_ne!(other_plan.code, Some(0));
     assert!(
-        stderr(&other_plan).contains("plan fingerprint"),
+        other_plan.stderr.contains("plan fingerprint"),
         "{}",
-        stderr(&other_plan)
+        other_plan.stderr
     );
     // A node id that would forge a line in the master's log.
     refused_worker(
@@ -389,11 +279,11 @@ fn wrong_secret_and_other_plans_are_refused() {
         "must not hold control characters",
     );
     // A right worker still gets through and the test completes.
-    let good = wait(c.spawn("worker", "127.0.0.3", &run), LIMIT);
-    assert_eq!(good.status.code(), Some(0), "{}", stderr(&good));
-    let master = wait(master, LIMIT);
-    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
-    assert!(stderr(&master).contains("refused"), "{}", stderr(&master));
+    let good = wait(c.spawn("worker", "127.0.0.3", &run));
+    assert_eq!(good.code, Some(0), "{}", good.stderr);
+    let master = wait(master);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert!(master.stderr.contains("refused"), "{}", master.stderr);
     assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 50);
 }
 
@@ -401,23 +291,13 @@ fn wrong_secret_and_other_plans_are_refused() {
 /// reach; returns its one line of error and how long it took to give up.
 fn unreachable(c: &Cluster, settings: &Path, port: u16) -> (String, Duration) {
     let started = Instant::now();
-    let out = wait(
+    let out = wait(Lps::start(
         c.command(settings, "worker")
-            .args([
-                "--node-ip",
-                "127.0.0.2",
-                "-u",
-                "http://127.0.0.1:9/",
-                "-rc",
-                "1",
-            ])
-            .spawn()
-            .unwrap(),
-        LIMIT,
-    );
+            .args(args("--node-ip 127.0.0.2 -u http://127.0.0.1:9/ -rc 1")),
+    ));
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(1));
-    let e = stderr(&out);
+    assert_eq!(out.code, Some(1));
+    let e = out.stderr;
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(
         e.contains(&format!("cannot reach the master at 127.0.0.1:{port}")),
@@ -428,7 +308,10 @@ fn unreachable(c: &Cluster, settings: &Path, port: u16) -> (String, Duration) {
 
 #[test]
 fn unreachable_master_fails_within_the_connect_timeout_naming_the_address() {
-    let c = Cluster::new("unreachable", 0, true, r#", "ConnectTimeoutSeconds": 1"#);
+    let c = Cluster::new(
+        "unreachable",
+        ClusterSettings::for_test(0, true).connect_timeout(1),
+    );
     let (_, took) = unreachable(&c, &c.settings, c.port);
     assert!(took < Duration::from_secs(4), "took {took:?}");
 }
@@ -437,14 +320,12 @@ fn unreachable_master_fails_within_the_connect_timeout_naming_the_address() {
 fn a_port_that_is_not_a_masters_fails_like_an_unreachable_one() {
     // lps target answers HTTP/2 POSTs, so a gRPC call gets an answer, but no Welcome.
     let target = Target::start(&[]);
-    let port: u16 = target.url("").rsplit(':').next().unwrap().parse().unwrap();
-    let c = Cluster::new("not-a-master", 0, true, "");
-    let settings = c.path("http-port.json");
-    std::fs::write(
-        &settings,
-        format!(r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {port}, "ConnectTimeoutSeconds": 1 }} }}"#),
-    )
-    .unwrap();
+    let port = target.addr.port();
+    let c = Cluster::new("not-a-master", ClusterSettings::for_test(0, true));
+    let settings = c.dir.write(
+        "http-port.json",
+        ClusterSettings::at(port).connect_timeout(1).json(),
+    );
     let (e, took) = unreachable(&c, &settings, port);
     assert!(e.contains("is this an lps master's gRPC port?"), "{e}");
     assert!(took < Duration::from_secs(8), "took {took:?}");
@@ -454,31 +335,21 @@ fn a_port_that_is_not_a_masters_fails_like_an_unreachable_one() {
 fn workers_keep_their_results_when_the_master_dies() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let c = Cluster::new("orphan", 1, true, "");
-    let run = [
-        "-u",
-        url.as_str(),
-        "-im",
-        "D",
-        "-d",
-        "3",
-        "-nc",
-        "1",
-        "--threads",
-        "1",
-    ];
-    let mut master = c.spawn("master", "127.0.0.1", &run);
+    let c = Cluster::new("orphan", ClusterSettings::for_test(1, true));
+    let run = format!("-u {url} -im D -d 3 -nc 1 --threads 1");
+    let mut master = c.spawn("master", "127.0.0.1", &args(&run));
+    let board = master.dashboard(SOON);
     let worker = c.spawn(
         "worker",
         "127.0.0.2",
-        &[&run[..], &["--node-id", "orphan"]].concat(),
+        &args(&format!("{run} --node-id orphan")),
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    master.kill().unwrap();
-    let _ = master.wait();
-    let out = wait(worker, LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let e = stderr(&out);
+    // The master dies mid-run, once the worker's data reaches it.
+    wait_for_node_requests(board, SOON, |id| id == "orphan");
+    master.kill();
+    let out = wait(worker);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let e = out.stderr;
     assert!(e.contains("lps-worker-orphan.json"), "{e}");
     let local = json(&c.path("lps-worker-orphan.json"));
     assert!(u(&local["requests"]["total"]) > 0);
@@ -535,59 +406,39 @@ impl Proxy {
 fn a_brief_disconnect_resumes_without_loss_or_double_counting() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let c = Cluster::new("resume", 1, false, "");
+    let settings = ClusterSettings::for_test(1, false);
+    let c = Cluster::new("resume", settings.clone());
     let proxy = Proxy::start(c.port);
     // The worker reaches the master through the proxy.
-    let worker_settings = c.path("worker.json");
-    let text = std::fs::read_to_string(&c.settings).unwrap().replace(
-        &format!("\"GRPCPort\": {}", c.port),
-        &format!("\"GRPCPort\": {}", proxy.port),
-    );
-    std::fs::write(&worker_settings, text).unwrap();
+    let worker_settings = c.dir.write("worker.json", settings.port(proxy.port).json());
     // 1500 requests at 500 per second: a three-second run.
-    let run = [
-        "-u",
-        url.as_str(),
-        "-rc",
-        "1500",
-        "-nc",
-        "1",
-        "--rate",
-        "500",
-        "--threads",
-        "1",
-    ];
+    let line = format!("-u {url} -rc 1500 -nc 1 --rate 500 --threads 1");
+    let run = args(&line);
     let master = c.spawn(
         "master",
         "127.0.0.1",
         &[&run[..], &["--json", "master.json"]].concat(),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let worker = c
-        .command(&worker_settings, "worker")
-        .args(run)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1800));
+    let board = master.dashboard(SOON);
+    master.wait_for_line(LISTENING, SOON);
+    let worker = Lps::start(c.command(&worker_settings, "worker").args(&run));
+    // Cut mid-run, once snapshots flow through the proxy.
+    wait_for_node_requests(board, SOON, |_| true);
     assert!(
         proxy.cut() > 0,
         "the worker's stream went through the proxy"
     );
-    let (worker, master) = (wait(worker, LIMIT), wait(master, LIMIT));
-    assert_eq!(worker.status.code(), Some(0), "{}", stderr(&worker));
-    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
+    let (worker, master) = (wait(worker), wait(master));
+    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert!(worker.stderr.contains("reconnecting"), "{}", worker.stderr);
     assert!(
-        stderr(&worker).contains("reconnecting"),
+        worker.stderr.contains("every snapshot reached the master"),
         "{}",
-        stderr(&worker)
-    );
-    assert!(
-        stderr(&worker).contains("every snapshot reached the master"),
-        "{}",
-        stderr(&worker)
+        worker.stderr
     );
     let report = json(&c.path("master.json"));
-    assert_eq!(u(&report["requests"]["total"]), 1500, "{}", stderr(&master));
+    assert_eq!(u(&report["requests"]["total"]), 1500, "{}", master.stderr);
     assert_eq!(u(&target.stats()["requests"]), 1500);
     assert_eq!(report["nodes"][0]["state"], "Finished");
 }
@@ -596,44 +447,35 @@ fn a_brief_disconnect_resumes_without_loss_or_double_counting() {
 fn grpc_over_tls_with_the_settings_certificates() {
     let target = Target::start(&[]);
     let url = target.url("/");
+    let settings = ClusterSettings::for_test(1, false);
     let c = Cluster::new(
         "tls",
-        1,
-        false,
-        r#", "TlsCertificate": "cert.pem", "TlsKey": "key.pem", "ConnectTimeoutSeconds": 2"#,
+        settings
+            .clone()
+            .tls("cert.pem", "key.pem")
+            .connect_timeout(2),
     );
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    std::fs::write(c.path("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(c.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
-    let run = [
-        "-u",
-        url.as_str(),
-        "-rc",
-        "100",
-        "-nc",
-        "2",
-        "--threads",
-        "1",
-    ];
+    c.dir.write("cert.pem", cert.cert.pem());
+    c.dir.write("key.pem", cert.signing_key.serialize_pem());
+    let line = format!("-u {url} -rc 100 -nc 2 --threads 1");
+    let run = args(&line);
     let master = c.spawn(
         "master",
         "127.0.0.1",
         &[&run[..], &["--json", "master.json"]].concat(),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    master.wait_for_line(LISTENING, SOON);
     // A worker that speaks plaintext gRPC does not get through.
-    let plain = c.path("plain.json");
-    std::fs::write(
-        &plain,
-        format!(r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {}, "Secret": "test-secret", "ConnectTimeoutSeconds": 1 }} }}"#, c.port),
-    )
-    .unwrap();
-    let refused = c.command(&plain, "worker").args(run).spawn().unwrap();
-    let refused = wait(refused, LIMIT);
-    assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
-    let worker = wait(c.spawn("worker", "127.0.0.2", &run), LIMIT);
-    assert_eq!(worker.status.code(), Some(0), "{}", stderr(&worker));
-    let master = wait(master, LIMIT);
-    assert_eq!(master.status.code(), Some(0), "{}", stderr(&master));
+    let plain = ClusterSettings::at(c.port)
+        .secret("test-secret")
+        .connect_timeout(1);
+    let plain = c.dir.write("plain.json", plain.json());
+    let refused = wait(Lps::start(c.command(&plain, "worker").args(&run)));
+    assert_ne!(refused.code, Some(0), "{}", refused.stderr);
+    let worker = wait(c.spawn("worker", "127.0.0.2", &run));
+    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
+    let master = wait(master);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
     assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 200);
 }

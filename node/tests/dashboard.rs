@@ -4,14 +4,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{LPS, Target};
+use common::http::{get, get_json, json, open, status};
+use common::{Cluster, ClusterSettings, LPS, Lps, Scratch, Target, args, poll as wait_for, u};
 use serde_json::Value;
 
 /// The tests share two cores: one at a time keeps their timings honest.
@@ -20,215 +21,9 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("lps-dashboard-{}-{name}", std::process::id()));
-        // A leftover of an earlier run, if any.
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // Best effort: a leftover in the temp dir harms nothing.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// An `lps` process whose stderr is collected; killed on drop.
-struct Lps {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Lps {
-    fn spawn(dir: &Path, args: &[&str]) -> Lps {
-        let mut child = Command::new(LPS)
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lps");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, lines) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr piped");
-        let all = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                all.lock().unwrap().push_str(&format!("{line}\n"));
-                // The test may have stopped listening; the text is kept above.
-                let _ = tx.send(line);
-            }
-        });
-        Lps {
-            child,
-            stderr,
-            lines,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The address from `lps: dashboard at http://ADDR/`.
-    fn dashboard(&self, limit: Duration) -> SocketAddr {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("lps: dashboard at http://") {
-                        return rest.trim_end_matches('/').parse().unwrap();
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no dashboard address within {limit:?}: {}", self.stderr());
-    }
-
-    fn wait(&mut self, limit: Duration) -> i32 {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lps did not finish within {limit:?}: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Lps {
-    fn drop(&mut self) {
-        // It may have exited already: then there is nothing to kill.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 response.
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// `GET path` on a fresh connection, reading the whole response (by its
-/// length when it has one: a peer may keep the connection open).
-fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Response {
-    let mut s = BufReader::new(request(addr, path, headers));
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        let before = head.len();
-        s.read_line(&mut head).expect("read the response head");
-        assert!(head.len() > before, "no response head: {head:?}");
-    }
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line: {head}"));
-    let mut response = Response {
-        status,
-        head,
-        body: Vec::new(),
-    };
-    if let Some(len) = response.header("content-length") {
-        response.body = vec![0; len.parse().unwrap()];
-        s.read_exact(&mut response.body).expect("read the body");
-    } else {
-        s.read_to_end(&mut response.body).expect("read the body");
-    }
-    if response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        response.body = dechunk(&response.body);
-    }
-    response
-}
-
-fn request(addr: SocketAddr, path: &str, headers: &[&str]) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect to the dashboard");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut text = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for h in headers {
-        text.push_str(h);
-        text.push_str("\r\n");
-    }
-    text.push_str("\r\n");
-    s.write_all(text.as_bytes()).unwrap();
-    s
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
-        raw = &raw[end + 2 + size + 2..];
-    }
-}
-
-/// The status of `GET path`, from the status line alone (the feed never ends).
-fn status(addr: SocketAddr, path: &str, headers: &[&str]) -> u16 {
-    let s = request(addr, path, headers);
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    line.split(' ').nth(1).unwrap().parse().unwrap()
-}
-
-fn get_json(addr: SocketAddr, path: &str) -> Value {
-    let r = get(addr, path, &[]);
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
-    r.json()
-}
-
 /// Reads the feed's items until `done` says so or `limit` passes.
 fn feed(addr: SocketAddr, done: impl Fn(&[Value]) -> bool, limit: Duration) -> Vec<Value> {
-    let mut s = request(addr, "/api/feed", &[]);
+    let mut s = open(addr, "/api/feed", &[]);
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let deadline = Instant::now() + limit;
@@ -251,22 +46,6 @@ fn feed(addr: SocketAddr, done: impl Fn(&[Value]) -> bool, limit: Duration) -> V
     items
 }
 
-/// Polls `f` until it returns something, within `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
 /// The series' point count.
 fn series_len(addr: SocketAddr) -> usize {
     get_json(addr, "/api/series").as_array().unwrap().len()
@@ -280,29 +59,11 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
     let target = Target::start(&[]);
     let dir = Scratch::new("single");
     let url = target.url("/");
-    let mut run = Lps::spawn(
-        &dir.0,
-        &[
-            "--url",
-            &url,
-            "-im",
-            "D",
-            "-d",
-            "3",
-            "-nc",
-            "4",
-            "--threads",
-            "1",
-            "--dashboard",
-            "--dashboard-listen",
-            "127.0.0.1:0",
-            "--dashboard-linger",
-            "5",
-            "--json",
-            "R.json",
-            "-q",
-        ],
+    let line = format!(
+        "--url {url} -im D -d 3 -nc 4 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 5 --json R.json -q"
     );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
     let addr = run.dashboard(Duration::from_secs(10));
     let points = std::thread::spawn(move || {
         feed(
@@ -405,8 +166,8 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
             .header("content-type")
             .unwrap()
             .starts_with("text/plain; version=0.0.4"),
-        "{}",
-        metrics.head
+        "{:?}",
+        metrics.headers
     );
     let metrics = metrics.text();
     let sum = |name: &str| -> f64 {
@@ -443,8 +204,9 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
 
     // The linger ends on time even with a feed open, and the exit code is
     // the test's: 0.
-    let _open_feed = request(addr, "/api/feed", &[]);
-    assert_eq!(run.wait(Duration::from_secs(10)), 0, "{}", run.stderr());
+    let _open_feed = open(addr, "/api/feed", &[]);
+    let out = run.wait(Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
 #[test]
@@ -452,35 +214,13 @@ fn a_token_guards_every_route() {
     let _serial = serial();
     let target = Target::start(&[]);
     let dir = Scratch::new("token");
-    std::fs::write(
-        dir.path("settings.json"),
-        r#"{"Dashboard": {"Token": "t0k"}}"#,
-    )
-    .unwrap();
+    dir.write("settings.json", r#"{"Dashboard": {"Token": "t0k"}}"#);
     let url = target.url("/");
-    let run = Lps::spawn(
-        &dir.0,
-        &[
-            "--settings",
-            "settings.json",
-            "-u",
-            &url,
-            "-im",
-            "D",
-            "-d",
-            "2",
-            "-nc",
-            "1",
-            "--threads",
-            "1",
-            "--dashboard",
-            "--dashboard-listen",
-            "127.0.0.1:0",
-            "--dashboard-linger",
-            "10",
-            "-q",
-        ],
+    let line = format!(
+        "--settings settings.json -u {url} -im D -d 2 -nc 1 --threads 1 --dashboard \
+         --dashboard-listen 127.0.0.1:0 --dashboard-linger 10 -q"
     );
+    let run = Lps::spawn_in(dir.dir(), &args(&line));
     let addr = run.dashboard(Duration::from_secs(10));
     let check = |path: &str| {
         let with_query = |t: &str| {
@@ -524,7 +264,7 @@ fn a_token_guards_every_route() {
     assert_eq!(unauthorized.header("www-authenticate"), Some("Bearer"));
     wait_for("the run to finish", Duration::from_secs(15), || {
         let r = get(addr, "/api/state?token=t0k", &[]);
-        (r.json()["finished"] == true).then_some(())
+        (json(&r)["finished"] == true).then_some(())
     });
     check("/api/report");
     check("/api/histogram");
@@ -612,7 +352,7 @@ impl Browser {
             "the page's DevTools target",
             Duration::from_secs(15),
             || {
-                let list = get(devtools, "/json/list", &[]).json();
+                let list = json(&get(devtools, "/json/list", &[]));
                 list.as_array()?
                     .iter()
                     .find(|t| t["type"] == "page")?
@@ -758,8 +498,18 @@ impl Browser {
             "Emulation.setDeviceMetricsOverride",
             serde_json::json!({"width": 1440, "height": height, "deviceScaleFactor": 1, "mobile": false}),
         );
-        // Let the charts redraw at the new size.
-        std::thread::sleep(Duration::from_millis(400));
+        // The charts redraw in the frame after the resize is observed: wait
+        // for three frames (the resize, the redraw, and one to spare).
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "new Promise(done => requestAnimationFrame(() => \
+                    requestAnimationFrame(() => requestAnimationFrame(() => done(true)))))",
+                "awaitPromise": true,
+                "returnByValue": true,
+            }),
+        );
+        assert_eq!(r["result"]["value"], true, "the page drew its frames: {r}");
         let shot = self.call(
             "Page.captureScreenshot",
             serde_json::json!({"format": "png"}),
@@ -779,6 +529,7 @@ impl Drop for Chromium {
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
+            // A poll for chromium's exit, bounded by the deadline.
             if let Ok(Some(_)) = self.child.try_wait() {
                 // Best effort, as for the scratch directory.
                 let _ = std::fs::remove_dir_all(&self.profile);
@@ -814,54 +565,20 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
     };
     let _serial = serial();
     let target = Target::start(&[]);
-    let dir = Scratch::new("browser");
-    let port = common::closed_port();
-    std::fs::write(
-        dir.path("settings.json"),
-        format!(
-            r#"{{ "Cluster": {{ "MasterNodeIP": "127.0.0.1", "GRPCPort": {port}, "MasterNodeIsWorker": true,
-                 "ExpectedNumberOfWorkers": 2, "Secret": "test-secret", "HeartbeatTimeoutSeconds": 5 }} }}"#
-        ),
-    )
-    .unwrap();
+    let c = Cluster::new(
+        "browser",
+        ClusterSettings::for_test(2, true).heartbeat_timeout(5),
+    );
     let url = target.url("/");
-    let run = [
-        "--settings",
-        "settings.json",
-        "-u",
-        url.as_str(),
-        "-tn",
-        "Checkout",
-        "-rn",
-        "home",
-        "-im",
-        "D",
-        "-d",
-        "8",
-        "-nc",
-        "2",
-        "--threads",
-        "1",
-        "-q",
-    ];
-    let node = |role: &str, ip: &str, extra: &[&str]| {
-        Lps::spawn(
-            &dir.0,
-            &[&run[..], &["--role", role, "--node-ip", ip], extra].concat(),
-        )
-    };
-    let mut master = node(
+    let line = format!("-u {url} -tn Checkout -rn home -im D -d 8 -nc 2 --threads 1");
+    let run = args(&line);
+    let mut master = c.spawn(
         "master",
         "127.0.0.1",
-        &[
-            "--dashboard-listen",
-            "127.0.0.1:0",
-            "--dashboard-linger",
-            "10",
-        ],
+        &[&run[..], &["--dashboard-linger", "10"]].concat(),
     );
     let addr = master.dashboard(Duration::from_secs(10));
-    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &dir);
+    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &c.dir);
     let idle = wait_for(
         "the page to show the master",
         Duration::from_secs(15),
@@ -871,8 +588,16 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
         },
     );
     assert_eq!(idle["errors"], serde_json::json!([]), "{idle}");
-    let mut w1 = node("worker", "127.0.0.2", &["--node-id", "worker-1"]);
-    let mut w2 = node("worker", "127.0.0.3", &["--node-id", "worker-2"]);
+    let mut w1 = c.spawn(
+        "worker",
+        "127.0.0.2",
+        &[&run[..], &["--node-id", "worker-1"]].concat(),
+    );
+    let mut w2 = c.spawn(
+        "worker",
+        "127.0.0.3",
+        &[&run[..], &["--node-id", "worker-2"]].concat(),
+    );
 
     // While running: charts with points, every node listed.
     let running = wait_for("charts and 3 nodes while running", LIMIT, || {
@@ -894,7 +619,8 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
 
     // After the run: the final report stays, with its downloads.
     for worker in [&mut w1, &mut w2] {
-        assert_eq!(worker.wait(LIMIT), 0, "{}", worker.stderr());
+        let out = worker.wait(LIMIT);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
     }
     let done = wait_for("the final report on the page", LIMIT, || {
         let p = browser.probe()?;
@@ -923,6 +649,5 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
     drop(browser);
     // The master lingers for the page; the test has seen what it needed
     // (and `Lps`'s drop would kill it anyway).
-    let _ = master.child.kill();
-    master.wait(Duration::from_secs(10));
+    master.kill();
 }

@@ -6,23 +6,22 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Target, lps};
+use common::{ClusterSettings, Finished, Scratch, Target, args, lps};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs lps and expects it to succeed.
-fn ok(args: &[&str]) -> std::process::Output {
+fn ok(args: &[&str]) -> Finished {
     let out = lps(args, LIMIT);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "lps {args:?}\nstderr: {stderr}");
+    assert_eq!(out.code, Some(0), "lps {args:?}\nstderr: {}", out.stderr);
     out
 }
 
 /// Runs lps, expects exit 2 and a single-line error containing `needle`.
 fn bad(args: &[&str], needle: &str) {
     let out = lps(args, LIMIT);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "lps {args:?}\nstderr: {stderr}");
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(2), "lps {args:?}\nstderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines.len(),
@@ -32,13 +31,6 @@ fn bad(args: &[&str], needle: &str) {
     assert!(lines[0].starts_with("lps: error: "), "{stderr}");
     assert!(lines[0].contains(needle), "{needle:?} not in {stderr:?}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lps-input-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -143,38 +135,24 @@ fn bad_command_lines() {
 
 #[test]
 fn bad_cluster_certificates_name_the_file() {
-    let dir = scratch("pem");
-    let (cert, key, settings) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("s.json"));
-    std::fs::write(&cert, "not a certificate").unwrap();
-    std::fs::write(&key, "not a key").unwrap();
-    std::fs::write(
-        &settings,
-        format!(
-            r#"{{"Cluster": {{"MasterNodeIP": "127.0.0.1", "GRPCPort": 9, "TlsCertificate": {:?}, "TlsKey": {:?}}}}}"#,
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
+    let dir = Scratch::new("pem");
+    let cert = dir.write("c.pem", "not a certificate");
+    let key = dir.write("k.pem", "not a key");
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let settings = dir.write("s.json", ClusterSettings::at(9).tls(cert_s, key_s).json());
+    let line = format!(
+        "--settings {} --role master -u http://127.0.0.1:9/ -rc 1",
+        settings.display()
+    );
     bad(
-        &[
-            "--settings",
-            settings.to_str().unwrap(),
-            "--role",
-            "master",
-            "-u",
-            "http://127.0.0.1:9/",
-            "-rc",
-            "1",
-        ],
+        &args(&line),
         &format!("{} (Cluster TLS settings) is not PEM", cert.display()),
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bad_plans_name_file_line_and_key() {
-    let dir = scratch("plans");
+    let dir = Scratch::new("plans");
     let cases: &[(&str, &str, &str)] = &[
         (
             "unknown.yaml",
@@ -203,57 +181,25 @@ fn bad_plans_name_file_line_and_key() {
         ),
     ];
     for (file, text, needle) in cases {
-        let path = dir.join(file);
-        std::fs::write(&path, text).unwrap();
+        let path = dir.write(file, text);
         bad(&["run", path.to_str().unwrap()], needle);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn create_add_run_round_trip() {
     let target = Target::start(&[]);
-    let dir = scratch("roundtrip");
-    let plan = dir.join("plan.yaml");
+    let dir = Scratch::new("roundtrip");
+    let plan = dir.path("plan.yaml");
     let plan_s = plan.to_str().unwrap();
     let url = target.url("/");
     let echo = target.url("/echo");
-    ok(&[
-        "create",
-        plan_s,
-        "-tn",
-        "RoundTrip",
-        "-nc",
-        "2",
-        "-rn",
-        "home",
-        "-u",
-        &url,
-        "-rc",
-        "30",
-    ]);
-    ok(&[
-        "add",
-        plan_s,
-        "-rn",
-        "post",
-        "-u",
-        &echo,
-        "-hm",
-        "POST",
-        "-p",
-        "ping",
-        "-h",
-        "X-Test: 1",
-        "-im",
-        "CRB",
-        "-rc",
-        "10",
-        "-bs",
-        "5",
-        "-cdt",
-        "10",
-    ]);
+    ok(&args(&format!(
+        "create {plan_s} -tn RoundTrip -nc 2 -rn home -u {url} -rc 30"
+    )));
+    let add =
+        format!("add {plan_s} -rn post -u {echo} -hm POST -p ping -im CRB -rc 10 -bs 5 -cdt 10");
+    ok(&[&args(&add)[..], &["-h", "X-Test: 1"]].concat());
     // Creating over an existing plan is refused rather than overwriting it.
     bad(
         &["create", plan_s, "-u", &url, "-rc", "1"],
@@ -283,7 +229,6 @@ fn create_add_run_round_trip() {
     let echoed = its[1]["bytes"]["received"].as_u64().unwrap();
     assert!(echoed >= 20 * 4, "{echoed}");
     assert_eq!(target.stats()["requests"], 80);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -296,13 +241,11 @@ fn example_plans_load_and_run() {
         // The examples target 127.0.0.1:8080; point them at this test's target.
         let text = std::fs::read_to_string(&path).unwrap();
         let text = text.replace("127.0.0.1:8080", &target.addr.to_string());
-        let dir = scratch(&format!("example-{seen}"));
-        let copy = dir.join(path.file_name().unwrap());
-        std::fs::write(&copy, text).unwrap();
+        let dir = Scratch::new(&format!("example-{seen}"));
+        let copy = dir.write(path.file_name().unwrap().to_str().unwrap(), text);
         let out = ok(&["run", copy.to_str().unwrap(), "--json", "-", "-q"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(report["requests"]["total"].as_u64().unwrap() > 0);
-        let _ = std::fs::remove_dir_all(&dir);
         seen += 1;
     }
     assert!(
@@ -315,7 +258,7 @@ fn example_plans_load_and_run() {
 #[test]
 fn help_lists_every_lps_option_with_defaults() {
     let out = lps(&["--help"], LIMIT);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.code, Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "--url",
@@ -355,8 +298,8 @@ fn run_in_parallel_decides_whether_iterations_of_a_round_overlap() {
     let target = Target::start(&[]);
     let slow = target.url("/delay/300");
     for (parallel, min_s, max_s) in [("true", 0.28, 0.55), ("false", 0.58, 1.2)] {
-        let dir = scratch(&format!("rip-{parallel}"));
-        let plan = dir.join("plan.json");
+        let dir = Scratch::new(&format!("rip-{parallel}"));
+        let plan = dir.path("plan.json");
         let plan_s = plan.to_str().unwrap();
         ok(&[
             "create", plan_s, "-rip", parallel, "-rn", "a", "-u", &slow, "-rc", "1",
@@ -371,6 +314,5 @@ fn run_in_parallel_decides_whether_iterations_of_a_round_overlap() {
             (min_s..max_s).contains(&d),
             "runInParallel {parallel}: {d} s"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

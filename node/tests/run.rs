@@ -2,23 +2,12 @@
 
 mod common;
 
+use std::io::Write;
 use std::time::Duration;
 
-use std::io::Write;
-
-use common::{Target, closed_port, lps, lps_json, raw_peer};
+use common::{Lps, Scratch, Target, args, closed_port, lps, lps_json, raw_peer, u};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Command-line arguments from one line (no argument holds a space).
-fn args(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("not an unsigned integer: {v}"))
-}
 
 #[test]
 fn r_mode_sends_exactly_clients_times_request_count() {
@@ -73,10 +62,8 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     assert_eq!(u(&report["requests"]["ok"]), 8, "{}", report["errors"]);
     assert!(u(&report["bytes"]["received"]) > 8 * 3_145_728);
 
-    let dir = std::env::temp_dir().join(format!("lps-h2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let payload = dir.join("payload.txt");
-    std::fs::write(&payload, "x".repeat(400_000)).unwrap();
+    let dir = Scratch::new("h2");
+    let payload = dir.write("payload.txt", "x".repeat(400_000));
     let url = target.url("/echo");
     let arg = format!("path:{}", payload.display());
     let (code, report, stderr) = lps_json(
@@ -90,7 +77,6 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     // The echo sends each body back: 400,000 bytes out and in per request.
     assert!(u(&report["bytes"]["sent"]) >= 40 * 400_000);
     assert!(u(&report["bytes"]["received"]) >= 40 * 400_000);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -155,12 +141,13 @@ fn a_chunk_size_at_the_limit_of_u64_is_a_protocol_error() {
 
 #[test]
 fn the_settings_request_timeout_applies_unless_the_command_line_gives_one() {
-    // A peer that closes without an answer after 1 s.
+    // A peer that closes without an answer after 1 s (the wait is its behaviour).
     let addr = raw_peer(|_| std::thread::sleep(Duration::from_secs(1)));
-    let dir = std::env::temp_dir().join(format!("lps-timeout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let settings = dir.join("lpsSettings.json");
-    std::fs::write(&settings, r#"{ "HttpClient": { "TimeoutSeconds": 0.3 } }"#).unwrap();
+    let dir = Scratch::new("timeout");
+    let settings = dir.write(
+        "lpsSettings.json",
+        r#"{ "HttpClient": { "TimeoutSeconds": 0.3 } }"#,
+    );
     let base = format!("--settings {} --url http://{addr}/", settings.display());
     let started = std::time::Instant::now();
     let (code, report, stderr) = lps_json(&args(&format!("{base} -rc 3")), LIMIT);
@@ -175,7 +162,6 @@ fn the_settings_request_timeout_applies_unless_the_command_line_gives_one() {
     let (code, report, stderr) = lps_json(&args(&format!("{base} -rc 1 --timeout 5")), LIMIT);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(u(&report["errors"]["closed"]), 1, "{}", report["errors"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -232,18 +218,7 @@ fn timeouts_still_fire_after_many_fast_requests() {
     let url = target.url("/");
     let pauser = target.pause_after(Duration::from_millis(1200), 1500);
     let (_, report, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-im",
-            "D",
-            "-d",
-            "3",
-            "-nc",
-            "3",
-            "--timeout",
-            "0.3",
-        ],
+        &args(&format!("--url {url} -im D -d 3 -nc 3 --timeout 0.3")),
         LIMIT,
     );
     pauser.join().unwrap();
@@ -275,9 +250,7 @@ fn open_model_holds_its_rate() {
     let target = Target::start(&[]);
     let url = target.url("/");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-im", "D", "-d", "2", "-nc", "8", "--rate", "1000",
-        ],
+        &args(&format!("--url {url} -im D -d 2 -nc 8 --rate 1000")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -304,9 +277,7 @@ fn open_model_latency_includes_a_target_stall() {
     let url = target.url("/");
     let pauser = target.pause_after(Duration::from_millis(1000), 1000);
     let (code, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",
-        ],
+        &args(&format!("--url {url} -im D -d 3 -nc 4 --rate 400")),
         LIMIT,
     );
     pauser.join().unwrap();
@@ -368,9 +339,7 @@ fn crb_sends_batches_separated_by_the_cooldown() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-im", "CRB", "-rc", "25", "-bs", "10", "-cdt", "300", "-nc", "1",
-        ],
+        &args(&format!("--url {url} -im CRB -rc 25 -bs 10 -cdt 300 -nc 1")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -392,9 +361,7 @@ fn dcb_runs_batches_for_its_duration() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-im", "DCB", "-d", "1", "-bs", "5", "-cdt", "250", "-nc", "2",
-        ],
+        &args(&format!("--url {url} -im DCB -d 1 -bs 5 -cdt 250 -nc 2")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -418,21 +385,9 @@ fn cb_with_maximize_throughput_does_not_wait_for_slow_batches() {
     // Each request takes 400 ms; batches start every 100 ms regardless.
     let url = target.url("/delay/400");
     let (_, report, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-im",
-            "CB",
-            "-d",
-            "1",
-            "-bs",
-            "3",
-            "-cdt",
-            "100",
-            "-nc",
-            "1",
-            "--maximizeThroughput",
-        ],
+        &args(&format!(
+            "--url {url} -im CB -d 1 -bs 3 -cdt 100 -nc 1 --maximizeThroughput"
+        )),
         LIMIT,
     );
     let b = batches(&target, 50_000);
@@ -461,20 +416,13 @@ fn rampup_delays_each_next_client() {
 fn histogram_log_is_readable_by_hdrhistogram() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let dir = std::env::temp_dir().join(format!("lps-hist-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("latency.hlog");
+    let dir = Scratch::new("hist");
+    let path = dir.path("latency.hlog");
     let (code, report, _) = lps_json(
-        &[
-            "--url",
-            &url,
-            "-rc",
-            "500",
-            "-nc",
-            "2",
-            "--histogram",
-            path.to_str().unwrap(),
-        ],
+        &args(&format!(
+            "--url {url} -rc 500 -nc 2 --histogram {}",
+            path.display()
+        )),
         LIMIT,
     );
     assert_eq!(code, 0);
@@ -487,54 +435,32 @@ fn histogram_log_is_readable_by_hdrhistogram() {
         totals[0].1.value_at_quantile(0.99),
         u(&report["latency_us"]["p99"])
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn ctrl_c_stops_and_still_writes_the_report() {
     let target = Target::start(&[]);
     let url = target.url("/");
-    let dir = std::env::temp_dir().join(format!("lps-int-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("partial.json");
-    let child = std::process::Command::new(common::LPS)
-        .args([
-            "--url",
-            &url,
-            "-im",
-            "D",
-            "-d",
-            "30",
-            "-nc",
-            "2",
-            "-q",
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let dir = Scratch::new("int");
+    let json = dir.path("partial.json");
+    let line = format!("--url {url} -im D -d 30 -nc 2 -q --json {}", json.display());
+    let mut child = Lps::spawn(&args(&line));
+    // Interrupted mid-run, once requests flow.
+    target.wait_for_requests(1000, LIMIT);
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let started = std::time::Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait(LIMIT);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "stopped in {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let report = common::read_json(&json);
     assert_eq!(report["interrupted"], true);
     let total = u(&report["requests"]["total"]);
     assert!(total > 0);
@@ -546,7 +472,6 @@ fn ctrl_c_stops_and_still_writes_the_report() {
         seen >= total && seen <= total + 2,
         "target {seen}, report {total}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -554,7 +479,7 @@ fn console_summary_names_the_model_and_figures() {
     let target = Target::start(&[]);
     let url = target.url("/");
     let out = lps(&["--url", &url, "-rc", "100", "-nc", "2"], LIMIT);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.code, Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "closed model",
@@ -573,10 +498,9 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
     let target = Target::start(&[]);
     let url = target.url("/delay/50");
     let (code, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-hv", "2", "-im", "CRB", "-rc", "40", "-bs", "10", "-cdt", "10", "-nc",
-            "2",
-        ],
+        &args(&format!(
+            "--url {url} -hv 2 -im CRB -rc 40 -bs 10 -cdt 10 -nc 2"
+        )),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -618,9 +542,7 @@ fn open_model_reports_requests_a_stall_kept_unanswered_at_the_end() {
     let url = target.url("/");
     let pauser = target.pause_after(Duration::from_millis(1000), 4000);
     let (_, report, stderr) = lps_json(
-        &[
-            "--url", &url, "-im", "D", "-d", "3", "-nc", "4", "--rate", "400",
-        ],
+        &args(&format!("--url {url} -im D -d 3 -nc 4 --rate 400")),
         LIMIT,
     );
     pauser.join().unwrap();
@@ -646,8 +568,8 @@ fn progress_line_only_on_a_terminal() {
     let args = ["--url", url.as_str(), "-im", "D", "-d", "2", "-nc", "2"];
     // Not a terminal: stderr stays quiet.
     let out = lps(&args, LIMIT);
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(0));
+    let stderr = out.stderr;
     assert!(!stderr.contains("req/s"), "progress on a pipe: {stderr:?}");
     // A terminal (script(1) gives lps a pty): the line is redrawn in place.
     let command = format!("{} {} 2>&1 >/dev/null", common::LPS, args.join(" "));
@@ -677,6 +599,7 @@ fn slow_accept_server(wait: Duration) -> std::net::SocketAddr {
     let listener: std::net::TcpListener = socket.into();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
+        // The late start is what the test measures.
         std::thread::sleep(wait);
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };

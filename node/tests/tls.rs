@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::lps_json;
+use common::{args, lps_json};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -109,17 +109,7 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     assert_eq!(r1["status_codes"]["200"], 200);
     assert_eq!(server.h1.load(Ordering::SeqCst), 200);
     let (code, r2, stderr) = lps_json(
-        &[
-            "--url",
-            &url,
-            "--insecure",
-            "-rc",
-            "100",
-            "-nc",
-            "2",
-            "-hv",
-            "2",
-        ],
+        &args(&format!("--url {url} --insecure -rc 100 -nc 2 -hv 2")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -137,8 +127,7 @@ fn h2_batches_against_a_server_without_alpn_fall_back_on_one_connection_per_lane
     let server = tls_server(&[]);
     let url = format!("https://{}/", server.addr);
     let line = format!("--url {url} --insecure -hv 2 -im CRB -rc 40 -bs 4 -cdt 0");
-    let args: Vec<&str> = line.split(' ').collect();
-    let (code, report, stderr) = lps_json(&args, LIMIT);
+    let (code, report, stderr) = lps_json(&args(&line), LIMIT);
     assert_eq!(code, 0, "{stderr} {}", report["errors"]);
     assert_eq!(report["requests"]["ok"], 40);
     assert_eq!(server.h1.load(Ordering::SeqCst), 40);

@@ -14,6 +14,7 @@
 //!   the same port).
 //! - Routes and counters: [`route`] parses a path into an [`Action`] (pure, table-tested);
 //!   counters live in one cache-line-padded slot per thread, summed only when `/stats` is asked.
+//! - [`probe`]: a minimal blocking HTTP/1.1 client, to ask the target (or a dashboard) from tests.
 //!
 //! # Routes
 //! | path | answer |
@@ -39,6 +40,8 @@
 //! target.stop();
 //! # Ok::<(), anyhow::Error>(())
 //! ```
+
+pub mod probe;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

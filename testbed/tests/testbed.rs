@@ -1,14 +1,12 @@
 //! Drives `lps target` in-process over loopback: every route, the counters, the arrival log,
 //! `/pause`, h2c with prior knowledge, port 0 and bind errors.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use lps_testbed::probe::{Conn, Response};
 use lps_testbed::{self as target, TargetHandle, TargetOptions};
-
-/// Upper bound on any single socket read, so a broken server fails a test instead of hanging it.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn start(threads: usize, record_arrivals: bool) -> TargetHandle {
     target::spawn(TargetOptions {
@@ -19,116 +17,48 @@ fn start(threads: usize, record_arrivals: bool) -> TargetHandle {
     .expect("target starts on a free loopback port")
 }
 
-/// A response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("utf-8 body")
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-}
-
-/// A minimal HTTP/1.1 keep-alive client that insists on `content-length` framing.
-struct H1 {
-    stream: TcpStream,
-    /// Bytes read past the end of the last response.
-    buf: Vec<u8>,
-}
+/// A keep-alive connection whose every response must be framed by
+/// `content-length` (no chunking), as the target frames them.
+struct H1(Conn);
 
 impl H1 {
     fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect to target");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Self {
-            stream,
-            buf: Vec::new(),
-        }
+        H1(Conn::connect(addr).expect("connect to target"))
     }
 
-    fn get(&mut self, path: &str) -> Reply {
+    fn get(&mut self, path: &str) -> Response {
         self.request("GET", path, b"")
     }
 
-    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Reply {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        req.extend_from_slice(body);
-        self.stream.write_all(&req).expect("send request");
-        self.read_reply()
-    }
-
-    fn read_reply(&mut self) -> Reply {
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8(self.buf[..head_end].to_vec()).expect("ASCII head");
-        self.buf.drain(..head_end + 4);
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().expect("status line");
-        assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
-        let status = status_line[9..12].parse().expect("status code");
-        let headers: Vec<(String, String)> = lines
-            .map(|l| {
-                let (n, v) = l.split_once(':').expect("header line");
-                (n.trim().to_owned(), v.trim().to_owned())
-            })
-            .collect();
-        let reply = Reply {
-            status,
-            headers,
-            body: Vec::new(),
-        };
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Response {
+        let reply = self
+            .0
+            .request(method, path, &[], body)
+            .expect("a whole HTTP/1.1 response");
         assert!(reply.header("transfer-encoding").is_none(), "{reply:?}");
-        let len: usize = match reply.header("content-length") {
-            Some(len) => len.parse().expect("numeric content-length"),
-            None => {
-                assert!(
-                    status == 204 || status == 304,
-                    "no content-length: {reply:?}"
-                );
-                0
-            }
-        };
-        while self.buf.len() < len {
-            self.fill();
-        }
-        let body = self.buf.drain(..len).collect();
-        Reply { body, ..reply }
-    }
-
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 64 << 10];
-        let n = self.stream.read(&mut chunk).expect("read from target");
-        assert!(n > 0, "target closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
+        assert!(
+            reply.header("content-length").is_some() || reply.status == 204 || reply.status == 304,
+            "no content-length: {reply:?}"
+        );
+        reply
     }
 }
 
-fn get(addr: SocketAddr, path: &str) -> Reply {
+fn get(addr: SocketAddr, path: &str) -> Response {
     H1::connect(addr).get(path)
+}
+
+fn stats_of(addr: SocketAddr) -> serde_json::Value {
+    get(addr, "/stats").json().expect("/stats is JSON")
+}
+
+/// Waits until the target has counted a request to `/delay`: one is in flight.
+fn wait_for_delay_request(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats_of(addr)["by_path"]["/delay"].as_u64().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no /delay request arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -260,7 +190,7 @@ fn stats_count_exactly_what_was_sent() {
         c.get("/pause/0");
     }
 
-    let stats = get(addr, "/stats").json();
+    let stats = stats_of(addr);
     assert_eq!(stats["requests"], sent);
     // Six load connections, the `/stats` connection; the reset connection predates the reset.
     assert_eq!(stats["connections"], 7);
@@ -275,7 +205,7 @@ fn stats_count_exactly_what_was_sent() {
     assert!(stats.get("arrivals_us").is_none(), "{stats}");
 
     assert_eq!(get(addr, "/stats/reset").status, 200);
-    let stats = get(addr, "/stats").json();
+    let stats = stats_of(addr);
     assert_eq!(stats["requests"], 0);
     assert_eq!(stats["connections"], 1);
 }
@@ -297,7 +227,7 @@ fn stats_sum_concurrent_connections() {
     for w in workers {
         w.join().expect("client thread");
     }
-    let stats = get(addr, "/stats").json();
+    let stats = stats_of(addr);
     assert_eq!(stats["requests"], 16 * 200);
     assert_eq!(stats["connections"], 17);
 }
@@ -310,13 +240,14 @@ fn arrivals_are_recorded_in_order() {
     let mut c = H1::connect(addr);
     for i in 0..5 {
         if i > 0 {
+            // The spacing under test: the log must show it.
             std::thread::sleep(gap);
         }
         c.get("/");
     }
     c.get("/stats");
     c.get("/pause/0");
-    let stats = get(addr, "/stats").json();
+    let stats = stats_of(addr);
     let arrivals: Vec<u64> = stats["arrivals_us"]
         .as_array()
         .expect("arrivals_us present when recording")
@@ -330,7 +261,7 @@ fn arrivals_are_recorded_in_order() {
     }
 
     get(addr, "/stats/reset");
-    let stats = get(addr, "/stats").json();
+    let stats = stats_of(addr);
     assert_eq!(stats["arrivals_us"], serde_json::json!([]));
 }
 
@@ -345,7 +276,7 @@ fn pause_holds_requests_until_it_ends() {
         let reply = get(addr, "/delay/100");
         (reply.status, started.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(20));
+    wait_for_delay_request(addr);
 
     let started = Instant::now();
     let reply = get(addr, "/pause/600");
@@ -516,15 +447,13 @@ fn stop_is_prompt_and_closes_the_port() {
     let mut idle = H1::connect(addr);
     assert_eq!(idle.get("/").status, 200);
     let slow = std::thread::spawn(move || {
-        let mut c = H1::connect(addr);
-        c.stream
-            .write_all(b"GET /delay/5000 HTTP/1.1\r\nhost: t\r\n\r\n")
-            .unwrap();
+        let mut c = Conn::connect(addr).expect("connect to target");
+        c.send("GET", "/delay/5000", &[], b"").expect("send");
         let mut buf = [0u8; 256];
         // Either the connection is closed (0 or an error) or an answer arrives; not a hang.
-        let _ = c.stream.read(&mut buf);
+        let _ = c.stream().read(&mut buf);
     });
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_delay_request(addr);
 
     let started = Instant::now();
     target.stop();
@@ -533,7 +462,7 @@ fn stop_is_prompt_and_closes_the_port() {
     slow.join().expect("slow client");
     // The idle connection was closed by the graceful shutdown.
     let mut buf = [0u8; 16];
-    assert_eq!(idle.stream.read(&mut buf).unwrap_or(0), 0);
+    assert_eq!(idle.0.stream().read(&mut buf).unwrap_or(0), 0);
     assert!(
         TcpStream::connect(addr).is_err(),
         "port still open after stop"
