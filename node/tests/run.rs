@@ -475,6 +475,34 @@ fn ctrl_c_stops_and_still_writes_the_report() {
 }
 
 #[test]
+fn a_killed_run_leaves_its_old_report_whole_and_no_new_file() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let dir = Scratch::new("killed");
+    // A report of an earlier run stands at --json; --histogram has none.
+    let earlier = dir.write("r.json", "{\"earlier\": true}\n");
+    let hlog = dir.path("r.hlog");
+    let line = format!(
+        "--url {url} -im D -d 30 -nc 2 -q --json {} --histogram {}",
+        earlier.display(),
+        hlog.display()
+    );
+    let mut child = Lps::spawn(&args(&line));
+    target.wait_for_requests(1000, LIMIT);
+    child.kill(); // SIGKILL: no report is written
+    assert_eq!(
+        std::fs::read_to_string(&earlier).unwrap(),
+        "{\"earlier\": true}\n"
+    );
+    assert!(
+        !hlog.exists(),
+        "an empty histogram log stands in for one never written"
+    );
+    // Nor any temporary file.
+    assert_eq!(std::fs::read_dir(dir.dir()).unwrap().count(), 1);
+}
+
+#[test]
 fn console_summary_names_the_model_and_figures() {
     let target = Target::start(&[]);
     let url = target.url("/");

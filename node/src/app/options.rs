@@ -8,7 +8,7 @@ use lps_engine::RunOptions;
 
 use super::Error;
 use super::cli::{EngineArgs, OutputArgs};
-use crate::report::{Destinations, Model};
+use crate::report::{self, Destinations, Model};
 
 /// The settings file read when `--settings` is not given.
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
@@ -55,16 +55,13 @@ pub fn check_outputs(output: &OutputArgs) -> Result<(), Error> {
         let Some(path) = path.as_deref().filter(|p| *p != Path::new("-")) else {
             continue;
         };
-        // Appending changes nothing in a file that exists; the report replaces it.
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|source| Error::OutputNotWritable {
-                option,
-                path: path.to_path_buf(),
-                source,
-            })?;
+        // Creates nothing: a run killed before its end must not leave an
+        // empty report behind.
+        report::check_writable(path).map_err(|source| Error::OutputNotWritable {
+            option,
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub fn write_histogram_log(
     entries: &[(&str, &Histogram<u64>)],
 ) -> Result<(), ReportError> {
     let buf = histogram_log(started_at, duration, entries)?;
-    std::fs::write(path, buf).map_err(|source| ReportError::Histogram {
+    super::write_atomic(path, &buf).map_err(|source| ReportError::Histogram {
         path: path.to_path_buf(),
         source,
     })

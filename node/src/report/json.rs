@@ -266,9 +266,11 @@ impl Report {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{text}").map_err(ReportError::Stdout)
         } else {
-            std::fs::write(path, text + "\n").map_err(|source| ReportError::Json {
-                path: path.to_path_buf(),
-                source,
+            super::write_atomic(path, (text + "\n").as_bytes()).map_err(|source| {
+                ReportError::Json {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })
         }
     }

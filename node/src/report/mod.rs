@@ -28,7 +28,7 @@ pub use json::{
     RunInfo, SCHEMA_VERSION,
 };
 pub use outcome::{Verdict, why_all_failed};
-pub use write::{Destinations, write};
+pub use write::{Destinations, check_writable, write, write_atomic};
 
 /// Why a report could not be written. Each names what it was writing; the
 /// cause is its source.

@@ -1,7 +1,11 @@
 //! Writing the end-of-run report everywhere it was asked for: the files,
-//! the dashboard, the console; then the verdict.
+//! the dashboard, the console; then the verdict. Files are written whole or
+//! not at all ([`write_atomic`]).
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
 use lps_config::Plan;
@@ -78,5 +82,176 @@ fn print_summary(report: &Report, total: &Histogram<u64>, to: Destinations) {
         eprint!("{text}");
     } else {
         print!("{text}");
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: to a temporary file beside
+/// it, flushed to disk, then renamed over it. A process killed meanwhile
+/// leaves the file as it was (or none), never an empty or partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if is_special(path) {
+        // /dev/null, /dev/stdout, a FIFO: nothing to replace (and a device
+        // must never be renamed over), written in place.
+        return std::fs::write(path, bytes);
+    }
+    // A symbolic link is followed: its target is replaced, the link stays.
+    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let temp = temp_path(path);
+    let written = write_synced(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        // A failed write leaves nothing worth keeping; the file may not exist.
+        let _ = std::fs::remove_file(&temp);
+        return written;
+    }
+    // The rename reaches the disk with the directory; a failure here loses
+    // nothing this process could still save.
+    let _ = File::open(parent(path)).and_then(|dir| dir.sync_all());
+    Ok(())
+}
+
+/// Fails now, not after the run, when [`write_atomic`] could not write
+/// `path`: a directory is in the way, or its directory takes no new file.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    if is_special(path) {
+        return OpenOptions::new().append(true).open(path).map(drop);
+    }
+    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let temp = temp_path(path);
+    create(&temp)?;
+    std::fs::remove_file(&temp)
+}
+
+/// Something other than a file or directory is there (a device, a FIFO).
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// `path`'s temporary file: hidden, in the same directory (a rename does
+/// not cross file systems), and this process's own.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or(path.as_os_str()));
+    name.push(format!(".{}.tmp", std::process::id()));
+    parent(path).join(name)
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn create(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the target's temp dir.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lps-write-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_write_replaces_the_file_whole_and_leaves_no_temporary_file() {
+        let dir = scratch("replace");
+        let path = dir.join("r.json");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        assert_eq!(entries(&dir), ["r.json"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary_file() {
+        let dir = scratch("fail");
+        // A directory in the way: the rename fails after the temporary file was written.
+        let blocked = dir.join("r.json");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), b"x").unwrap();
+        assert!(write_atomic(&blocked, b"report").is_err());
+        assert_eq!(entries(&dir), ["r.json"]);
+        let missing = dir.join("no/such/dir/r.json");
+        assert_eq!(
+            write_atomic(&missing, b"report").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_check_creates_nothing() {
+        let dir = scratch("check");
+        check_writable(&dir.join("r.json")).unwrap();
+        assert_eq!(entries(&dir), Vec::<String>::new());
+        assert_eq!(
+            check_writable(&dir).unwrap_err().kind(),
+            io::ErrorKind::IsADirectory
+        );
+        assert!(check_writable(&dir.join("no/r.json")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn devices_are_written_in_place_and_links_followed() {
+        write_atomic(Path::new("/dev/null"), b"report").unwrap();
+        check_writable(Path::new("/dev/null")).unwrap();
+        assert!(Path::new("/dev/null").exists());
+        let dir = scratch("link");
+        let target = dir.join("target.json");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_files_are_hidden_beside_the_file() {
+        let pid = std::process::id();
+        assert_eq!(
+            temp_path(Path::new("r.json")),
+            PathBuf::from(format!("./.r.json.{pid}.tmp"))
+        );
+        assert_eq!(
+            temp_path(Path::new("out/r.json")),
+            PathBuf::from(format!("out/.r.json.{pid}.tmp"))
+        );
     }
 }
