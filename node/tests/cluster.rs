@@ -479,3 +479,98 @@ fn grpc_over_tls_with_the_settings_certificates() {
     assert_eq!(master.code, Some(0), "{}", master.stderr);
     assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 200);
 }
+
+/// The node `id` in a cluster report's `nodes`.
+fn node<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    let nodes = report["nodes"]
+        .as_array()
+        .expect("a cluster report has nodes");
+    nodes
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {nodes:?}"))
+}
+
+#[test]
+fn a_restarted_master_is_caught_up_with_each_workers_whole_result() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let c = Cluster::new("restart", ClusterSettings::for_test(2, true));
+    let run = format!("-u {url} -im D -d 4 -nc 2 --threads 1");
+    let mut first = c.spawn(
+        "master",
+        "127.0.0.1",
+        &args(&format!("{run} --json first.json")),
+    );
+    let board = first.dashboard(SOON);
+    let workers: Vec<Lps> = ["w1", "w2"]
+        .iter()
+        .zip(["127.0.0.2", "127.0.0.3"])
+        .map(|(id, ip)| {
+            c.spawn(
+                "worker",
+                ip,
+                &args(&format!("{run} --node-id {id} --json {id}.json")),
+            )
+        })
+        .collect();
+    // Killed mid-run, once both workers' data reached it (and was acknowledged).
+    wait_for_node_requests(board, SOON, |id| id == "w1");
+    wait_for_node_requests(board, SOON, |id| id == "w2");
+    first.kill(); // SIGKILL: it writes nothing more
+    // Its report was never written: no empty or partial file stands in for it.
+    let left = c.path("first.json");
+    assert!(
+        !left.exists(),
+        "the killed master left {}: {:?}",
+        left.display(),
+        std::fs::read(&left)
+    );
+    // A new master on the same port, with the same test.
+    let second = c.spawn(
+        "master",
+        "127.0.0.1",
+        &args(&format!("{run} --json second.json")),
+    );
+    let outs: Vec<Finished> = workers.into_iter().map(wait).collect();
+    let second = wait(second);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let report = json(&c.path("second.json"));
+    for (id, out) in ["w1", "w2"].iter().zip(&outs) {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("is a new master"),
+            "{id} saw the master change: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("every snapshot reached the master"),
+            "{}",
+            out.stderr
+        );
+        // The new master holds the worker's whole run, exactly: counts and histograms.
+        let own = json(&c.path(&format!("{id}.json")));
+        let seen = node(&report, id);
+        assert_eq!(seen["requests"], own["requests"], "{id}: {}", second.stderr);
+        assert_eq!(seen["latency_us"], own["latency_us"], "{id}");
+        assert_eq!(seen["bytes"], own["bytes"], "{id}");
+        assert_eq!(seen["caught_up"], true, "{id}");
+        assert!(
+            second.stderr.contains(&format!("worker {id} caught up")),
+            "{}",
+            second.stderr
+        );
+    }
+    // The new master's own node ran afresh, and says nothing of catching up.
+    assert_eq!(
+        node(&report, "master")["caught_up"],
+        serde_json::Value::Null
+    );
+    let sum: u64 = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| u(&n["requests"]["total"]))
+        .sum();
+    assert_eq!(u(&report["requests"]["total"]), sum);
+}

@@ -160,3 +160,34 @@ fn reports_of_every_kind_of_run_validate() {
         }
     }
 }
+
+#[test]
+fn a_node_that_caught_up_a_restarted_master_validates() {
+    let s = schema();
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let (_, mut report, _) = lps_json(&["--url", &url, "-rc", "10"], Duration::from_secs(30));
+    // A cluster report's node, as the master writes it.
+    let node = |caught_up: Option<bool>| {
+        let mut n = serde_json::json!({
+            "id": "w1", "host": "127.0.0.2", "role": "worker", "state": "Finished", "cores": 1,
+            "requests": report["requests"], "errors": 0, "latency_us": report["latency_us"],
+            "throughput_rps": report["throughput_rps"], "bytes": report["bytes"],
+        });
+        if let Some(c) = caught_up {
+            n["caught_up"] = Value::from(c);
+        }
+        n
+    };
+    let nodes = vec![node(None), node(Some(true))];
+    let bad = node(Some(false));
+    report["nodes"] = Value::from(nodes);
+    validate(&s, &s, &report, "$").unwrap();
+    // Left out when false, never written as false.
+    report["nodes"][0] = bad;
+    assert!(
+        validate(&s, &s, &report, "$")
+            .unwrap_err()
+            .contains("$.nodes[0].caught_up")
+    );
+}

@@ -6,6 +6,8 @@
 /// Bumped whenever a change to `lps.proto` breaks compatibility.
 /// 2: snapshots carry connect times, and closed-model latency no longer
 /// includes them, so figures of version 1 nodes would not add up.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: the Welcome names the master's instance and snapshots may be
+/// catch-ups: a worker must know whether its master restarted.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 tonic::include_proto!("lps.cluster.v1");

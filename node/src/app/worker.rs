@@ -28,6 +28,10 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
             fallback.display()
         );
         to.json = Some(&fallback);
+    } else if done.delivered && done.restarts > 0 {
+        eprintln!(
+            "lps worker: every snapshot reached the master (the master restarted; it was caught up with this worker's whole result)"
+        );
     } else if done.delivered {
         eprintln!("lps worker: every snapshot reached the master");
     }

@@ -79,6 +79,21 @@ pub fn iteration_names(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// A number this process alone has (a worker's `Register.instance`, a
+/// master's `Welcome.master_instance`): std's hasher keys are random per
+/// process, and the pid and clock are mixed in.
+pub fn process_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)

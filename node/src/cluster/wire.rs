@@ -108,6 +108,7 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
         in_flight: snap.in_flight,
         iterations,
         last: snap.last,
+        catch_up: false,
     }
 }
 

@@ -66,7 +66,7 @@ fn render_nodes(out: &mut String, nodes: &[NodeReport]) {
     for n in nodes {
         put!(
             out,
-            "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed",
+            "    {:<24} {:<7} {:<9} {:>3} cores  {:>10} requests  {:>10.1} req/s  p99 {:>9}  {} failed{}",
             n.id,
             n.role,
             n.state,
@@ -74,7 +74,14 @@ fn render_nodes(out: &mut String, nodes: &[NodeReport]) {
             n.requests.total,
             n.throughput_rps,
             us(n.latency_us.p99),
-            n.requests.failed
+            n.requests.failed,
+            if n.caught_up { "  caught up" } else { "" }
+        );
+    }
+    if nodes.iter().any(|n| n.caught_up) {
+        put!(
+            out,
+            "    caught up: the master restarted during the test; these workers brought their whole result from before it started, while its own node (if any) ran afresh from its own start"
         );
     }
 }

@@ -75,6 +75,10 @@ pub struct NodeReport {
     pub latency_us: Latency,
     pub throughput_rps: f64,
     pub bytes: Bytes,
+    /// It joined a restarted master mid-run with its result from before
+    /// that master started (left out when false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub caught_up: bool,
 }
 
 impl NodeReport {
@@ -99,6 +103,7 @@ impl NodeReport {
             latency_us: f.latency_us,
             throughput_rps: f.throughput_rps,
             bytes: f.bytes,
+            caught_up: false,
         }
     }
 }

@@ -162,6 +162,7 @@ fn register_worker(master: &Master, reg: &proto::Register) -> Result<proto::Welc
         applied_seq: welcome.applied_seq,
         observer: welcome.observer,
         master_id: master.master_id.clone(),
+        master_instance: master.instance,
     })
 }
 
@@ -284,6 +285,9 @@ fn apply(master: &Master, node_id: &str, snap: &proto::Snapshot) -> Result<u64, 
         let applied = state
             .apply(node_id, snap.seq, &decoded, now)
             .map_err(|_| not_registered())?;
+        if applied.merged && snap.catch_up {
+            state.caught_up(node_id, decoded.elapsed);
+        }
         if applied.merged
             && let Some(live) = &master.live
         {
@@ -341,6 +345,47 @@ mod tests {
         );
         assert_eq!(master.read(|s| s.global().total().requests()), 35);
         assert_eq!(master.read(|s| s.nodes()[0].phase), Phase::Observer);
+    }
+
+    #[test]
+    fn a_catch_up_is_merged_once_and_marks_its_node() {
+        let master = master(2);
+        register(&master, "w1");
+        // A restarted master's first snapshot of w1: everything up to seq 5.
+        let mut catch_up = snapshot(5, 30);
+        catch_up.catch_up = true;
+        assert_eq!(apply(&master, "w1", &catch_up).unwrap(), 5);
+        // Resent after a broken stream: skipped.
+        assert_eq!(apply(&master, "w1", &catch_up).unwrap(), 5);
+        assert_eq!(apply(&master, "w1", &snapshot(6, 4)).unwrap(), 6);
+        assert_eq!(master.read(|s| s.global().total().requests()), 34);
+        assert!(master.read(|s| s.nodes()[0].caught_up));
+        let reports = master.read(crate::cluster::master::views::node_reports);
+        assert!(reports[0].caught_up);
+    }
+
+    #[test]
+    fn an_ordinary_snapshot_marks_nothing() {
+        let master = master(2);
+        register(&master, "w1");
+        apply(&master, "w1", &snapshot(1, 3)).unwrap();
+        assert!(!master.read(|s| s.nodes()[0].caught_up));
+    }
+
+    #[test]
+    fn every_master_welcomes_with_its_own_instance() {
+        let (one, two) = (master(2), master(2));
+        assert_ne!(one.instance, two.instance);
+        let reg = proto::Register {
+            node_id: "w1".into(),
+            host: "h".into(),
+            cores: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            register_worker(&one, &reg).unwrap().master_instance,
+            one.instance
+        );
     }
 
     #[test]

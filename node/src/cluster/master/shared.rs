@@ -32,6 +32,9 @@ pub struct Master {
     pub cfg: MasterConfig,
     /// How workers know this master (in their welcome).
     pub master_id: String,
+    /// This master process's instance (in every welcome): a worker that
+    /// meets another one knows the master restarted.
+    pub instance: u64,
     /// The dashboard's view, fed with every merged snapshot.
     pub live: Option<Arc<Live>>,
 }
@@ -60,6 +63,7 @@ impl Master {
             fingerprint: cluster::fingerprint(plan),
             iterations,
             master_id: format!("master@{}", cfg.listen),
+            instance: cluster::process_instance(),
             cfg,
             live,
         }

@@ -108,6 +108,9 @@ pub struct Node {
     pub last_seen: Instant,
     /// The latest snapshot's elapsed time, for the node's own rate.
     pub elapsed: Duration,
+    /// It joined this master mid-run (the master restarted) and brought
+    /// its result from before this master started.
+    pub caught_up: bool,
 }
 
 impl Node {
@@ -142,6 +145,11 @@ pub enum Event {
         node: String,
         requests: u64,
     },
+    /// A worker brought its result from before this master started.
+    CaughtUp {
+        node: String,
+        elapsed: Duration,
+    },
     Lost {
         node: String,
         timeout: Duration,
@@ -168,6 +176,11 @@ impl fmt::Display for Event {
             Event::Finished { node, requests } => {
                 write!(f, "{node} finished ({requests} requests)")
             }
+            Event::CaughtUp { node, elapsed } => write!(
+                f,
+                "worker {node} caught up: it brought its result from before this master started ({:.1} s of its run)",
+                elapsed.as_secs_f64()
+            ),
             Event::Lost {
                 node,
                 timeout,
@@ -302,6 +315,7 @@ impl MasterState {
             aggregate: Aggregate::new(self.rules.iterations),
             last_seen: now.instant,
             elapsed: Duration::ZERO,
+            caught_up: false,
         });
         self.note_end(now);
     }
@@ -391,6 +405,7 @@ impl MasterState {
             aggregate: Aggregate::new(self.rules.iterations),
             last_seen: now.instant,
             elapsed: Duration::ZERO,
+            caught_up: false,
         });
     }
 
@@ -416,6 +431,19 @@ impl MasterState {
             applied_seq,
             merged,
         })
+    }
+
+    /// A worker's catch-up was merged: its run began before this master
+    /// (a restarted one) started, and it brought everything up to `elapsed`.
+    pub fn caught_up(&mut self, node_id: &str, elapsed: Duration) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.id == node_id)
+            && !std::mem::replace(&mut node.caught_up, true)
+        {
+            self.events.push(Event::CaughtUp {
+                node: node.id.clone(),
+                elapsed,
+            });
+        }
     }
 
     /// A sign of life: a lost worker that sends one is back.
@@ -1127,5 +1155,32 @@ mod tests {
         ];
         let names: Vec<_> = phases.iter().map(Phase::as_str).collect();
         assert_eq!(names, vec!["Observer", "Running", "Finished", "Lost"]);
+    }
+
+    #[test]
+    fn a_caught_up_worker_is_marked_and_announced_once() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        // Its catch-up covers its snapshots 1..=4, four seconds of its run.
+        let applied = m.apply("w1", 4, &snap(40, 4000), clock.at(20)).unwrap();
+        assert_eq!(applied.applied_seq, 4);
+        m.caught_up("w1", Duration::from_secs(4));
+        // Its other cores' catch-ups, and a stranger's, add no event.
+        m.caught_up("w1", Duration::from_secs(4));
+        m.caught_up("nobody", Duration::from_secs(1));
+        let events = m.take_events();
+        assert_eq!(
+            events,
+            [Event::CaughtUp {
+                node: "w1".into(),
+                elapsed: Duration::from_secs(4)
+            }]
+        );
+        assert_eq!(
+            events[0].to_string(),
+            "worker w1 caught up: it brought its result from before this master started (4.0 s of its run)"
+        );
+        let flags: Vec<bool> = m.nodes().iter().map(|n| n.caught_up).collect();
+        assert_eq!(flags, [true, false]);
     }
 }

@@ -51,8 +51,9 @@ pub fn node_reports(state: &MasterState) -> Vec<NodeReport> {
     state
         .nodes()
         .iter()
-        .map(|n| {
-            NodeReport::new(
+        .map(|n| NodeReport {
+            caught_up: n.caught_up,
+            ..NodeReport::new(
                 &n.id,
                 &n.host,
                 role(n),

@@ -11,7 +11,7 @@ use proto::{WorkerMessage, master_message, worker_message};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 
-use super::outbox::Outbox;
+use super::outbox::{Met, Outbox};
 use super::session::{Attempt, Session, open_session};
 use super::{DELIVERY_GRACE, Event, Outgoing, WorkerConfig, WorkerError};
 use crate::shutdown::CancellationToken;
@@ -216,9 +216,9 @@ impl Control {
     /// Keeps what the run sent in the outbox; returns what to send now.
     fn accept(&mut self, out: Option<Outgoing>) -> Option<worker_message::Kind> {
         match out {
-            Some(Outgoing::Snapshot(s)) => {
-                self.outbox.push(s.clone());
-                Some(worker_message::Kind::Snapshot(s))
+            Some(Outgoing::Snapshot(wire, snap)) => {
+                self.outbox.push(wire.clone(), &snap);
+                Some(worker_message::Kind::Snapshot(wire))
             }
             Some(Outgoing::Finished {
                 last_seq,
@@ -248,7 +248,8 @@ impl Control {
             Some(master_message::Kind::Ack(ack)) => {
                 self.outbox.ack(ack.applied_seq);
                 if self.outbox.all_delivered() {
-                    return self.done(Event::Delivered);
+                    let restarts = self.outbox.restarts();
+                    return self.done(Event::Delivered { restarts });
                 }
                 Ok(())
             }
@@ -263,9 +264,14 @@ impl Control {
     }
 
     /// A new session: forgets what the master already merged and resends
-    /// the rest, in order.
+    /// the rest, in order; a restarted master is sent everything so far.
     async fn on_welcome(&mut self, w: &proto::Welcome, tx: &mpsc::Sender<WorkerMessage>) -> Step {
-        self.outbox.ack(w.applied_seq);
+        if let Met::Restarted { requests } = self.outbox.welcome(w.master_instance, w.applied_seq) {
+            eprintln!(
+                "lps worker: the master at {} is a new master (it restarted and holds nothing of this worker); catching it up with this worker's whole result so far ({requests} requests)",
+                self.cfg.master
+            );
+        }
         if w.observer && !self.started {
             eprintln!(
                 "lps worker: registered with the master at {} as an observer; waiting for it to be ready",

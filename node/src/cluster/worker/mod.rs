@@ -4,8 +4,10 @@
 //!
 //! Snapshots carry a per-worker sequence number and stay buffered until the
 //! master acknowledges them, so a dropped connection is resumed without loss
-//! or double counting. If the master is gone for good, the worker finishes
-//! its run and writes its full local result to disk.
+//! or double counting. A master that restarted (another instance, which
+//! holds nothing) is caught up: the worker sends it everything its run did
+//! so far, merged per core. If the master is gone for good, the worker
+//! finishes its run and writes its full local result to disk.
 //!
 //! Two threads: the caller's runs the plan ([`run`]); `lps-worker-control`
 //! talks to the master. The run sends [`Outgoing`] snapshots to the control
@@ -19,9 +21,12 @@
 //! - `session`: opening one session: connect, register, wait for the Welcome.
 //! - `outbox`: the snapshots the master has not acknowledged yet, and the
 //!   run's finished marker: what a new session resends.
+//! - `catchup`: everything the run sent, merged per core: what a restarted
+//!   master is sent.
 //! - `error`: why the worker cannot go on ([`WorkerError`]), and why one
 //!   session could not be opened ([`SessionError`]).
 
+mod catchup;
 mod control;
 mod error;
 mod outbox;
@@ -53,8 +58,12 @@ pub struct WorkerConfig {
 
 /// From the run to the control thread.
 enum Outgoing {
-    Snapshot(proto::Snapshot),
-    Finished { last_seq: u64, interrupted: bool },
+    /// The wire form, and the snapshot itself for the catch-up's merge.
+    Snapshot(proto::Snapshot, Box<lps_engine::Snapshot>),
+    Finished {
+        last_seq: u64,
+        interrupted: bool,
+    },
 }
 
 /// From the control thread to the run.
@@ -63,8 +72,9 @@ enum Event {
     Start(u64),
     /// The worker cannot take part: unreachable or refused.
     Fatal(WorkerError),
-    /// Every snapshot reached the master.
-    Delivered,
+    /// Every snapshot reached the master; after catching up this many
+    /// restarted masters.
+    Delivered { restarts: u32 },
     /// The master could not be reached again after the run started.
     MasterGone(WorkerError),
     /// The process's stop signal (Ctrl-C) fired.

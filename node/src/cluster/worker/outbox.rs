@@ -1,10 +1,14 @@
 //! The snapshots sent to the master and not acknowledged yet, and the run's
-//! finished marker: what a new session resends.
+//! finished marker: what a new session resends. Beside them, everything
+//! the run sent, merged per core: what a restarted master is sent instead.
 
 use std::collections::VecDeque;
 
+use lps_engine::Snapshot;
 use lps_proto as proto;
 use proto::worker_message::Kind;
+
+use super::catchup::SoFar;
 
 /// What the master may not have yet, in the order the run made it.
 #[derive(Debug, Default)]
@@ -15,18 +19,63 @@ pub(super) struct Outbox {
     acked: u64,
     /// Set once the run ended: its last sequence number.
     finished: Option<proto::Finished>,
+    /// Every snapshot the run made, merged per core.
+    so_far: SoFar,
+    /// The master instance that `acked` is about: the one met last.
+    master: Option<u64>,
+    /// How many times another master instance than the one before was met.
+    restarts: u32,
+}
+
+/// Whom a session's Welcome came from.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Met {
+    /// The master met before (or the first one).
+    Same,
+    /// Another master instance: it restarted and holds nothing this worker
+    /// sent before. Everything so far is pending again, as a catch-up of
+    /// these many requests.
+    Restarted { requests: u64 },
 }
 
 impl Outbox {
-    /// Keeps `snapshot` until the master acknowledges it.
-    pub(super) fn push(&mut self, snapshot: proto::Snapshot) {
+    /// Keeps the run's snapshot (`wire`, the wire form of `snap`) until the
+    /// master acknowledges it.
+    pub(super) fn push(&mut self, wire: proto::Snapshot, snap: &Snapshot) {
         debug_assert!(
-            self.unacked
-                .back()
-                .is_none_or(|last| last.seq < snapshot.seq),
+            self.unacked.back().is_none_or(|last| last.seq < wire.seq),
             "snapshots come in sequence order"
         );
-        self.unacked.push_back(snapshot);
+        self.so_far.add(wire.seq, snap);
+        self.unacked.push_back(wire);
+    }
+
+    /// A session's Welcome from master instance `instance`, which merged
+    /// this worker's snapshots up to `applied_seq`. A new instance (the
+    /// master restarted) has none of them: the unacknowledged snapshots are
+    /// replaced by one catch-up per core, which holds them and every
+    /// snapshot acknowledged before.
+    pub(super) fn welcome(&mut self, instance: u64, applied_seq: u64) -> Met {
+        let met = match self.master.replace(instance) {
+            Some(known) if known != instance => {
+                self.restarts += 1;
+                self.unacked = self.so_far.catch_up().into();
+                // Its acknowledgements start afresh (a new instance knows
+                // nothing of this worker: applied_seq is 0).
+                self.acked = 0;
+                Met::Restarted {
+                    requests: self.so_far.requests(),
+                }
+            }
+            _ => Met::Same,
+        };
+        self.ack(applied_seq);
+        met
+    }
+
+    /// How many restarted masters this worker caught up.
+    pub(super) fn restarts(&self) -> u32 {
+        self.restarts
     }
 
     /// Marks the run as ended after `last_seq`; returns the marker to send.
@@ -69,18 +118,20 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn snapshot(seq: u64) -> proto::Snapshot {
-        proto::Snapshot {
-            seq,
-            ..Default::default()
-        }
+    use crate::cluster;
+    use crate::cluster::worker::catchup::tests::snap;
+
+    /// Pushes the run's snapshot `seq`: of core `seq % 2`, with `seq` requests.
+    fn push(outbox: &mut Outbox, seq: u64) {
+        let s = snap((seq % 2) as usize, seq, seq);
+        outbox.push(cluster::encode_snapshot(seq, &s), &s);
     }
 
     /// The outbox after pushing snapshots `1..=n`.
     fn with(n: u64) -> Outbox {
         let mut outbox = Outbox::default();
         for seq in 1..=n {
-            outbox.push(snapshot(seq));
+            push(&mut outbox, seq);
         }
         outbox
     }
@@ -91,6 +142,7 @@ mod tests {
         outbox
             .pending()
             .map(|kind| match kind {
+                Kind::Snapshot(s) if s.catch_up => format!("C{}", s.seq),
                 Kind::Snapshot(s) => s.seq.to_string(),
                 Kind::Finished(f) => format!("F({})", f.last_seq),
                 other => panic!("not an outbox message: {other:?}"),
@@ -142,8 +194,8 @@ mod tests {
         let mut outbox = with(3);
         outbox.ack(1);
         // The stream broke; the run went on.
-        outbox.push(snapshot(4));
-        outbox.push(snapshot(5));
+        push(&mut outbox, 4);
+        push(&mut outbox, 5);
         assert_eq!(pending(&outbox), ["2", "3", "4", "5"]);
         // Asking again (another reconnect) gives the same list, not more.
         assert_eq!(pending(&outbox), ["2", "3", "4", "5"]);
@@ -181,6 +233,105 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.finish(0, false);
         assert_eq!(pending(&outbox), ["F(0)"]);
+        assert!(outbox.all_delivered());
+    }
+
+    /// A master that merges what `outbox` has pending, as the real one does
+    /// (a snapshot once, when its seq is above the applied one), stopping
+    /// after `limit` messages (a broken stream); its requests so far.
+    struct Master {
+        applied: u64,
+        requests: u64,
+    }
+
+    impl Master {
+        fn new() -> Master {
+            Master {
+                applied: 0,
+                requests: 0,
+            }
+        }
+
+        fn take(&mut self, outbox: &mut Outbox, limit: usize) {
+            let sent: Vec<Kind> = outbox.pending().take(limit).collect();
+            for kind in sent {
+                if let Kind::Snapshot(s) = kind
+                    && s.seq > self.applied
+                {
+                    let d = cluster::decode_snapshot(&s, 1, 2).expect("decodes");
+                    self.requests += d.total().requests();
+                    self.applied = s.seq;
+                }
+                outbox.ack(self.applied);
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_master_met_again_is_no_restart() {
+        let mut outbox = with(3);
+        assert_eq!(outbox.welcome(7, 0), Met::Same);
+        outbox.ack(2);
+        assert_eq!(outbox.welcome(7, 2), Met::Same);
+        assert_eq!(pending(&outbox), ["3"]);
+        assert_eq!(outbox.restarts(), 0);
+    }
+
+    #[test]
+    fn a_restarted_master_gets_one_catch_up_per_core_then_what_follows() {
+        let mut outbox = with(5);
+        outbox.welcome(7, 0);
+        outbox.ack(3);
+        // Instance 8: the master restarted; it has none of 1..=5.
+        assert_eq!(outbox.welcome(8, 0), Met::Restarted { requests: 15 });
+        assert_eq!(outbox.restarts(), 1);
+        // Core 0 sent 2 and 4, core 1 sent 1, 3 and 5.
+        assert_eq!(pending(&outbox), ["C4", "C5"]);
+        push(&mut outbox, 6);
+        assert_eq!(pending(&outbox), ["C4", "C5", "6"]);
+        // The stream broke after C4; the same new master welcomes it back.
+        assert_eq!(outbox.welcome(8, 4), Met::Same);
+        assert_eq!(pending(&outbox), ["C5", "6"]);
+    }
+
+    #[test]
+    fn a_restarted_master_ends_with_the_whole_run_exactly_once() {
+        let mut outbox = Outbox::default();
+        let mut first = Master::new();
+        outbox.welcome(1, 0);
+        for seq in 1..=4 {
+            push(&mut outbox, seq);
+        }
+        first.take(&mut outbox, usize::MAX);
+        push(&mut outbox, 5);
+        // The first master dies with 5 unacknowledged.
+        let mut second = Master::new();
+        outbox.welcome(2, second.applied);
+        push(&mut outbox, 6);
+        // The stream breaks after one catch-up; a reconnect resends the rest.
+        second.take(&mut outbox, 1);
+        outbox.welcome(2, second.applied);
+        push(&mut outbox, 7);
+        outbox.finish(7, false);
+        second.take(&mut outbox, usize::MAX);
+        assert_eq!(second.requests, (1..=7).sum::<u64>());
+        assert!(outbox.all_delivered());
+    }
+
+    #[test]
+    fn everything_delivered_to_a_master_that_restarted_is_not_delivered() {
+        let mut outbox = with(3);
+        outbox.welcome(1, 0);
+        outbox.finish(3, false);
+        outbox.ack(3);
+        assert!(outbox.all_delivered());
+        // The master restarted before the worker heard the last ack.
+        outbox.welcome(2, 0);
+        assert!(!outbox.all_delivered());
+        assert_eq!(pending(&outbox), ["C2", "C3", "F(3)"]);
+        outbox.ack(2);
+        assert!(!outbox.all_delivered());
+        outbox.ack(3);
         assert!(outbox.all_delivered());
     }
 }

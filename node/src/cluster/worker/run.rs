@@ -21,6 +21,9 @@ pub struct WorkerOutcome {
     pub outcome: Outcome,
     /// The master has every snapshot of this worker.
     pub delivered: bool,
+    /// How many restarted masters were caught up with this worker's whole
+    /// result (the one that has it is the last).
+    pub restarts: u32,
     /// Why the master may not have every snapshot: the local result is
     /// then the full one.
     pub master_gone: Option<WorkerError>,
@@ -60,10 +63,15 @@ pub fn run(
         // It told the run it is done: it is ending.
         let _ = control.join();
     }
+    let (restarts, master_gone) = match delivery {
+        Ok(restarts) => (restarts, None),
+        Err(why) => (0, Some(why)),
+    };
     Ok(WorkerOutcome {
         outcome,
-        delivered: delivery.is_ok(),
-        master_gone: delivery.err(),
+        delivered: master_gone.is_none(),
+        restarts,
+        master_gone,
     })
 }
 
@@ -78,7 +86,7 @@ fn register(plan: &Plan, cfg: &WorkerConfig, opts: &RunOptions) -> proto::Regist
         plan_fingerprint: cluster::fingerprint(plan),
         secret: cfg.secret.clone().unwrap_or_default(),
         iterations: cluster::iteration_names(plan),
-        instance: instance(),
+        instance: cluster::process_instance(),
     }
 }
 
@@ -91,7 +99,7 @@ fn wait_for_start(events: &Receiver<Event>) -> Result<u64, WorkerError> {
             Ok(Event::Fatal(why)) => return Err(why),
             Ok(Event::Stopped) => return Err(WorkerError::Interrupted),
             // Only sent after the start.
-            Ok(Event::Delivered | Event::MasterGone(_)) => {}
+            Ok(Event::Delivered { .. } | Event::MasterGone(_)) => {}
             Err(_) => return Err(WorkerError::ControlEnded),
         }
     }
@@ -115,7 +123,8 @@ fn run_locally(
         seq += 1;
         // The control thread lives until it reports; a send fails only
         // after it gave up on the master, and the local result keeps the data.
-        let _ = out_tx.send(Outgoing::Snapshot(cluster::encode_snapshot(seq, snap)));
+        let wire = cluster::encode_snapshot(seq, snap);
+        let _ = out_tx.send(Outgoing::Snapshot(wire, Box::new(snap.clone())));
     };
     let outcome = local::run(plan, &opts, on_snapshot, cancel, None, || {})?;
     // As above: a control thread that gave up needs no marker.
@@ -126,16 +135,17 @@ fn run_locally(
     Ok(outcome)
 }
 
-/// Waits until the master has every snapshot, or says why it may not.
+/// Waits until the master has every snapshot (returns how many restarted
+/// masters were caught up on the way), or says why it may not.
 /// Ctrl-C does not cut this short: an interrupted run's snapshots are
 /// delivered too, within the same bounded time.
-fn wait_for_delivery(events: &Receiver<Event>, cfg: &WorkerConfig) -> Result<(), WorkerError> {
+fn wait_for_delivery(events: &Receiver<Event>, cfg: &WorkerConfig) -> Result<u32, WorkerError> {
     let deadline =
         Instant::now() + DELIVERY_GRACE + cfg.connect_timeout.min(Duration::from_secs(5));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match events.recv_timeout(left) {
-            Ok(Event::Delivered) => return Ok(()),
+            Ok(Event::Delivered { restarts }) => return Ok(restarts),
             Ok(Event::MasterGone(why) | Event::Fatal(why)) => return Err(why),
             // Start came before; Stopped: see above.
             Ok(Event::Start(_) | Event::Stopped) => {}
@@ -144,18 +154,4 @@ fn wait_for_delivery(events: &Receiver<Event>, cfg: &WorkerConfig) -> Result<(),
             }
         }
     }
-}
-
-/// A number this process alone sends as its `Register.instance`: std's
-/// hasher keys are random per process, and the pid and clock are mixed in.
-fn instance() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
