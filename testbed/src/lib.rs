@@ -716,8 +716,8 @@ fn serve_thread(
     // Dropping the `LocalSet` and the runtime here drops any connection that outlived `GRACE`.
 }
 
-/// Accepts until stopped, then winds down this thread's connections within [`GRACE`].
-async fn accept_loop(listener: tokio::net::TcpListener, core: Rc<Core>, stop: CancellationToken) {
+/// How every connection is served: HTTP/1.1 keep-alive and h2c on one port.
+fn connection_builder() -> auto::Builder<LocalExec> {
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
@@ -733,7 +733,12 @@ async fn accept_loop(listener: tokio::net::TcpListener, core: Rc<Core>, stop: Ca
         // hyper's default of 200 would cap an h2 load test with many streams per connection.
         .max_concurrent_streams(4096)
         .timer(TokioTimer::new());
-    let builder = Rc::new(builder);
+    builder
+}
+
+/// Accepts until stopped, then winds down this thread's connections within [`GRACE`].
+async fn accept_loop(listener: tokio::net::TcpListener, core: Rc<Core>, stop: CancellationToken) {
+    let builder = Rc::new(connection_builder());
     // Each connection task holds a clone of `done_tx`; `done_rx` yields `None` once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     // Per-connection stop signals, dropped all at once on stop.
