@@ -53,6 +53,32 @@ fn series_len(addr: SocketAddr) -> usize {
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// The response head of `GET path` (status line and headers), lowercased;
+/// also for the feed, whose body never ends.
+fn head(addr: SocketAddr, path: &str, headers: &[&str]) -> String {
+    let mut s = open(addr, path, headers);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("a response head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+/// Every answer, a refusal and a 404 included, carries the security headers.
+fn assert_security_headers(addr: SocketAddr, path: &str, headers: &[&str]) {
+    let head = head(addr, path, headers);
+    for line in [
+        "\r\ncontent-security-policy: default-src 'none'; script-src 'sha256-",
+        "\r\nx-frame-options: deny\r\n",
+        "\r\nreferrer-policy: no-referrer\r\n",
+        "\r\nx-content-type-options: nosniff\r\n",
+    ] {
+        assert!(head.contains(line), "{path}: no {line:?} in\n{head}");
+    }
+}
+
 #[test]
 fn a_single_node_run_is_served_live_and_its_report_after() {
     let _serial = serial();
@@ -207,6 +233,28 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
     let _open_feed = open(addr, "/api/feed", &[]);
     let out = run.wait(Duration::from_secs(10));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+#[test]
+fn a_dashboard_open_beyond_loopback_is_warned_about_once() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("open-board");
+    let url = target.url("/");
+    // Bound on every interface (the load still goes to loopback only).
+    let line = format!(
+        "--url {url} -im D -d 1 -nc 1 --threads 1 --dashboard --dashboard-listen 0.0.0.0:0 -q"
+    );
+    let out = Lps::spawn_in(dir.dir(), &args(&line)).wait(Duration::from_secs(20));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lps: warning: the dashboard at 0.0.0.0:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(warnings[0].contains("Dashboard.Token"), "{}", out.stderr);
 }
 
 #[test]
@@ -243,6 +291,17 @@ fn a_token_guards_every_route() {
             200,
             "{path} by header"
         );
+        // The scheme is case-insensitive (RFC 9110); the token is not.
+        assert_eq!(
+            status(addr, path, &["Authorization: bearer t0k"]),
+            200,
+            "{path} by header, lowercase scheme"
+        );
+        assert_eq!(
+            status(addr, path, &["Authorization: bearer T0K"]),
+            401,
+            "{path} by header, token in another case"
+        );
         assert_eq!(
             status(addr, &with_query("t0k"), &[]),
             200,
@@ -262,6 +321,16 @@ fn a_token_guards_every_route() {
     }
     let unauthorized = get(addr, "/api/state", &[]);
     assert_eq!(unauthorized.header("www-authenticate"), Some("Bearer"));
+    for (path, headers) in [
+        ("/", &[][..]),
+        ("/?token=t0k", &[]),
+        ("/api/state", &["Authorization: Bearer t0k"]),
+        ("/api/feed?token=t0k", &[]),
+        ("/metrics?token=t0k", &[]),
+        ("/nope?token=t0k", &[]),
+    ] {
+        assert_security_headers(addr, path, headers);
+    }
     wait_for("the run to finish", Duration::from_secs(15), || {
         let r = get(addr, "/api/state?token=t0k", &[]);
         (json(&r)["finished"] == true).then_some(())

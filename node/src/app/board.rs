@@ -16,9 +16,13 @@ pub fn start(live: &Arc<Live>, output: &OutputArgs, settings: &Settings) -> Opti
     let listen = output
         .dashboard_listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], settings.dashboard.port)));
-    match dashboard::serve(live.clone(), listen, settings.dashboard.token.clone()) {
+    let token = settings.dashboard.token.as_deref();
+    match dashboard::serve(live.clone(), listen, token.map(str::to_string)) {
         Ok(board) => {
             eprintln!("lps: dashboard at http://{}/", board.local_addr());
+            if let Some(warning) = exposure_warning(board.local_addr(), token) {
+                eprintln!("{warning}");
+            }
             Some(board)
         }
         Err(e) => {
@@ -26,6 +30,18 @@ pub fn start(live: &Arc<Live>, output: &OutputArgs, settings: &Settings) -> Opti
             None
         }
     }
+}
+
+/// The warning for a dashboard that listens beyond loopback with no token
+/// (an empty one is none): anyone who reaches it reads the run.
+fn exposure_warning(addr: SocketAddr, token: Option<&str>) -> Option<String> {
+    let open = token.is_none_or(str::is_empty);
+    (open && !addr.ip().is_loopback()).then(|| {
+        format!(
+            "lps: warning: the dashboard at {addr} is reachable beyond this machine and has no \
+             token: anyone who can reach it can read the run (set Dashboard.Token)"
+        )
+    })
 }
 
 /// Keeps the dashboard up for `--dashboard-linger` seconds after the run,
@@ -59,5 +75,31 @@ fn wait_for(stop: &CancellationToken, timeout: Duration) {
         // No runtime (no thread or timer left): the dashboard closes now
         // rather than keep a run from ending.
         Err(e) => eprintln!("lps: the dashboard closes now: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_open_dashboard_beyond_loopback_is_warned_about() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for (listen, token, warned) in [
+            ("127.0.0.1:5050", None, false),
+            ("127.0.0.2:5050", None, false),
+            ("[::1]:5050", None, false),
+            ("0.0.0.0:5050", None, true),
+            ("0.0.0.0:5050", Some(""), true),
+            ("0.0.0.0:5050", Some("t0k"), false),
+            ("10.0.0.1:5050", None, true),
+            ("[::]:5050", None, true),
+        ] {
+            let warning = exposure_warning(addr(listen), token);
+            assert_eq!(warning.is_some(), warned, "{listen} {token:?}");
+            if let Some(w) = warning {
+                assert!(w.contains(listen) && w.contains("Dashboard.Token"), "{w}");
+            }
+        }
     }
 }
