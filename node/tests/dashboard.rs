@@ -363,6 +363,8 @@ fn chromium() -> Option<PathBuf> {
 struct Browser {
     ws: TcpStream,
     next_id: u64,
+    /// Events that arrived while waiting for a reply, oldest first.
+    events: Vec<Value>,
     /// Dropped last: closes chromium after the connection.
     _chromium: Chromium,
 }
@@ -455,6 +457,7 @@ impl Browser {
         Browser {
             ws,
             next_id: 0,
+            events: Vec::new(),
             _chromium: chromium,
         }
     }
@@ -521,7 +524,19 @@ impl Browser {
                 assert!(reply.get("error").is_none(), "{method}: {reply}");
                 return reply["result"].clone();
             }
+            if reply.get("method").is_some() {
+                self.events.push(reply);
+            }
         }
+    }
+
+    /// The events called `method` received so far (by earlier calls), taken.
+    fn take_events(&mut self, method: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.events)
+            .into_iter()
+            .partition(|e| e["method"] == method);
+        self.events = kept;
+        taken
     }
 
     /// Evaluates `expression` in the page; returns its value.
@@ -541,6 +556,8 @@ impl Browser {
                 state: document.body.dataset.state,
                 finished: document.body.dataset.finished === "true",
                 points: +document.body.dataset.points,
+                first: document.body.dataset.first === undefined ? null : document.body.dataset.first,
+                last: document.body.dataset.last === undefined ? null : document.body.dataset.last,
                 rows: document.querySelectorAll("#nodes tbody tr:not(.empty)").length,
                 lost: document.querySelectorAll("#nodes tbody tr.lost").length,
                 nodeStates: [...document.querySelectorAll("#nodes tbody tr:not(.empty) .badge")].map(b => b.textContent),
@@ -719,4 +736,88 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
     // The master lingers for the page; the test has seen what it needed
     // (and `Lps`'s drop would kill it anyway).
     master.kill();
+}
+
+#[test]
+fn a_page_opened_mid_run_keeps_the_history_a_live_point_overtook() {
+    let Some(exe) = chromium() else {
+        eprintln!(
+            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
+        );
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed");
+        }
+        return;
+    };
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("race");
+    let url = target.url("/");
+    let line = format!(
+        "--url {url} -im D -d 6 -nc 2 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 20 -q"
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    // Mid-run: the series has a history the page must show.
+    wait_for("a history of 2 points", Duration::from_secs(10), || {
+        (series_len(addr) >= 2).then_some(())
+    });
+
+    // The race made certain: the page's /api/series requests are held by
+    // the browser until a live point from the feed is on the page.
+    let mut browser = Browser::open(&exe, "about:blank", &dir);
+    browser.call(
+        "Fetch.enable",
+        serde_json::json!({"patterns": [{"urlPattern": "*/api/series*", "requestStage": "Request"}]}),
+    );
+    browser.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("http://{addr}/")}),
+    );
+    let mut held = Vec::new();
+    wait_for(
+        "a live point before the history",
+        Duration::from_secs(15),
+        || {
+            held.extend(browser.take_events("Fetch.requestPaused"));
+            let p = browser.probe()?;
+            (u(&p["points"]) >= 1).then_some(())
+        },
+    );
+    // Every request the page made for the series is still held.
+    held.extend(browser.take_events("Fetch.requestPaused"));
+    assert!(!held.is_empty(), "the page asked for the series");
+    for e in &held {
+        browser.call(
+            "Fetch.continueRequest",
+            serde_json::json!({"requestId": e["params"]["requestId"]}),
+        );
+    }
+    browser.call("Fetch.disable", serde_json::json!({}));
+
+    // Once the run is over, the page has every point, from the first.
+    wait_for("the run to finish", LIMIT, || {
+        (get_json(addr, "/api/state")["finished"] == true).then_some(())
+    });
+    let series = get_json(addr, "/api/series");
+    let series = series.as_array().unwrap();
+    let whole = series.len() as u64;
+    let seconds = |v: &Value| v.as_str().and_then(|t| t.parse::<f64>().ok());
+    let end = series.last().unwrap()["t"].as_f64();
+    // The feed sends the last point before the state that ends the run.
+    let page = wait_for("the page to show the run's end", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true).then_some(p)
+    });
+    assert_eq!(page["errors"], serde_json::json!([]), "{page}");
+    assert_eq!(u(&page["points"]), whole, "every point: {page}");
+    assert_eq!(seconds(&page["last"]), end, "{page}");
+    assert_eq!(
+        seconds(&page["first"]),
+        series[0]["t"].as_f64(),
+        "the chart starts at the run's first second: {page}"
+    );
+    drop(browser);
+    run.kill();
 }

@@ -377,15 +377,31 @@
   ];
 
   // ----------------------------------------------------------------- model
+  // Points come from the feed (live) and from /api/series (history, and the
+  // gaps after a reconnect), in any order: each goes to its place in time,
+  // once. A live point that arrives before the history answer must not hide
+  // the history that comes after it.
   function addPoint(p) {
-    if (!p || (points.length && p.t <= points[points.length - 1].t)) return false;
-    points.push(p);
-    if (points.length > MAX_POINTS) points.shift();
+    if (!p || typeof p.t !== 'number') return false;
+    let i = points.length;
+    if (i && p.t <= points[i - 1].t) {
+      let lo = 0, hi = i;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (points[mid].t < p.t) lo = mid + 1; else hi = mid;
+      }
+      if (points[lo].t === p.t) return false;
+      i = lo;
+    }
+    points.splice(i, 0, p);
+    if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
     return true;
   }
   function drawCharts() {
     for (const c of charts) c.set(points);
     document.body.dataset.points = String(points.length);
+    document.body.dataset.first = points.length ? String(points[0].t) : '';
+    document.body.dataset.last = points.length ? String(points[points.length - 1].t) : '';
   }
 
   function renderState(s) {
@@ -594,13 +610,22 @@
     });
   }
 
-  // Points missed while the feed was away.
+  // The series up to here came from /api/series, whole: a backfill asks for
+  // what follows (points from the feed alone may have gaps: a reader that
+  // falls behind skips items).
+  let synced = -1;
+  // The history, then the points missed while the feed was away.
   function backfill() {
-    const since = points.length ? points[points.length - 1].t : -1;
-    return getJson('/api/series?since=' + since).then((list) => {
+    return getJson('/api/series?since=' + synced).then((list) => {
       let added = false;
-      for (const p of list) added = addPoint(p) || added;
-      if (added) drawCharts();
+      for (const p of list) {
+        added = addPoint(p) || added;
+        if (p.t > synced) synced = p.t;
+      }
+      if (added) {
+        drawCharts();
+        renderLatencyKpi();
+      }
     }).catch(() => {});
   }
 
