@@ -11,8 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::cluster::wait_for_node_requests;
 use common::http::{get, get_json, json, open, status};
-use common::{Cluster, ClusterSettings, LPS, Lps, Scratch, Target, args, poll as wait_for, u};
+use common::{
+    Cluster, ClusterSettings, LPS, Lps, Scratch, Target, args, closed_port, poll as wait_for, u,
+};
 use serde_json::Value;
 
 /// The tests share two cores: one at a time keeps their timings honest.
@@ -44,6 +47,24 @@ fn feed(addr: SocketAddr, done: impl Fn(&[Value]) -> bool, limit: Duration) -> V
         }
     }
     items
+}
+
+/// Sends SIGINT (Ctrl-C) to `pid`.
+fn interrupt(pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The sum of the samples of the metric lines starting with `name`.
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
 
 /// The series' point count.
@@ -255,6 +276,113 @@ fn a_dashboard_open_beyond_loopback_is_warned_about_once() {
         .collect();
     assert_eq!(warnings.len(), 1, "{}", out.stderr);
     assert!(warnings[0].contains("Dashboard.Token"), "{}", out.stderr);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_the_dashboard_lingers_and_a_second_ctrl_c_ends_it() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("linger");
+    let url = target.url("/");
+    let line = format!(
+        "--url {url} -im D -d 60 -nc 2 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 60 -q"
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    wait_for("a first point", Duration::from_secs(10), || {
+        (series_len(addr) >= 1).then_some(())
+    });
+    // The first Ctrl-C stops the run; its partial report stays served.
+    interrupt(run.id());
+    run.wait_for_line("lps: the dashboard stays at", Duration::from_secs(10));
+    let report = get_json(addr, "/api/report");
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert_eq!(get_json(addr, "/api/state")["state"], "Cancelled");
+    // The second ends the linger at once, with the run's exit code.
+    let started = Instant::now();
+    interrupt(run.id());
+    let out = run.wait(Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("lps: closing the dashboard"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn after_a_cluster_run_with_a_lost_worker_nothing_is_in_flight_and_every_state_is_counted() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let c = Cluster::new("lost-board", ClusterSettings::for_test(2, true));
+    let url = target.url("/");
+    let run = format!("-u {url} -im D -d 4 -nc 2 --threads 1");
+    // Not `c.spawn`, which adds -q: the master's console summary is checked.
+    let mut master = Lps::start(
+        Command::new(LPS)
+            .current_dir(c.dir.dir())
+            .args([
+                "--settings",
+                c.settings.to_str().unwrap(),
+                "--role",
+                "master",
+            ])
+            .args([
+                "--node-ip",
+                "127.0.0.1",
+                "--dashboard-listen",
+                "127.0.0.1:0",
+            ])
+            .args(args(&format!("{run} --dashboard-linger 60"))),
+    );
+    let board = master.dashboard(Duration::from_secs(10));
+    let mut victim = c.spawn(
+        "worker",
+        "127.0.0.2",
+        &args(&format!("{run} --node-id victim")),
+    );
+    let mut survivor = c.spawn(
+        "worker",
+        "127.0.0.3",
+        &args(&format!("{run} --node-id survivor")),
+    );
+    wait_for_node_requests(board, Duration::from_secs(20), |id| id == "victim");
+    victim.kill(); // SIGKILL: it never says it finished.
+    let out = survivor.wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    master.wait_for_line("lps: the dashboard stays at", LIMIT);
+
+    let state = get_json(board, "/api/state");
+    assert_eq!(state["state"], "Completed", "{state}");
+    assert_eq!(state["in_flight"], 0, "{state}");
+    let metrics = get(board, "/metrics", &[]).text();
+    assert_eq!(metric(&metrics, "lps_in_flight "), 0.0, "{metrics}");
+    for (state, n) in [
+        ("Observer", 0.0),
+        ("Running", 0.0),
+        ("Finished", 2.0),
+        ("Lost", 1.0),
+    ] {
+        let line = format!("lps_nodes{{state=\"{state}\"}} ");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+        assert_eq!(metric(&metrics, &line), n, "{line} in {metrics}");
+    }
+
+    // Ctrl-C ends the master's linger; its summary counts every node's clients.
+    interrupt(master.id());
+    let out = master.wait(Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(" — closed model, 6 clients on 3 nodes (2 each), 3 threads\n"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -568,6 +696,8 @@ impl Browser {
                 reportTitle: document.getElementById("report-title").textContent,
                 reportLink: !document.getElementById("dl-report").classList.contains("disabled"),
                 requests: document.getElementById("k-requests").textContent,
+                statusCodes: document.getElementById("r-status").textContent,
+                latencies: document.getElementById("r-latency").textContent,
             })"##,
         )
         .as_str()
@@ -818,6 +948,42 @@ fn a_page_opened_mid_run_keeps_the_history_a_live_point_overtook() {
         series[0]["t"].as_f64(),
         "the chart starts at the run's first second: {page}"
     );
+    drop(browser);
+    run.kill();
+}
+
+#[test]
+fn the_final_report_of_a_run_without_responses_shows_none() {
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed"
+        );
+        eprintln!(
+            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
+        );
+        return;
+    };
+    let _serial = serial();
+    let dir = Scratch::new("no-responses");
+    // Every connect is refused: requests, and not one response.
+    let line = format!(
+        "--url http://127.0.0.1:{}/ -im D -d 1 -nc 1 --threads 1 --dashboard \
+         --dashboard-listen 127.0.0.1:0 --dashboard-linger 60 -q",
+        closed_port()
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    run.wait_for_line("lps: the dashboard stays at", Duration::from_secs(20));
+    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &dir);
+    let page = wait_for("the final report on the page", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true && p["reportTitle"] == "Final report").then_some(p)
+    });
+    assert_eq!(page["errors"], serde_json::json!([]), "{page}");
+    assert_ne!(page["requests"], "0", "requests were sent: {page}");
+    assert_eq!(page["statusCodes"], "none", "{page}");
+    assert!(!page["latencies"].as_str().unwrap().contains("s"), "{page}");
     drop(browser);
     run.kill();
 }

@@ -8,7 +8,7 @@ use lps_config::Settings;
 
 use super::cli::OutputArgs;
 use crate::dashboard::{self, Dashboard, live::Live};
-use crate::shutdown::CancellationToken;
+use crate::shutdown::{self, CancellationToken};
 
 /// Starts the dashboard; a dashboard that cannot start is reported, and
 /// the test runs without it.
@@ -45,17 +45,22 @@ fn exposure_warning(addr: SocketAddr, token: Option<&str>) -> Option<String> {
 }
 
 /// Keeps the dashboard up for `--dashboard-linger` seconds after the run,
-/// so the final report can be read and downloaded; Ctrl-C ends it.
-pub fn linger(board: Option<Dashboard>, output: &OutputArgs, stop: &CancellationToken) {
+/// so the final report can be read and downloaded; the next Ctrl-C ends it.
+/// A run stopped by a first Ctrl-C lingers too: its partial report is the
+/// one to read.
+pub fn linger(board: Option<Dashboard>, output: &OutputArgs) {
     let Some(board) = board else { return };
-    if output.dashboard_linger > 0 && !stop.is_cancelled() {
+    if output.dashboard_linger > 0 {
+        // Its own token: the run's is cancelled already after a Ctrl-C.
+        let closing = CancellationToken::new();
+        shutdown::end_linger_on_ctrl_c(&closing);
         eprintln!(
             "lps: the dashboard stays at http://{}/ for {} s (Ctrl-C to exit)",
             board.local_addr(),
             output.dashboard_linger
         );
         let linger = Duration::from_secs(output.dashboard_linger).min(lps_config::LONGEST);
-        wait_for(stop, linger);
+        wait_for(&closing, linger);
     }
     board.stop();
 }

@@ -351,7 +351,8 @@
         { label: 'p90', color: C.amber, get: (p) => p.p90_us },
         { label: 'p99', color: C.red, get: (p) => p.p99_us },
       ],
-      axis: usAxis, fmt: us, floor: 1000,
+      // A second without a response has no latency (its percentiles are 0).
+      axis: usAxis, fmt: (v) => (v > 0 ? us(v) : '\u2013'), floor: 1000,
     }),
     new Chart('c-status', {
       series: [
@@ -417,8 +418,12 @@
     const wasFinished = finished;
     finished = !!state.finished;
     document.body.dataset.finished = String(finished);
-    // The time axis shrinks to the run once it is over.
-    if (finished !== wasFinished) drawCharts();
+    // The time axis shrinks to the run once it is over; "none yet" becomes
+    // "none".
+    if (finished !== wasFinished) {
+      drawCharts();
+      if (summary) renderSummary(summary);
+    }
     if (state.requests) {
       const r = state.requests;
       $('k-requests').textContent = int(r.total);
@@ -543,7 +548,7 @@
     const codes = Object.entries(r.status_codes || {});
     $('r-status').replaceChildren(...(codes.length
       ? codes.map(([code, n]) => el('span', { class: 'chip c' + code.charAt(0) }, el('b', null, code), int(n)))
-      : [el('span', { class: 'none' }, 'none yet')]));
+      : [el('span', { class: 'none' }, finished ? 'none' : 'none yet')]));
     const errors = Object.entries(r.errors || {}).filter(([, n]) => n > 0);
     $('r-errors').replaceChildren(...(errors.length
       ? errors.map(([kind, n]) => el('span', { class: 'chip err' }, el('b', null, kind), int(n)))
