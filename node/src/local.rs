@@ -60,8 +60,8 @@ pub fn run(
         // records that the run did not end on its own.
         interrupted |= stop.is_cancelled();
     }
-    progress.finish();
     let duration = run.started().elapsed();
+    progress.finish(&aggregate, duration);
     run.join()?;
     Ok(Outcome {
         aggregate,
@@ -88,9 +88,17 @@ struct Progress {
     /// Stats of the interval being assembled, from every core.
     interval: Stats,
     last_print: Instant,
+    /// The run's time and request count at the last line: the next line's
+    /// rate is over the run's time since.
     printed_at: Duration,
     printed_requests: u64,
 }
+
+/// How often the line is redrawn, at most.
+const PRINT_EVERY: Duration = Duration::from_millis(900);
+/// The shortest span of the run's time a rate is given over: a shorter one
+/// (the last snapshots come right after a line) would give absurd rates.
+const SHORTEST_SPAN: Duration = Duration::from_millis(500);
 
 impl Progress {
     fn new(enabled: bool) -> Progress {
@@ -107,45 +115,146 @@ impl Progress {
         if !self.enabled {
             return;
         }
-        for s in &snap.iterations {
-            self.interval.merge(s);
-        }
-        if self.last_print.elapsed() >= Duration::from_millis(900) || snap.last {
-            self.print(total);
+        self.note(snap);
+        if self.last_print.elapsed() >= PRINT_EVERY
+            && let Some(line) = self.line(total)
+        {
+            eprint!("\r\x1b[2K{line}");
+            self.last_print = Instant::now();
         }
     }
 
-    /// Prints the line: totals so far, and the rate and p99 since the last line.
-    fn print(&mut self, total: &Aggregate) {
+    /// Adds a snapshot's latencies to the interval's.
+    fn note(&mut self, snap: &Snapshot) {
+        for s in &snap.iterations {
+            self.interval.merge(s);
+        }
+    }
+
+    /// The line while the run goes: totals so far, and the rate and p99
+    /// since the last line; `None` while less than [`SHORTEST_SPAN`] of the
+    /// run has passed since (the interval keeps growing).
+    fn line(&mut self, total: &Aggregate) -> Option<String> {
+        let span = total.elapsed.checked_sub(self.printed_at)?;
+        if span < SHORTEST_SPAN {
+            return None;
+        }
         let all = total.total();
         let requests = all.requests();
-        let span = total.elapsed.saturating_sub(self.printed_at).as_secs_f64();
-        let rps = if span > 0.0 {
-            (requests - self.printed_requests) as f64 / span
-        } else {
-            0.0
-        };
-        let p99 = if self.interval.latency.is_empty() {
-            0
-        } else {
-            self.interval.latency.value_at_quantile(0.99)
-        };
-        eprint!(
-            "\r\x1b[2K[{:>6.1}s] {requests} requests  {rps:.0} req/s  p99 {}  {} errors  {} in flight",
+        let rps = requests.saturating_sub(self.printed_requests) as f64 / span.as_secs_f64();
+        let line = format!(
+            "[{:>6.1}s] {requests} requests  {rps:.0} req/s  p99 {}  {} errors  {} in flight",
             total.elapsed.as_secs_f64(),
-            us(p99),
+            p99(&self.interval),
             all.failed,
             total.in_flight()
         );
         self.interval = Stats::new();
-        self.last_print = Instant::now();
         self.printed_at = total.elapsed;
         self.printed_requests = requests;
+        Some(line)
     }
 
-    fn finish(&self) {
+    /// The last line, once every core has finished: the run's totals, its
+    /// average rate over `duration` and its p99.
+    fn final_line(total: &Aggregate, duration: Duration) -> String {
+        let all = total.total();
+        let secs = duration.as_secs_f64();
+        let rps = if secs > 0.0 {
+            all.requests() as f64 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "[{secs:>6.1}s] {} requests  {rps:.0} req/s average  p99 {}  {} errors",
+            all.requests(),
+            p99(&all),
+            all.failed,
+        )
+    }
+
+    fn finish(&self, total: &Aggregate, duration: Duration) {
         if self.enabled {
-            eprintln!();
+            eprintln!("\r\x1b[2K{}", Progress::final_line(total, duration));
         }
+    }
+}
+
+/// The p99 of `stats`' responses, as the line shows it (`-` without any).
+fn p99(stats: &Stats) -> String {
+    if stats.latency.is_empty() {
+        "-".to_string()
+    } else {
+        us(stats.latency.value_at_quantile(0.99))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lps_engine::new_histogram;
+
+    use super::*;
+
+    /// A core's snapshot at `elapsed_ms` with `responses` more 200s of 100 µs.
+    fn snap(elapsed_ms: u64, responses: u64, last: bool) -> Snapshot {
+        let mut latency = new_histogram();
+        latency.record_n(100, responses).unwrap();
+        Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::from_millis(elapsed_ms),
+            in_flight: 2,
+            iterations: vec![Stats::from_parts(latency, &[(200, responses)], &[], 0, 0)],
+            last,
+        }
+    }
+
+    #[test]
+    fn rates_are_over_the_run_time_since_the_last_line_never_a_sliver() {
+        let mut total = Aggregate::new(1);
+        let mut progress = Progress::new(true);
+        let mut lines = Vec::new();
+        // Whole seconds, then the run's end 0.2 ms after the third
+        // (the end of `-d 3`), as the engine sends them.
+        for (ms, n, last) in [
+            (1000, 1000, false),
+            (2000, 2000, false),
+            (3000, 3000, false),
+            (3000 + 1, 5, true),
+        ] {
+            let s = snap(ms, n, last);
+            total.add(&s);
+            progress.note(&s);
+            lines.push(progress.line(&total));
+        }
+        assert_eq!(
+            lines,
+            vec![
+                Some(
+                    "[   1.0s] 1000 requests  1000 req/s  p99 100µs  0 errors  2 in flight".into()
+                ),
+                Some(
+                    "[   2.0s] 3000 requests  2000 req/s  p99 100µs  0 errors  2 in flight".into()
+                ),
+                Some(
+                    "[   3.0s] 6000 requests  3000 req/s  p99 100µs  0 errors  2 in flight".into()
+                ),
+                // 1 ms after the last line: no rate over it.
+                None,
+            ]
+        );
+        assert_eq!(
+            Progress::final_line(&total, Duration::from_millis(3001)),
+            "[   3.0s] 6005 requests  2001 req/s average  p99 100µs  0 errors"
+        );
+    }
+
+    #[test]
+    fn the_final_line_of_a_run_without_responses_or_time() {
+        let total = Aggregate::new(1);
+        assert_eq!(
+            Progress::final_line(&total, Duration::ZERO),
+            "[   0.0s] 0 requests  0 req/s average  p99 -  0 errors"
+        );
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 pub use lps_engine::CancellationToken;
 
-/// The token the Ctrl-C handler cancels: the process has one handler, so it
-/// cancels whichever run installed itself last.
-static CURRENT: Mutex<Option<CancellationToken>> = Mutex::new(None);
+/// The token the Ctrl-C handler cancels, and what it says then: the process
+/// has one handler, so it cancels whichever token was installed last.
+static CURRENT: Mutex<Option<(CancellationToken, &'static str)>> = Mutex::new(None);
 
 /// Exit code after a second Ctrl-C, as shells report SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
@@ -17,20 +17,31 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// Makes the first Ctrl-C cancel `stop` (the run ends cleanly and its
 /// partial report is still written) and the second exit at once.
 pub fn cancel_on_ctrl_c(stop: &CancellationToken) {
+    install(stop, "stopping (Ctrl-C again to exit at once)");
+}
+
+/// After the run, while the dashboard lingers: the next Ctrl-C cancels
+/// `linger` (the dashboard closes and the process ends with the run's exit
+/// code), even when a first Ctrl-C stopped the run; one more exits at once.
+pub fn end_linger_on_ctrl_c(linger: &CancellationToken) {
+    install(linger, "closing the dashboard");
+}
+
+fn install(token: &CancellationToken, saying: &'static str) {
     if let Ok(mut current) = CURRENT.lock() {
-        *current = Some(stop.clone());
+        *current = Some((token.clone(), saying));
     }
-    // A second install (tests, `demo` running a test) fails harmlessly: the
-    // first handler already reads CURRENT.
+    // A second install (tests, `demo` running a test, the linger) fails
+    // harmlessly: the first handler already reads CURRENT.
     let _ = ctrlc::set_handler(|| {
-        let token = CURRENT.lock().ok().and_then(|c| c.clone());
-        match token {
-            Some(token) if !token.is_cancelled() => {
-                eprintln!("\nlps: stopping (Ctrl-C again to exit at once)");
+        let current = CURRENT.lock().ok().and_then(|c| c.clone());
+        match current {
+            Some((token, saying)) if !token.is_cancelled() => {
+                eprintln!("\nlps: {saying}");
                 token.cancel();
             }
             _ => {
-                eprintln!("\nlps: interrupted twice, exiting without a report");
+                eprintln!("\nlps: interrupted twice, exiting at once");
                 std::process::exit(EXIT_INTERRUPTED);
             }
         }

@@ -11,8 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::cluster::wait_for_node_requests;
 use common::http::{get, get_json, json, open, status};
-use common::{Cluster, ClusterSettings, LPS, Lps, Scratch, Target, args, poll as wait_for, u};
+use common::{
+    Cluster, ClusterSettings, LPS, Lps, Scratch, Target, args, closed_port, poll as wait_for, u,
+};
 use serde_json::Value;
 
 /// The tests share two cores: one at a time keeps their timings honest.
@@ -46,12 +49,56 @@ fn feed(addr: SocketAddr, done: impl Fn(&[Value]) -> bool, limit: Duration) -> V
     items
 }
 
+/// Sends SIGINT (Ctrl-C) to `pid`.
+fn interrupt(pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The sum of the samples of the metric lines starting with `name`.
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
 /// The series' point count.
 fn series_len(addr: SocketAddr) -> usize {
     get_json(addr, "/api/series").as_array().unwrap().len()
 }
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// The response head of `GET path` (status line and headers), lowercased;
+/// also for the feed, whose body never ends.
+fn head(addr: SocketAddr, path: &str, headers: &[&str]) -> String {
+    let mut s = open(addr, path, headers);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("a response head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+/// Every answer, a refusal and a 404 included, carries the security headers.
+fn assert_security_headers(addr: SocketAddr, path: &str, headers: &[&str]) {
+    let head = head(addr, path, headers);
+    for line in [
+        "\r\ncontent-security-policy: default-src 'none'; script-src 'sha256-",
+        "\r\nx-frame-options: deny\r\n",
+        "\r\nreferrer-policy: no-referrer\r\n",
+        "\r\nx-content-type-options: nosniff\r\n",
+    ] {
+        assert!(head.contains(line), "{path}: no {line:?} in\n{head}");
+    }
+}
 
 #[test]
 fn a_single_node_run_is_served_live_and_its_report_after() {
@@ -207,6 +254,135 @@ fn a_single_node_run_is_served_live_and_its_report_after() {
     let _open_feed = open(addr, "/api/feed", &[]);
     let out = run.wait(Duration::from_secs(10));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+#[test]
+fn a_dashboard_open_beyond_loopback_is_warned_about_once() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("open-board");
+    let url = target.url("/");
+    // Bound on every interface (the load still goes to loopback only).
+    let line = format!(
+        "--url {url} -im D -d 1 -nc 1 --threads 1 --dashboard --dashboard-listen 0.0.0.0:0 -q"
+    );
+    let out = Lps::spawn_in(dir.dir(), &args(&line)).wait(Duration::from_secs(20));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lps: warning: the dashboard at 0.0.0.0:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(warnings[0].contains("Dashboard.Token"), "{}", out.stderr);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_the_dashboard_lingers_and_a_second_ctrl_c_ends_it() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("linger");
+    let url = target.url("/");
+    let line = format!(
+        "--url {url} -im D -d 60 -nc 2 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 60 -q"
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    wait_for("a first point", Duration::from_secs(10), || {
+        (series_len(addr) >= 1).then_some(())
+    });
+    // The first Ctrl-C stops the run; its partial report stays served.
+    interrupt(run.id());
+    run.wait_for_line("lps: the dashboard stays at", Duration::from_secs(10));
+    let report = get_json(addr, "/api/report");
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert_eq!(get_json(addr, "/api/state")["state"], "Cancelled");
+    // The second ends the linger at once, with the run's exit code.
+    let started = Instant::now();
+    interrupt(run.id());
+    let out = run.wait(Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("lps: closing the dashboard"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn after_a_cluster_run_with_a_lost_worker_nothing_is_in_flight_and_every_state_is_counted() {
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let c = Cluster::new("lost-board", ClusterSettings::for_test(2, true));
+    let url = target.url("/");
+    let run = format!("-u {url} -im D -d 4 -nc 2 --threads 1");
+    // Not `c.spawn`, which adds -q: the master's console summary is checked.
+    let mut master = Lps::start(
+        Command::new(LPS)
+            .current_dir(c.dir.dir())
+            .args([
+                "--settings",
+                c.settings.to_str().unwrap(),
+                "--role",
+                "master",
+            ])
+            .args([
+                "--node-ip",
+                "127.0.0.1",
+                "--dashboard-listen",
+                "127.0.0.1:0",
+            ])
+            .args(args(&format!("{run} --dashboard-linger 60"))),
+    );
+    let board = master.dashboard(Duration::from_secs(10));
+    let mut victim = c.spawn(
+        "worker",
+        "127.0.0.2",
+        &args(&format!("{run} --node-id victim")),
+    );
+    let mut survivor = c.spawn(
+        "worker",
+        "127.0.0.3",
+        &args(&format!("{run} --node-id survivor")),
+    );
+    wait_for_node_requests(board, Duration::from_secs(20), |id| id == "victim");
+    victim.kill(); // SIGKILL: it never says it finished.
+    let out = survivor.wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    master.wait_for_line("lps: the dashboard stays at", LIMIT);
+
+    let state = get_json(board, "/api/state");
+    assert_eq!(state["state"], "Completed", "{state}");
+    assert_eq!(state["in_flight"], 0, "{state}");
+    let metrics = get(board, "/metrics", &[]).text();
+    assert_eq!(metric(&metrics, "lps_in_flight "), 0.0, "{metrics}");
+    for (state, n) in [
+        ("Observer", 0.0),
+        ("Running", 0.0),
+        ("Finished", 2.0),
+        ("Lost", 1.0),
+    ] {
+        let line = format!("lps_nodes{{state=\"{state}\"}} ");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+        assert_eq!(metric(&metrics, &line), n, "{line} in {metrics}");
+    }
+
+    // Ctrl-C ends the master's linger; its summary counts every node's clients.
+    interrupt(master.id());
+    let out = master.wait(Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(" — closed model, 6 clients on 3 nodes (2 each), 3 threads\n"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -243,6 +419,17 @@ fn a_token_guards_every_route() {
             200,
             "{path} by header"
         );
+        // The scheme is case-insensitive (RFC 9110); the token is not.
+        assert_eq!(
+            status(addr, path, &["Authorization: bearer t0k"]),
+            200,
+            "{path} by header, lowercase scheme"
+        );
+        assert_eq!(
+            status(addr, path, &["Authorization: bearer T0K"]),
+            401,
+            "{path} by header, token in another case"
+        );
         assert_eq!(
             status(addr, &with_query("t0k"), &[]),
             200,
@@ -262,6 +449,16 @@ fn a_token_guards_every_route() {
     }
     let unauthorized = get(addr, "/api/state", &[]);
     assert_eq!(unauthorized.header("www-authenticate"), Some("Bearer"));
+    for (path, headers) in [
+        ("/", &[][..]),
+        ("/?token=t0k", &[]),
+        ("/api/state", &["Authorization: Bearer t0k"]),
+        ("/api/feed?token=t0k", &[]),
+        ("/metrics?token=t0k", &[]),
+        ("/nope?token=t0k", &[]),
+    ] {
+        assert_security_headers(addr, path, headers);
+    }
     wait_for("the run to finish", Duration::from_secs(15), || {
         let r = get(addr, "/api/state?token=t0k", &[]);
         (json(&r)["finished"] == true).then_some(())
@@ -294,6 +491,8 @@ fn chromium() -> Option<PathBuf> {
 struct Browser {
     ws: TcpStream,
     next_id: u64,
+    /// Events that arrived while waiting for a reply, oldest first.
+    events: Vec<Value>,
     /// Dropped last: closes chromium after the connection.
     _chromium: Chromium,
 }
@@ -386,6 +585,7 @@ impl Browser {
         Browser {
             ws,
             next_id: 0,
+            events: Vec::new(),
             _chromium: chromium,
         }
     }
@@ -452,7 +652,19 @@ impl Browser {
                 assert!(reply.get("error").is_none(), "{method}: {reply}");
                 return reply["result"].clone();
             }
+            if reply.get("method").is_some() {
+                self.events.push(reply);
+            }
         }
+    }
+
+    /// The events called `method` received so far (by earlier calls), taken.
+    fn take_events(&mut self, method: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.events)
+            .into_iter()
+            .partition(|e| e["method"] == method);
+        self.events = kept;
+        taken
     }
 
     /// Evaluates `expression` in the page; returns its value.
@@ -472,6 +684,8 @@ impl Browser {
                 state: document.body.dataset.state,
                 finished: document.body.dataset.finished === "true",
                 points: +document.body.dataset.points,
+                first: document.body.dataset.first === undefined ? null : document.body.dataset.first,
+                last: document.body.dataset.last === undefined ? null : document.body.dataset.last,
                 rows: document.querySelectorAll("#nodes tbody tr:not(.empty)").length,
                 lost: document.querySelectorAll("#nodes tbody tr.lost").length,
                 nodeStates: [...document.querySelectorAll("#nodes tbody tr:not(.empty) .badge")].map(b => b.textContent),
@@ -482,6 +696,8 @@ impl Browser {
                 reportTitle: document.getElementById("report-title").textContent,
                 reportLink: !document.getElementById("dl-report").classList.contains("disabled"),
                 requests: document.getElementById("k-requests").textContent,
+                statusCodes: document.getElementById("r-status").textContent,
+                latencies: document.getElementById("r-latency").textContent,
             })"##,
         )
         .as_str()
@@ -650,4 +866,124 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
     // The master lingers for the page; the test has seen what it needed
     // (and `Lps`'s drop would kill it anyway).
     master.kill();
+}
+
+#[test]
+fn a_page_opened_mid_run_keeps_the_history_a_live_point_overtook() {
+    let Some(exe) = chromium() else {
+        eprintln!(
+            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
+        );
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium is not installed");
+        }
+        return;
+    };
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("race");
+    let url = target.url("/");
+    let line = format!(
+        "--url {url} -im D -d 6 -nc 2 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 20 -q"
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    // Mid-run: the series has a history the page must show.
+    wait_for("a history of 2 points", Duration::from_secs(10), || {
+        (series_len(addr) >= 2).then_some(())
+    });
+
+    // The race made certain: the page's /api/series requests are held by
+    // the browser until a live point from the feed is on the page.
+    let mut browser = Browser::open(&exe, "about:blank", &dir);
+    browser.call(
+        "Fetch.enable",
+        serde_json::json!({"patterns": [{"urlPattern": "*/api/series*", "requestStage": "Request"}]}),
+    );
+    browser.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("http://{addr}/")}),
+    );
+    let mut held = Vec::new();
+    wait_for(
+        "a live point before the history",
+        Duration::from_secs(15),
+        || {
+            held.extend(browser.take_events("Fetch.requestPaused"));
+            let p = browser.probe()?;
+            (u(&p["points"]) >= 1).then_some(())
+        },
+    );
+    // Every request the page made for the series is still held.
+    held.extend(browser.take_events("Fetch.requestPaused"));
+    assert!(!held.is_empty(), "the page asked for the series");
+    for e in &held {
+        browser.call(
+            "Fetch.continueRequest",
+            serde_json::json!({"requestId": e["params"]["requestId"]}),
+        );
+    }
+    browser.call("Fetch.disable", serde_json::json!({}));
+
+    // Once the run is over, the page has every point, from the first.
+    wait_for("the run to finish", LIMIT, || {
+        (get_json(addr, "/api/state")["finished"] == true).then_some(())
+    });
+    let series = get_json(addr, "/api/series");
+    let series = series.as_array().unwrap();
+    let whole = series.len() as u64;
+    let seconds = |v: &Value| v.as_str().and_then(|t| t.parse::<f64>().ok());
+    let end = series.last().unwrap()["t"].as_f64();
+    // The feed sends the last point before the state that ends the run.
+    let page = wait_for("the page to show the run's end", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true).then_some(p)
+    });
+    assert_eq!(page["errors"], serde_json::json!([]), "{page}");
+    assert_eq!(u(&page["points"]), whole, "every point: {page}");
+    assert_eq!(seconds(&page["last"]), end, "{page}");
+    assert_eq!(
+        seconds(&page["first"]),
+        series[0]["t"].as_f64(),
+        "the chart starts at the run's first second: {page}"
+    );
+    drop(browser);
+    run.kill();
+}
+
+#[test]
+fn the_final_report_of_a_run_without_responses_shows_none() {
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed"
+        );
+        eprintln!(
+            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
+        );
+        return;
+    };
+    let _serial = serial();
+    let dir = Scratch::new("no-responses");
+    // Every connect is refused: requests, and not one response.
+    let line = format!(
+        "--url http://127.0.0.1:{}/ -im D -d 1 -nc 1 --threads 1 --dashboard \
+         --dashboard-listen 127.0.0.1:0 --dashboard-linger 60 -q",
+        closed_port()
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    run.wait_for_line("lps: the dashboard stays at", Duration::from_secs(20));
+    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &dir);
+    let page = wait_for("the final report on the page", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true && p["reportTitle"] == "Final report").then_some(p)
+    });
+    assert_eq!(page["errors"], serde_json::json!([]), "{page}");
+    assert_ne!(page["requests"], "0", "requests were sent: {page}");
+    assert_eq!(page["statusCodes"], "none", "{page}");
+    assert!(!page["latencies"].as_str().unwrap().contains("s"), "{page}");
+    drop(browser);
+    run.kill();
 }

@@ -746,3 +746,67 @@ fn large_bodies_are_counted_to_the_byte() {
     // Over plain TCP the bodies are dropped in the kernel: still every byte counted.
     assert_eq!(u(&report["bytes"]["received"]), 40 * (head + BODY));
 }
+
+/// The rates of the progress lines in a terminal's output (lines end in
+/// `\r` as they are redrawn), the last line last.
+fn progress_rates(terminal: &str) -> Vec<(String, f64)> {
+    terminal
+        .split(['\r', '\n'])
+        .map(|l| l.replace("\x1b[2K", ""))
+        .filter(|l| l.starts_with('[') && l.contains(" req/s"))
+        .map(|l| {
+            let rate = l
+                .split(" req/s")
+                .next()
+                .and_then(|head| head.rsplit(' ').next())
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no rate in {l:?}"));
+            (l, rate)
+        })
+        .collect()
+}
+
+#[test]
+fn the_progress_line_never_shows_an_absurd_rate_and_ends_with_the_average() {
+    // The progress line is drawn only on a terminal: `script` gives lps one.
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is missing"
+        );
+        eprintln!("skipped: script (util-linux) is not installed");
+        return;
+    };
+    let target = Target::start(&[]);
+    let dir = Scratch::new("progress");
+    let json = dir.path("R.json");
+    let line = format!(
+        "{} --url {} -im D -d 3 -nc 2 --threads 1 --json {}",
+        common::LPS,
+        target.url("/"),
+        json.display()
+    );
+    let out = Lps::start(std::process::Command::new(script).args(["-qfec", &line, "/dev/null"]))
+        .wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    let lines = progress_rates(&terminal);
+    let report = common::read_json(&json);
+    let average = report["throughput_rps"].as_f64().unwrap();
+    let (last, last_rate) = lines
+        .last()
+        .unwrap_or_else(|| panic!("no progress line in\n{terminal}"));
+    assert!(last.contains("req/s average"), "{last:?}");
+    assert!(
+        (last_rate - average).abs() <= 1.0,
+        "{last:?} vs {average} req/s in the report"
+    );
+    for (l, rate) in &lines {
+        // A second's rate strays from the run's average, never by orders
+        // of magnitude (the old last line: 77744384 req/s at ~130000).
+        assert!(*rate <= 5.0 * average, "{l:?}, the run's average {average}");
+    }
+}

@@ -27,7 +27,7 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
         Some(done.nodes),
         Some(&live),
     )?;
-    board::linger(board, setup.output, setup.stop);
+    board::linger(board, setup.output);
     Ok(code)
 }
 

@@ -27,6 +27,6 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
         None,
         live.as_deref(),
     )?;
-    board::linger(board, output, stop);
+    board::linger(board, output);
     Ok(code)
 }

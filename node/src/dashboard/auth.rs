@@ -40,11 +40,20 @@ fn authorized(headers: &HeaderMap, uri: &Uri, token: &str) -> bool {
         .get_all(header::AUTHORIZATION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.strip_prefix("Bearer "))
-        .any(|given| same(given.trim().as_bytes(), token.as_bytes()));
+        .filter_map(bearer_credentials)
+        .any(|given| same(given.as_bytes(), token.as_bytes()));
     by_header
         || query_param(uri.query().unwrap_or(""), "token")
             .is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
+/// The credentials of a `Bearer` authorization value. The scheme is
+/// case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| credentials.trim())
 }
 
 /// Compares without stopping at the first difference, so that the time
@@ -71,6 +80,26 @@ mod tests {
         assert!(!authorized(&wrong, &uri("/api/state"), "t0k"));
         assert!(!authorized(&none, &uri("/api/state?token=t0"), "t0k"));
         assert!(!authorized(&none, &uri("/api/state?token="), "t0k"));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_the_token_is_not() {
+        for (value, credentials) in [
+            ("Bearer t0k", Some("t0k")),
+            ("bearer t0k", Some("t0k")),
+            ("BEARER t0k", Some("t0k")),
+            ("bEaReR   t0k ", Some("t0k")),
+            ("Bearer T0K", Some("T0K")),
+            ("Basic t0k", None),
+            ("Bearert0k", None),
+            ("Bearer", None),
+            ("", None),
+        ] {
+            assert_eq!(bearer_credentials(value), credentials, "{value:?}");
+        }
+        let mut lower = HeaderMap::new();
+        lower.insert(header::AUTHORIZATION, "bearer t0k".parse().unwrap());
+        assert!(authorized(&lower, &"/".parse().unwrap(), "t0k"));
     }
 
     #[test]

@@ -25,6 +25,13 @@ const CLOSE_LAG: Duration = Duration::from_millis(500);
 /// Points a slow feed subscriber may fall behind before it skips ahead.
 const FEED_CAPACITY: usize = 64;
 
+/// Every state a cluster's node can be in (the master's node phases), for
+/// `lps_nodes{state}`: each is exported, 0 when no node is in it, so that a
+/// series does not vanish when its last node moves on.
+pub const CLUSTER_NODE_STATES: [&str; 4] = ["Observer", "Running", "Finished", "Lost"];
+/// Every state the one node of a single-node run can be in (the run's).
+pub const LOCAL_NODE_STATES: [&str; 4] = ["Idle", "Running", "Completed", "Cancelled"];
+
 /// One second of the run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Point {
@@ -239,9 +246,15 @@ impl Live {
         }
     }
 
-    /// The nodes table of a cluster run.
+    /// The nodes table of a cluster run. A lost node's requests in flight
+    /// are no longer known: they count no more (its next snapshot, if it
+    /// comes back, tells them again).
     pub fn set_nodes(&self, nodes: Vec<NodeView>) {
-        self.lock().nodes = Some(nodes);
+        let mut data = self.lock();
+        for lost in nodes.iter().filter(|n| n.state == "Lost") {
+            data.in_flight.retain(|(node, _), _| *node != lost.id);
+        }
+        data.nodes = Some(nodes);
     }
 
     /// Closes the current second if it is over: one series point, fed to
@@ -273,6 +286,9 @@ impl Live {
 
     /// Stores the final report and histogram log for download.
     pub fn finish(&self, report_json: String, histogram_log: Vec<u8>, state: &'static str) {
+        // Nothing is in flight once the run is over, whatever a node that
+        // never said it finished (a lost one) last reported.
+        self.lock().in_flight.clear();
         self.close_interval(true);
         {
             let mut data = self.lock();
@@ -374,6 +390,11 @@ impl Live {
             return nodes.clone();
         }
         let total = Self::total(&data, self.iterations).total();
+        // The average since the start, as a cluster's nodes show it.
+        let elapsed = data.start.map_or(0.0, |s| {
+            let now = data.ended.unwrap_or_else(Instant::now);
+            now.saturating_duration_since(s).as_secs_f64()
+        });
         vec![NodeView {
             id: "local".into(),
             host: "127.0.0.1".into(),
@@ -381,7 +402,11 @@ impl Live {
             state: data.state,
             cores: data.threads as u32,
             requests: total.requests(),
-            rps: data.series.back().map_or(0.0, |p| p.rps),
+            rps: if elapsed > 0.0 {
+                total.requests() as f64 / elapsed
+            } else {
+                0.0
+            },
             p99_us: quantile_or_zero(&total.latency, 0.99),
             errors: total.failed,
             last_heartbeat_s: 0.0,
@@ -431,6 +456,15 @@ impl Live {
     /// Node states, for `lps_nodes{state}`.
     pub fn node_states(&self) -> Vec<&'static str> {
         self.nodes().iter().map(|n| n.state).collect()
+    }
+
+    /// Every state a node of this run can be in, for `lps_nodes{state}`.
+    pub fn possible_node_states(&self) -> &'static [&'static str] {
+        if self.lock().nodes.is_some() {
+            &CLUSTER_NODE_STATES
+        } else {
+            &LOCAL_NODE_STATES
+        }
     }
 }
 
@@ -560,5 +594,77 @@ pub(crate) mod tests {
         // Nothing is left to close.
         live.tick_if_due();
         assert_eq!(live.series_since(-1.0).len(), 2);
+    }
+
+    fn node(id: &str, state: &'static str) -> NodeView {
+        NodeView {
+            id: id.into(),
+            host: "h".into(),
+            role: "worker",
+            state,
+            cores: 1,
+            requests: 0,
+            rps: 0.0,
+            p99_us: 0,
+            errors: 0,
+            last_heartbeat_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_lost_nodes_in_flight_counts_no_more_and_none_is_left_at_the_end() {
+        let live = live();
+        let at = |core, n| Snapshot {
+            core,
+            in_flight: n,
+            ..snapshot(1)
+        };
+        live.add("w1", &at(0, 4));
+        live.add("w1", &at(1, 1));
+        live.add("w2", &at(0, 2));
+        assert_eq!(live.in_flight(), 7);
+        live.set_nodes(vec![node("w1", "Lost"), node("w2", "Running")]);
+        assert_eq!(live.in_flight(), 2);
+        // Back: its next snapshot counts.
+        live.add("w1", &at(0, 3));
+        live.set_nodes(vec![node("w1", "Running"), node("w2", "Running")]);
+        assert_eq!(live.in_flight(), 5);
+        // w2 never sent its last snapshot: the end clears it all the same.
+        live.finish("{}".into(), Vec::new(), "Completed");
+        assert_eq!(live.in_flight(), 0);
+        assert_eq!(live.state_json()["in_flight"], 0);
+    }
+
+    #[test]
+    fn the_local_node_shows_its_average_rate_not_the_last_seconds() {
+        let text = "name: P\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        let plan = file.into_plan(lps_config::Origin::new("p.yaml")).unwrap();
+        let live = Live::new(&plan, Model::Closed);
+        live.set_started(
+            SystemTime::now(),
+            Instant::now() - Duration::from_millis(2700),
+            1,
+        );
+        live.add("local", &snapshot(1000));
+        // Seconds 0-2 closed: a point of 500 req/s.
+        live.tick_if_due();
+        // The last 0.7 s: 10 more, a point of about 14 req/s.
+        live.add("local", &snapshot(10));
+        live.finish("{}".into(), Vec::new(), "Completed");
+        let rps = live.nodes()[0].rps;
+        // 1010 requests over the run's 2.7 s (and the moments of this test).
+        assert!((360.0..=374.1).contains(&rps), "{rps}");
+    }
+
+    #[test]
+    fn every_possible_node_state_is_known() {
+        let live = live();
+        assert_eq!(live.possible_node_states(), &LOCAL_NODE_STATES);
+        for state in live.node_states() {
+            assert!(LOCAL_NODE_STATES.contains(&state), "{state}");
+        }
+        live.set_nodes(vec![node("w1", "Running")]);
+        assert_eq!(live.possible_node_states(), &CLUSTER_NODE_STATES);
     }
 }

@@ -19,6 +19,8 @@ pub(super) struct MetricsInput {
     pub total: Stats,
     /// Each node's state, for `lps_nodes`.
     pub node_states: Vec<&'static str>,
+    /// Every state a node of the run can be in: each is exported.
+    pub possible_node_states: &'static [&'static str],
     /// Requests in flight over every node and core.
     pub in_flight: u64,
 }
@@ -31,6 +33,7 @@ impl MetricsInput {
             per_node_iterations: live.per_node_iterations(),
             total: live.total_stats(),
             node_states: live.node_states(),
+            possible_node_states: live.possible_node_states(),
             in_flight: live.in_flight(),
         }
     }
@@ -46,7 +49,7 @@ pub(super) fn render(m: &MetricsInput) -> String {
     requests(&mut out, &m.per_node_iterations);
     errors(&mut out, &m.total);
     latency(&mut out, &m.total.latency);
-    nodes(&mut out, &m.node_states);
+    nodes(&mut out, m.possible_node_states, &m.node_states);
     in_flight(&mut out, m.in_flight);
     bytes(&mut out, &m.total);
     out.0
@@ -158,10 +161,16 @@ fn latency(out: &mut Text, h: &Histogram<u64>) {
     out.line(format_args!("lps_latency_seconds_count {}", h.len()));
 }
 
-fn nodes(out: &mut Text, node_states: &[&str]) {
-    let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+/// One series per possible state, 0 where no node is: a state's series
+/// stays when its last node moves on (a vanished series reads as "no data",
+/// not 0). A state outside `possible` still shows, after them.
+fn nodes(out: &mut Text, possible: &[&str], node_states: &[&str]) {
+    let mut states: Vec<(&str, u64)> = possible.iter().map(|s| (*s, 0)).collect();
     for state in node_states {
-        *states.entry(state).or_default() += 1;
+        match states.iter_mut().find(|(s, _)| s == state) {
+            Some((_, n)) => *n += 1,
+            None => states.push((state, 1)),
+        }
     }
     out.family("lps_nodes", "gauge", "Nodes of the run, by state.");
     for (state, n) in &states {
@@ -247,6 +256,7 @@ mod tests {
             ],
             total,
             node_states: vec!["Running", "Lost", "Running"],
+            possible_node_states: &crate::dashboard::live::CLUSTER_NODE_STATES,
             in_flight: 7,
         };
         let expected = r#"# HELP lps_test_info The test being run (its plan's name).
@@ -277,8 +287,10 @@ lps_latency_seconds_sum 0.006
 lps_latency_seconds_count 5
 # HELP lps_nodes Nodes of the run, by state.
 # TYPE lps_nodes gauge
-lps_nodes{state="Lost"} 1
+lps_nodes{state="Observer"} 0
 lps_nodes{state="Running"} 2
+lps_nodes{state="Finished"} 0
+lps_nodes{state="Lost"} 1
 # HELP lps_in_flight Requests sent and not yet answered.
 # TYPE lps_in_flight gauge
 lps_in_flight 7
@@ -297,11 +309,36 @@ lps_bytes_total{direction="received"} 6000
             per_node_iterations: vec![],
             total: Stats::new(),
             node_states: vec![],
+            possible_node_states: &[],
             in_flight: 0,
         };
         let text = render(&input);
         assert!(text.contains("lps_latency_seconds{quantile=\"0.99\"} NaN\n"));
         assert!(text.contains("lps_latency_seconds_sum 0\nlps_latency_seconds_count 0\n"));
+    }
+
+    #[test]
+    fn every_node_state_is_exported_zero_where_none() {
+        let mut out = Text::default();
+        nodes(
+            &mut out,
+            &crate::dashboard::live::LOCAL_NODE_STATES,
+            &["Completed"],
+        );
+        assert_eq!(
+            out.0,
+            "# HELP lps_nodes Nodes of the run, by state.\n# TYPE lps_nodes gauge\n\
+             lps_nodes{state=\"Idle\"} 0\nlps_nodes{state=\"Running\"} 0\n\
+             lps_nodes{state=\"Completed\"} 1\nlps_nodes{state=\"Cancelled\"} 0\n"
+        );
+        let mut out = Text::default();
+        nodes(&mut out, &["Running"], &["Ready"]);
+        assert!(
+            out.0
+                .ends_with("lps_nodes{state=\"Running\"} 0\nlps_nodes{state=\"Ready\"} 1\n"),
+            "{}",
+            out.0
+        );
     }
 
     #[test]

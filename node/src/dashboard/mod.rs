@@ -13,7 +13,8 @@
 //! - this file: the [`Dashboard`] handle, [`serve`] (bind, thread, runtime)
 //!   and the stop signal (a [`CancellationToken`]).
 //! - [`live`]: the running test as the dashboard shows it ([`Live`]).
-//! - `routes`: the axum router and its handlers; the page.
+//! - `routes`: the axum router and its handlers, the security headers.
+//! - `page`: the page as one document, and its Content-Security-Policy.
 //! - `auth`: the bearer-token check.
 //! - `feed`: the Server-Sent Events feed and its once-a-second ticker.
 //! - `metrics`: the Prometheus text format of `/metrics`.
@@ -24,6 +25,7 @@ mod auth;
 mod feed;
 pub mod live;
 mod metrics;
+mod page;
 mod query;
 mod routes;
 
@@ -91,6 +93,8 @@ struct BoardState {
     bearer_token: Option<String>,
     /// The page with its style and script inlined (cheap to clone).
     page: bytes::Bytes,
+    /// The page's Content-Security-Policy, sent with every answer.
+    policy: axum::http::HeaderValue,
     /// State, nodes and summary items, once a second, for every open feed.
     periodic: broadcast::Sender<Arc<str>>,
     /// Cancelled when the server stops: open feeds and the ticker end.
@@ -115,10 +119,14 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?
     };
     let stop = CancellationToken::new();
+    let document = page::document();
+    let policy = axum::http::HeaderValue::try_from(page::content_security_policy(&document))
+        .context("the dashboard's Content-Security-Policy is not a header value")?;
     let board = Arc::new(BoardState {
         live,
         bearer_token: token.filter(|t| !t.is_empty()),
-        page: routes::page_document(),
+        page: document.into(),
+        policy,
         periodic: broadcast::channel(PERIODIC_CAPACITY).0,
         stop: stop.clone(),
     });

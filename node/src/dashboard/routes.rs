@@ -1,12 +1,13 @@
 //! The router and its handlers: the page, the JSON API, the feed and
-//! `/metrics`, every route behind the token check.
+//! `/metrics`, every route behind the token check, every answer with the
+//! security headers.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
-use axum::middleware;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,21 +15,8 @@ use axum::routing::get;
 use super::query::query_param;
 use super::{BoardState, auth, feed, metrics};
 
-/// The page, its style and its script, embedded and joined into one
-/// document at start (one request; nothing else to authorise).
-const PAGE_HTML: &str = include_str!("assets/index.html");
-const PAGE_CSS: &str = include_str!("assets/style.css");
-const PAGE_JS: &str = include_str!("assets/app.js");
-
-/// The page with its style and script inlined.
-pub(super) fn page_document() -> bytes::Bytes {
-    PAGE_HTML
-        .replacen("/*STYLE*/", PAGE_CSS, 1)
-        .replacen("/*SCRIPT*/", PAGE_JS, 1)
-        .into()
-}
-
-/// Every route, behind the token check.
+/// Every route, behind the token check; the security headers go on every
+/// answer, a refusal or a 404 included.
 pub(super) fn router(board: Arc<BoardState>) -> Router {
     Router::new()
         .route("/", get(page))
@@ -42,7 +30,33 @@ pub(super) fn router(board: Arc<BoardState>) -> Router {
         .route("/metrics", get(api_metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(board.clone(), auth::require))
+        .layer(middleware::from_fn_with_state(
+            board.clone(),
+            security_headers,
+        ))
         .with_state(board)
+}
+
+/// The page's Content-Security-Policy, no framing (clickjacking) and no
+/// `Referer` (a `?token=` in the page's address must not leak to links).
+async fn security_headers(
+    State(board): State<Arc<BoardState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, board.policy.clone());
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn page(State(board): State<Arc<BoardState>>) -> Response {

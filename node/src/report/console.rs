@@ -25,10 +25,9 @@ impl Report {
         };
         put!(
             out,
-            "\n{} — {model}, {} clients on {} threads{}",
+            "\n{} — {model}, {}{}",
             self.test,
-            self.clients,
-            self.threads,
+            self.load(),
             if self.interrupted {
                 " (interrupted)"
             } else {
@@ -57,6 +56,25 @@ impl Report {
             }
         }
         out
+    }
+}
+
+impl Report {
+    /// Who sent the load: `8 clients on 2 threads`, or for a cluster, where
+    /// every node runs the plan's clients, `24 clients on 3 nodes (8 each),
+    /// 6 threads`.
+    fn load(&self) -> String {
+        let Some(nodes) = self.nodes.as_ref().filter(|n| !n.is_empty()) else {
+            return format!("{} clients on {} threads", self.clients, self.threads);
+        };
+        let count = nodes.len() as u64;
+        let threads: u64 = nodes.iter().map(|n| u64::from(n.cores)).sum();
+        format!(
+            "{} clients on {count} node{} ({} each), {threads} threads",
+            u64::from(self.clients) * count,
+            if count == 1 { "" } else { "s" },
+            self.clients,
+        )
     }
 }
 
@@ -104,18 +122,7 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     );
     put!(out, "{pad}Duration:    {duration_s:.3} s");
     put!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
-    let l = &f.latency_us;
-    put!(
-        out,
-        "{pad}Latency:     min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-        us(l.min),
-        us(l.mean as u64),
-        us(l.p50),
-        us(l.p90),
-        us(l.p99),
-        us(l.p999),
-        us(l.max)
-    );
+    render_latency(out, f, pad);
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;
@@ -131,9 +138,33 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     }
 }
 
+/// The latency line; without a response there is no latency (zeros would
+/// read as instant answers).
+fn render_latency(out: &mut String, f: &Figures, pad: &str) {
+    // Every response has a status code, and only responses have a latency.
+    if f.status_codes.is_empty() {
+        put!(out, "{pad}Latency:     none (no responses)");
+        return;
+    }
+    let l = &f.latency_us;
+    put!(
+        out,
+        "{pad}Latency:     min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        us(l.min),
+        us(l.mean as u64),
+        us(l.p50),
+        us(l.p90),
+        us(l.p99),
+        us(l.p999),
+        us(l.max)
+    );
+}
+
 /// Status codes, errors and bytes transferred.
 fn render_results(out: &mut String, f: &Figures, pad: &str) {
-    if !f.status_codes.is_empty() {
+    if f.status_codes.is_empty() {
+        put!(out, "{pad}Status:      none (no responses)");
+    } else {
         let codes: Vec<String> = f
             .status_codes
             .iter()
@@ -233,7 +264,86 @@ fn human_bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use lps_engine::{Aggregate, ErrorKind, Snapshot, Stats};
+
     use super::*;
+    use crate::report::{Model, RunInfo};
+
+    /// The report of a plan of 8 clients that got `stats` over 2 s.
+    fn report(stats: Stats) -> Report {
+        let text = "name: P\nnumberOfClients: 8\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        let plan = file.into_plan(lps_config::Origin::new("p.yaml")).unwrap();
+        let mut agg = Aggregate::new(1);
+        agg.add(&Snapshot {
+            core: 0,
+            seq: 0,
+            elapsed: Duration::from_secs(2),
+            in_flight: 0,
+            iterations: vec![stats],
+            last: true,
+        });
+        let info = RunInfo {
+            plan: &plan,
+            model: Model::Closed,
+            started_at: SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs(2),
+            threads: 2,
+            interrupted: false,
+        };
+        Report::new(&info, &agg)
+    }
+
+    #[test]
+    fn a_cluster_counts_every_nodes_clients() {
+        let mut r = report(Stats::new());
+        assert!(
+            r.render(&lps_engine::new_histogram())
+                .contains(" — closed model, 8 clients on 2 threads\n"),
+        );
+        let node = |id: &str, cores| {
+            NodeReport::new(
+                id,
+                "h",
+                "worker",
+                "Finished",
+                cores,
+                &Stats::new(),
+                Duration::ZERO,
+            )
+        };
+        r.nodes = Some(vec![node("master", 1), node("w1", 2), node("w2", 2)]);
+        let text = r.render(&lps_engine::new_histogram());
+        assert!(
+            text.contains(" — closed model, 24 clients on 3 nodes (8 each), 5 threads\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_run_without_responses_shows_no_latency() {
+        let stats = Stats::from_parts(
+            lps_engine::new_histogram(),
+            &[],
+            &[(ErrorKind::Connect, 5)],
+            0,
+            0,
+        );
+        let r = report(stats);
+        let text = r.render(&lps_engine::new_histogram());
+        assert!(
+            text.contains("  Latency:     none (no responses)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Status:      none (no responses)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("0µs"), "{text}");
+        assert!(text.contains("(no responses)\n"), "{text}");
+    }
 
     #[test]
     fn units() {

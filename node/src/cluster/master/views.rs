@@ -65,3 +65,25 @@ pub fn node_reports(state: &MasterState) -> Vec<NodeReport> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::Phase;
+    use crate::dashboard::live::CLUSTER_NODE_STATES;
+
+    #[test]
+    fn the_metrics_know_every_phase() {
+        for phase in [
+            Phase::Observer,
+            Phase::Running,
+            Phase::Finished,
+            Phase::Lost,
+        ] {
+            // A new phase fails to compile here: add it to CLUSTER_NODE_STATES.
+            match phase {
+                Phase::Observer | Phase::Running | Phase::Finished | Phase::Lost => {}
+            }
+            assert!(CLUSTER_NODE_STATES.contains(&phase.as_str()), "{phase:?}");
+        }
+    }
+}

@@ -351,7 +351,8 @@
         { label: 'p90', color: C.amber, get: (p) => p.p90_us },
         { label: 'p99', color: C.red, get: (p) => p.p99_us },
       ],
-      axis: usAxis, fmt: us, floor: 1000,
+      // A second without a response has no latency (its percentiles are 0).
+      axis: usAxis, fmt: (v) => (v > 0 ? us(v) : '\u2013'), floor: 1000,
     }),
     new Chart('c-status', {
       series: [
@@ -377,15 +378,31 @@
   ];
 
   // ----------------------------------------------------------------- model
+  // Points come from the feed (live) and from /api/series (history, and the
+  // gaps after a reconnect), in any order: each goes to its place in time,
+  // once. A live point that arrives before the history answer must not hide
+  // the history that comes after it.
   function addPoint(p) {
-    if (!p || (points.length && p.t <= points[points.length - 1].t)) return false;
-    points.push(p);
-    if (points.length > MAX_POINTS) points.shift();
+    if (!p || typeof p.t !== 'number') return false;
+    let i = points.length;
+    if (i && p.t <= points[i - 1].t) {
+      let lo = 0, hi = i;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (points[mid].t < p.t) lo = mid + 1; else hi = mid;
+      }
+      if (points[lo].t === p.t) return false;
+      i = lo;
+    }
+    points.splice(i, 0, p);
+    if (points.length > MAX_POINTS) points.splice(0, points.length - MAX_POINTS);
     return true;
   }
   function drawCharts() {
     for (const c of charts) c.set(points);
     document.body.dataset.points = String(points.length);
+    document.body.dataset.first = points.length ? String(points[0].t) : '';
+    document.body.dataset.last = points.length ? String(points[points.length - 1].t) : '';
   }
 
   function renderState(s) {
@@ -401,8 +418,12 @@
     const wasFinished = finished;
     finished = !!state.finished;
     document.body.dataset.finished = String(finished);
-    // The time axis shrinks to the run once it is over.
-    if (finished !== wasFinished) drawCharts();
+    // The time axis shrinks to the run once it is over; "none yet" becomes
+    // "none".
+    if (finished !== wasFinished) {
+      drawCharts();
+      if (summary) renderSummary(summary);
+    }
     if (state.requests) {
       const r = state.requests;
       $('k-requests').textContent = int(r.total);
@@ -527,7 +548,7 @@
     const codes = Object.entries(r.status_codes || {});
     $('r-status').replaceChildren(...(codes.length
       ? codes.map(([code, n]) => el('span', { class: 'chip c' + code.charAt(0) }, el('b', null, code), int(n)))
-      : [el('span', { class: 'none' }, 'none yet')]));
+      : [el('span', { class: 'none' }, finished ? 'none' : 'none yet')]));
     const errors = Object.entries(r.errors || {}).filter(([, n]) => n > 0);
     $('r-errors').replaceChildren(...(errors.length
       ? errors.map(([kind, n]) => el('span', { class: 'chip err' }, el('b', null, kind), int(n)))
@@ -594,13 +615,22 @@
     });
   }
 
-  // Points missed while the feed was away.
+  // The series up to here came from /api/series, whole: a backfill asks for
+  // what follows (points from the feed alone may have gaps: a reader that
+  // falls behind skips items).
+  let synced = -1;
+  // The history, then the points missed while the feed was away.
   function backfill() {
-    const since = points.length ? points[points.length - 1].t : -1;
-    return getJson('/api/series?since=' + since).then((list) => {
+    return getJson('/api/series?since=' + synced).then((list) => {
       let added = false;
-      for (const p of list) added = addPoint(p) || added;
-      if (added) drawCharts();
+      for (const p of list) {
+        added = addPoint(p) || added;
+        if (p.t > synced) synced = p.t;
+      }
+      if (added) {
+        drawCharts();
+        renderLatencyKpi();
+      }
     }).catch(() => {});
   }
 
