@@ -44,6 +44,8 @@ pub struct MasterConfig {
     pub expected_workers: u32,
     pub master_is_worker: bool,
     pub heartbeat_timeout: Duration,
+    /// `MaxNodes`: the most workers the master keeps.
+    pub max_nodes: u32,
     /// PEM certificate chain and key: serve gRPC over TLS.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }

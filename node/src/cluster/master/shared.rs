@@ -52,6 +52,7 @@ impl Master {
             master_is_worker: cfg.master_is_worker,
             heartbeat_timeout: cfg.heartbeat_timeout,
             iterations,
+            max_nodes: cfg.max_nodes,
         };
         Master {
             state: Mutex::new(MasterState::new(rules)),
@@ -168,6 +169,7 @@ pub(super) mod tests {
             expected_workers,
             master_is_worker: false,
             heartbeat_timeout: Duration::from_secs(3),
+            max_nodes: 1000,
             tls: None,
         };
         Master::new(&plan(), cfg, None)
