@@ -1,12 +1,16 @@
 //! Peers that are not honest workers, against a real master process on
 //! loopback: a fake worker with the secret (a tonic client of lps-proto)
-//! that sends counts no node could make, and a flood of registrations.
+//! that sends counts no node could make, a flood of registrations, and
+//! idle connections to the gRPC port.
 
 mod common;
 
-use std::time::Duration;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use common::{Cluster, ClusterSettings, Target, args, read_json as json, u};
+use common::{Cluster, ClusterSettings, LPS, Lps, Target, args, read_json as json, u};
 use lps_engine::{Snapshot, Stats};
 use lps_proto as proto;
 use proto::cluster_client::ClusterClient;
@@ -21,6 +25,9 @@ const LISTENING: &str = "lps master: listening for workers on";
 /// How long a master may take to print what a test waits for.
 const SOON: Duration = Duration::from_secs(20);
 const LIMIT: Duration = Duration::from_secs(60);
+/// The master's bound on a connection that registers no worker (10 s), and
+/// room for a loaded machine.
+const CLOSED_WITHIN: Duration = Duration::from_secs(16);
 
 /// The fakes' runtime: the test's thread may block waiting for the master
 /// while their connections run on the runtime's own.
@@ -304,4 +311,84 @@ fn a_registration_flood_is_capped_and_does_not_start_the_test() {
             .all(|n| !n["id"].as_str().unwrap().starts_with("flood"))
     );
     assert_eq!(u(&report["requests"]["total"]), 50);
+}
+
+/// Opens `n` TCP connections to `addr` that send nothing (those the
+/// master's backlog does not take within a second are left out).
+fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok())
+        .inspect(|s| s.set_nonblocking(true).unwrap())
+        .collect()
+}
+
+/// Whether the master closed `conn` (end of stream or a reset).
+fn closed(conn: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    match conn.read(&mut buf) {
+        Ok(0) => true,
+        // Some bytes (a TLS or HTTP/2 greeting) from a connection still open.
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+#[test]
+fn idle_connections_are_closed_within_the_handshake_limit() {
+    let c = Cluster::new("idle", ClusterSettings::for_test(1, false));
+    let _master = c.spawn("master", "127.0.0.1", &args("-u http://127.0.0.1:9/ -rc 1"));
+    _master.wait_for_line(LISTENING, SOON);
+    let opened = Instant::now();
+    let mut conns = idle_connections(([127, 0, 0, 1], c.port).into(), 50);
+    assert_eq!(conns.len(), 50);
+    common::poll("every idle connection closed", CLOSED_WITHIN, || {
+        conns.retain_mut(|conn| !closed(conn));
+        conns.is_empty().then_some(())
+    });
+    // Not at once either: a slow worker has its handshake time.
+    assert!(
+        opened.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        opened.elapsed()
+    );
+}
+
+#[test]
+fn idle_connections_at_the_file_limit_do_not_keep_a_worker_out() {
+    let target = Target::start(&[]);
+    let c = Cluster::new(
+        "fdlimit",
+        ClusterSettings::for_test(1, false).connect_timeout(15),
+    );
+    let run = format!("-u {} -rc 20 --threads 1", target.url("/"));
+    // The master with 256 file descriptors, as in the issue.
+    let mut master_cmd = Command::new("sh");
+    master_cmd
+        .current_dir(c.dir.dir())
+        .args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\"", LPS])
+        .args([
+            "--settings",
+            c.settings.to_str().unwrap(),
+            "--role",
+            "master",
+        ])
+        .args([
+            "-q",
+            "--dashboard-listen",
+            "127.0.0.1:0",
+            "--node-ip",
+            "127.0.0.1",
+        ])
+        .args(args(&format!("{run} --json master.json")));
+    let mut master = Lps::start(&mut master_cmd);
+    master.wait_for_line(LISTENING, SOON);
+    let idle = idle_connections(([127, 0, 0, 1], c.port).into(), 300);
+    assert!(idle.len() > 256, "{} connections", idle.len());
+    let mut worker = c.spawn("worker", "127.0.0.2", &args(&run));
+    let out = worker.wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let master = master.wait(LIMIT);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 20);
+    drop(idle);
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::gate::Conn;
 use super::shared::Master;
 use super::state::{RegisterError, State};
 use crate::cluster::decode_snapshot;
@@ -40,8 +41,10 @@ impl Cluster for Service {
         &self,
         req: Request<Streaming<WorkerMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let peer = req
-            .remote_addr()
+        let conn = req.extensions().get::<Conn>().cloned();
+        let peer = conn
+            .as_ref()
+            .and_then(|c| c.remote)
             .map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let mut inbound = req.into_inner();
         let refuse = |status: Status| {
@@ -65,6 +68,10 @@ impl Cluster for Service {
             Err(e @ RegisterError::Full { .. }) => return Err(register_status(&e)),
             Err(e) => return refuse(register_status(&e)),
         };
+        // A worker registered on this connection: the gate keeps it.
+        if let Some(conn) = &conn {
+            conn.admit();
+        }
         let session = SessionGuard {
             master: master.clone(),
             node_id: reg.node_id,
