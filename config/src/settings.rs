@@ -43,6 +43,10 @@ pub struct ClusterSettings {
     pub connect_timeout: Duration,
     /// Silence after which the master marks a worker `Lost` (`HeartbeatTimeoutSeconds`).
     pub heartbeat_timeout: Duration,
+    /// `MaxNodes`: the most workers the master registers; more are refused,
+    /// so that registrations cannot grow its memory without bound. Default
+    /// [`DEFAULT_MAX_NODES`]; at least `ExpectedNumberOfWorkers`.
+    pub max_nodes: u32,
     /// TLS for the gRPC port (`TlsCertificate`, `TlsKey`, `TlsCaCertificate`).
     pub tls: Option<ClusterTls>,
 }
@@ -58,6 +62,7 @@ pub struct ClusterTls {
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_MAX_NODES: u32 = 1000;
 
 /// The `Dashboard` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +191,8 @@ impl Source<'_> {
 
 impl ClusterFile {
     /// The checked `Cluster` section; faults are reported in key order
-    /// (`MasterNodeIP`, the TLS pair, `GRPCPort`, then the timeouts).
+    /// (`MasterNodeIP`, the TLS pair, `GRPCPort`, `MaxNodes`, then the
+    /// timeouts).
     fn check(self, source: &Source<'_>) -> Result<ClusterSettings, ConfigError> {
         let at = |key: &str| KeyPath::default().key("Cluster").key(key);
         let master_node_ip = self.master_node_ip.trim().parse().map_err(|_| {
@@ -217,11 +223,22 @@ impl ClusterFile {
             }
             Some(port) => port,
         };
+        let expected_number_of_workers = self.expected_number_of_workers.unwrap_or(0);
+        let max_nodes = self.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+        if max_nodes == 0 || max_nodes < expected_number_of_workers {
+            return Err(source.invalid(
+                at("MaxNodes"),
+                format!(
+                    "{max_nodes} is fewer workers than ExpectedNumberOfWorkers ({expected_number_of_workers}), or none: the test could not start"
+                ),
+            ));
+        }
         Ok(ClusterSettings {
             master_node_ip,
             master_node_is_worker: self.master_node_is_worker.unwrap_or(true),
             grpc_port,
-            expected_number_of_workers: self.expected_number_of_workers.unwrap_or(0),
+            expected_number_of_workers,
+            max_nodes,
             secret: self.secret.filter(|s| !s.is_empty()),
             connect_timeout: source.seconds(
                 at("ConnectTimeoutSeconds"),
@@ -267,6 +284,8 @@ struct ClusterFile {
     connect_timeout_seconds: Option<f64>,
     #[serde(rename = "HeartbeatTimeoutSeconds")]
     heartbeat_timeout_seconds: Option<f64>,
+    #[serde(rename = "MaxNodes")]
+    max_nodes: Option<u32>,
     #[serde(rename = "TlsCertificate")]
     tls_certificate: Option<String>,
     #[serde(rename = "TlsKey")]
@@ -325,6 +344,7 @@ mod tests {
                 master_node_is_worker: true,
                 grpc_port: 5001,
                 expected_number_of_workers: 0,
+                max_nodes: 1000,
                 secret: None,
                 connect_timeout: Duration::from_secs(30),
                 heartbeat_timeout: Duration::from_secs(3),
@@ -344,6 +364,7 @@ mod tests {
     "Secret": "s3",
     "ConnectTimeoutSeconds": 5,
     "HeartbeatTimeoutSeconds": 1.5,
+    "MaxNodes": 40,
     "TlsCertificate": "c.pem",
     "TlsKey": "k.pem"
   },
@@ -356,6 +377,7 @@ mod tests {
                 master_node_is_worker: false,
                 grpc_port: 6000,
                 expected_number_of_workers: 3,
+                max_nodes: 40,
                 secret: Some("s3".into()),
                 connect_timeout: Duration::from_secs(5),
                 heartbeat_timeout: Duration::from_millis(1500),
@@ -438,6 +460,16 @@ mod tests {
         assert_eq!(
             err("{\"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\", \"TlsCertificate\": \"c.pem\"}}"),
             "lpsSettings.json:1: Cluster.TlsKey: TlsCertificate and TlsKey go together"
+        );
+        assert_eq!(
+            err(
+                "{\n  \"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\",\n    \"ExpectedNumberOfWorkers\": 5,\n    \"MaxNodes\": 4}\n}"
+            ),
+            "lpsSettings.json:4: Cluster.MaxNodes: 4 is fewer workers than ExpectedNumberOfWorkers (5), or none: the test could not start"
+        );
+        assert!(
+            err("{\"Cluster\": {\"MasterNodeIP\": \"127.0.0.1\", \"MaxNodes\": 0}}")
+                .contains("Cluster.MaxNodes: 0 is fewer")
         );
         let empty_secret =
             parse(r#"{"Cluster": {"MasterNodeIP": "127.0.0.1", "Secret": ""}}"#).expect("valid");

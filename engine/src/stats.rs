@@ -137,9 +137,10 @@ impl Stats {
         }
     }
 
-    /// Requests that completed or failed.
+    /// Requests that completed or failed. The merge keeps `ok + failed`
+    /// within a `u64`, so this sum never wraps.
     pub fn requests(&self) -> u64 {
-        self.ok + self.failed
+        self.ok.saturating_add(self.failed)
     }
 
     /// Records a response.
@@ -219,22 +220,45 @@ impl Stats {
         self.failed += n;
     }
 
-    /// Adds `other` into `self`; exact, associative and commutative. Counts
-    /// saturate, as the histograms' do: the stats may come from a peer.
+    /// Adds `other` into `self`; exact, associative and commutative below
+    /// `u64::MAX` requests. Counts saturate, as the histograms' do: the stats
+    /// may come from a peer.
     pub fn merge(&mut self, other: &Stats) {
         merge_histogram(&mut self.latency, &other.latency);
         merge_histogram(&mut self.connect, &other.connect);
-        self.ok = self.ok.saturating_add(other.ok);
-        self.failed = self.failed.saturating_add(other.failed);
-        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
-            *a = a.saturating_add(*b);
-        }
-        self.status_other = self.status_other.saturating_add(other.status_other);
-        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
-            *a = a.saturating_add(*b);
-        }
+        self.merge_counts(other);
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
+    }
+
+    /// Adds `other`'s request counts. The requests saturate as a whole:
+    /// counts past `u64::MAX` requests are left out, so that `ok + failed`
+    /// still equals [`Stats::requests`] and no sum of counts (a status class,
+    /// the errors) can wrap.
+    fn merge_counts(&mut self, other: &Stats) {
+        let mut room = u64::MAX - self.requests();
+        let mut take = |n: u64| {
+            let taken = n.min(room);
+            room -= taken;
+            taken
+        };
+        for (i, (a, b)) in self.status.iter_mut().zip(other.status.iter()).enumerate() {
+            let n = take(*b);
+            *a += n;
+            if is_success(STATUS_MIN + i as u16) {
+                self.ok += n;
+            } else {
+                self.failed += n;
+            }
+        }
+        let n = take(other.status_other);
+        self.status_other += n;
+        self.failed += n;
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            let n = take(*b);
+            *a += n;
+            self.failed += n;
+        }
     }
 
     /// Status codes that occurred, with their counts, in ascending order;
@@ -261,7 +285,7 @@ impl Stats {
 
     /// Failures without a response, all kinds.
     pub fn transport_errors(&self) -> u64 {
-        self.errors.iter().sum()
+        self.errors.iter().fold(0, |a, b| a.saturating_add(*b))
     }
 
     /// True when nothing was recorded.
@@ -391,6 +415,36 @@ mod tests {
         assert_eq!(s.transport_errors(), 3);
         assert_eq!(s.latency.len(), 0);
         assert_eq!(s.bytes_sent, 40);
+    }
+
+    #[test]
+    fn merged_counts_saturate_as_a_whole_and_never_wrap() {
+        let near = |ok: u64, failed: u64| {
+            Stats::from_parts(
+                new_histogram(),
+                &[(200, ok), (503, failed)],
+                &[],
+                u64::MAX - 1,
+                0,
+            )
+        };
+        let mut total = near(u64::MAX - 10, 4);
+        assert_eq!(total.requests(), u64::MAX - 6);
+        let mut errors = Stats::new();
+        errors.record_errors(ErrorKind::Reset, 100);
+        total.merge(&near(3, 2));
+        total.merge(&errors);
+        // 5 more fit, then 1 of the 100 errors: the rest is left out.
+        assert_eq!(total.requests(), u64::MAX);
+        assert_eq!(total.ok + total.failed, u64::MAX);
+        assert_eq!((total.ok, total.failed), (u64::MAX - 7, 7));
+        assert_eq!(total.errors(ErrorKind::Reset), 1);
+        assert_eq!(total.transport_errors(), 1);
+        assert_eq!(total.status_codes(), vec![(200, u64::MAX - 7), (503, 6)]);
+        assert_eq!(total.bytes_sent, u64::MAX);
+        // Once full, it stays full and consistent.
+        total.merge(&near(1, 1));
+        assert_eq!((total.ok, total.failed), (u64::MAX - 7, 7));
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn config(cluster: &ClusterSettings, args: &ClusterArgs) -> Result<MasterConfig,
         expected_workers: cluster.expected_number_of_workers,
         master_is_worker: cluster.master_node_is_worker,
         heartbeat_timeout: cluster.heartbeat_timeout,
+        max_nodes: cluster.max_nodes,
         tls,
     })
 }

@@ -11,7 +11,7 @@ pub mod master;
 pub mod wire;
 pub mod worker;
 
-pub use wire::{HistogramError, WireError, decode_snapshot, encode_snapshot};
+pub use wire::{Counts, HistogramError, Impossible, WireError, decode_snapshot, encode_snapshot};
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

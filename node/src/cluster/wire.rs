@@ -28,8 +28,115 @@ pub enum WireError {
     Duplicate(u32),
     #[error("the counts of iteration {0} overflow")]
     Counts(u32),
-    #[error("{0} requests in flight on one core")]
-    InFlight(u64),
+    #[error("{in_flight} requests in flight on a node of {cores} cores")]
+    InFlight { in_flight: u64, cores: u32 },
+    #[error("its run's elapsed time of {0} ms is longer than a test can last")]
+    Elapsed(u64),
+}
+
+/// Most requests one core can complete in a second. The engine does a few
+/// hundred thousand against a local target: a node whose counts exceed this
+/// per core and per second of its run did not count them.
+pub const MAX_REQUESTS_PER_CORE_SECOND: u64 = 10_000_000;
+/// Most bytes one core can move each way in a second: 100 Gbit/s.
+pub const MAX_BYTES_PER_CORE_SECOND: u64 = 12_500_000_000;
+/// Most requests in flight on one core: each holds a task and a buffer, so
+/// this many would take gigabytes of one core's memory.
+pub const MAX_IN_FLIGHT_PER_CORE: u64 = 1 << 24;
+/// The longest run a snapshot may say it is part of (a year): its elapsed
+/// time scales the bounds above, so it is bounded too.
+pub const MAX_ELAPSED: Duration = Duration::from_secs(366 * 24 * 3600);
+/// Slack on a run's elapsed time for the bounds: a snapshot taken just after
+/// the start, and a clock read at millisecond grain.
+const ELAPSED_SLACK: Duration = Duration::from_secs(1);
+
+/// What a node's snapshots add up to: the figures a real node's cores bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// A node's counts that its cores could not have reached in its run so far.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "its {what} ({count} so far) are more than {cores} cores can do in {secs:.1} s \
+     (at most {per_core_second} per core and second)",
+    secs = .within.as_secs_f64()
+)]
+pub struct Impossible {
+    pub what: &'static str,
+    pub count: u64,
+    pub cores: u32,
+    /// The node's run so far, with the slack.
+    pub within: Duration,
+    pub per_core_second: u64,
+}
+
+impl Counts {
+    /// A snapshot's counts over its iterations. The sums saturate: one that
+    /// reaches `u64::MAX` is past every bound anyway.
+    pub fn of(snap: &Snapshot) -> Counts {
+        snap.iterations
+            .iter()
+            .fold(Counts::default(), |c, s| Counts {
+                requests: c.requests.saturating_add(s.requests()),
+                bytes_sent: c.bytes_sent.saturating_add(s.bytes_sent),
+                bytes_received: c.bytes_received.saturating_add(s.bytes_received),
+            })
+    }
+
+    /// `self` and `more` added, if a node of `cores` cores could have done
+    /// that much in `elapsed` of its run (plus a second of slack): at most
+    /// [`MAX_REQUESTS_PER_CORE_SECOND`] requests and
+    /// [`MAX_BYTES_PER_CORE_SECOND`] bytes each way per core and second. The
+    /// run's elapsed time, not a snapshot's interval, scales the bound, so a
+    /// snapshot that covers a long stretch (a catch-up) passes as long as the
+    /// node's totals stay possible.
+    pub fn add_within(
+        self,
+        more: Counts,
+        cores: u32,
+        elapsed: Duration,
+    ) -> Result<Counts, Impossible> {
+        let secs = elapsed.min(MAX_ELAPSED) + ELAPSED_SLACK;
+        let check = |what, a: u64, b: u64, per_core_second: u64| {
+            let count = a.saturating_add(b);
+            let limit = u128::from(per_core_second) * u128::from(cores) * secs.as_millis() / 1000;
+            if u128::from(count) <= limit {
+                Ok(count)
+            } else {
+                Err(Impossible {
+                    what,
+                    count,
+                    cores,
+                    within: secs,
+                    per_core_second,
+                })
+            }
+        };
+        Ok(Counts {
+            requests: check(
+                "requests",
+                self.requests,
+                more.requests,
+                MAX_REQUESTS_PER_CORE_SECOND,
+            )?,
+            bytes_sent: check(
+                "bytes sent",
+                self.bytes_sent,
+                more.bytes_sent,
+                MAX_BYTES_PER_CORE_SECOND,
+            )?,
+            bytes_received: check(
+                "bytes received",
+                self.bytes_received,
+                more.bytes_received,
+                MAX_BYTES_PER_CORE_SECOND,
+            )?,
+        })
+    }
 }
 
 /// Why a peer's histogram was refused before or while it was decoded.
@@ -124,9 +231,15 @@ pub fn decode_snapshot(
     if msg.core >= cores {
         return Err(WireError::Core(msg.core, cores));
     }
-    // Real gauges are far below this; the gauges of every core are summed.
-    if msg.in_flight > u64::from(u32::MAX) {
-        return Err(WireError::InFlight(msg.in_flight));
+    // The gauges of every core of every node are summed: each is bounded.
+    if msg.in_flight > MAX_IN_FLIGHT_PER_CORE * u64::from(cores) {
+        return Err(WireError::InFlight {
+            in_flight: msg.in_flight,
+            cores,
+        });
+    }
+    if msg.elapsed_ms > MAX_ELAPSED.as_millis() as u64 {
+        return Err(WireError::Elapsed(msg.elapsed_ms));
     }
     let mut stats: Vec<Stats> = (0..iterations).map(|_| Stats::new()).collect();
     let mut seen = vec![false; iterations];
@@ -440,6 +553,70 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_bounded_per_core_and_second_of_the_run() {
+        let c = |requests, bytes_sent, bytes_received| Counts {
+            requests,
+            bytes_sent,
+            bytes_received,
+        };
+        let two_s = Duration::from_secs(2);
+        // 2 cores, 2 s of run and 1 s of slack: 60 M requests, 75 GB each way.
+        let full = c(60_000_000, 75_000_000_000, 75_000_000_000);
+        assert_eq!(
+            c(0, 0, 0).add_within(full, 2, two_s),
+            Ok(full),
+            "the bound itself is possible"
+        );
+        let half = c(30_000_000, 1, 2);
+        assert_eq!(half.add_within(half, 2, two_s), Ok(c(60_000_000, 2, 4)));
+        let over = half.add_within(c(30_000_001, 0, 0), 2, two_s).unwrap_err();
+        assert_eq!(
+            over.to_string(),
+            "its requests (60000001 so far) are more than 2 cores can do in 3.0 s \
+             (at most 10000000 per core and second)"
+        );
+        let bytes = c(0, 0, 75_000_000_001).add_within(c(0, 0, 0), 2, two_s);
+        assert_eq!(bytes.unwrap_err().what, "bytes received");
+        // Sums that would wrap are refused, not wrapped.
+        let wraps = c(u64::MAX, 0, 0).add_within(c(1, 0, 0), 4096, MAX_ELAPSED);
+        assert_eq!(wraps.unwrap_err().count, u64::MAX);
+        let huge = c(0, u64::MAX, 0).add_within(c(0, 0, 0), 1, Duration::MAX);
+        assert_eq!(huge.unwrap_err().what, "bytes sent");
+        // A catch-up snapshot covering a long stretch passes on the run's time.
+        let hour = Duration::from_secs(3600);
+        assert!(
+            c(0, 0, 0)
+                .add_within(c(7_000_000_000, 0, 0), 1, hour)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_snapshots_counts_are_summed_over_its_iterations() {
+        let mut a = Stats::new();
+        a.record_response(200, 5, 10, 100);
+        a.record_error(ErrorKind::Reset, 1, 0);
+        let mut b = Stats::new();
+        b.record_response(503, 5, 20, 200);
+        let snap = Snapshot {
+            core: 0,
+            seq: 1,
+            elapsed: Duration::ZERO,
+            in_flight: 0,
+            iterations: vec![a, Stats::new(), b],
+            last: false,
+        };
+        assert_eq!(
+            Counts::of(&snap),
+            Counts {
+                requests: 3,
+                bytes_sent: 31,
+                bytes_received: 300
+            }
+        );
+    }
+
+    #[test]
     fn snapshots_a_node_could_not_have_sent_are_refused() {
         let mut s = Stats::new();
         s.record_response(200, 5, 1, 1);
@@ -463,12 +640,26 @@ mod tests {
             Err(WireError::Core(..))
         ));
         wire.core = 0;
-        wire.in_flight = u64::MAX;
+        wire.in_flight = MAX_IN_FLIGHT_PER_CORE * 4;
+        assert!(decode_snapshot(&wire, 1, 4).is_ok());
+        wire.in_flight += 1;
+        let err = decode_snapshot(&wire, 1, 4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "67108865 requests in flight on a node of 4 cores"
+        );
+        wire.in_flight = u64::from(u32::MAX);
         assert!(matches!(
             decode_snapshot(&wire, 1, 4),
-            Err(WireError::InFlight(_))
+            Err(WireError::InFlight { .. })
         ));
         wire.in_flight = 0;
+        wire.elapsed_ms = MAX_ELAPSED.as_millis() as u64 + 1;
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 4),
+            Err(WireError::Elapsed(_))
+        ));
+        wire.elapsed_ms = 0;
         let twice = wire.iterations[0].clone();
         wire.iterations.push(twice);
         assert!(matches!(

@@ -20,6 +20,7 @@ pub struct ClusterSettings {
     pub secret: Option<String>,
     pub heartbeat_timeout_s: Option<u32>,
     pub connect_timeout_s: Option<u32>,
+    pub max_nodes: Option<u32>,
     /// `TlsCertificate` and `TlsKey`.
     pub tls: Option<(String, String)>,
 }
@@ -70,6 +71,13 @@ impl ClusterSettings {
         }
     }
 
+    pub fn max_nodes(self, max: u32) -> Self {
+        ClusterSettings {
+            max_nodes: Some(max),
+            ..self
+        }
+    }
+
     pub fn tls(self, certificate: &str, key: &str) -> Self {
         ClusterSettings {
             tls: Some((certificate.into(), key.into())),
@@ -101,6 +109,7 @@ impl ClusterSettings {
             "ConnectTimeoutSeconds",
             self.connect_timeout_s.map(Value::from),
         );
+        put("MaxNodes", self.max_nodes.map(Value::from));
         if let Some((cert, key)) = &self.tls {
             put("TlsCertificate", Some(json!(cert)));
             put("TlsKey", Some(json!(key)));

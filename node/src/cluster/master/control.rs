@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use lps_proto::cluster_server::ClusterServer;
 use tokio::time::MissedTickBehavior;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use super::MAX_MESSAGE_BYTES;
+use super::gate::{self, Gate};
 use super::service::Service;
 use super::shared::Master;
 use crate::shutdown::CancellationToken;
@@ -84,10 +84,12 @@ async fn serve(
     let service =
         ClusterServer::new(Service(master.clone())).max_decoding_message_size(MAX_MESSAGE_BYTES);
     // Once `serving` is cancelled the server takes no new streams and ends
-    // when the open ones have.
+    // when the open ones have. Connections on which no worker registers in
+    // time are closed by the gate.
+    let incoming = Box::pin(gate::incoming(listener, Arc::new(Gate::default())));
     let server = server
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), serving.cancelled());
+        .serve_with_incoming_shutdown(incoming, serving.cancelled());
     let drain_limit = async {
         serving.cancelled().await;
         tokio::time::sleep(DRAIN_LIMIT).await;

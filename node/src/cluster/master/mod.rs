@@ -17,10 +17,13 @@
 //! - `service`: the gRPC service: registration checks, then one session per
 //!   worker (state changes and acks out, snapshots in).
 //! - `control`: the control thread: the gRPC server and the timers.
+//! - `gate`: the gRPC port's connections: closed unless a worker registers
+//!   on them in time, and only so many waiting at once.
 //! - `run`: the master's run: wait for the start, run its own load, wait for
 //!   the end (or Ctrl-C and a grace), stop serving.
 
 mod control;
+mod gate;
 mod run;
 mod service;
 mod shared;
@@ -44,6 +47,8 @@ pub struct MasterConfig {
     pub expected_workers: u32,
     pub master_is_worker: bool,
     pub heartbeat_timeout: Duration,
+    /// `MaxNodes`: the most workers the master keeps.
+    pub max_nodes: u32,
     /// PEM certificate chain and key: serve gRPC over TLS.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }

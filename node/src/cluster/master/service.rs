@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::gate::Conn;
 use super::shared::Master;
 use super::state::{RegisterError, State};
 use crate::cluster::decode_snapshot;
@@ -40,8 +41,10 @@ impl Cluster for Service {
         &self,
         req: Request<Streaming<WorkerMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let peer = req
-            .remote_addr()
+        let conn = req.extensions().get::<Conn>().cloned();
+        let peer = conn
+            .as_ref()
+            .and_then(|c| c.remote)
             .map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let mut inbound = req.into_inner();
         let refuse = |status: Status| {
@@ -56,19 +59,26 @@ impl Cluster for Service {
             Err(status) => return refuse(status),
         };
         let master = &self.0;
-        let welcome =
-            match check_register(master, &reg).and_then(|()| register_worker(master, &reg)) {
-                Ok(welcome) => welcome,
-                Err(status) => return refuse(status),
-            };
+        if let Err(status) = check_register(master, &reg) {
+            return refuse(status);
+        }
+        let welcome = match register_worker(master, &reg) {
+            Ok(welcome) => welcome,
+            // The state logged the first of these: a flood logs one line.
+            Err(e @ RegisterError::Full { .. }) => return Err(register_status(&e)),
+            Err(e) => return refuse(register_status(&e)),
+        };
+        // A worker registered on this connection: the gate keeps it.
+        if let Some(conn) = &conn {
+            conn.admit();
+        }
+        let session = SessionGuard {
+            master: master.clone(),
+            node_id: reg.node_id,
+            instance: reg.instance,
+        };
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(serve_worker(
-            master.clone(),
-            reg.node_id,
-            inbound,
-            tx,
-            welcome,
-        ));
+        tokio::spawn(serve_worker(session, inbound, tx, welcome));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -148,15 +158,11 @@ fn check_identity(reg: &proto::Register) -> Result<(), Status> {
 }
 
 /// Registers (or takes back) the worker; its welcome, or why not.
-fn register_worker(master: &Master, reg: &proto::Register) -> Result<proto::Welcome, Status> {
-    let welcome = master
-        .update(|state, now| state.register(reg, now))
-        .map_err(|e| match e {
-            RegisterError::Over => Status::failed_precondition(e.to_string()),
-            RegisterError::MastersOwnId { .. } | RegisterError::Taken { .. } => {
-                Status::already_exists(e.to_string())
-            }
-        })?;
+fn register_worker(
+    master: &Master,
+    reg: &proto::Register,
+) -> Result<proto::Welcome, RegisterError> {
+    let welcome = master.update(|state, now| state.register(reg, now))?;
     Ok(proto::Welcome {
         state: welcome.state.to_proto() as i32,
         applied_seq: welcome.applied_seq,
@@ -164,6 +170,33 @@ fn register_worker(master: &Master, reg: &proto::Register) -> Result<proto::Welc
         master_id: master.master_id.clone(),
         master_instance: master.instance,
     })
+}
+
+/// The answer to a refused registration; the worker takes each as final.
+fn register_status(e: &RegisterError) -> Status {
+    match e {
+        RegisterError::Over | RegisterError::Full { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
+        RegisterError::MastersOwnId { .. } | RegisterError::Taken { .. } => {
+            Status::already_exists(e.to_string())
+        }
+    }
+}
+
+/// One registered session of a worker: its end, however the stream ends
+/// (or the server drops it), is told to the state.
+struct SessionGuard {
+    master: Arc<Master>,
+    node_id: String,
+    instance: u64,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.master
+            .update(|state, now| state.left(&self.node_id, self.instance, now));
+    }
 }
 
 /// Compares secrets without leaking where they differ.
@@ -193,12 +226,12 @@ fn ack(applied_seq: u64) -> Result<MasterMessage, Status> {
 /// Feeds one worker's stream: its welcome and the state, then state changes
 /// and acks out, snapshots in, until either side hangs up.
 async fn serve_worker(
-    master: Arc<Master>,
-    node_id: String,
+    session: SessionGuard,
     mut inbound: Streaming<WorkerMessage>,
     tx: Outbox,
     welcome: proto::Welcome,
 ) {
+    let (master, node_id) = (&session.master, session.node_id.as_str());
     let mut states = master.states();
     let first = *states.borrow_and_update();
     if tx
@@ -219,7 +252,7 @@ async fn serve_worker(
                 Err(_) => ControlFlow::Break(()),
             },
             incoming = inbound.message() => match incoming {
-                Ok(Some(m)) => handle(&master, &node_id, m, &tx).await,
+                Ok(Some(m)) => handle(master, node_id, m, &tx).await,
                 // The worker went away; the heartbeat check decides whether it is lost.
                 Ok(None) | Err(_) => ControlFlow::Break(()),
             },
@@ -244,10 +277,6 @@ async fn handle(master: &Master, node_id: &str, m: WorkerMessage, tx: &Outbox) -
         Some(worker_message::Kind::Snapshot(s)) => match apply(master, node_id, &s) {
             Ok(applied) => sent(tx.send(ack(applied)).await),
             Err(status) => {
-                eprintln!(
-                    "lps master: dropped a snapshot of {node_id}: {}",
-                    status.message()
-                );
                 // Closing the stream with the reason; the worker's data so far stays.
                 let _ = tx.send(Err(status)).await;
                 ControlFlow::Break(())
@@ -273,14 +302,22 @@ async fn handle(master: &Master, node_id: &str, m: WorkerMessage, tx: &Outbox) -
 }
 
 /// Merges a worker's snapshot once (decoded outside the lock); returns the
-/// seq applied so far.
+/// seq applied so far. A snapshot no node could have sent is refused, and
+/// acknowledged all the same: the session goes on with the next ones.
 fn apply(master: &Master, node_id: &str, snap: &proto::Snapshot) -> Result<u64, Status> {
     let not_registered = || Status::not_found("node not registered");
     let cores = master
         .read(|state| state.cores_of(node_id))
         .ok_or_else(not_registered)?;
-    let decoded = decode_snapshot(snap, master.iterations, cores)
-        .map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
+    let decoded = match decode_snapshot(snap, master.iterations, cores) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let why = format!("bad snapshot: {e}");
+            return master
+                .update(|state, now| state.refuse(node_id, snap.seq, why, now))
+                .map_err(|_| not_registered());
+        }
+    };
     master.update(|state, now| {
         let applied = state
             .apply(node_id, snap.seq, &decoded, now)
@@ -332,18 +369,13 @@ mod tests {
         assert_eq!(master.read(|s| s.global().total().requests()), 35);
         let unknown = apply(&master, "nobody", &snapshot(1, 1)).unwrap_err();
         assert_eq!(unknown.code(), tonic::Code::NotFound);
-        // w1 declared one core.
+        // w1 declared one core: refused, acknowledged, and the next merges.
         let mut bad = snapshot(4, 1);
         bad.core = 1;
-        let bad = apply(&master, "w1", &bad).unwrap_err();
-        assert_eq!(
-            (bad.code(), bad.message()),
-            (
-                tonic::Code::InvalidArgument,
-                "bad snapshot: core 1 is not one of the node's 1 cores"
-            )
-        );
-        assert_eq!(master.read(|s| s.global().total().requests()), 35);
+        assert_eq!(apply(&master, "w1", &bad).unwrap(), 4);
+        assert_eq!(master.read(|s| s.nodes()[0].refused), 1);
+        assert_eq!(apply(&master, "w1", &snapshot(5, 2)).unwrap(), 5);
+        assert_eq!(master.read(|s| s.global().total().requests()), 37);
         assert_eq!(master.read(|s| s.nodes()[0].phase), Phase::Observer);
     }
 
@@ -440,10 +472,18 @@ mod tests {
             instance: 7,
             ..good.clone()
         };
-        let taken = register_worker(&master, &twin).unwrap_err();
+        let taken = register_status(&register_worker(&master, &twin).unwrap_err());
         assert_eq!(taken.code(), tonic::Code::AlreadyExists);
+        let full = register_status(&RegisterError::Full { max: 3 });
+        assert_eq!(
+            (full.code(), full.message()),
+            (
+                tonic::Code::FailedPrecondition,
+                "the master has its MaxNodes (3) workers already"
+            )
+        );
         master.update(|state, _| state.cancel());
-        let late = register_worker(&master, &good).unwrap_err();
+        let late = register_status(&register_worker(&master, &good).unwrap_err());
         assert_eq!(
             (late.code(), late.message()),
             (tonic::Code::FailedPrecondition, "the test is already over")

@@ -55,6 +55,7 @@ impl Master {
             master_is_worker: cfg.master_is_worker,
             heartbeat_timeout: cfg.heartbeat_timeout,
             iterations,
+            max_nodes: cfg.max_nodes,
         };
         Master {
             state: Mutex::new(MasterState::new(rules)),
@@ -172,6 +173,7 @@ pub(super) mod tests {
             expected_workers,
             master_is_worker: false,
             heartbeat_timeout: Duration::from_secs(3),
+            max_nodes: 1000,
             tls: None,
         };
         Master::new(&plan(), cfg, None)

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use lps_engine::{Aggregate, Snapshot};
 use lps_proto as proto;
 
+use crate::cluster::Counts;
+
 /// How far ahead of "ready" the shared start instant lies.
 pub const START_LEAD: Duration = Duration::from_millis(400);
 
@@ -88,6 +90,8 @@ pub struct Rules {
     pub heartbeat_timeout: Duration,
     /// Iterations of the plan (rounds flattened): the size of an aggregate.
     pub iterations: usize,
+    /// `MaxNodes`: the most workers the master keeps; more are refused.
+    pub max_nodes: u32,
 }
 
 /// One node's entry in the global state.
@@ -104,6 +108,8 @@ pub struct Node {
     pub applied_seq: u64,
     /// The seq of the node's last snapshot, once it said it finished.
     pub finished_seq: Option<u64>,
+    /// Its merged snapshots; left empty (no histograms allocated) until the
+    /// first one, so that a registration alone costs next to nothing.
     pub aggregate: Aggregate,
     pub last_seen: Instant,
     /// The latest snapshot's elapsed time, for the node's own rate.
@@ -111,16 +117,67 @@ pub struct Node {
     /// It joined this master mid-run (the master restarted) and brought
     /// its result from before this master started.
     pub caught_up: bool,
+    /// Open sessions of the worker: while it has none it does not count
+    /// toward the barrier (and before the start it is forgotten).
+    pub sessions: u32,
+    /// What its merged snapshots add up to, bounded by what its cores could do.
+    pub counts: Counts,
+    /// Its snapshots refused as impossible; the first one is logged.
+    pub refused: u64,
 }
 
 impl Node {
-    /// A node that lost contact and is heard from again resumes its phase.
-    fn recover(&mut self) {
-        self.phase = if self.finished_seq.is_some() {
+    fn new(id: String, instance: u64, host: String, cores: u32, phase: Phase, now: Now) -> Node {
+        Node {
+            id,
+            instance,
+            host,
+            cores,
+            is_master: false,
+            phase,
+            applied_seq: 0,
+            finished_seq: None,
+            aggregate: Aggregate::new(0),
+            last_seen: now.instant,
+            elapsed: Duration::ZERO,
+            sessions: 0,
+            counts: Counts::default(),
+            refused: 0,
+            caught_up: false,
+        }
+    }
+
+    /// A node that lost contact and is heard from again resumes its phase
+    /// (an observer still, before the start).
+    fn recover(&mut self, idle: bool) {
+        self.phase = if idle {
+            Phase::Observer
+        } else if self.finished_seq.is_some() {
             Phase::Finished
         } else {
             Phase::Running
         };
+    }
+
+    /// Merges a snapshot (no check: the master's own, or one checked).
+    fn merge(&mut self, snap: &Snapshot, iterations: usize) {
+        if self.aggregate.iterations.len() != iterations {
+            self.aggregate = Aggregate::new(iterations);
+        }
+        self.aggregate.add(snap);
+        self.elapsed = self.elapsed.max(snap.elapsed);
+    }
+
+    /// Merges a worker's snapshot if its counts, added to the node's, are
+    /// ones its cores could have reached in its run so far.
+    fn merge_checked(&mut self, snap: &Snapshot, iterations: usize) -> Result<(), String> {
+        let elapsed = self.elapsed.max(snap.elapsed);
+        self.counts = self
+            .counts
+            .add_within(Counts::of(snap), self.cores, elapsed)
+            .map_err(|e| e.to_string())?;
+        self.merge(snap, iterations);
+        Ok(())
     }
 }
 
@@ -154,6 +211,20 @@ pub enum Event {
         node: String,
         timeout: Duration,
         applied_seq: u64,
+    },
+    /// A worker's first snapshot whose counts no node could have made.
+    Refused {
+        node: String,
+        seq: u64,
+        why: String,
+    },
+    /// The first worker refused because `MaxNodes` were registered.
+    Full {
+        max: u32,
+    },
+    /// A worker left before the start: it is forgotten.
+    Left {
+        node: String,
     },
 }
 
@@ -189,6 +260,15 @@ impl fmt::Display for Event {
                 f,
                 "worker {node} lost (no heartbeat for {timeout:?}); its data up to snapshot {applied_seq} is kept"
             ),
+            Event::Refused { node, seq, why } => write!(
+                f,
+                "refused snapshot {seq} of {node}: {why}; its data so far is kept, and its next refused snapshots are not logged"
+            ),
+            Event::Full { max } => write!(
+                f,
+                "refusing new workers: MaxNodes ({max}) are registered; the next refusals are not logged"
+            ),
+            Event::Left { node } => write!(f, "worker {node} left before the start"),
         }
     }
 }
@@ -204,6 +284,8 @@ pub enum RegisterError {
         "node id {id:?} is taken by another worker (from {host:?}): give each worker its own --node-id"
     )]
     Taken { id: String, host: String },
+    #[error("the master has its MaxNodes ({max}) workers already")]
+    Full { max: u32 },
 }
 
 /// A snapshot came from a node that never registered.
@@ -243,6 +325,8 @@ pub struct MasterState {
     ended: Option<Instant>,
     /// Events not yet taken by the caller, oldest first.
     events: Vec<Event>,
+    /// A registration was refused for `MaxNodes` (logged once).
+    full: bool,
 }
 
 impl MasterState {
@@ -254,6 +338,7 @@ impl MasterState {
             nodes: Vec::new(),
             ended: None,
             events: Vec::new(),
+            full: false,
         }
     }
 
@@ -303,27 +388,16 @@ impl MasterState {
 
     /// Adds the master's own node, which runs load like a worker's.
     pub fn add_master_node(&mut self, host: String, cores: u32, now: Now) {
-        self.nodes.push(Node {
-            id: "master".into(),
-            instance: 0,
-            host,
-            cores,
-            is_master: true,
-            phase: Phase::Observer,
-            applied_seq: 0,
-            finished_seq: None,
-            aggregate: Aggregate::new(self.rules.iterations),
-            last_seen: now.instant,
-            elapsed: Duration::ZERO,
-            caught_up: false,
-        });
+        let mut own = Node::new("master".into(), 0, host, cores, Phase::Observer, now);
+        own.is_master = true;
+        self.nodes.push(own);
         self.note_end(now);
     }
 
-    /// Idle -> Ready once enough workers registered, the start
+    /// Idle -> Ready once enough workers are ready to run, the start
     /// [`START_LEAD`] ahead; the observers then run.
     pub fn check_ready(&mut self, now: Now) {
-        if self.state != State::Idle || self.workers() < self.rules.expected_workers {
+        if self.state != State::Idle || self.ready_workers() < self.rules.expected_workers {
             return;
         }
         self.start_at_ms = now.unix_ms + START_LEAD.as_millis() as u64;
@@ -334,12 +408,22 @@ impl MasterState {
         self.note_end(now);
     }
 
+    /// Workers that took part (whatever became of them).
     fn workers(&self) -> u32 {
         self.nodes.iter().filter(|n| !n.is_master).count() as u32
     }
 
+    /// Workers that count toward the barrier: connected, not lost.
+    fn ready_workers(&self) -> u32 {
+        self.nodes
+            .iter()
+            .filter(|n| !n.is_master && n.sessions > 0 && n.phase != Phase::Lost)
+            .count() as u32
+    }
+
     /// Registers a new worker, or takes back one that reconnects (the same
-    /// process: the same `instance`).
+    /// process: the same `instance`), for a session that [`MasterState::left`]
+    /// ends.
     pub fn register(&mut self, reg: &proto::Register, now: Now) -> Result<Welcome, RegisterError> {
         if self.state.is_final() {
             return Err(RegisterError::Over);
@@ -363,13 +447,14 @@ impl MasterState {
                     self.events.push(Event::Back {
                         node: node.id.clone(),
                     });
-                    node.recover();
+                    node.recover(observer);
                 }
                 node.last_seen = now.instant;
+                node.sessions += 1;
                 node.applied_seq
             }
             None => {
-                self.add_worker(reg, observer, now);
+                self.add_worker(reg, observer, now)?;
                 0
             }
         };
@@ -382,34 +467,67 @@ impl MasterState {
         })
     }
 
-    fn add_worker(&mut self, reg: &proto::Register, observer: bool, now: Now) {
+    /// Adds a worker with its first session, unless `MaxNodes` are there.
+    fn add_worker(
+        &mut self,
+        reg: &proto::Register,
+        observer: bool,
+        now: Now,
+    ) -> Result<(), RegisterError> {
+        let max = self.rules.max_nodes;
+        if self.workers() >= max {
+            if !std::mem::replace(&mut self.full, true) {
+                self.events.push(Event::Full { max });
+            }
+            return Err(RegisterError::Full { max });
+        }
         self.events.push(Event::Registered {
             node: reg.node_id.clone(),
             host: reg.host.clone(),
             cores: reg.cores,
             observer,
         });
-        self.nodes.push(Node {
-            id: reg.node_id.clone(),
-            instance: reg.instance,
-            host: reg.host.clone(),
-            cores: reg.cores,
-            is_master: false,
-            phase: if observer {
-                Phase::Observer
-            } else {
-                Phase::Running
-            },
-            applied_seq: 0,
-            finished_seq: None,
-            aggregate: Aggregate::new(self.rules.iterations),
-            last_seen: now.instant,
-            elapsed: Duration::ZERO,
-            caught_up: false,
-        });
+        let phase = if observer {
+            Phase::Observer
+        } else {
+            Phase::Running
+        };
+        let mut node = Node::new(
+            reg.node_id.clone(),
+            reg.instance,
+            reg.host.clone(),
+            reg.cores,
+            phase,
+            now,
+        );
+        node.sessions = 1;
+        self.nodes.push(node);
+        Ok(())
     }
 
-    /// Merges a worker's (decoded) snapshot `seq` once.
+    /// A session of worker `node_id` (process `instance`) ended. Before the
+    /// start a worker left without a session is forgotten: it has no data,
+    /// and ids that came and went must not pile up nor count toward the
+    /// barrier.
+    pub fn left(&mut self, node_id: &str, instance: u64, now: Now) {
+        let Some(at) = self
+            .nodes
+            .iter()
+            .position(|n| n.id == node_id && n.instance == instance && !n.is_master)
+        else {
+            return;
+        };
+        let node = &mut self.nodes[at];
+        node.sessions = node.sessions.saturating_sub(1);
+        if node.sessions == 0 && self.state == State::Idle {
+            let node = self.nodes.remove(at);
+            self.events.push(Event::Left { node: node.id });
+        }
+        self.note_end(now);
+    }
+
+    /// Merges a worker's (decoded) snapshot `seq` once; one whose counts its
+    /// node could not have reached is refused instead.
     pub fn apply(
         &mut self,
         node_id: &str,
@@ -417,14 +535,22 @@ impl MasterState {
         snap: &Snapshot,
         now: Now,
     ) -> Result<Applied, NotRegistered> {
-        let node = self.node_mut(node_id).ok_or(NotRegistered)?;
-        node.last_seen = now.instant;
-        let merged = seq > node.applied_seq;
-        if merged {
-            node.aggregate.add(snap);
+        let iterations = self.rules.iterations;
+        let node = self.nodes.iter_mut().find(|n| n.id == node_id);
+        let node = node.ok_or(NotRegistered)?;
+        let mut merged = false;
+        if seq > node.applied_seq {
+            if let Err(why) = node.merge_checked(snap, iterations) {
+                let applied_seq = self.refuse(node_id, seq, why, now)?;
+                return Ok(Applied {
+                    applied_seq,
+                    merged,
+                });
+            }
             node.applied_seq = seq;
-            node.elapsed = node.elapsed.max(snap.elapsed);
+            merged = true;
         }
+        node.last_seen = now.instant;
         let applied_seq = node.applied_seq;
         self.check_finished(now);
         Ok(Applied {
@@ -446,14 +572,47 @@ impl MasterState {
         }
     }
 
-    /// A sign of life: a lost worker that sends one is back.
+    /// Refuses a worker's snapshot `seq` (`why`: what no node could have
+    /// sent) but counts it as applied: a resend would be refused again, and
+    /// the node's other snapshots still merge. Only a node's first refusal
+    /// is logged. Returns the seq applied for it so far.
+    pub fn refuse(
+        &mut self,
+        node_id: &str,
+        seq: u64,
+        why: String,
+        now: Now,
+    ) -> Result<u64, NotRegistered> {
+        let node = self.nodes.iter_mut().find(|n| n.id == node_id);
+        let node = node.ok_or(NotRegistered)?;
+        node.last_seen = now.instant;
+        if seq > node.applied_seq {
+            node.applied_seq = seq;
+            node.refused += 1;
+            if node.refused == 1 {
+                self.events.push(Event::Refused {
+                    node: node.id.clone(),
+                    seq,
+                    why,
+                });
+            }
+        }
+        let applied_seq = node.applied_seq;
+        self.check_finished(now);
+        Ok(applied_seq)
+    }
+
+    /// A sign of life: a lost worker that sends one is back (and counts
+    /// toward the barrier again).
     pub fn heartbeat(&mut self, node_id: &str, now: Now) {
+        let idle = self.state == State::Idle;
         if let Some(node) = self.node_mut(node_id) {
             node.last_seen = now.instant;
             if node.phase == Phase::Lost {
-                node.recover();
+                node.recover(idle);
             }
         }
+        self.check_ready(now);
         self.note_end(now);
     }
 
@@ -489,10 +648,10 @@ impl MasterState {
 
     /// Merges the master's own snapshot `seq`.
     pub fn apply_own(&mut self, seq: u64, snap: &Snapshot) {
+        let iterations = self.rules.iterations;
         if let Some(node) = self.nodes.iter_mut().find(|n| n.is_master) {
-            node.aggregate.add(snap);
+            node.merge(snap, iterations);
             node.applied_seq = seq;
-            node.elapsed = node.elapsed.max(snap.elapsed);
         }
     }
 
@@ -590,6 +749,7 @@ mod tests {
             master_is_worker,
             heartbeat_timeout: TIMEOUT,
             iterations: 1,
+            max_nodes: 1000,
         }
     }
 
@@ -923,6 +1083,145 @@ mod tests {
         assert_eq!(
             m.register(&reg("w3", 3), clock.at(2)),
             Err(RegisterError::Over)
+        );
+    }
+
+    #[test]
+    fn the_barrier_counts_only_workers_connected_and_not_lost() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(2, false));
+        // Registered, then gone before the start: forgotten.
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.left("w1", 1, clock.at(1));
+        assert!(m.nodes().is_empty());
+        assert_eq!(
+            m.take_events(),
+            vec![registered("w1", true), Event::Left { node: "w1".into() }]
+        );
+        // Another process's session end is not w2's.
+        m.register(&reg("w2", 2), clock.at(10)).unwrap();
+        m.left("w2", 99, clock.at(11));
+        assert_eq!(m.nodes()[0].sessions, 1);
+        // w2 goes silent and is lost: it does not count, w3 alone is not two.
+        m.tick(clock.at(3011));
+        m.register(&reg("w3", 3), clock.at(3012)).unwrap();
+        assert_eq!(m.state(), State::Idle);
+        assert_eq!(
+            phases(&m),
+            vec![("w2", Phase::Lost), ("w3", Phase::Observer)]
+        );
+        // Back by heartbeat: an observer again, and the barrier is reached.
+        m.heartbeat("w2", clock.at(3013));
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(
+            phases(&m),
+            vec![("w2", Phase::Running), ("w3", Phase::Running)]
+        );
+        // After the start a worker that leaves keeps its place and its data.
+        m.left("w3", 3, clock.at(3014));
+        assert_eq!(m.nodes().len(), 2);
+        assert_eq!(m.nodes()[1].sessions, 0);
+    }
+
+    #[test]
+    fn a_reconnect_keeps_the_worker_counted_until_its_last_session_ends() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(2, false));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        // The same process opens a new session before the old one ends.
+        m.register(&reg("w1", 1), clock.at(1)).unwrap();
+        m.left("w1", 1, clock.at(2));
+        assert_eq!(m.nodes()[0].sessions, 1);
+        m.register(&reg("w2", 2), clock.at(3)).unwrap();
+        assert_eq!(m.state(), State::Ready);
+    }
+
+    #[test]
+    fn registrations_beyond_max_nodes_are_refused_and_logged_once() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(Rules {
+            max_nodes: 2,
+            ..rules(3, true)
+        });
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.register(&reg("w2", 2), clock.at(0)).unwrap();
+        m.take_events();
+        let full = Err(RegisterError::Full { max: 2 });
+        assert_eq!(m.register(&reg("w3", 3), clock.at(1)), full);
+        assert_eq!(m.register(&reg("w4", 4), clock.at(2)), full);
+        assert_eq!(m.take_events(), vec![Event::Full { max: 2 }]);
+        assert_eq!(
+            Event::Full { max: 2 }.to_string(),
+            "refusing new workers: MaxNodes (2) are registered; the next refusals are not logged"
+        );
+        assert_eq!(m.nodes().len(), 3, "the master and two workers");
+        // A registered worker reconnecting is no new node.
+        assert!(m.register(&reg("w1", 1), clock.at(3)).is_ok());
+        // One leaves before the start: its place is free again.
+        m.left("w2", 2, clock.at(4));
+        assert!(m.register(&reg("w3", 3), clock.at(5)).is_ok());
+        assert_eq!(m.take_events().len(), 2, "w2 left, w3 registered");
+    }
+
+    #[test]
+    fn a_registration_costs_no_aggregate_until_its_first_snapshot() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        assert!(m.nodes()[0].aggregate.iterations.is_empty());
+        m.apply("w1", 1, &snap(2, 100), clock.at(50)).unwrap();
+        assert_eq!(m.nodes()[0].aggregate.iterations.len(), 1);
+        assert_eq!(m.global().total().requests(), 2);
+    }
+
+    /// A snapshot of `ok` responses at `elapsed_ms`, built as a peer's.
+    fn forged(ok: u64, elapsed_ms: u64) -> Snapshot {
+        let stats =
+            lps_engine::Stats::from_parts(lps_engine::new_histogram(), &[(200, ok)], &[], 0, 0);
+        Snapshot {
+            elapsed: Duration::from_millis(elapsed_ms),
+            iterations: vec![stats],
+            ..snap(0, 0)
+        }
+    }
+
+    #[test]
+    fn impossible_snapshots_are_refused_acked_and_logged_once() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.apply("w1", 1, &snap(5, 1000), clock.at(20)).unwrap();
+        // 2 cores over 2 s of run (1 s and the slack): 40 M requests at most.
+        let impossible = m.apply("w1", 2, &forged(1 << 63, 1000), clock.at(30));
+        assert_eq!(
+            impossible,
+            Ok(Applied {
+                applied_seq: 2,
+                merged: false
+            })
+        );
+        assert_eq!(
+            m.take_events(),
+            vec![Event::Refused {
+                node: "w1".into(),
+                seq: 2,
+                why: "its requests (9223372036854775813 so far) are more than 2 cores can do in 2.0 s (at most 10000000 per core and second)".into()
+            }]
+        );
+        // The rest of its snapshots still merge; the next impossible one is quiet.
+        m.apply("w1", 3, &forged(39_999_995, 1000), clock.at(40))
+            .unwrap();
+        let again = m.apply("w1", 4, &forged(1, 1000), clock.at(50)).unwrap();
+        assert!(!again.merged);
+        assert_eq!(m.take_events(), vec![]);
+        let w1 = &m.nodes()[0];
+        assert_eq!((w1.refused, w1.applied_seq), (2, 4));
+        assert_eq!(w1.counts.requests, 40_000_000);
+        assert_eq!(m.global().total().requests(), 40_000_000);
+        // Later in the run, more is possible.
+        assert!(
+            m.apply("w1", 5, &forged(1, 2000), clock.at(60))
+                .unwrap()
+                .merged
         );
     }
 
