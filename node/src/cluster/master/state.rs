@@ -152,7 +152,10 @@ impl Node {
     fn recover(&mut self, idle: bool) {
         self.phase = if idle {
             Phase::Observer
-        } else if self.finished_seq.is_some() {
+        } else if self
+            .finished_seq
+            .is_some_and(|last| self.applied_seq >= last)
+        {
             Phase::Finished
         } else {
             Phase::Running
@@ -1031,22 +1034,40 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_worker_that_had_finished_recovers_as_finished() {
+    fn a_lost_worker_that_had_finished_is_finished_once_its_last_snapshots_arrive() {
         let clock = Clock::new();
         let mut m = ready_with_two(&clock);
         // It said it finished after snapshot 2, then went silent before
-        // sending them; on its return it counts as finished at once (the
-        // resent snapshots still merge).
+        // sending them: back, it still owes them, so it runs until they
+        // merge (finished at once, the run could end without them).
         m.finished("w1", 2, clock.at(100));
         m.tick(clock.at(5000));
         assert_eq!(m.nodes()[0].phase, Phase::Lost);
         m.take_events();
         m.register(&reg("w1", 1), clock.at(5001)).unwrap();
-        assert_eq!(m.nodes()[0].phase, Phase::Finished);
+        assert_eq!(m.nodes()[0].phase, Phase::Running);
         assert_eq!(m.take_events(), vec![Event::Back { node: "w1".into() }]);
         m.apply("w1", 2, &snap(3, 100), clock.at(5002)).unwrap();
         assert_eq!(m.nodes()[0].aggregate.total().requests(), 3);
-        assert_eq!(m.take_events(), vec![]);
+        assert_eq!(m.nodes()[0].phase, Phase::Finished);
+        assert_eq!(
+            m.take_events(),
+            vec![Event::Finished {
+                node: "w1".into(),
+                requests: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn a_lost_worker_whose_snapshots_all_arrived_recovers_as_finished() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.apply("w1", 2, &snap(3, 100), clock.at(50)).unwrap();
+        m.finished("w1", 2, clock.at(100));
+        m.tick(clock.at(5000));
+        m.register(&reg("w1", 1), clock.at(5001)).unwrap();
+        assert_eq!(m.nodes()[0].phase, Phase::Finished);
     }
 
     #[test]
