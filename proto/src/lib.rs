@@ -6,6 +6,8 @@
 /// Bumped whenever a change to `lps.proto` breaks compatibility.
 /// 2: snapshots carry connect times, and closed-model latency no longer
 /// includes them, so figures of version 1 nodes would not add up.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: snapshots carry send lags, unfinished requests and each iteration's
+/// span, without which a cluster's report would lose them.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 tonic::include_proto!("lps.cluster.v1");

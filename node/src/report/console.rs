@@ -35,6 +35,9 @@ impl Report {
                 ""
             }
         );
+        for w in &self.warnings {
+            put!(out, "  Warning:     {w}");
+        }
         render_figures(&mut out, &self.total, self.duration_s, "  ");
         put!(out, "\n  Latency distribution:");
         render_histogram(&mut out, total_hist, "    ");
@@ -53,7 +56,7 @@ impl Report {
                     it.url,
                     it.http_version
                 );
-                render_figures(&mut out, &it.figures, self.duration_s, "    ");
+                render_figures(&mut out, &it.figures, it.duration_s, "    ");
             }
         }
         out
@@ -88,9 +91,14 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
 /// Requests, duration, throughput, latency and connection times.
 fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
+    let unfinished = if r.unfinished > 0 {
+        format!(", {} unfinished (unanswered at the end)", r.unfinished)
+    } else {
+        String::new()
+    };
     put!(
         out,
-        "{pad}Requests:    {} total, {} ok, {} failed",
+        "{pad}Requests:    {} total, {} ok, {} failed{unfinished}",
         r.total,
         r.ok,
         r.failed
@@ -109,6 +117,16 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
         us(l.p999),
         us(l.max)
     );
+    if let Some(l) = &f.send_lag_us {
+        put!(
+            out,
+            "{pad}Send lag:    p50 {}  p90 {}  p99 {}  max {}  (how late lps itself sent them; in the latencies too)",
+            us(l.p50),
+            us(l.p90),
+            us(l.p99),
+            us(l.max)
+        );
+    }
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;
