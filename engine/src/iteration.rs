@@ -87,7 +87,8 @@ async fn sequential(
 ) {
     let shared = &core.shared;
     let mut lane = Lane::new();
-    // Set at the deadline: the closed loop starts nothing new.
+    // Set at the deadline: the closed loop starts nothing new (the open
+    // loop goes by the schedule, see `paced`).
     let draining = Cell::new(false);
     match shared.rate {
         None => {

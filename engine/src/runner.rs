@@ -148,8 +148,9 @@ impl RunOptions {
 }
 
 /// Starts running `plan`; returns once every core thread is spawned. The
-/// run stops early when `stop` is cancelled (Ctrl-C, the master); cores
-/// stop at once and still send their last snapshot.
+/// run stops early when `stop` is cancelled (Ctrl-C, the master): cores
+/// start nothing new, give the requests in flight the grace
+/// ([`RunOptions::grace`]) and still send their last snapshot.
 pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<Run, EngineError> {
     opts.check()?;
     if opts.rate.is_some() {
