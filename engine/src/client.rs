@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub delay_client_creation: bool,
     pub run_in_parallel: bool,
     pub timeout: Duration,
+    /// How long requests in flight may finish after a deadline or a stop.
+    pub grace: Duration,
     /// Open model: requests per second across all clients.
     pub rate: Option<f64>,
     /// TLS connectors offering `http/1.1` and `h2` respectively.
@@ -76,6 +78,31 @@ pub(crate) struct Core {
     pub stats: RefCell<Vec<Stats>>,
     /// Requests sent and not yet answered.
     pub in_flight: Cell<u64>,
+    /// Set when the run is stopped (Ctrl-C, the master): clients start
+    /// nothing new, and what is in flight gets the grace to finish.
+    pub stopping: Cell<Option<Instant>>,
+}
+
+impl Core {
+    /// True once the run is stopped.
+    #[inline]
+    pub fn stopped(&self) -> bool {
+        self.stopping.get().is_some()
+    }
+
+    /// Microseconds from the run's start to `at`.
+    pub fn offset_us(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.shared.start).as_micros() as u64
+    }
+}
+
+/// When an open-model request is due: its intended start (its latency runs
+/// from there) and the instant lps could send it, the later of that and the
+/// previous response on its lane (its send lag runs from there).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedule {
+    pub intended: Instant,
+    pub ready: Instant,
 }
 
 /// One connection slot of a client.
@@ -134,19 +161,40 @@ impl TimerGate {
     }
 }
 
-/// Decrements the in-flight gauge however the request ends, cancellation included.
-struct InFlight<'a>(&'a Cell<u64>);
+/// One request from its start to its record: decrements the in-flight gauge
+/// however the request ends and, when it is dropped unanswered after its
+/// bytes went out (the grace at the end of the run ran out), records it as
+/// unfinished, so that what the target received is all in the report.
+struct InFlight<'a> {
+    core: &'a Core,
+    index: usize,
+    /// The request's bytes once written to a connection; 0 before, and
+    /// again once the request is recorded.
+    written: Cell<u64>,
+}
 
 impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a Cell<u64>) -> InFlight<'a> {
-        gauge.set(gauge.get() + 1);
-        InFlight(gauge)
+    fn enter(core: &'a Core, index: usize) -> InFlight<'a> {
+        core.in_flight.set(core.in_flight.get() + 1);
+        InFlight {
+            core,
+            index,
+            written: Cell::new(0),
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        self.core.in_flight.set(self.core.in_flight.get() - 1);
+        let sent = self.written.get();
+        // Stats are borrowed only for a moment by code that never awaits,
+        // so the borrow succeeds; were it refused, one count is lost, not the run.
+        if sent > 0
+            && let Ok(mut stats) = self.core.stats.try_borrow_mut()
+        {
+            stats[self.index].record_unfinished(sent);
+        }
     }
 }
 
@@ -171,13 +219,18 @@ impl Lane {
         }
     }
 
-    /// Sends one request of `it` and records it. Latency runs from
-    /// `intended` (the open model's schedule) or, without one, from when the
-    /// request goes out: now, or once a connection it needs has opened (its
-    /// connect time is recorded apart). The timeout covers both.
-    pub async fn send(&mut self, core: &Core, it: &Prepared, intended: Option<Instant>) {
-        let _in_flight = InFlight::enter(&core.in_flight);
+    /// Sends one request of `it` and records it. Latency runs from the
+    /// intended start of `schedule` (the open model) or, without one, from
+    /// when the request goes out: now, or once a connection it needs has
+    /// opened (its connect time is recorded apart). The timeout covers both.
+    pub async fn send(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
+        let in_flight = InFlight::enter(core, it.index);
         let started = Instant::now();
+        let intended = schedule.map(|s| {
+            let lag = started.saturating_duration_since(s.ready).as_micros() as u64;
+            core.stats.borrow_mut()[it.index].record_send_lag(lag);
+            s.intended
+        });
         let due = started + core.shared.timeout;
         // The timer is not re-armed per request (each reset is a timer-wheel
         // update): one armed for an earlier request fires early at most once
@@ -195,6 +248,7 @@ impl Lane {
                 it,
                 self.h2_shared.as_ref(),
                 &mut opened,
+                &in_flight.written,
             );
             tokio::pin!(exchange);
             let (timer, gate) = (&mut self.timer, &mut self.gate);
@@ -205,7 +259,8 @@ impl Lane {
                 while gate.poll(timer.as_mut(), cx).is_ready() {
                     if Instant::now() >= due {
                         timed_out = true;
-                        return Poll::Ready(Err((ErrorKind::Timeout, 0, 0)));
+                        let sent = in_flight.written.get();
+                        return Poll::Ready(Err((ErrorKind::Timeout, sent, 0)));
                     }
                     gate.reset(timer.as_mut(), due);
                 }
@@ -220,6 +275,8 @@ impl Lane {
         let latency_us = Instant::now()
             .saturating_duration_since(intended.or(opened).unwrap_or(started))
             .as_micros() as u64;
+        // Recorded below as answered or failed, not as unfinished.
+        in_flight.written.set(0);
         let mut stats = core.stats.borrow_mut();
         let stats = &mut stats[it.index];
         match outcome {
@@ -232,13 +289,15 @@ impl Lane {
 }
 
 /// `opened` is set to the instant the last connection this exchange needed
-/// was ready, when it needed one.
+/// was ready, when it needed one; `written` to the request's bytes once they
+/// go out on a connection.
 async fn exchange(
     conn: &mut Conn,
     core: &Core,
     it: &Prepared,
     h2_shared: Option<&H2Slot>,
     opened: &mut Option<Instant>,
+    written: &Cell<u64>,
 ) -> Outcome {
     let sent = it.h1_request.len() as u64;
     if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
@@ -271,26 +330,31 @@ async fn exchange(
         }
         match conn {
             Conn::None => unreachable!("opened above"),
-            Conn::H1(c) => match c.exchange(&it.h1_request, it.head).await {
-                Ok(r) => {
-                    if r.close {
+            Conn::H1(c) => {
+                written.set(sent);
+                match c.exchange(&it.h1_request, it.head).await {
+                    Ok(r) => {
+                        if r.close {
+                            *conn = Conn::None;
+                        }
+                        return Ok((r.status, sent, r.received));
+                    }
+                    Err(Failure { kind, received }) => {
                         *conn = Conn::None;
+                        let stale = reused
+                            && received == 0
+                            && matches!(kind, ErrorKind::Closed | ErrorKind::Reset);
+                        if stale && attempt == 0 {
+                            // The server closed the connection before reading it.
+                            written.set(0);
+                            continue;
+                        }
+                        return Err((kind, sent, received));
                     }
-                    return Ok((r.status, sent, r.received));
                 }
-                Err(Failure { kind, received }) => {
-                    *conn = Conn::None;
-                    let stale = reused
-                        && received == 0
-                        && matches!(kind, ErrorKind::Closed | ErrorKind::Reset);
-                    if stale && attempt == 0 {
-                        continue;
-                    }
-                    return Err((kind, sent, received));
-                }
-            },
+            }
             Conn::H2(sender) => {
-                let out = h2_exchange(sender, it).await;
+                let out = h2_exchange(sender, it, written).await;
                 if out.is_err() {
                     *conn = Conn::None;
                     // A broken shared connection is replaced by the next lane that needs one.
@@ -370,7 +434,11 @@ fn h2_builder() -> h2::client::Builder {
     b
 }
 
-async fn h2_exchange(sender: &mut SendRequest<Bytes>, it: &Prepared) -> Outcome {
+async fn h2_exchange(
+    sender: &mut SendRequest<Bytes>,
+    it: &Prepared,
+    written: &Cell<u64>,
+) -> Outcome {
     let r = &it.h2;
     let sent = it.h1_request.len() as u64;
     // Waits while the connection is at the peer's limit of concurrent streams.
@@ -389,6 +457,7 @@ async fn h2_exchange(sender: &mut SendRequest<Bytes>, it: &Prepared) -> Outcome 
         Ok(stream) => stream,
         Err(e) => return Err((h2_error_kind(&e), 0, 0)),
     };
+    written.set(sent);
     if !end {
         // Buffered by h2 and sent as the peer's flow-control window allows.
         if let Err(e) = body_out.send_data(r.body.clone(), true) {

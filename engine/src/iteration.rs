@@ -15,15 +15,21 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::alarm::Alarm;
-use crate::client::{Core, H2Slot, Lane, Prepared, TimerGate};
+use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
-/// Runs iteration `index` for client `client` until its mode says it is done.
+/// Runs iteration `index` for client `client` until its mode says it is done,
+/// its duration is over or the run is stopped, and records when it ran.
 pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
     let shared = core.shared.clone();
     let it = &shared.iterations[index];
     let start = Instant::now();
+    core.stats.borrow_mut()[index]
+        .span
+        .begin(core.offset_us(start));
+    // Dropped last, however the iteration ends (a cut included).
+    let _end = SpanEnd { core: &core, index };
     match it.mode {
         Mode::Requests { requests } => {
             sequential(&core, it, client, start, Some(requests), None).await;
@@ -52,7 +58,25 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
     }
 }
 
-/// Requests one after another on one lane, closed model or paced.
+/// Records the end of a client's run of an iteration when dropped.
+struct SpanEnd<'a> {
+    core: &'a Core,
+    index: usize,
+}
+
+impl Drop for SpanEnd<'_> {
+    fn drop(&mut self) {
+        let end = self.core.offset_us(Instant::now());
+        // Stats are borrowed only for a moment by code that never awaits.
+        if let Ok(mut stats) = self.core.stats.try_borrow_mut() {
+            stats[self.index].span.end(end);
+        }
+    }
+}
+
+/// Requests one after another on one lane, closed model or paced. At the
+/// deadline nothing new starts, and the request in flight gets the grace to
+/// finish (then it is unfinished).
 async fn sequential(
     core: &Core,
     it: &Prepared,
@@ -62,72 +86,151 @@ async fn sequential(
     deadline: Option<Instant>,
 ) {
     let shared = &core.shared;
-    let pace = shared
-        .rate
-        .map(|rate| Pace::new(rate, shared.clients, client, start));
-    // Made only for the open model: a closed loop never waits for a time.
-    let mut alarm = pace.as_ref().map(|_| Alarm::new());
     let mut lane = Lane::new();
-    // The request being sent or waited for; read when the deadline cuts the loop.
-    let next = Cell::new(0u64);
-    let work = async {
-        let mut i = 0u64;
-        while count.is_none_or(|n| i < n) {
-            next.set(i);
-            let intended = match (&pace, &mut alarm) {
-                (Some(p), Some(alarm)) => {
-                    let at = p.at(i);
-                    if deadline.is_some_and(|d| at >= d) {
-                        break;
-                    }
-                    alarm.sleep_until(at).await;
-                    Some(at)
-                }
-                _ => None,
-            };
-            lane.send(core, it, intended).await;
-            i += 1;
-        }
-        next.set(i);
-    };
-    match deadline {
-        Some(d) => {
-            tokio::pin!(work);
-            let end = sleep_until(d);
-            tokio::pin!(end);
-            let mut gate = TimerGate::default();
-            let cut = std::future::poll_fn(|cx| {
-                if work.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(false);
-                }
-                gate.poll(end.as_mut(), cx).map(|()| true)
-            })
-            .await;
-            // Closed model: a request in flight at the deadline is dropped,
-            // as wrk does. Open model: see `record_late`.
-            if cut && let Some(p) = &pace {
-                record_late(core, it, p, next.get(), count, d);
+    // Set at the deadline: the closed loop starts nothing new (the open
+    // loop goes by the schedule, see `paced`).
+    let draining = Cell::new(false);
+    match shared.rate {
+        None => {
+            let work = closed(core, it, &mut lane, count, &draining);
+            match deadline {
+                Some(d) => until_deadline(work, d, shared.grace, &draining).await,
+                None => work.await,
             }
         }
-        None => work.await,
+        Some(rate) => {
+            let pace = Pace::new(rate, shared.clients, client, start);
+            // Requests sent; the loop may be cut, so it lives out here.
+            let sent = Cell::new(0u64);
+            // Dropped before `sent`, however the loop ends (a cut included).
+            let _late = Late {
+                core,
+                it,
+                pace: &pace,
+                sent: &sent,
+                count,
+                deadline,
+            };
+            let work = paced(core, it, &mut lane, &pace, count, deadline, &sent);
+            match deadline {
+                Some(d) => until_deadline(work, d, shared.grace, &draining).await,
+                None => work.await,
+            }
+        }
     }
 }
 
-/// Open model, cut at `deadline` while request `next` was in flight: every
-/// request that was due before the deadline and is not answered (the one in
-/// flight and those queued behind it) failed, or a stall at the end of a test
-/// would vanish from the report.
-fn record_late(
+/// The closed model: the next request as soon as the last is answered.
+async fn closed(
     core: &Core,
     it: &Prepared,
-    pace: &Pace,
-    next: u64,
+    lane: &mut Lane,
     count: Option<u64>,
-    deadline: Instant,
+    draining: &Cell<bool>,
 ) {
-    let late = pace.due(next, count, deadline);
-    if late > 0 {
-        core.stats.borrow_mut()[it.index].record_errors(ErrorKind::Timeout, late);
+    let mut i = 0u64;
+    while count.is_none_or(|n| i < n) && !draining.get() && !core.stopped() {
+        lane.send(core, it, None).await;
+        i += 1;
+    }
+}
+
+/// The open model: each request at its intended start. A request is sent
+/// even when lps wakes for it after the deadline (it was due before, and
+/// the lane was free); requests the target kept waiting past the deadline
+/// are not sent (see [`Late`]).
+async fn paced(
+    core: &Core,
+    it: &Prepared,
+    lane: &mut Lane,
+    pace: &Pace,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    sent: &Cell<u64>,
+) {
+    let mut alarm = Alarm::new();
+    // When the lane was last free to send: its previous response.
+    let mut free = Instant::now();
+    let mut i = 0u64;
+    while count.is_none_or(|n| i < n) && !core.stopped() {
+        let at = pace.at(i);
+        if deadline.is_some_and(|d| at >= d || free >= d) {
+            break;
+        }
+        alarm.sleep_until(at).await;
+        if core.stopped() {
+            break;
+        }
+        sent.set(i + 1);
+        let schedule = Schedule {
+            intended: at,
+            ready: at.max(free),
+        };
+        lane.send(core, it, Some(schedule)).await;
+        free = Instant::now();
+        i += 1;
+    }
+}
+
+/// Runs `work` to its end, or until `grace` after `deadline`: from the
+/// deadline on, `draining` tells it to start nothing new; once the grace is
+/// over it is dropped, and its request in flight counts as unfinished.
+async fn until_deadline(
+    work: impl Future<Output = ()>,
+    deadline: Instant,
+    grace: Duration,
+    draining: &Cell<bool>,
+) {
+    tokio::pin!(work);
+    let timer = sleep_until(deadline);
+    tokio::pin!(timer);
+    let mut gate = TimerGate::default();
+    std::future::poll_fn(|cx| {
+        if work.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        while gate.poll(timer.as_mut(), cx).is_ready() {
+            if draining.get() {
+                return Poll::Ready(());
+            }
+            draining.set(true);
+            gate.reset(timer.as_mut(), deadline + grace);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Open model, when the loop has ended: every request that was due before
+/// the end (the deadline, or the stop) and was never sent, because the
+/// target kept its lane waiting, failed as a timeout, or a stall at the end
+/// of a test would vanish from the report. A request sent and not answered
+/// is unfinished, not late (see `client::InFlight`).
+struct Late<'a> {
+    core: &'a Core,
+    it: &'a Prepared,
+    pace: &'a Pace,
+    sent: &'a Cell<u64>,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+}
+
+impl Drop for Late<'_> {
+    fn drop(&mut self) {
+        let end = match (self.deadline, self.core.stopping.get()) {
+            (Some(d), Some(s)) => d.min(s),
+            (Some(d), None) => d,
+            (None, Some(s)) => s,
+            // Not cut: every request was sent.
+            (None, None) => return,
+        };
+        let late = self.pace.due(self.sent.get(), self.count, end);
+        // Stats are borrowed only for a moment by code that never awaits.
+        if late > 0
+            && let Ok(mut stats) = self.core.stats.try_borrow_mut()
+        {
+            stats[self.it.index].record_errors(ErrorKind::Timeout, late);
+        }
     }
 }
 
@@ -172,6 +275,8 @@ struct Tickets {
     /// Lanes not sending: waiting for a ticket, or spawned and not yet run.
     /// The batch loop adds lanes until there are as many as tickets pending.
     available: Cell<u64>,
+    /// Requests taken by a lane.
+    taken: Cell<u64>,
     /// Requests finished.
     done: Cell<u64>,
     /// Wakes the lanes waiting for a ticket.
@@ -187,6 +292,15 @@ impl Tickets {
             self.finished.notified().await;
         }
     }
+
+    /// Withdraws the tickets no lane has taken, and waits until the
+    /// requests of those taken have finished.
+    async fn drain(&self) {
+        self.pending.set(0);
+        while self.done.get() < self.taken.get() {
+            self.finished.notified().await;
+        }
+    }
 }
 
 /// One lane of a batch loop: takes a ticket, sends its request, and again.
@@ -194,10 +308,11 @@ impl Tickets {
 /// it sends.
 async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: Lane) {
     loop {
-        while tickets.pending.get() == 0 {
+        while tickets.pending.get() == 0 || core.stopped() {
             tickets.issued.notified().await;
         }
         tickets.pending.set(tickets.pending.get() - 1);
+        tickets.taken.set(tickets.taken.get() + 1);
         tickets.available.set(tickets.available.get() - 1);
         lane.send(&core, &core.shared.iterations[index], None).await;
         tickets.available.set(tickets.available.get() + 1);
@@ -237,12 +352,11 @@ async fn batches(
 ) {
     let tickets = Rc::new(Tickets::default());
     let h2: H2Slot = Rc::new(tokio::sync::Mutex::new(None));
-    // Dropping the set (at the deadline or on stop) aborts requests in flight.
     let mut lanes: JoinSet<()> = JoinSet::new();
     let work = async {
         let mut sent = 0u64;
         let mut next = Instant::now();
-        loop {
+        while !core.stopped() {
             let n = match limit {
                 Some(l) if sent >= l => break,
                 Some(l) => (l - sent).min(batch as u64),
@@ -273,11 +387,20 @@ async fn batches(
         Some(d) => {
             tokio::select! {
                 _ = work => sleep_until(d).await,
-                _ = sleep_until(d) => {}
+                _ = sleep_until(d) => {
+                    // Nothing new starts; what is in flight gets the grace.
+                    let grace = core.shared.grace;
+                    // Running out of grace leaves the rest to the abort below.
+                    let _ = tokio::time::timeout(grace, tickets.drain()).await;
+                }
             }
         }
         None => work.await,
     }
+    // Requests still in flight are dropped here, and counted as unfinished,
+    // before the iteration ends: awaited, so that none is recorded later.
+    lanes.abort_all();
+    while lanes.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

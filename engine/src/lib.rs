@@ -35,10 +35,11 @@ mod snapshot;
 mod stats;
 
 pub use error::EngineError;
-pub use runner::{MAX_THREADS, Run, RunOptions, start, thread_count};
+pub use runner::{DEFAULT_GRACE, MAX_THREADS, Run, RunOptions, start, thread_count};
 pub use snapshot::{Aggregate, Snapshot};
 pub use stats::{
-    ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Stats, is_success, new_histogram,
+    ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Span, Stats, is_success,
+    new_histogram,
 };
 /// The one stop signal a run is given: cancelled, every core stops.
 pub use tokio_util::sync::CancellationToken;

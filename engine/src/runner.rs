@@ -3,7 +3,9 @@
 //! leave each core over a crossbeam channel.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -33,6 +35,10 @@ pub struct RunOptions {
     pub pin: bool,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// At the end of a duration (D, CB with a duration, DCB) or on stop,
+    /// how long requests in flight may still finish (at most the timeout);
+    /// those still unanswered then are reported as unfinished.
+    pub grace: Duration,
     /// Open model: requests per second across all clients (R and D modes).
     pub rate: Option<f64>,
     /// Skip TLS certificate verification.
@@ -50,6 +56,7 @@ impl Default for RunOptions {
             threads: 0,
             pin: true,
             timeout: Duration::from_secs(30),
+            grace: DEFAULT_GRACE,
             rate: None,
             insecure: false,
             snapshot_interval: Duration::from_secs(1),
@@ -57,6 +64,10 @@ impl Default for RunOptions {
         }
     }
 }
+
+/// The default [`RunOptions::grace`]: long enough for any response a
+/// healthy target gives, short enough that stopping does not linger.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 
 /// A running test: its snapshots arrive on [`Run::snapshots`] until every
 /// core has sent its last one and the channel disconnects.
@@ -137,8 +148,9 @@ impl RunOptions {
 }
 
 /// Starts running `plan`; returns once every core thread is spawned. The
-/// run stops early when `stop` is cancelled (Ctrl-C, the master); cores
-/// stop at once and still send their last snapshot.
+/// run stops early when `stop` is cancelled (Ctrl-C, the master): cores
+/// start nothing new, give the requests in flight the grace
+/// ([`RunOptions::grace`]) and still send their last snapshot.
 pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<Run, EngineError> {
     opts.check()?;
     if opts.rate.is_some() {
@@ -158,6 +170,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         delay_client_creation: plan.delay_client_creation,
         run_in_parallel: plan.run_in_parallel,
         timeout: opts.timeout,
+        grace: opts.grace.min(opts.timeout),
         rate: opts.rate,
         tls_h1: tls_connector(opts.insecure, &[b"http/1.1"]),
         tls_h2: tls_connector(opts.insecure, &[b"h2"]),
@@ -367,6 +380,7 @@ fn core_main(
             shared,
             stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
             in_flight: Cell::new(0),
+            stopping: Cell::new(None),
         });
         let seq = Rc::new(Cell::new(0u64));
         let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
@@ -404,23 +418,56 @@ fn spawn_ticker(
 async fn run_clients(state: &Rc<Core>, clients: Vec<u32>, stop: &CancellationToken) {
     let shared = &state.shared;
     let mut clients_set = JoinSet::new();
-    let all_clients = async {
-        for client in clients {
-            // Delayed client creation: a client's state exists only from its
-            // start on; otherwise every client is created up front and waits its turn.
-            if shared.delay_client_creation {
-                sleep_until(shared.start + shared.rampup * client).await;
+    {
+        let all_clients = async {
+            for client in clients {
+                // Delayed client creation: a client's state exists only from its
+                // start on; otherwise every client is created up front and waits its turn.
+                if shared.delay_client_creation {
+                    sleep_until(shared.start + shared.rampup * client).await;
+                }
+                clients_set.spawn_local(run_client(state.clone(), client));
             }
-            clients_set.spawn_local(run_client(state.clone(), client));
+            while clients_set.join_next().await.is_some() {}
+        };
+        tokio::pin!(all_clients);
+        tokio::select! {
+            _ = &mut all_clients => {}
+            _ = stop.cancelled() => drain(state, all_clients).await,
         }
-        while clients_set.join_next().await.is_some() {}
-    };
-    tokio::select! {
-        _ = all_clients => {}
-        _ = stop.cancelled() => {}
     }
     clients_set.abort_all();
     while clients_set.join_next().await.is_some() {}
+    settle(state).await;
+}
+
+/// After a stop: clients start nothing new, and the requests in flight get
+/// the grace to finish; returns once none is in flight, the clients are done
+/// or the grace is over.
+async fn drain(state: &Core, mut clients: Pin<&mut impl Future<Output = ()>>) {
+    let now = Instant::now();
+    state.stopping.set(Some(now));
+    let until = now + state.shared.grace;
+    // The gauge is watched rather than signalled, to keep the request path
+    // free of it; a millisecond is nothing beside the grace.
+    while state.in_flight.get() > 0 && Instant::now() < until {
+        tokio::select! {
+            _ = clients.as_mut() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+}
+
+/// Lets the lane tasks of aborted clients (batch modes) be dropped, so that
+/// their requests in flight are recorded as unfinished before the last
+/// snapshot: an aborted task is dropped at the runtime's next turn.
+async fn settle(state: &Core) {
+    for _ in 0..1000 {
+        if state.in_flight.get() == 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Moves what the core recorded into a snapshot, leaving fresh stats behind.
@@ -445,6 +492,9 @@ async fn run_client(state: Rc<Core>, client: u32) {
     let shared = state.shared.clone();
     sleep_until(shared.start + shared.rampup * client).await;
     for round in &shared.rounds {
+        if state.stopped() {
+            return;
+        }
         if shared.run_in_parallel && round.len() > 1 {
             let mut set = JoinSet::new();
             for &index in round {
@@ -453,6 +503,9 @@ async fn run_client(state: Rc<Core>, client: u32) {
             while set.join_next().await.is_some() {}
         } else {
             for &index in round {
+                if state.stopped() {
+                    return;
+                }
                 iteration::run(state.clone(), index, client).await;
             }
         }

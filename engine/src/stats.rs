@@ -1,7 +1,7 @@
 //! What one core records, and how records from many cores merge exactly.
 //!
-//! A [`Stats`] holds the counters and the latency and connect-time histograms
-//! of one iteration.
+//! A [`Stats`] holds the counters and the latency, connect-time and send-lag
+//! histograms of one iteration, and the span of time it ran.
 //! Merging adds counts and histogram buckets, so the merge of any split of the
 //! same requests is identical to recording them all in one place: percentiles
 //! are read from merged histograms, never averaged.
@@ -114,6 +114,59 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Bytes read from the target, status line and headers included.
     pub bytes_received: u64,
+    /// Open model only: how late lps itself sent each request, in
+    /// microseconds: from when it could have gone out (its intended start,
+    /// or the previous response if that came later) to when it did. The
+    /// lateness the target causes is in `latency`, not here.
+    pub send_lag: Histogram<u64>,
+    /// Requests sent and still unanswered when the run ended (the grace at
+    /// the end of a duration or on stop ran out): neither ok nor failed.
+    pub unfinished: u64,
+    /// When the iteration ran: microseconds from the run's start to its
+    /// first start and to its last end, over every client (min and max).
+    pub span: Span,
+}
+
+/// When an iteration ran, in microseconds since the run's start: the earliest
+/// start and the latest end of any client's run of it. Merged by min and max,
+/// so it is exact across cores and nodes that share the run's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// The earliest start, once a client has started the iteration.
+    pub began_us: Option<u64>,
+    /// The latest end, once a client has finished it.
+    pub ended_us: Option<u64>,
+}
+
+impl Span {
+    /// Adds a start at `us`.
+    pub fn begin(&mut self, us: u64) {
+        self.began_us = Some(self.began_us.map_or(us, |b| b.min(us)));
+    }
+
+    /// Adds an end at `us`.
+    pub fn end(&mut self, us: u64) {
+        self.ended_us = Some(self.ended_us.map_or(us, |e| e.max(us)));
+    }
+
+    /// Adds another span: the earliest start, the latest end.
+    pub fn merge(&mut self, other: &Span) {
+        if let Some(b) = other.began_us {
+            self.begin(b);
+        }
+        if let Some(e) = other.ended_us {
+            self.end(e);
+        }
+    }
+
+    /// How long the iteration ran: from its first start to its last end or,
+    /// before any client has finished it, to `now_us`; 0 if it never started.
+    pub fn duration_us(&self, now_us: u64) -> u64 {
+        match self.began_us {
+            None => 0,
+            Some(b) => self.ended_us.unwrap_or(now_us).saturating_sub(b),
+        }
+    }
 }
 
 impl Default for Stats {
@@ -126,7 +179,7 @@ impl Stats {
     pub fn new() -> Stats {
         Stats {
             latency: new_histogram(),
-            connect: connect_histogram(),
+            connect: coarse_histogram(),
             ok: 0,
             failed: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -134,6 +187,9 @@ impl Stats {
             errors: [0; ErrorKind::ALL.len()],
             bytes_sent: 0,
             bytes_received: 0,
+            send_lag: coarse_histogram(),
+            unfinished: 0,
+            span: Span::default(),
         }
     }
 
@@ -165,6 +221,20 @@ impl Stats {
     #[inline]
     pub fn record_connect(&mut self, us: u64) {
         self.connect.saturating_record(us.max(LATENCY_LOW_US));
+    }
+
+    /// Records how late lps sent a request of the open model.
+    #[inline]
+    pub fn record_send_lag(&mut self, us: u64) {
+        // Zero is common (sent on time to the microsecond); the histogram's lowest value stands for it.
+        self.send_lag.saturating_record(us.max(LATENCY_LOW_US));
+    }
+
+    /// Records a request that was sent (`sent` bytes) and is given up
+    /// unanswered at the end of the run.
+    pub fn record_unfinished(&mut self, sent: u64) {
+        self.unfinished += 1;
+        self.bytes_sent += sent;
     }
 
     /// Records a request that failed without a response.
@@ -214,6 +284,22 @@ impl Stats {
         self
     }
 
+    /// Adds a peer's send lags, unfinished count and span to stats rebuilt
+    /// by [`Stats::from_parts`].
+    pub fn with_schedule(
+        mut self,
+        send_lag: Option<&Histogram<u64>>,
+        unfinished: u64,
+        span: Span,
+    ) -> Stats {
+        if let Some(send_lag) = send_lag {
+            merge_histogram(&mut self.send_lag, send_lag);
+        }
+        self.unfinished = unfinished;
+        self.span = span;
+        self
+    }
+
     /// Records `n` requests that failed without a response.
     pub fn record_errors(&mut self, kind: ErrorKind, n: u64) {
         self.errors[kind as usize] += n;
@@ -229,6 +315,9 @@ impl Stats {
         self.merge_counts(other);
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
+        merge_histogram(&mut self.send_lag, &other.send_lag);
+        self.unfinished = self.unfinished.saturating_add(other.unfinished);
+        self.span.merge(&other.span);
     }
 
     /// Adds `other`'s request counts. The requests saturate as a whole:
@@ -294,6 +383,9 @@ impl Stats {
             && self.connect.is_empty()
             && self.bytes_sent == 0
             && self.bytes_received == 0
+            && self.send_lag.is_empty()
+            && self.unfinished == 0
+            && self.span == Span::default()
     }
 }
 
@@ -316,10 +408,10 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("constant histogram bounds are valid")
 }
 
-/// The connect-time histogram: the latency bounds at two significant digits
-/// (1 %): 27 KB of counts against the latency histogram's 188 KB, since
-/// each core keeps one per iteration beside it.
-fn connect_histogram() -> Histogram<u64> {
+/// The connect-time and send-lag histograms: the latency bounds at two
+/// significant digits (1 %): 27 KB of counts against the latency histogram's
+/// 188 KB, since each core keeps them per iteration beside it.
+fn coarse_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, 2)
         .expect("constant histogram bounds are valid")
 }
@@ -364,6 +456,56 @@ mod tests {
         assert_eq!(merged.latency.mean(), whole.latency.mean());
         assert_eq!(merged.connect.len(), 100);
         assert_eq!(merged.connect, whole.connect);
+    }
+
+    #[test]
+    fn send_lags_unfinished_and_spans_merge_exactly() {
+        let mut whole = Stats::new();
+        let mut parts = [Stats::new(), Stats::new()];
+        for (i, lag) in [0u64, 3, 40, 2_000, 15, 7].into_iter().enumerate() {
+            whole.record_send_lag(lag);
+            parts[i % 2].record_send_lag(lag);
+        }
+        parts[0].record_unfinished(40);
+        parts[1].record_unfinished(40);
+        parts[0].span.begin(1_000);
+        parts[0].span.end(900_000);
+        parts[1].span.begin(500);
+        parts[1].span.end(400_000);
+        parts[1].span.begin(2_000);
+        let mut merged = Stats::new();
+        for p in &parts {
+            merged.merge(p);
+        }
+        assert_eq!(merged.send_lag, whole.send_lag);
+        assert_eq!(merged.send_lag.len(), 6);
+        // A lag of 0 µs is recorded as the lowest value.
+        assert_eq!(merged.send_lag.min(), 1);
+        assert_eq!(merged.unfinished, 2);
+        // Unfinished requests are neither ok nor failed, but were sent.
+        assert_eq!((merged.requests(), merged.bytes_sent), (0, 80));
+        assert_eq!(
+            merged.span,
+            Span {
+                began_us: Some(500),
+                ended_us: Some(900_000)
+            }
+        );
+        assert_eq!(merged.span.duration_us(5_000_000), 899_500);
+        assert!(!merged.is_empty());
+    }
+
+    #[test]
+    fn a_span_runs_to_now_until_it_ends_and_is_zero_if_it_never_began() {
+        let mut span = Span::default();
+        assert_eq!(span.duration_us(1_000), 0);
+        span.begin(300);
+        assert_eq!(span.duration_us(1_000), 700);
+        span.end(800);
+        assert_eq!(span.duration_us(1_000), 500);
+        let mut only = Stats::new();
+        only.span.begin(0);
+        assert!(!only.is_empty(), "a span alone must reach the aggregate");
     }
 
     #[test]

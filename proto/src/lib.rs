@@ -7,7 +7,9 @@
 /// 2: snapshots carry connect times, and closed-model latency no longer
 /// includes them, so figures of version 1 nodes would not add up.
 /// 4: the Welcome names the master's instance and snapshots may be
-/// catch-ups: a worker must know whether its master restarted.
+/// catch-ups (a worker must know whether its master restarted); snapshots
+/// carry send lags, unfinished requests and each iteration's span, without
+/// which a cluster's report would lose them.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 tonic::include_proto!("lps.cluster.v1");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use lps_engine::{ErrorKind, Snapshot, Stats};
+use lps_engine::{ErrorKind, Snapshot, Span, Stats};
 use lps_proto as proto;
 
 /// Why a peer's snapshot was rejected.
@@ -178,15 +178,23 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
         .map(|(index, s)| {
             let mut histogram = Vec::new();
             let mut connect_histogram = Vec::new();
+            let mut send_lag_histogram = Vec::new();
             // Serialising into a Vec cannot fail for a histogram this crate built.
             let _ = serializer.serialize(&s.latency, &mut histogram);
             if !s.connect.is_empty() {
                 let _ = serializer.serialize(&s.connect, &mut connect_histogram);
             }
+            if !s.send_lag.is_empty() {
+                let _ = serializer.serialize(&s.send_lag, &mut send_lag_histogram);
+            }
             proto::IterationStats {
                 index: index as u32,
                 histogram,
                 connect_histogram,
+                send_lag_histogram,
+                unfinished: s.unfinished,
+                began_us: s.span.began_us,
+                ended_us: s.span.ended_us,
                 status_codes: s
                     .status_codes()
                     .into_iter()
@@ -279,6 +287,12 @@ fn decode_iteration(
     } else {
         Some(decode_histogram(&it.connect_histogram, deserializer).map_err(histogram_error)?)
     };
+    // Left empty by a core of the closed model, or that sent nothing.
+    let send_lag = if it.send_lag_histogram.is_empty() {
+        None
+    } else {
+        Some(decode_histogram(&it.send_lag_histogram, deserializer).map_err(histogram_error)?)
+    };
     // Every count adds to the totals: their sum must fit.
     let mut total = 0u64;
     let mut codes = Vec::with_capacity(it.status_codes.len());
@@ -298,11 +312,15 @@ fn decode_iteration(
             .ok_or(WireError::Counts(it.index))?;
         errors.push((kind, e.count));
     }
-    let rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
-    Ok(match &connect {
-        Some(connect) => rebuilt.with_connect(connect),
-        None => rebuilt,
-    })
+    let mut rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
+    if let Some(connect) = &connect {
+        rebuilt = rebuilt.with_connect(connect);
+    }
+    let span = Span {
+        began_us: it.began_us,
+        ended_us: it.ended_us,
+    };
+    Ok(rebuilt.with_schedule(send_lag.as_ref(), it.unfinished, span))
 }
 
 /// V2 cookies of hdrhistogram's serialisation, plain and deflated (the base
@@ -398,6 +416,12 @@ mod tests {
         for us in [35, 90, 4000] {
             a.record_connect(us);
         }
+        for us in [0, 12, 1500] {
+            a.record_send_lag(us);
+        }
+        a.record_unfinished(40);
+        a.span.begin(20);
+        a.span.end(1_400_000);
         let snap = Snapshot {
             core: 1,
             seq: 9,
@@ -417,6 +441,20 @@ mod tests {
         assert_eq!((b.ok, b.failed), (a.ok, a.failed));
         assert_eq!(b.status_codes(), a.status_codes());
         assert_eq!(b.errors(ErrorKind::Reset), 1);
+        assert_eq!(b.send_lag, a.send_lag);
+        assert_eq!(b.send_lag.len(), 3);
+        assert_eq!(b.unfinished, 1);
+        assert_eq!(b.span, a.span);
+        // A span alone (an iteration begun, nothing answered yet) is sent.
+        let mut begun = Stats::new();
+        begun.span.begin(7);
+        let only = Snapshot {
+            iterations: vec![begun],
+            ..snap.clone()
+        };
+        let back_only = decode_snapshot(&encode_snapshot(13, &only), 1, 2).unwrap();
+        assert_eq!(back_only.iterations[0].span.began_us, Some(7));
+        assert!(back_only.iterations[0].send_lag.is_empty());
         assert_eq!(
             (b.bytes_sent, b.bytes_received),
             (a.bytes_sent, a.bytes_received)

@@ -34,6 +34,9 @@ impl Report {
                 ""
             }
         );
+        for w in &self.warnings {
+            put!(out, "  Warning:     {w}");
+        }
         render_figures(&mut out, &self.total, self.duration_s, "  ");
         put!(out, "\n  Latency distribution:");
         render_histogram(&mut out, total_hist, "    ");
@@ -52,7 +55,7 @@ impl Report {
                     it.url,
                     it.http_version
                 );
-                render_figures(&mut out, &it.figures, self.duration_s, "    ");
+                render_figures(&mut out, &it.figures, it.duration_s, "    ");
             }
         }
         out
@@ -113,9 +116,14 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
 /// Requests, duration, throughput, latency and connection times.
 fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
+    let unfinished = if r.unfinished > 0 {
+        format!(", {} unfinished (unanswered at the end)", r.unfinished)
+    } else {
+        String::new()
+    };
     put!(
         out,
-        "{pad}Requests:    {} total, {} ok, {} failed",
+        "{pad}Requests:    {} total, {} ok, {} failed{unfinished}",
         r.total,
         r.ok,
         r.failed
@@ -123,6 +131,16 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     put!(out, "{pad}Duration:    {duration_s:.3} s");
     put!(out, "{pad}Throughput:  {:.1} req/s", f.throughput_rps);
     render_latency(out, f, pad);
+    if let Some(l) = &f.send_lag_us {
+        put!(
+            out,
+            "{pad}Send lag:    p50 {}  p90 {}  p99 {}  max {}  (how late lps itself sent them; in the latencies too)",
+            us(l.p50),
+            us(l.p90),
+            us(l.p99),
+            us(l.max)
+        );
+    }
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;

@@ -52,6 +52,9 @@ pub struct Report {
     pub clients: u32,
     pub threads: usize,
     pub interrupted: bool,
+    /// What makes the figures less than they seem: lps fell behind its
+    /// schedule; empty when nothing did.
+    pub warnings: Vec<String>,
     #[serde(flatten)]
     pub total: Figures,
     pub iterations: Vec<IterationReport>,
@@ -117,6 +120,9 @@ pub struct IterationReport {
     pub method: String,
     pub url: String,
     pub http_version: &'static str,
+    /// The iteration's own span: from its first start to its last end, over
+    /// every client, core and node; its throughput is over this span.
+    pub duration_s: f64,
     #[serde(flatten)]
     pub figures: Figures,
 }
@@ -131,6 +137,10 @@ pub struct Figures {
     pub throughput_rps: f64,
     pub bytes: Bytes,
     pub connections: Connections,
+    /// Open model only: how late lps itself sent the requests (see
+    /// `lps_engine::Stats::send_lag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<Latency>,
 }
 
 /// Connections opened (the first of each client, then any reconnect) and
@@ -143,9 +153,13 @@ pub struct Connections {
 
 #[derive(Debug, Serialize)]
 pub struct Requests {
+    /// Requests answered or failed: `ok + failed`.
     pub total: u64,
     pub ok: u64,
     pub failed: u64,
+    /// Sent and still unanswered when the run ended (after the grace); not
+    /// in `total`: `total + unfinished` is what the target received.
+    pub unfinished: u64,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -174,6 +188,7 @@ impl Figures {
                 total,
                 ok: stats.ok,
                 failed: stats.failed,
+                unfinished: stats.unfinished,
             },
             status_codes: stats
                 .status_codes()
@@ -194,8 +209,41 @@ impl Figures {
                 opened: stats.connect.len(),
                 connect_us: Latency::from_histogram(&stats.connect),
             },
+            send_lag_us: None,
         }
     }
+
+    /// The figures of the open model: with the send lags.
+    fn with_send_lag(mut self, stats: &Stats, model: Model) -> Figures {
+        if let Model::Open { .. } = model {
+            self.send_lag_us = Some(Latency::from_histogram(&stats.send_lag));
+        }
+        self
+    }
+}
+
+/// Send lags above this mean lps, not the target, made requests late.
+const BEHIND_US: u64 = 1_000;
+
+/// The warning when lps fell behind its schedule: more than 1 % of the
+/// requests left over [`BEHIND_US`] late by its own doing.
+fn behind(send_lag: &Histogram<u64>) -> Option<String> {
+    let sent = send_lag.len();
+    if sent == 0 {
+        return None;
+    }
+    let late = send_lag.count_between(BEHIND_US + 1, u64::MAX);
+    if late * 100 <= sent {
+        return None;
+    }
+    Some(format!(
+        "lps could not keep the schedule: {late} of {sent} requests ({:.1} %) were sent more \
+         than 1 ms late by lps itself (send lag p99 {} µs, max {} µs); the latencies include its \
+         own lateness: give it more cores (--threads) or a lower --rate",
+        late as f64 * 100.0 / sent as f64,
+        send_lag.value_at_quantile(0.99),
+        send_lag.max()
+    ))
 }
 
 impl Latency {
@@ -223,9 +271,15 @@ impl Latency {
     }
 }
 
+/// Seconds, to the millisecond.
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
 impl Report {
     pub fn new(info: &RunInfo, agg: &Aggregate) -> Report {
         let total = agg.total();
+        let run_us = info.duration.as_micros() as u64;
         let mut iterations = Vec::new();
         let mut index = 0;
         for round in &info.plan.rounds {
@@ -233,6 +287,7 @@ impl Report {
                 let empty = Stats::new();
                 let stats = agg.iterations.get(index).unwrap_or(&empty);
                 index += 1;
+                let span = Duration::from_micros(stats.span.duration_us(run_us));
                 iterations.push(IterationReport {
                     name: it.name.clone(),
                     round: round.name.clone(),
@@ -240,7 +295,8 @@ impl Report {
                     method: it.request.method.clone(),
                     url: it.request.target.url(),
                     http_version: it.request.version.as_str(),
-                    figures: Figures::from_stats(stats, info.duration),
+                    duration_s: seconds(span),
+                    figures: Figures::from_stats(stats, span).with_send_lag(stats, info.model),
                 });
             }
         }
@@ -254,11 +310,12 @@ impl Report {
             model,
             rate_rps,
             started_at: humantime::format_rfc3339_millis(info.started_at).to_string(),
-            duration_s: (info.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+            duration_s: seconds(info.duration),
             clients: info.plan.clients,
             threads: info.threads,
             interrupted: info.interrupted,
-            total: Figures::from_stats(&total, info.duration),
+            warnings: behind(&total.send_lag).into_iter().collect(),
+            total: Figures::from_stats(&total, info.duration).with_send_lag(&total, info.model),
             iterations,
             nodes: None,
         }
@@ -312,5 +369,28 @@ mod tests {
         );
         let empty = Latency::from_histogram(&lps_engine::new_histogram());
         assert_eq!(empty.max, 0);
+    }
+
+    #[test]
+    fn lps_is_behind_when_over_one_percent_of_sends_are_a_millisecond_late() {
+        let mut lags = lps_engine::new_histogram();
+        assert_eq!(behind(&lags), None, "nothing sent");
+        lags.record_n(40, 990).unwrap();
+        lags.record_n(1_000, 5).unwrap();
+        lags.record_n(1_500, 5).unwrap();
+        // 5 of 1,000 over 1 ms: 0.5 %, within what a busy machine does.
+        assert_eq!(behind(&lags), None);
+        lags.record_n(20_000, 10).unwrap();
+        let warning = behind(&lags).expect("15 of 1,010 over 1 ms");
+        assert!(
+            warning.starts_with(
+                "lps could not keep the schedule: 15 of 1010 requests (1.5 %) were sent more than 1 ms late"
+            ),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("the latencies include its own lateness"),
+            "{warning}"
+        );
     }
 }
