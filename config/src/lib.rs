@@ -15,6 +15,7 @@
 //! - `locate`: finding the line of a key path in the text, for errors found
 //!   after deserialisation.
 //! - `error`: [`ConfigError`].
+//! - `lps3`: LPS 3.x plan files ([`lps3::load`]), not yet run by the engine.
 //!
 //! # Example
 //!
@@ -54,6 +55,7 @@ pub use target::UrlError;
 mod error;
 mod format;
 mod locate;
+pub mod lps3;
 pub mod plan;
 mod plan_file;
 pub mod settings;
