@@ -191,6 +191,8 @@ fn loads_files() {
         Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
     );
     assert_eq!(settings.dashboard.port, 5050);
+    assert_eq!(settings.dashboard.built_in, Some(false));
+    assert_eq!(settings.not_used, Vec::<&str>::new());
     let missing = Path::new("/nonexistent/lpsSettings.json");
     assert_eq!(
         Settings::load_default_if_exists(missing).expect("absent is fine"),
