@@ -433,6 +433,11 @@ fn reports_lps_faults_with_file_line_and_key() {
             lps(r#""Cluster": {"MasterNodeIP": "nowhere"}"#),
             "lpsSettings.json:3: LPSAppSettings.Cluster.MasterNodeIP: \"nowhere\" is not an IP address",
         ),
+        // Two spellings of one name are one key given twice.
+        (
+            lps("\"Dashboard\": {\"Port\": 1,\n     \"port\": 2}"),
+            "lpsSettings.json:4:11: LPSAppSettings.Dashboard: duplicate field \"Port\"",
+        ),
         (
             lps(r#""Watchdog": {"Max": 1}"#),
             "lpsSettings.json:3:22: LPSAppSettings.Watchdog: unknown field \"Max\", expected one of \"MaxMemoryMB\", \"CoolDownMemoryMB\", \"MaxCPUPercentage\", \"CoolDownCPUPercentage\", \"CoolDownRetryTimeInMs\", \"MaxConcurrentConnectionsCountPerHostName\", \"CoolDownConcurrentConnectionsCountPerHostName\", \"MaxCoolingPeriod\", \"ResumeCoolingAfter\", \"SuspensionMode\"",
