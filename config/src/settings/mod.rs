@@ -317,36 +317,11 @@ impl SectionsFile {
 }
 
 impl HttpClientFile {
-    /// The checked section; the request timeout has two names, one of which
-    /// may be given.
+    /// The checked section.
     fn check(self, source: &Source<'_>) -> Result<HttpClientSettings, ConfigError> {
         let at = |key: &str| source.at("HttpClient", key);
-        let timeout = match (self.timeout_seconds, self.client_timeout_in_seconds) {
-            (Some(_), Some(_)) => {
-                return Err(source.invalid(
-                    at("ClientTimeoutInSeconds"),
-                    "TimeoutSeconds and ClientTimeoutInSeconds are the same setting (the \
-                     request timeout): give one"
-                        .into(),
-                ));
-            }
-            (Some(v), None) => source.seconds(at("TimeoutSeconds"), Some(v), DEFAULT_TIMEOUT)?,
-            (None, v) => source.seconds(at("ClientTimeoutInSeconds"), v, DEFAULT_TIMEOUT)?,
-        };
-        let idle_key = "PooledConnectionIdleTimeoutInSeconds";
-        let lifetime_key = "PooledConnectionLifeTimeInSeconds";
-        let idle = source
-            .optional_seconds(at(idle_key), self.pooled_connection_idle_timeout_in_seconds)?;
-        let lifetime = source
-            .optional_seconds(at(lifetime_key), self.pooled_connection_lifetime_in_seconds)?;
-        if let (Some(lifetime), Some(idle)) = (lifetime, idle)
-            && lifetime < idle
-        {
-            return Err(source.invalid(
-                at(lifetime_key),
-                format!("{lifetime:?} is shorter than {idle_key} ({idle:?})"),
-            ));
-        }
+        let timeout = self.timeout(source)?;
+        let (lifetime, idle) = self.pool(source)?;
         if self.max_connections_per_server == Some(0) {
             return Err(source.invalid(at("MaxConnectionsPerServer"), "0 is not above 0".into()));
         }
@@ -373,6 +348,46 @@ impl HttpClientFile {
                 .map(|f| source.name(at("ServerTimeFormat"), &f, ServerTimeFormat::ALL))
                 .transpose()?,
         })
+    }
+
+    /// The request timeout, which has two names (lps's and LPS's); one
+    /// of them may be given.
+    fn timeout(&self, source: &Source<'_>) -> Result<Duration, ConfigError> {
+        let at = |key: &str| source.at("HttpClient", key);
+        match (self.timeout_seconds, self.client_timeout_in_seconds) {
+            (Some(_), Some(_)) => Err(source.invalid(
+                at("ClientTimeoutInSeconds"),
+                "TimeoutSeconds and ClientTimeoutInSeconds are the same setting (the request \
+                 timeout): give one"
+                    .into(),
+            )),
+            (Some(v), None) => source.seconds(at("TimeoutSeconds"), Some(v), DEFAULT_TIMEOUT),
+            (None, v) => source.seconds(at("ClientTimeoutInSeconds"), v, DEFAULT_TIMEOUT),
+        }
+    }
+
+    /// The pooled connections' lifetime and idle timeout; a connection may
+    /// not be retired before it can idle out.
+    fn pool(
+        &self,
+        source: &Source<'_>,
+    ) -> Result<(Option<Duration>, Option<Duration>), ConfigError> {
+        let at = |key: &str| source.at("HttpClient", key);
+        let idle_key = "PooledConnectionIdleTimeoutInSeconds";
+        let lifetime_key = "PooledConnectionLifeTimeInSeconds";
+        let idle = source
+            .optional_seconds(at(idle_key), self.pooled_connection_idle_timeout_in_seconds)?;
+        let lifetime = source
+            .optional_seconds(at(lifetime_key), self.pooled_connection_lifetime_in_seconds)?;
+        if let (Some(lifetime), Some(idle)) = (lifetime, idle)
+            && lifetime < idle
+        {
+            return Err(source.invalid(
+                at(lifetime_key),
+                format!("{lifetime:?} is shorter than {idle_key} ({idle:?})"),
+            ));
+        }
+        Ok((lifetime, idle))
     }
 }
 
