@@ -11,7 +11,8 @@
 //! - `target`: parsing `http://` / `https://` URLs into a [`Target`].
 //! - `format`: JSON and YAML text: [`load_plan`], [`parse_plan`],
 //!   [`save_plan_file`], with errors that name file, line and key.
-//! - `settings`: the `lpsSettings.json` file ([`Settings`]).
+//! - `settings`: the `lpsSettings.json` file ([`Settings`]), in LPS's layout
+//!   (`LPSAppSettings`) or lps's flat one.
 //! - `locate`: finding the line of a key path in the text, for errors found
 //!   after deserialisation.
 //! - `error`: [`ConfigError`].
@@ -49,7 +50,11 @@ pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
     RoundFile, UnknownValue, is_tchar,
 };
-pub use settings::{ClusterSettings, ClusterTls, DashboardSettings, HttpClientSettings, Settings};
+pub use settings::{
+    ClusterSettings, ClusterTls, DashboardSettings, FileLoggerSettings, HeaderValidationMode,
+    HttpClientSettings, InfluxDbSettings, Layout, LogLevel, ServerTimeFormat, Settings,
+    SuspensionMode, WatchdogSettings,
+};
 pub use target::UrlError;
 
 mod error;

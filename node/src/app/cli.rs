@@ -280,7 +280,8 @@ pub struct OutputArgs {
     /// No progress line and no console summary.
     #[arg(long, short = 'q', help_heading = "Reports")]
     pub quiet: bool,
-    /// Serve the live dashboard (always on for a cluster master).
+    /// Serve the live dashboard (always on for a cluster master, and with
+    /// Dashboard.BuiltInDashboard: true in the settings).
     #[arg(long, help_heading = "Dashboard")]
     pub dashboard: bool,
     /// Dashboard address [default: 127.0.0.1:5050, or Dashboard.Port of the settings].

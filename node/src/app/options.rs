@@ -14,13 +14,33 @@ use crate::report::{self, Destinations, Model};
 const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
 
 /// The settings file given, else the default one if it exists, else the
-/// defaults.
+/// defaults. What the file holds and lps does not act on is named once.
 pub fn settings(given: Option<&Path>) -> Result<Settings, Error> {
     let settings = match given {
         Some(path) => Some(Settings::load(path)?),
         None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))?,
     };
-    Ok(settings.unwrap_or_default())
+    let settings = settings.unwrap_or_default();
+    if let Some(line) = not_used_line(&settings) {
+        eprintln!("{line}");
+    }
+    Ok(settings)
+}
+
+/// The line naming the settings lps accepts and does not act on, if any.
+fn not_used_line(settings: &Settings) -> Option<String> {
+    (!settings.not_used.is_empty()).then(|| {
+        format!(
+            "lps: settings: not used by lps: {}",
+            settings.not_used.join(", ")
+        )
+    })
+}
+
+/// Whether a single node serves the dashboard: `--dashboard`, or
+/// `Dashboard.BuiltInDashboard: true` in the settings.
+pub fn dashboard(output: &OutputArgs, settings: &Settings) -> bool {
+    output.dashboard || settings.dashboard.built_in == Some(true)
 }
 
 /// The engine's options: the command line's, else the settings'.

@@ -1,4 +1,5 @@
-//! A run on this node alone, with the dashboard if `--dashboard` asks for it.
+//! A run on this node alone, with the dashboard if `--dashboard` or the
+//! settings' `Dashboard.BuiltInDashboard` asks for it.
 
 use super::{Error, Setup, board, options};
 use crate::dashboard::live::Live;
@@ -9,7 +10,7 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
     let Setup {
         plan, output, stop, ..
     } = *setup;
-    let live = output.dashboard.then(|| Live::new(plan, setup.model));
+    let live = options::dashboard(output, &setup.settings).then(|| Live::new(plan, setup.model));
     let board = live
         .as_ref()
         .and_then(|live| board::start(live, output, &setup.settings));

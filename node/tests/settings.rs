@@ -1,0 +1,138 @@
+//! The settings file as `lps` reads it: LPS's layout (`LPSAppSettings`)
+//! beside lps's flat one, what is honoured and what is named as not used.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Lps, Scratch, Target, closed_port, lps, u};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// LPS 3.x's shipped `config/lpsSettings.json`, verbatim.
+const LPS_DEFAULT_FILE: &str = include_str!("../../config/testdata/lps3-lpsSettings.json");
+
+/// What lps says about LPS's shipped file: every key it reads and does not act on.
+const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger, Watchdog, \
+     HttpClient.PooledConnectionLifeTimeInSeconds, HttpClient.PooledConnectionIdleTimeoutInSeconds, \
+     HttpClient.MaxConnectionsPerServer, HttpClient.HeaderValidationMode, \
+     HttpClient.AllowHostOverride, Dashboard.RefreshRate, InfluxDB";
+
+/// Runs `lps ARGS --json - --quiet` in `dir`; (exit code, report, stderr).
+fn run_in(dir: &Scratch, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut all = args.to_vec();
+    all.extend(["--json", "-", "--quiet"]);
+    let out = Lps::spawn_in(dir.dir(), &all).wait(LIMIT);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}); stderr: {}", out.stderr));
+    (out.code.unwrap_or(-1), report, out.stderr)
+}
+
+#[test]
+fn lps_shipped_settings_file_in_config_runs_a_quick_test() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("lps-settings");
+    std::fs::create_dir(dir.path("config")).expect("config dir");
+    dir.write("config/lpsSettings.json", LPS_DEFAULT_FILE);
+    let (code, report, stderr) = run_in(&dir, &["--url", &target.url("/"), "-rc", "20"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 20, "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not used by lps"))
+            .collect::<Vec<_>>(),
+        vec![LPS_DEFAULT_NOT_USED],
+        "{stderr}"
+    );
+    // BuiltInDashboard: true on port 8009: served (unless something else
+    // holds that port on this machine, which is reported, not fatal).
+    assert!(
+        stderr.contains("lps: dashboard at http://127.0.0.1:8009/")
+            || stderr.contains("lps: dashboard not started"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn client_timeout_in_seconds_is_the_request_timeout() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("client-timeout");
+    let settings = dir.write(
+        "s.json",
+        r#"{"LPSAppSettings": {"HttpClient": {"ClientTimeoutInSeconds": 1}}}"#,
+    );
+    let started = Instant::now();
+    let (code, report, stderr) = run_in(
+        &dir,
+        &[
+            "--settings",
+            settings.to_str().expect("utf-8 path"),
+            "--url",
+            &target.url("/delay/3000"),
+            "-rc",
+            "2",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["errors"]["timeout"]), 2, "{}", report["errors"]);
+    // Two requests one after the other, each cut at 1 s, not served at 3 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!stderr.contains("not used by lps"), "{stderr}");
+}
+
+#[test]
+fn built_in_dashboard_true_serves_the_dashboard_without_the_option() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("built-in-dashboard");
+    let url = target.url("/");
+    let run = |text: &str| {
+        let settings = dir.write("s.json", text);
+        let path = settings.to_str().expect("utf-8 path").to_owned();
+        run_in(&dir, &["--settings", &path, "--url", &url, "-rc", "3"])
+    };
+    // Names in any case, as LPS reads them.
+    let (code, _, stderr) =
+        run(r#"{"lpsappsettings": {"DASHBOARD": {"builtindashboard": true, "port": 0}}}"#);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("lps: dashboard at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        run(r#"{"LPSAppSettings": {"Dashboard": {"BuiltInDashboard": false}}}"#);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("dashboard"), "{stderr}");
+}
+
+#[test]
+fn settings_faults_name_the_file_line_and_key() {
+    let dir = Scratch::new("settings-faults");
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let cases = [
+        (
+            "{\n  \"LPSAppSettings\": {\"HttpClient\": {}},\n  \"Dashboard\": {\"Port\": 1}\n}",
+            "s.json:3: Dashboard: a section beside LPSAppSettings: the sections go either all \
+             under LPSAppSettings (LPS's layout) or all at the top level (lps's), not both",
+        ),
+        (
+            "{\"LPSAppSettings\": {\n  \"Watchdog\": {\"MaxMemoryMB\": 400}}}",
+            "s.json:2: LPSAppSettings.Watchdog.MaxMemoryMB: 400 is not above CoolDownMemoryMB \
+             (500): the load would never resume",
+        ),
+    ];
+    for (text, expected) in cases {
+        let settings = dir.write("s.json", text);
+        let path = settings.to_str().expect("utf-8 path");
+        let out = lps(&["--settings", path, "--url", &url, "-rc", "1"], LIMIT);
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!("lps: error: {}\n", expected.replace("s.json", path)),
+        );
+    }
+}
