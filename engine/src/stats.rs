@@ -1,12 +1,14 @@
 //! What one core records, and how records from many cores merge exactly.
 //!
 //! A [`Stats`] holds the counters and the latency and connect-time histograms
-//! of one iteration.
+//! of one iteration; empty, it has allocated nothing (see `compact`).
 //! Merging adds counts and histogram buckets, so the merge of any split of the
 //! same requests is identical to recording them all in one place: percentiles
 //! are read from merged histograms, never averaged.
 
 use hdrhistogram::Histogram;
+
+use crate::compact::{LazyHistogram, STATUS_SLOTS, StatusCounts};
 
 /// Lowest latency the histograms track, in microseconds.
 pub const LATENCY_LOW_US: u64 = 1;
@@ -84,10 +86,12 @@ impl ErrorKind {
     }
 }
 
-/// Status codes are counted in a flat table indexed by code; codes outside
-/// 100..=599 go to one overflow slot.
+/// Status codes 100..=599 are counted by slot (`code - 100`); codes outside
+/// go to one overflow count.
 const STATUS_MIN: u16 = 100;
-const STATUS_SLOTS: usize = 500;
+/// Precision of the connect-time histogram: 1 %, enough for connect times
+/// (at most 2 KB of counts up to 2 ms, 27 KB at an hour).
+const CONNECT_SIGFIG: u8 = 2;
 
 /// Counters and latency histogram of one iteration, on one core or merged.
 #[derive(Debug, Clone)]
@@ -95,17 +99,17 @@ pub struct Stats {
     /// Latency of every request that got a response, in microseconds: from
     /// the request's intended start in the open model, else from the moment
     /// it was written on an open connection (as wrk and k6 count it).
-    pub latency: Histogram<u64>,
+    pub latency: LazyHistogram,
     /// Time to open each connection (TCP connect, and the TLS handshake over
     /// https), in microseconds; kept apart so the closed model's latency
     /// does not mix a connect burst into request times.
-    pub connect: Histogram<u64>,
+    pub connect: LazyHistogram,
     /// Requests answered with a status in 100..=399.
     pub ok: u64,
     /// Requests answered with 400 or above, or that failed without a response.
     pub failed: u64,
-    /// Count per status code 100..=599 (index `code - 100`).
-    status: Box<[u64; STATUS_SLOTS]>,
+    /// Count per status code 100..=599 (slot `code - 100`).
+    status: StatusCounts,
     /// Responses whose status fell outside 100..=599.
     status_other: u64,
     /// Failures without a response, by [`ErrorKind`] (index in `ErrorKind::ALL`).
@@ -123,13 +127,14 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub fn new() -> Stats {
+    /// Empty stats; they allocate nothing until they record.
+    pub const fn new() -> Stats {
         Stats {
-            latency: new_histogram(),
-            connect: connect_histogram(),
+            latency: LazyHistogram::new(LATENCY_SIGFIG),
+            connect: LazyHistogram::new(CONNECT_SIGFIG),
             ok: 0,
             failed: 0,
-            status: Box::new([0; STATUS_SLOTS]),
+            status: StatusCounts::new(),
             status_other: 0,
             errors: [0; ErrorKind::ALL.len()],
             bytes_sent: 0,
@@ -145,10 +150,9 @@ impl Stats {
     /// Records a response.
     #[inline]
     pub fn record_response(&mut self, status: u16, latency_us: u64, sent: u64, received: u64) {
-        self.latency
-            .saturating_record(latency_us.max(LATENCY_LOW_US));
+        self.latency.record(latency_us);
         match status.checked_sub(STATUS_MIN) {
-            Some(i) if (i as usize) < STATUS_SLOTS => self.status[i as usize] += 1,
+            Some(i) if (i as usize) < STATUS_SLOTS => self.status.add(i, 1),
             _ => self.status_other += 1,
         }
         if is_success(status) {
@@ -163,7 +167,7 @@ impl Stats {
     /// Records a connection that opened.
     #[inline]
     pub fn record_connect(&mut self, us: u64) {
-        self.connect.saturating_record(us.max(LATENCY_LOW_US));
+        self.connect.record(us);
     }
 
     /// Records a request that failed without a response.
@@ -186,10 +190,10 @@ impl Stats {
         bytes_received: u64,
     ) -> Stats {
         let mut stats = Stats::new();
-        merge_histogram(&mut stats.latency, &latency);
+        stats.latency = LazyHistogram::from_histogram(&latency, LATENCY_SIGFIG);
         for &(code, n) in status_codes {
             match code.checked_sub(STATUS_MIN) {
-                Some(i) if (i as usize) < STATUS_SLOTS => stats.status[i as usize] += n,
+                Some(i) if (i as usize) < STATUS_SLOTS => stats.status.add(i, n),
                 _ => stats.status_other += n,
             }
             if is_success(code) {
@@ -209,7 +213,8 @@ impl Stats {
 
     /// Adds a peer's connect-time histogram to stats rebuilt by [`Stats::from_parts`].
     pub fn with_connect(mut self, connect: &Histogram<u64>) -> Stats {
-        merge_histogram(&mut self.connect, connect);
+        self.connect
+            .merge(&LazyHistogram::from_histogram(connect, CONNECT_SIGFIG));
         self
     }
 
@@ -222,13 +227,11 @@ impl Stats {
     /// Adds `other` into `self`; exact, associative and commutative. Counts
     /// saturate, as the histograms' do: the stats may come from a peer.
     pub fn merge(&mut self, other: &Stats) {
-        merge_histogram(&mut self.latency, &other.latency);
-        merge_histogram(&mut self.connect, &other.connect);
+        self.latency.merge(&other.latency);
+        self.connect.merge(&other.connect);
         self.ok = self.ok.saturating_add(other.ok);
         self.failed = self.failed.saturating_add(other.failed);
-        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
-            *a = a.saturating_add(*b);
-        }
+        self.status.merge(&other.status);
         self.status_other = self.status_other.saturating_add(other.status_other);
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a = a.saturating_add(*b);
@@ -246,10 +249,9 @@ impl Stats {
         }
         out.extend(
             self.status
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (STATUS_MIN + i as u16, *n)),
+                .slots()
+                .into_iter()
+                .map(|(slot, n)| (STATUS_MIN + slot, n)),
         );
         out
     }
@@ -273,31 +275,11 @@ impl Stats {
     }
 }
 
-/// Adds `other` into `into`; values beyond the bounds saturate.
-fn merge_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
-    // Histograms of this crate share bounds and precision, so `add` cannot
-    // fail; one with other bounds (from a peer) is re-recorded.
-    if into.add(other).is_err() {
-        for v in other.iter_recorded() {
-            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-        }
-    }
-}
-
-/// A latency histogram with the bounds every core uses.
+/// An empty latency histogram as the engine's read: lowest value 1 µs,
+/// [`LATENCY_SIGFIG`] digits, growing to the largest value recorded.
 pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts (low >= 1,
-    // high >= 2 * low, sigfig <= 5), so construction cannot fail.
-    Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, LATENCY_SIGFIG)
-        .expect("constant histogram bounds are valid")
-}
-
-/// The connect-time histogram: the latency bounds at two significant digits
-/// (1 %): 27 KB of counts against the latency histogram's 188 KB, since
-/// each core keeps one per iteration beside it.
-fn connect_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(LATENCY_LOW_US, LATENCY_HIGH_US, 2)
-        .expect("constant histogram bounds are valid")
+    // The precision is a constant that hdrhistogram accepts (at most 5).
+    Histogram::new(LATENCY_SIGFIG).expect("constant histogram precision is valid")
 }
 
 #[cfg(test)]
@@ -330,14 +312,23 @@ mod tests {
         assert_eq!(merged.bytes_received, 200_000);
         for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(
-                merged.latency.value_at_quantile(q),
-                whole.latency.value_at_quantile(q),
+                merged.latency.histogram().value_at_quantile(q),
+                whole.latency.histogram().value_at_quantile(q),
                 "quantile {q}"
             );
         }
-        assert_eq!(merged.latency.min(), whole.latency.min());
-        assert_eq!(merged.latency.max(), whole.latency.max());
-        assert_eq!(merged.latency.mean(), whole.latency.mean());
+        assert_eq!(
+            merged.latency.histogram().min(),
+            whole.latency.histogram().min()
+        );
+        assert_eq!(
+            merged.latency.histogram().max(),
+            whole.latency.histogram().max()
+        );
+        assert_eq!(
+            merged.latency.histogram().mean(),
+            whole.latency.histogram().mean()
+        );
         assert_eq!(merged.connect.len(), 100);
         assert_eq!(merged.connect, whole.connect);
     }
@@ -357,13 +348,13 @@ mod tests {
             .map(|k| (*k, original.errors(*k)))
             .collect();
         let rebuilt = Stats::from_parts(
-            original.latency.clone(),
+            original.latency.histogram().into_owned(),
             &original.status_codes(),
             &errors,
             original.bytes_sent,
             original.bytes_received,
         )
-        .with_connect(&original.connect);
+        .with_connect(&original.connect.histogram());
         assert_eq!(rebuilt.ok, 250);
         assert_eq!(rebuilt.failed, 252);
         assert_eq!((rebuilt.ok, rebuilt.failed), (original.ok, original.failed));
@@ -371,7 +362,7 @@ mod tests {
         assert_eq!(rebuilt.errors(ErrorKind::Timeout), 1);
         assert_eq!(rebuilt.latency, original.latency);
         assert_eq!(rebuilt.connect, original.connect);
-        assert_eq!(rebuilt.connect.min(), 1);
+        assert_eq!(rebuilt.connect.histogram().min(), 1);
         assert_eq!(rebuilt.bytes_sent, original.bytes_sent);
         assert_eq!(ErrorKind::from_name("reset"), Some(ErrorKind::Reset));
         assert_eq!(ErrorKind::from_name("nope"), None);
@@ -402,8 +393,8 @@ mod tests {
         assert_eq!(s.status_codes(), vec![(0, 2), (599, 1)]);
         assert_eq!(s.latency.len(), 3);
         // Zero latency is recorded as the lowest trackable value.
-        assert_eq!(s.latency.min(), 1);
-        assert!(s.latency.max() >= LATENCY_HIGH_US);
+        assert_eq!(s.latency.histogram().min(), 1);
+        assert!(s.latency.histogram().max() >= LATENCY_HIGH_US);
         // Only 1xx-3xx count as ok; codes outside the table are failures.
         assert_eq!(s.ok, 0);
         assert_eq!(s.failed, 3);

@@ -128,7 +128,7 @@ impl Progress {
         let p99 = if self.interval.latency.is_empty() {
             0
         } else {
-            self.interval.latency.value_at_quantile(0.99)
+            self.interval.latency.histogram().value_at_quantile(0.99)
         };
         eprint!(
             "\r\x1b[2K[{:>6.1}s] {requests} requests  {rps:.0} req/s  p99 {}  {} errors  {} in flight",

@@ -179,7 +179,7 @@ impl Figures {
                 .iter()
                 .map(|k| (k.as_str(), stats.errors(*k)))
                 .collect(),
-            latency_us: Latency::from_histogram(&stats.latency),
+            latency_us: Latency::from_histogram(&stats.latency.histogram()),
             throughput_rps: if secs > 0.0 { total as f64 / secs } else { 0.0 },
             bytes: Bytes {
                 sent: stats.bytes_sent,
@@ -187,7 +187,7 @@ impl Figures {
             },
             connections: Connections {
                 opened: stats.connect.len(),
-                connect_us: Latency::from_histogram(&stats.connect),
+                connect_us: Latency::from_histogram(&stats.connect.histogram()),
             },
         }
     }

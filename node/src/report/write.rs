@@ -5,6 +5,7 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 use lps_config::Plan;
+use lps_engine::LazyHistogram;
 
 use super::{Model, NodeReport, Report, ReportError, RunInfo, Verdict, histogram_log};
 use crate::dashboard::live::Live;
@@ -43,7 +44,7 @@ pub fn write(
     let mut report = Report::new(&info, &outcome.aggregate);
     report.nodes = nodes;
     let total = outcome.aggregate.total();
-    let mut entries: Vec<(&str, &Histogram<u64>)> = vec![("total", &total.latency)];
+    let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
         entries.push((it.name.as_str(), &stats.latency));
     }
@@ -64,7 +65,7 @@ pub fn write(
         live.finish(report.to_json()?, log, state);
     }
     if !to.quiet {
-        print_summary(&report, &total.latency, to);
+        print_summary(&report, &total.latency.histogram(), to);
     }
     let verdict = Verdict::of(plan, &total, outcome.interrupted);
     verdict.announce();
