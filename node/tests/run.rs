@@ -535,6 +535,55 @@ fn resets_are_counted_as_reset_errors() {
 }
 
 #[test]
+fn two_different_content_lengths_are_a_protocol_error() {
+    // The peer keeps the connection open until lps drops it: read by the
+    // second length, the response would wait for 98 more bytes until the
+    // timeout.
+    let addr = raw_peer(|stream| {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 100\r\n\r\nok");
+        let _ = std::io::Read::read(stream, &mut [0u8; 64]);
+    });
+    let url = format!("http://{addr}/");
+    let (code, report, stderr) = lps_json(&args(&format!("--url {url} -rc 2 --timeout 3")), LIMIT);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(u(&report["requests"]["total"]), 2);
+    assert_eq!(u(&report["errors"]["protocol"]), 2, "{}", report["errors"]);
+}
+
+/// A loopback listener that resets each connection as soon as it accepts it.
+fn resetting_peer() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            // Linger 0: the close when the stream drops is a reset.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_reset_right_after_the_accept_is_a_reset_not_a_connect_error() {
+    // 50 clients on one core start their connects together: the peer's
+    // resets of the first reach them before the core looks again, some
+    // while their connect is still to be seen to finish.
+    let addr = resetting_peer();
+    let url = format!("http://{addr}/");
+    let (code, report, stderr) = lps_json(
+        &args(&format!("--url {url} -rc 4 -nc 50 --threads 1 --timeout 5")),
+        LIMIT,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let errors = &report["errors"];
+    assert_eq!(u(&report["requests"]["total"]), 200);
+    assert_eq!(u(&errors["connect"]), 0, "{errors}");
+    assert_eq!(u(&errors["reset"]) + u(&errors["closed"]), 200, "{errors}");
+}
+
+#[test]
 fn open_model_reports_requests_a_stall_kept_unanswered_at_the_end() {
     // The target freezes 1 s into a 3 s run and stays frozen past its end:
     // the requests due in the last 2 s must show as failures, not vanish.
