@@ -475,6 +475,73 @@ fn ctrl_c_stops_and_still_writes_the_report() {
 }
 
 #[test]
+fn an_output_that_cannot_be_written_is_named_and_the_others_kept() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let dir = Scratch::new("full");
+    // --json on a full disk: the summary, then the histogram log, are kept.
+    let hlog = dir.path("latency.hlog");
+    let hlog_s = hlog.to_str().unwrap();
+    let out = lps(
+        &[
+            "--url",
+            &url,
+            "-rc",
+            "5",
+            "--json",
+            "/dev/full",
+            "--histogram",
+            hlog_s,
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("5 total, 5 ok, 0 failed"), "{stdout}");
+    assert_eq!(
+        out.stderr,
+        "lps: error: --json: cannot write the JSON report to /dev/full: No space left on device (os error 28)\n"
+    );
+    let log = std::fs::read_to_string(&hlog).unwrap();
+    assert!(log.contains("Tag=total,"), "{log}");
+    // --histogram on a full disk: the JSON report is kept.
+    let json = dir.path("report.json");
+    let json_s = json.to_str().unwrap();
+    let out = lps(
+        &[
+            "--url",
+            &url,
+            "-rc",
+            "5",
+            "--json",
+            json_s,
+            "--histogram",
+            "/dev/full",
+            "-q",
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "lps: error: --histogram: cannot write the histogram log to /dev/full: No space left on device (os error 28)\n"
+    );
+    assert_eq!(u(&common::read_json(&json)["requests"]["ok"]), 5);
+    // A failed test still exits 1: the code says the test failed first.
+    let closed = format!("http://127.0.0.1:{}/", closed_port());
+    let out = lps(
+        &["--url", &closed, "-rc", "2", "--json", "/dev/full", "-q"],
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("lps: error: --json: cannot write"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn console_summary_names_the_model_and_figures() {
     let target = Target::start(&[]);
     let url = target.url("/");
