@@ -48,7 +48,7 @@ pub use plan::{
 };
 pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
-    RoundFile, UnknownValue, is_tchar,
+    RoundFile, UnknownValue, is_framing_header, is_tchar,
 };
 pub use settings::{
     ClusterSettings, ClusterTls, DashboardSettings, FileLoggerSettings, HeaderValidationMode,

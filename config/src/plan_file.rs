@@ -827,8 +827,19 @@ impl HttpRequestFile {
     }
 }
 
-/// Refuses a header whose name is not a token or whose value holds a line
-/// break or control character; `at` is the key path of `httpRequest`.
+/// True for `Content-Length` and `Transfer-Encoding` (any case): the headers
+/// that frame a request's body. lps sends the payload with its own
+/// `Content-Length`; one of the user's would replace it while the body went
+/// out unchanged, and the server would read the rest as further requests.
+pub fn is_framing_header(name: &str) -> bool {
+    ["content-length", "transfer-encoding"]
+        .iter()
+        .any(|h| name.trim().eq_ignore_ascii_case(h))
+}
+
+/// Refuses a header whose name is not a token, that frames the body (lps
+/// does), or whose value holds a line break or control character; `at` is
+/// the key path of `httpRequest`.
 fn check_headers(headers: &Headers, item: &Item<'_>, at: &KeyPath) -> Result<(), ConfigError> {
     for (i, (name, value)) in headers.0.iter().enumerate() {
         let at_header = [
@@ -839,6 +850,11 @@ fn check_headers(headers: &Headers, item: &Item<'_>, at: &KeyPath) -> Result<(),
             |message: String| item.error_at(&at_header, "httpRequest.headers", message);
         if !is_token(name) {
             return Err(header_error(format!("{name:?} is not a valid header name")));
+        }
+        if is_framing_header(name) {
+            return Err(header_error(format!(
+                "{name:?} is not allowed: lps frames the payload itself (Content-Length)"
+            )));
         }
         if value.contains(['\r', '\n']) {
             return Err(header_error(format!(
@@ -1255,6 +1271,16 @@ rounds:
                 "requestCount: 1\nhttpRequest:\n  url: http://h/\n  headers:\n    X-A: \"a\\r\\nInjected: b\""
                     .to_owned(),
                 "plan.yaml:11: rounds[0].iterations[0] \"home\": httpRequest.headers \"X-A\" has a line break in its value",
+            ),
+            (
+                "requestCount: 1\nhttpRequest:\n  url: http://h/\n  headers:\n    Accept: a\n    content-LENGTH: 0"
+                    .to_owned(),
+                "plan.yaml:12: rounds[0].iterations[0] \"home\": httpRequest.headers \"content-LENGTH\" is not allowed: lps frames the payload itself (Content-Length)",
+            ),
+            (
+                "requestCount: 1\nhttpRequest:\n  url: http://h/\n  headers:\n    - 'Transfer-Encoding: chunked'"
+                    .to_owned(),
+                "plan.yaml:11: rounds[0].iterations[0] \"home\": httpRequest.headers \"Transfer-Encoding\" is not allowed: lps frames the payload itself (Content-Length)",
             ),
             (
                 "requestCount: 1\nhttpRequest:\n  url: http://h/\n  headers:\n    X-A: \"a\\0b\"".to_owned(),

@@ -40,7 +40,18 @@ pub async fn tcp(addr: SocketAddr) -> Result<TcpStream, ErrorKind> {
         .map_err(|_| ErrorKind::Connect)?;
     let std_stream: std::net::TcpStream = socket.into();
     let socket = TcpSocket::from_std_stream(std_stream);
-    socket.connect(addr).await.map_err(|_| ErrorKind::Connect)
+    socket.connect(addr).await.map_err(|e| connect_error(&e))
+}
+
+/// Classifies a failed connect. A reset means the handshake completed and
+/// the server (which accepted) reset the connection before the connect was
+/// seen to finish: the target was reached, so it is a `reset` like one a
+/// moment later, not a `connect` failure (refused, unreachable, ...).
+fn connect_error(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => ErrorKind::Reset,
+        _ => ErrorKind::Connect,
+    }
 }
 
 /// Opens a connection, with TLS when `tls` is given.
@@ -211,5 +222,28 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_while_connecting_is_a_reset() {
+        let cases = [
+            (io::ErrorKind::ConnectionReset, ErrorKind::Reset),
+            (io::ErrorKind::ConnectionRefused, ErrorKind::Connect),
+            (io::ErrorKind::TimedOut, ErrorKind::Connect),
+            (io::ErrorKind::AddrNotAvailable, ErrorKind::Connect),
+            (io::ErrorKind::Other, ErrorKind::Connect),
+        ];
+        for (io_kind, kind) in cases {
+            assert_eq!(
+                connect_error(&io::Error::from(io_kind)),
+                kind,
+                "{io_kind:?}"
+            );
+        }
     }
 }

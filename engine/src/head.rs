@@ -35,11 +35,12 @@ pub struct Head {
 pub struct Framing {
     /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`.
     pub close: bool,
-    /// The last `Content-Length`.
+    /// The `Content-Length` (the first, when it is repeated).
     pub length: Option<u64>,
     /// `Transfer-Encoding` ends in `chunked`.
     pub chunked: bool,
-    /// A `Content-Length` that is not a number: the response is malformed.
+    /// A `Content-Length` that is not a number, or two that differ: the
+    /// response is malformed (RFC 9112 6.3), its end cannot be known.
     pub bad_length: bool,
 }
 
@@ -59,8 +60,8 @@ impl Framing {
         // The length picks at most one comparison per header.
         match name.len() {
             14 if eq_lower(name, b"content-length") => match parse_decimal(value) {
-                Some(n) => self.length = Some(n),
-                None => self.bad_length = true,
+                Some(n) if self.length.is_none_or(|first| first == n) => self.length = Some(n),
+                _ => self.bad_length = true,
             },
             17 if eq_lower(name, b"transfer-encoding") => {
                 self.chunked = last_token_is(value, b"chunked");
@@ -384,6 +385,18 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
                 200,
                 Framing { close: false, length: None, chunked: false, bad_length: true },
+            ),
+            // Two lengths that differ: which one frames the body is unknowable.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\ncontent-length: 100\r\n\r\n",
+                200,
+                Framing { close: false, length: Some(2), chunked: false, bad_length: true },
+            ),
+            // The same length twice is the one length (RFC 9112 6.3).
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length:7\r\n\r\n",
+                200,
+                Framing { close: false, length: Some(7), chunked: false, bad_length: false },
             ),
         ];
         for (data, status, framing) in cases {

@@ -9,6 +9,8 @@
 //!
 //! # Layout
 //! - `stats`: per-iteration counters and latency histogram, and their merge.
+//! - `compact`: the forms they are kept in, which allocate nothing until
+//!   used and stay small while they hold little.
 //! - `snapshot`: what a core sends per interval, and the aggregate of all.
 //! - `runner`: [`start`] and its [`RunOptions`]: the plan prepared once, the
 //!   per-core threads, and the [`Run`] handle.
@@ -23,6 +25,7 @@
 
 mod alarm;
 mod client;
+mod compact;
 mod connect;
 mod error;
 #[cfg(target_os = "linux")]
@@ -34,6 +37,7 @@ mod runner;
 mod snapshot;
 mod stats;
 
+pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;
 pub use runner::{DEFAULT_GRACE, MAX_THREADS, Run, RunOptions, start, thread_count};
 pub use snapshot::{Aggregate, Snapshot};

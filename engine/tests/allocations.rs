@@ -2,7 +2,6 @@
 //! a run do not grow with its number of requests.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -38,43 +37,6 @@ static GLOBAL: Counting = Counting;
 /// The count is process-wide: tests take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A keep-alive HTTP/1.1 server that allocates nothing per request: it
-/// answers each request head with the same bytes.
-fn serve() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            std::thread::spawn(move || {
-                let _ = stream.set_nodelay(true);
-                let mut buf = [0u8; 4096];
-                let mut seen = 0usize;
-                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
-                loop {
-                    let n = match stream.read(&mut buf[seen..]) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    seen += n;
-                    // Answer every complete request head in the buffer.
-                    let mut start = 0;
-                    while let Some(end) = buf[start..seen].windows(4).position(|w| w == b"\r\n\r\n")
-                    {
-                        if stream.write_all(reply).is_err() {
-                            return;
-                        }
-                        start += end + 4;
-                    }
-                    buf.copy_within(start..seen, 0);
-                    seen -= start;
-                }
-            });
-        }
-    });
-    port
-}
-
 /// Allocations made while running `requests` requests, and the count sent.
 fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
     allocations_in(port, Mode::Requests { requests })
@@ -99,7 +61,7 @@ fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
 #[test]
 fn allocations_do_not_grow_with_requests() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let port = serve();
+    let port = common::serve();
     // Warm up the server threads and lazy statics.
     allocations_for(port, 100);
     let (small, sent_small) = allocations_for(port, 1_000);
@@ -119,7 +81,7 @@ fn allocations_do_not_grow_with_requests() {
 #[test]
 fn batch_modes_allocate_nothing_per_request_either() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let port = serve();
+    let port = common::serve();
     let crb = |requests| Mode::CooldownRequestBatch {
         requests,
         batch: 8,

@@ -185,7 +185,7 @@ fn p99(stats: &Stats) -> String {
     if stats.latency.is_empty() {
         "-".to_string()
     } else {
-        us(stats.latency.value_at_quantile(0.99))
+        us(stats.latency.histogram().value_at_quantile(0.99))
     }
 }
 

@@ -66,6 +66,27 @@ fn bad_command_lines() {
     bad(&["--url", url, "-rc", "abc"], "invalid value 'abc'");
     bad(&["--url", url, "-rc", "5", "-hv", "3"], "--httpVersion");
     bad(&["--url", url, "-rc", "5", "-h", "NoColon"], "--header");
+    // lps frames the body itself: a user's framing header would replace its
+    // Content-Length while the body went out unchanged.
+    bad(
+        &[
+            "--url",
+            url,
+            "-hm",
+            "POST",
+            "-p",
+            "hello",
+            "-h",
+            "Content-Length: 0",
+            "-rc",
+            "5",
+        ],
+        "--header \"Content-Length: 0\": lps frames the payload itself",
+    );
+    bad(
+        &["--url", url, "-rc", "5", "-h", "transfer-encoding: chunked"],
+        "--header \"transfer-encoding: chunked\": lps frames the payload itself",
+    );
     bad(&["--url", url, "-rc", "5", "--rate", "0"], "--rate");
     bad(
         &[
@@ -178,6 +199,11 @@ fn bad_plans_name_file_line_and_key() {
             "syntax.json",
             "{\n  \"name\": \"P\",\n  \"rounds\": [\n",
             "syntax.json",
+        ),
+        (
+            "framing.yaml",
+            "name: P\nrounds:\n  - name: R1\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n          payload: hello\n          headers:\n            Content-Length: 0\n",
+            "framing.yaml:11: rounds[0].iterations[0] \"a\": httpRequest.headers \"Content-Length\" is not allowed",
         ),
     ];
     for (file, text, needle) in cases {

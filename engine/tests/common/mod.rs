@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -68,4 +68,41 @@ pub fn finish(run: Run) -> Aggregate {
     }
     run.join().unwrap();
     agg
+}
+
+/// A keep-alive HTTP/1.1 server that allocates nothing per request: it
+/// answers each request head with the same bytes.
+pub fn serve() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                let mut seen = 0usize;
+                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
+                loop {
+                    let n = match stream.read(&mut buf[seen..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    seen += n;
+                    // Answer every complete request head in the buffer.
+                    let mut start = 0;
+                    while let Some(end) = buf[start..seen].windows(4).position(|w| w == b"\r\n\r\n")
+                    {
+                        if stream.write_all(reply).is_err() {
+                            return;
+                        }
+                        start += end + 4;
+                    }
+                    buf.copy_within(start..seen, 0);
+                    seen -= start;
+                }
+            });
+        }
+    });
+    port
 }

@@ -45,9 +45,9 @@ pub fn run(
     let model = options::model(engine);
     let code = local::run(&plan, &opts, |_| {}, stop, None, || {})
         .map_err(Error::from)
-        .and_then(|outcome| {
+        .map(|outcome| {
             let to = options::destinations(output);
-            Ok(report::write(&plan, &outcome, model, to, None, None)?)
+            super::error::conclude(report::write(&plan, &outcome, model, to, None, None))
         });
     handle.stop();
     code

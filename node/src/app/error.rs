@@ -1,5 +1,6 @@
 //! The errors of the `lps` command, worded for the command line, and the
-//! exit code each calls for: the user's input (2) or the run (1).
+//! exit code each calls for: the user's input (2) or the run (1); and the
+//! outputs of a finished run that could not be written (3).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +10,8 @@ use lps_engine::EngineError;
 
 use super::plans::PlanError;
 use crate::cluster;
-use crate::report::ReportError;
-use crate::{EXIT_BAD_INPUT, EXIT_FAILED};
+use crate::report::{Output, ReportError, Written};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_OUTPUT};
 
 /// Why `lps` stopped before the end of its job.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +129,31 @@ fn engine_wording(e: &EngineError) -> String {
     }
 }
 
+/// Says each output of a finished run that could not be written, one line
+/// each, and returns the exit code: the verdict's, or [`EXIT_OUTPUT`] when
+/// the test did not fail but an output is missing.
+pub fn conclude(written: Written) -> u8 {
+    for (output, e) in &written.failed {
+        eprintln!("lps: error: {}", output_wording(*output, e));
+    }
+    match written.verdict.exit_code() {
+        EXIT_OK if !written.failed.is_empty() => EXIT_OUTPUT,
+        code => code,
+    }
+}
+
+/// An output's failure, with the option that asked for it and its path:
+/// `--json: cannot write the JSON report to /dev/full: No space left on device`.
+fn output_wording(output: Output, e: &ReportError) -> String {
+    let option = match output {
+        Output::Summary => return chain(e),
+        Output::Json => "--json",
+        Output::Histogram => "--histogram",
+        Output::Dashboard => "--dashboard",
+    };
+    format!("{option}: {}", chain(e))
+}
+
 /// An error and its causes on one line, `a: b: c`.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -158,6 +184,52 @@ mod tests {
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_output_exits_3_unless_the_test_failed() {
+        use crate::report::Verdict;
+        let full = || std::io::Error::other("No space left on device");
+        let json = || ReportError::Json {
+            path: "/dev/full".into(),
+            source: full(),
+        };
+        let written = |verdict, failed| Written { verdict, failed };
+        assert_eq!(conclude(written(Verdict::Ok, vec![])), EXIT_OK);
+        assert_eq!(
+            conclude(written(Verdict::Ok, vec![(Output::Json, json())])),
+            EXIT_OUTPUT
+        );
+        assert_eq!(
+            conclude(written(
+                Verdict::NoneCompleted,
+                vec![(Output::Json, json())]
+            )),
+            EXIT_FAILED
+        );
+        let cases = [
+            (
+                Output::Json,
+                json(),
+                "--json: cannot write the JSON report to /dev/full: No space left on device",
+            ),
+            (
+                Output::Histogram,
+                ReportError::Histogram {
+                    path: "h.hlog".into(),
+                    source: full(),
+                },
+                "--histogram: cannot write the histogram log to h.hlog: No space left on device",
+            ),
+            (
+                Output::Summary,
+                ReportError::Summary(std::io::Error::other("Broken pipe")),
+                "cannot print the summary: Broken pipe",
+            ),
+        ];
+        for (output, error, expected) in cases {
+            assert_eq!(output_wording(output, &error), expected);
         }
     }
 

@@ -19,14 +19,14 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
     let live = Live::new(setup.plan, setup.model);
     let board = board::start(&live, setup.output, &setup.settings);
     let done = cluster::master::run(setup.plan, cfg, &setup.opts, Some(live.clone()), setup.stop)?;
-    let code = report::write(
+    let code = super::error::conclude(report::write(
         setup.plan,
         &done.outcome,
         setup.model,
         options::destinations(setup.output),
         Some(done.nodes),
         Some(&live),
-    )?;
+    ));
     board::linger(board, setup.output);
     Ok(code)
 }

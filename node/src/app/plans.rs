@@ -42,6 +42,12 @@ pub enum PlanError {
 
     #[error("--header {header:?}: expected \"Name: value\"")]
     Header { header: String },
+
+    /// `Content-Length` or `Transfer-Encoding`: lps frames the body itself.
+    #[error(
+        "--header {header:?}: lps frames the payload itself (Content-Length); leave out Content-Length and Transfer-Encoding"
+    )]
+    FramingHeader { header: String },
 }
 
 /// `--a, --b`.
@@ -136,9 +142,12 @@ fn iteration_file(q: &QuickArgs) -> Result<IterationFile, PlanError> {
     let headers = q
         .headers
         .iter()
-        .map(|h| {
-            lps_config::Headers::split_line(h)
-                .ok_or_else(|| PlanError::Header { header: h.clone() })
+        .map(|h| match lps_config::Headers::split_line(h) {
+            None => Err(PlanError::Header { header: h.clone() }),
+            Some((name, _)) if lps_config::is_framing_header(&name) => {
+                Err(PlanError::FramingHeader { header: h.clone() })
+            }
+            Some(header) => Ok(header),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(IterationFile {

@@ -1,6 +1,7 @@
 //! A run on this node alone, with the dashboard if `--dashboard` or the
 //! settings' `Dashboard.BuiltInDashboard` asks for it.
 
+use super::error::conclude;
 use super::{Error, Setup, board, options};
 use crate::dashboard::live::Live;
 use crate::{local, report};
@@ -20,14 +21,14 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
         }
     };
     let outcome = local::run(plan, &setup.opts, on_snapshot, stop, live.as_deref(), || {})?;
-    let code = report::write(
+    let code = conclude(report::write(
         plan,
         &outcome,
         setup.model,
         options::destinations(output),
         None,
         live.as_deref(),
-    )?;
+    ));
     board::linger(board, output);
     Ok(code)
 }

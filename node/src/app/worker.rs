@@ -35,14 +35,14 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
     } else if done.delivered {
         eprintln!("lps worker: every snapshot reached the master");
     }
-    Ok(report::write(
+    Ok(super::error::conclude(report::write(
         setup.plan,
         &done.outcome,
         setup.model,
         to,
         None,
         None,
-    )?)
+    )))
 }
 
 /// Where a worker whose master is gone writes its result: the `--json`

@@ -180,12 +180,12 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
             let mut connect_histogram = Vec::new();
             let mut send_lag_histogram = Vec::new();
             // Serialising into a Vec cannot fail for a histogram this crate built.
-            let _ = serializer.serialize(&s.latency, &mut histogram);
+            let _ = serializer.serialize(&s.latency.histogram(), &mut histogram);
             if !s.connect.is_empty() {
-                let _ = serializer.serialize(&s.connect, &mut connect_histogram);
+                let _ = serializer.serialize(&s.connect.histogram(), &mut connect_histogram);
             }
             if !s.send_lag.is_empty() {
-                let _ = serializer.serialize(&s.send_lag, &mut send_lag_histogram);
+                let _ = serializer.serialize(&s.send_lag.histogram(), &mut send_lag_histogram);
             }
             proto::IterationStats {
                 index: index as u32,
@@ -385,7 +385,7 @@ fn check_v2_header(plain: &[u8]) -> Result<(), HistogramError> {
     );
     if digits > u32::from(lps_engine::LATENCY_SIGFIG)
         || low < lps_engine::LATENCY_LOW_US
-        || high > lps_engine::LATENCY_HIGH_US
+        || high > lps_engine::LATENCY_TOP_US
     {
         return Err(HistogramError::Bounds { low, high, digits });
     }
@@ -534,6 +534,8 @@ mod tests {
     #[test]
     fn the_widest_histogram_the_engine_makes_decodes_under_the_cap() {
         let mut h = lps_engine::new_histogram();
+        // Grown as far as the engine grows one: to the top of the range.
+        h.record(lps_engine::LATENCY_HIGH_US).unwrap();
         let values: Vec<u64> = h.iter_all().map(|v| v.value_iterated_to()).collect();
         assert!(values.len() > 20_000, "{} slots", values.len());
         // Counts of 2^56 and up take the most bytes a V2 count can.

@@ -67,14 +67,15 @@ impl Point {
                 .map(|(_, n)| n)
                 .sum()
         };
+        let latency = interval.latency.histogram();
         Point {
             t: (upto.as_secs_f64() * 1000.0).round() / 1000.0,
             requests: interval.requests(),
             rps: interval.requests() as f64 / secs,
             errors: interval.failed,
-            p50_us: quantile_or_zero(&interval.latency, 0.5),
-            p90_us: quantile_or_zero(&interval.latency, 0.9),
-            p99_us: quantile_or_zero(&interval.latency, 0.99),
+            p50_us: quantile_or_zero(&latency, 0.5),
+            p90_us: quantile_or_zero(&latency, 0.9),
+            p99_us: quantile_or_zero(&latency, 0.99),
             in_flight,
             bytes_in_per_s: interval.bytes_received as f64 / secs,
             bytes_out_per_s: interval.bytes_sent as f64 / secs,
@@ -407,7 +408,7 @@ impl Live {
             } else {
                 0.0
             },
-            p99_us: quantile_or_zero(&total.latency, 0.99),
+            p99_us: quantile_or_zero(&total.latency.histogram(), 0.99),
             errors: total.failed,
             last_heartbeat_s: 0.0,
         }]

@@ -48,7 +48,7 @@ pub(super) fn render(m: &MetricsInput) -> String {
     test_info(&mut out, &m.test);
     requests(&mut out, &m.per_node_iterations);
     errors(&mut out, &m.total);
-    latency(&mut out, &m.total.latency);
+    latency(&mut out, &m.total.latency.histogram());
     nodes(&mut out, m.possible_node_states, &m.node_states);
     in_flight(&mut out, m.in_flight);
     bytes(&mut out, &m.total);

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+use lps_engine::LazyHistogram;
 
 use super::ReportError;
 
@@ -15,7 +16,7 @@ pub fn write_histogram_log(
     path: &Path,
     started_at: SystemTime,
     duration: Duration,
-    entries: &[(&str, &Histogram<u64>)],
+    entries: &[(&str, &LazyHistogram)],
 ) -> Result<(), ReportError> {
     let buf = histogram_log(started_at, duration, entries)?;
     super::write_atomic(path, &buf).map_err(|source| ReportError::Histogram {
@@ -25,11 +26,12 @@ pub fn write_histogram_log(
 }
 
 /// The interval log of `entries` (name, histogram), in memory; each covers
-/// the whole run.
+/// the whole run. Each is made an HdrHistogram in turn, so that a plan of
+/// many small iterations never holds them all at once.
 pub fn histogram_log(
     started_at: SystemTime,
     duration: Duration,
-    entries: &[(&str, &Histogram<u64>)],
+    entries: &[(&str, &LazyHistogram)],
 ) -> Result<Vec<u8>, ReportError> {
     let mut buf = Vec::new();
     {
@@ -43,7 +45,7 @@ pub fn histogram_log(
             .map_err(ReportError::HistogramStart)?;
         for (name, h) in entries {
             let tag = sanitize_tag(name);
-            log.write_histogram(h, Duration::ZERO, duration, Tag::new(&tag))
+            log.write_histogram(&h.histogram(), Duration::ZERO, duration, Tag::new(&tag))
                 .map_err(|e| ReportError::HistogramEncode {
                     name: name.to_string(),
                     // The serializer's error implements Debug only.

@@ -199,7 +199,7 @@ impl Figures {
                 .iter()
                 .map(|k| (k.as_str(), stats.errors(*k)))
                 .collect(),
-            latency_us: Latency::from_histogram(&stats.latency),
+            latency_us: Latency::from_histogram(&stats.latency.histogram()),
             throughput_rps: if secs > 0.0 { total as f64 / secs } else { 0.0 },
             bytes: Bytes {
                 sent: stats.bytes_sent,
@@ -207,7 +207,7 @@ impl Figures {
             },
             connections: Connections {
                 opened: stats.connect.len(),
-                connect_us: Latency::from_histogram(&stats.connect),
+                connect_us: Latency::from_histogram(&stats.connect.histogram()),
             },
             send_lag_us: None,
         }
@@ -216,7 +216,7 @@ impl Figures {
     /// The figures of the open model: with the send lags.
     fn with_send_lag(mut self, stats: &Stats, model: Model) -> Figures {
         if let Model::Open { .. } = model {
-            self.send_lag_us = Some(Latency::from_histogram(&stats.send_lag));
+            self.send_lag_us = Some(Latency::from_histogram(&stats.send_lag.histogram()));
         }
         self
     }
@@ -314,7 +314,7 @@ impl Report {
             clients: info.plan.clients,
             threads: info.threads,
             interrupted: info.interrupted,
-            warnings: behind(&total.send_lag).into_iter().collect(),
+            warnings: behind(&total.send_lag.histogram()).into_iter().collect(),
             total: Figures::from_stats(&total, info.duration).with_send_lag(&total, info.model),
             iterations,
             nodes: None,

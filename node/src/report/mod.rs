@@ -28,12 +28,14 @@ pub use json::{
     RunInfo, SCHEMA_VERSION,
 };
 pub use outcome::{Verdict, why_all_failed};
-pub use write::{Destinations, check_writable, write, write_atomic};
+pub use write::{Destinations, Output, Written, check_writable, write, write_atomic};
 
 /// Why a report could not be written. Each names what it was writing; the
 /// cause is its source.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    #[error("cannot print the summary")]
+    Summary(#[source] std::io::Error),
     #[error("cannot encode the JSON report")]
     Encode(#[source] serde_json::Error),
     #[error("cannot write the JSON report to {}", .path.display())]

@@ -1,5 +1,5 @@
-//! Writing the end-of-run report everywhere it was asked for: the files,
-//! the dashboard, the console; then the verdict. Files are written whole or
+//! Writing the end-of-run report everywhere it was asked for: the console,
+//! the files, the dashboard; then the verdict. Files are written whole or
 //! not at all ([`write_atomic`]).
 
 use std::ffi::OsString;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
 use lps_config::Plan;
+use lps_engine::LazyHistogram;
 
 use super::{Model, NodeReport, Report, ReportError, RunInfo, Verdict, histogram_log};
 use crate::dashboard::live::Live;
@@ -25,9 +26,31 @@ pub struct Destinations<'a> {
     pub quiet: bool,
 }
 
-/// Writes the JSON report and histogram log, hands the final report to the
-/// dashboard, prints the summary and the verdict, and returns the exit code
-/// the results call for.
+/// An output of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The console summary (stdout, or stderr with `--json -`).
+    Summary,
+    /// `--json`.
+    Json,
+    /// `--histogram`.
+    Histogram,
+    /// The final report handed to the dashboard.
+    Dashboard,
+}
+
+/// What writing the report came to: the run's verdict (announced), and
+/// each output that could not be written, for the caller to say.
+#[derive(Debug)]
+pub struct Written {
+    pub verdict: Verdict,
+    pub failed: Vec<(Output, ReportError)>,
+}
+
+/// Prints the summary, then writes the JSON report and histogram log and
+/// hands the final report to the dashboard, then announces the verdict. An
+/// output that fails does not stop the others: the run is over, and what
+/// can be kept of it is.
 pub fn write(
     plan: &Plan,
     outcome: &Outcome,
@@ -35,7 +58,7 @@ pub fn write(
     to: Destinations,
     nodes: Option<Vec<NodeReport>>,
     live: Option<&Live>,
-) -> Result<u8, ReportError> {
+) -> Written {
     let info = RunInfo {
         plan,
         model,
@@ -47,42 +70,71 @@ pub fn write(
     let mut report = Report::new(&info, &outcome.aggregate);
     report.nodes = nodes;
     let total = outcome.aggregate.total();
-    let mut entries: Vec<(&str, &Histogram<u64>)> = vec![("total", &total.latency)];
+    let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
         entries.push((it.name.as_str(), &stats.latency));
     }
-    // Files first: the console may be gone (a closed pipe) but the report must not be lost.
-    if let Some(path) = to.json {
-        report.write_json(path)?;
+    let mut failed = Vec::new();
+    // The summary first: it is what a user looks at, and a file that cannot
+    // be written must not take it along.
+    if !to.quiet
+        && let Err(e) = print_summary(&report, &total.latency.histogram(), to)
+    {
+        failed.push((Output::Summary, e));
     }
-    if let Some(path) = to.histogram {
-        super::write_histogram_log(path, outcome.started_at, outcome.duration, &entries)?;
+    if let Some(path) = to.json
+        && let Err(e) = report.write_json(path)
+    {
+        failed.push((Output::Json, e));
     }
-    if let Some(live) = live {
-        let log = histogram_log(outcome.started_at, outcome.duration, &entries)?;
-        let state = if outcome.interrupted {
-            "Cancelled"
-        } else {
-            "Completed"
-        };
-        live.finish(report.to_json()?, log, state);
+    if let Some(path) = to.histogram
+        && let Err(e) =
+            super::write_histogram_log(path, outcome.started_at, outcome.duration, &entries)
+    {
+        failed.push((Output::Histogram, e));
     }
-    if !to.quiet {
-        print_summary(&report, &total.latency, to);
+    if let Some(live) = live
+        && let Err(e) = finish_live(live, &report, outcome, &entries)
+    {
+        failed.push((Output::Dashboard, e));
     }
     let verdict = Verdict::of(plan, &total, outcome.interrupted);
     verdict.announce();
-    Ok(verdict.exit_code())
+    Written { verdict, failed }
 }
 
-/// The console summary goes to stdout, unless the JSON report does.
-fn print_summary(report: &Report, total: &Histogram<u64>, to: Destinations) {
-    let text = report.render(total);
-    if to.json == Some(Path::new("-")) {
-        eprint!("{text}");
+/// Hands the final report and histogram log to the dashboard.
+fn finish_live(
+    live: &Live,
+    report: &Report,
+    outcome: &Outcome,
+    entries: &[(&str, &LazyHistogram)],
+) -> Result<(), ReportError> {
+    let log = histogram_log(outcome.started_at, outcome.duration, entries)?;
+    let state = if outcome.interrupted {
+        "Cancelled"
     } else {
-        print!("{text}");
-    }
+        "Completed"
+    };
+    live.finish(report.to_json()?, log, state);
+    Ok(())
+}
+
+/// Prints the console summary: to stdout, unless the JSON report goes there.
+/// A console that is gone (a closed pipe) is an error, not a panic.
+fn print_summary(
+    report: &Report,
+    total: &Histogram<u64>,
+    to: Destinations,
+) -> Result<(), ReportError> {
+    let text = report.render(total);
+    let printed = if to.json == Some(Path::new("-")) {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    };
+    printed.map_err(ReportError::Summary)
 }
 
 /// Writes `bytes` to `path` whole or not at all: to a temporary file beside

@@ -58,13 +58,20 @@ impl Target {
     }
 
     /// Freezes the target for `ms` milliseconds, `after` its first request.
-    pub fn pause_after(&self, after: Duration, ms: u64) -> std::thread::JoinHandle<()> {
+    /// The thread returns the requests the target had counted just before
+    /// the freeze and just after it: on one thread (`--threads 1`, as
+    /// [`Target::start`] runs it) the target answers in turn, so it answered
+    /// every request it counted before the freeze, and held every later one.
+    pub fn pause_after(&self, after: Duration, ms: u64) -> std::thread::JoinHandle<(u64, u64)> {
         let addr = self.addr;
         std::thread::spawn(move || {
             wait_for_requests_at(addr, 1, Duration::from_secs(30));
             // When the stall falls in the run is what the test is about.
             std::thread::sleep(after);
+            let counted = || super::u(&http::json(&http::get(addr, "/stats", &[]))["requests"]);
+            let before = counted();
             http::get(addr, &format!("/pause/{ms}"), &[]);
+            (before, counted())
         })
     }
 }

@@ -33,7 +33,7 @@ pub fn node_views(state: &MasterState, now: Instant) -> Vec<NodeView> {
                 p99_us: if total.latency.is_empty() {
                     0
                 } else {
-                    total.latency.value_at_quantile(0.99)
+                    total.latency.histogram().value_at_quantile(0.99)
                 },
                 errors: total.failed,
                 last_heartbeat_s: if n.is_master {

@@ -122,7 +122,7 @@ pub(super) mod tests {
                     s.core,
                     s.elapsed_ms,
                     total.requests(),
-                    total.latency.max(),
+                    total.latency.histogram().max(),
                 )
             })
             .collect()
