@@ -698,6 +698,7 @@ impl Browser {
                 requests: document.getElementById("k-requests").textContent,
                 statusCodes: document.getElementById("r-status").textContent,
                 latencies: document.getElementById("r-latency").textContent,
+                facts: document.getElementById("r-facts").textContent,
             })"##,
         )
         .as_str()
@@ -984,6 +985,42 @@ fn the_final_report_of_a_run_without_responses_shows_none() {
     assert_ne!(page["requests"], "0", "requests were sent: {page}");
     assert_eq!(page["statusCodes"], "none", "{page}");
     assert!(!page["latencies"].as_str().unwrap().contains("s"), "{page}");
+    drop(browser);
+    run.kill();
+}
+
+#[test]
+fn the_final_report_of_an_open_model_run_shows_its_send_lag() {
+    let Some(exe) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed"
+        );
+        eprintln!(
+            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
+        );
+        return;
+    };
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("send-lag");
+    let line = format!(
+        "--url {} -im D -d 1 -nc 1 --threads 1 --rate 200 --dashboard \
+         --dashboard-listen 127.0.0.1:0 --dashboard-linger 60 -q",
+        target.url("/")
+    );
+    let mut run = Lps::spawn_in(dir.dir(), &args(&line));
+    let addr = run.dashboard(Duration::from_secs(10));
+    run.wait_for_line("lps: the dashboard stays at", Duration::from_secs(20));
+    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &dir);
+    let page = wait_for("the final report on the page", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true && p["reportTitle"] == "Final report").then_some(p)
+    });
+    assert_eq!(page["errors"], serde_json::json!([]), "{page}");
+    let facts = page["facts"].as_str().unwrap();
+    assert!(facts.contains("Send lagp50 "), "{page}");
+    assert!(facts.contains(" p99 "), "{page}");
     drop(browser);
     run.kill();
 }

@@ -564,8 +564,14 @@
       ['Clients', int(r.clients) + ' \u00b7 ' + int(r.threads) + (r.threads === 1 ? ' thread' : ' threads')],
       ['Model', r.model === 'open' ? 'open, ' + int(r.rate_rps) + ' req/s' : 'closed'],
     ];
+    if (r.send_lag_us && has) {
+      // Open model: how late lps itself sent the requests (in the latencies too).
+      facts.push(['Send lag', 'p50 ' + us(r.send_lag_us.p50) + ' \u00b7 p99 ' + us(r.send_lag_us.p99)]);
+    }
+    if (r.requests.unfinished > 0) facts.push(['Unfinished', int(r.requests.unfinished)]);
     if (r.nodes) facts.push(['Nodes', String(r.nodes.length)]);
     if (r.interrupted) facts.push(['Interrupted', 'yes']);
+    (r.warnings || []).forEach((w) => facts.push(['Warning', w]));
     $('r-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', null, k), el('dd', { title: v }, v)]));
     renderLatencyKpi();
     renderMeta();
