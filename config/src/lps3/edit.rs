@@ -522,7 +522,16 @@ fn put(map: &mut Vec<Entry>, names: &[&str], value: Option<Node>) {
     let first = map.iter().position(matches);
     map.retain(|e| !matches(e));
     if let Some(value) = value {
-        let at = first.unwrap_or(map.len()).min(map.len());
+        // A new key goes before the nested items, where people write it.
+        let nested = [
+            "stages",
+            "iterations",
+            "reference",
+            "httpRequest",
+            "capture",
+        ];
+        let before_nested = map.iter().position(|e| nested.contains(&e.key.as_str()));
+        let at = first.or(before_nested).unwrap_or(map.len()).min(map.len());
         map.insert(at, entry(names[0], value));
     }
 }
