@@ -430,3 +430,120 @@ fn run_in_parallel_decides_whether_iterations_of_a_round_overlap() {
         );
     }
 }
+
+#[test]
+fn quick_test_names_and_payload_prefixes_reach_the_run() {
+    let target = Target::start(&[]);
+    let echo = target.url("/echo");
+    let dir = Scratch::new("quick-payload");
+    let body = dir.write("body.txt", "from a file!");
+    // Path: reads the file, URL: GETs the body once at start (the target's
+    // 100 x's); both in any case, as LPS matches them.
+    let cases = [
+        (format!("Path:{}", body.display()), 12),
+        (format!("path:{}", body.display()), 12),
+        (format!("URL:{}", target.url("/bytes/100")), 100),
+        (format!("url:{}", target.url("/bytes/100")), 100),
+    ];
+    for (payload, size) in cases {
+        let out = ok(&[
+            "-u",
+            &echo,
+            "-hm",
+            "POST",
+            "-p",
+            &payload,
+            "-rc",
+            "3",
+            "-n",
+            "Named",
+            "-rn",
+            "TheRound",
+            "-in",
+            "TheIteration",
+            "-h",
+            "A: 1",
+            "B: 2",
+            "--json",
+            "-",
+            "-q",
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["test"], "Named", "{payload}");
+        assert_eq!(report["iterations"][0]["name"], "TheIteration");
+        assert_eq!(report["requests"]["ok"], 3, "{payload}");
+        // The echo sends each body back.
+        let received = report["bytes"]["received"].as_u64().unwrap();
+        assert!(received >= 3 * size, "{payload}: {received}");
+        assert!(received < 3 * (size + 200), "{payload}: {received}");
+    }
+    // 1 GET of /bytes/100 per URL: case, 12 POSTs of /echo.
+    let stats = target.stats();
+    assert_eq!(stats["requests"], 2 + 12, "{stats}");
+    bad(
+        &["-u", &echo, "-p", "Path:/nonexistent/body"],
+        "-p/--payload \"Path:/nonexistent/body\": cannot read",
+    );
+}
+
+#[test]
+fn plan_commands_write_captures_variables_and_references() {
+    let dir = Scratch::new("plan-commands");
+    let plan = dir.path("plan.json");
+    let plan_s = plan.to_str().unwrap();
+    ok(&["create", plan_s, "--name", "P"]);
+    ok(&args(&format!(
+        "round {plan_s} -n R -burl http://127.0.0.1:9 -t smoke fast"
+    )));
+    ok(&args(&format!(
+        "iteration {plan_s} -n shared -im D -d 2 -hm GET -u /s -rn R -g"
+    )));
+    ok(&args(&format!(
+        "iteration {plan_s} -n own -im R -rc 2 -hm GET -u /o -rn R -sd 40"
+    )));
+    // Referencing again does not run it twice.
+    ok(&args(&format!("iteration {plan_s} ref -rn r -n SHARED")));
+    ok(&args(&format!("capture {plan_s} -rn R -in own -to token")));
+    ok(&args(&format!("variable {plan_s} -n host -v 127.0.0.1")));
+    ok(&args(&format!(
+        "variable {plan_s} -n n -v 5 -as Int -e dev -e prod"
+    )));
+    let p = lps_config::lps3::load(&plan).unwrap().plan;
+    let round = &p.rounds[0];
+    assert_eq!(round.tags, ["smoke", "fast"]);
+    let names: Vec<&str> = round.iterations.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["own", "shared"]);
+    assert_eq!(round.iterations[1].request.url, "http://127.0.0.1:9/s");
+    assert_eq!(round.iterations[0].startup_delay, Duration::from_millis(40));
+    let capture = round.iterations[0].request.capture.clone().unwrap();
+    assert_eq!(
+        (
+            capture.to.as_str(),
+            capture.as_type.as_str(),
+            capture.make_global
+        ),
+        ("token", "String", false)
+    );
+    assert_eq!(p.variables.len(), 1);
+    assert_eq!(
+        (p.variables[0].name.as_str(), p.variables[0].value.as_str()),
+        ("host", "127.0.0.1")
+    );
+    let envs: Vec<(&str, &str)> = p
+        .environments
+        .iter()
+        .map(|e| (e.name.as_str(), e.variables[0].as_type.as_str()))
+        .collect();
+    assert_eq!(envs, [("dev", "Int"), ("prod", "Int")]);
+    // JSON plans keep every value a string, as LPS's JSON reader needs.
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(text.contains("\"numberOfClients\": \"1\""), "{text}");
+    bad(
+        &args(&format!("capture {plan_s} -in nobody -to x")),
+        "no iteration named \"nobody\" among the plan's iterations",
+    );
+    bad(
+        &args(&format!("iteration {plan_s} -n x -hm GET -u /x")),
+        "-im/--iterationMode is required",
+    );
+}

@@ -1091,4 +1091,30 @@ mod tests {
         assert_eq!(cli.quick.round_name, "Quick-Test-Round");
         assert_eq!(it.http_version, "2.0");
     }
+
+    #[test]
+    fn run_takes_rounds_tags_and_environments() {
+        let args = [
+            "lps",
+            "run",
+            "p.yaml",
+            "-rn",
+            "A",
+            "b c",
+            "-t",
+            "x",
+            "--ENVIRONMENT",
+            "dev",
+            "-e",
+            "prod",
+        ];
+        let cli = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap();
+        let Some(Command::Run { plan, select, .. }) = cli.command else {
+            panic!("run")
+        };
+        assert_eq!(plan, PathBuf::from("p.yaml"));
+        assert_eq!(select.rounds, ["A", "b c"]);
+        assert_eq!(select.tags, ["x"]);
+        assert_eq!(select.environments, ["dev", "prod"]);
+    }
 }
