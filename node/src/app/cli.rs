@@ -770,14 +770,7 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, 
             return Err(Refused { option: name, why });
         }
         if let Some(section) = word.and_then(super::settings_cmd::command) {
-            match super::settings_cmd::lookup(section, &name) {
-                Some((key, bool)) => {
-                    let arity = if bool { Bool } else { One };
-                    let value = value_of(arity, inline, &mut args).unwrap_or_default();
-                    out.push(format!("--set={key}={value}"));
-                }
-                None => out.push(settings_or_passthrough(&name, &arg)),
-            }
+            out.push(settings_option(section, &name, &arg, inline, &mut args));
             continue;
         }
         let Some(Opt(_, canon, arity)) = lookup(&table(word), &name) else {
@@ -795,8 +788,20 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// `--settings` in a settings command, in any case; else the argument as given.
-fn settings_or_passthrough(name: &str, arg: &str) -> String {
+/// An option of a settings command as `--set=Key=value`; `--settings` in
+/// any case; else the argument as given, for clap to report.
+fn settings_option(
+    section: &str,
+    name: &str,
+    arg: &str,
+    inline: Option<String>,
+    args: &mut std::iter::Peekable<impl Iterator<Item = String>>,
+) -> String {
+    if let Some((key, bool)) = super::settings_cmd::lookup(section, name) {
+        let arity = if bool { Bool } else { One };
+        let value = value_of(arity, inline, args).unwrap_or_default();
+        return format!("--set={key}={value}");
+    }
     match name.strip_prefix("--") {
         Some(long) if fold(long) == "settings" => format!("--settings{}", &arg[name.len()..]),
         _ => arg.to_owned(),

@@ -57,13 +57,35 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
 fn run(args: impl IntoIterator<Item = String>) -> Result<u8, Error> {
     use clap::{CommandFactory, FromArgMatches};
     let args = cli::normalize(args)?;
-    let parsed = Cli::command()
+    let parsed = with_help(Cli::command())
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m));
     match parsed {
         Ok(cli) => dispatch(cli),
         Err(e) => clap_exit(e),
     }
+}
+
+/// The help of the options that clap does not define itself: those
+/// `lps iteration` spells as `-rn`, `-g`, `-sd`, and the settings commands'.
+fn with_help(cli: clap::Command) -> clap::Command {
+    let iteration = "lps iteration's own options:\n  \
+        -n, --name NAME        the iteration's name (required)\n  \
+        -rn, --roundName NAME  the round to add it to [default: the plan's iterations]\n  \
+        -g, --global [BOOL]    add it to the plan's iterations; with -rn, the round references it\n  \
+        -sd, --startupDelay MS per client, before the iteration";
+    let mut cli = cli.mut_subcommand("iteration", |c| c.after_help(iteration));
+    for word in [
+        "cluster",
+        "httpclient",
+        "dashboard",
+        "logger",
+        "watchdog",
+        "influxdb",
+    ] {
+        cli = cli.mut_subcommand(word, |c| c.after_help(settings_cmd::help(word)));
+    }
+    cli
 }
 
 /// clap's help and version go to stdout with 0; usage errors become one line

@@ -192,6 +192,23 @@ pub fn lookup(section: &str, option: &str) -> Option<(&'static str, bool)> {
         .map(|Key(_, key, kind)| (*key, *kind == Bool))
 }
 
+/// The options of settings command `word`, for its `--help`.
+pub fn help(word: &str) -> String {
+    let Some((_, section, keys)) = COMMANDS.iter().find(|(name, ..)| *name == word) else {
+        return String::new();
+    };
+    let mut text = format!("Options (each sets the key of {section} named after the arrow):\n");
+    for Key(spellings, key, kind) in *keys {
+        let value = match kind {
+            Bool => " [true|false]",
+            Int => " N",
+            Text | Enum => " VALUE",
+        };
+        text.push_str(&format!("  {}{value} -> {key}\n", spellings.join(", ")));
+    }
+    text
+}
+
 fn keys(section: &str) -> &'static [Key] {
     COMMANDS
         .iter()
