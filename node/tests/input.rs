@@ -281,7 +281,7 @@ fn create_round_iteration_write_a_plan_lps_reads_back() {
     let before = std::fs::read_to_string(&plan).unwrap();
     bad(
         &args(&format!("round {plan_s} -n Other -nc 0")),
-        "numberOfClients",
+        "plan.yaml: not written: ",
     );
     bad(
         &args(&format!(

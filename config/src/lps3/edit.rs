@@ -33,6 +33,14 @@ pub enum EditError {
         name: String,
         place: String,
     },
+    /// The plan the edit makes fails LPS's checks; the file is unchanged.
+    /// The line is the one in the plan as it would have been written.
+    #[error("{file}: not written: {source}")]
+    NotWritten {
+        file: String,
+        #[source]
+        source: ConfigError,
+    },
     /// A key the edit must descend into holds something else than a
     /// mapping or a list.
     #[error("{file}: {key} is not a {expected}; edit it by hand")]
@@ -355,8 +363,11 @@ impl Document {
 
     /// Checks the plan and writes it; nothing is written when the check
     /// fails.
-    pub fn save(&self) -> Result<Loaded, ConfigError> {
-        let loaded = self.check()?;
+    pub fn save(&self) -> Result<Loaded, EditError> {
+        let loaded = self.check().map_err(|source| EditError::NotWritten {
+            file: self.file(),
+            source,
+        })?;
         let text = self.to_text()?;
         std::fs::write(&self.path, text).map_err(|source| ConfigError::Write {
             path: self.path.clone(),
@@ -717,5 +728,45 @@ mod tests {
             assert_eq!(it.request.payload, Payload::Raw("ping: 5".into()));
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    #[test]
+    fn an_update_replaces_every_spelling_and_keeps_what_lps_does_not_model() {
+        let dir = std::env::temp_dir().join(format!("lps-edit-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plan.yaml");
+        std::fs::write(
+            &path,
+            "name: P\nrounds:\n  - name: R\n    stages:\n      - numberOfClients: 2\n    iterations:\n      \
+             - name: post\n        DELAY: 9\n        mode: R\n        requestCount: 1\n        \
+             failureRules:\n          - metric: ErrorRate > 0.5\n        httpRequest:\n          \
+             METHOD: GET\n          headers: { Old: x }\n          url: http://127.0.0.1:9/\n          \
+             retry: { maxRetries: 2 }\n",
+        )
+        .unwrap();
+        let mut doc = Document::open(&path).unwrap();
+        doc.upsert_iteration(Some("r"), &iteration("POST")).unwrap();
+        doc.upsert_round(&RoundSpec {
+            name: "R".into(),
+            ..RoundSpec::default()
+        })
+        .unwrap();
+        let text = doc.to_text().unwrap();
+        for gone in ["DELAY", "METHOD", "headers:", "Old"] {
+            assert!(!text.contains(gone), "{gone} left in:\n{text}");
+        }
+        for kept in [
+            "stages:",
+            "failureRules:",
+            "retry:",
+            "startupDelay: \"7\"",
+            "httpMethod: POST",
+        ] {
+            assert!(text.contains(kept), "{kept} lost from:\n{text}");
+        }
+        // The new URL is relative and the round has no baseUrl: nothing is written.
+        assert!(doc.save().is_err());
+        assert!(std::fs::read_to_string(&path).unwrap().contains("DELAY"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -103,7 +103,7 @@ pub fn variable(path: &Path, a: &VariableArgs) -> Result<String, Error> {
 }
 
 fn save(doc: &Document) -> Result<(), Error> {
-    let loaded = doc.save().map_err(EditError::from)?;
+    let loaded = doc.save()?;
     // What LPS would ignore in the file is worth knowing before a run.
     for warning in &loaded.warnings {
         eprintln!("lps: warning: {warning}");
