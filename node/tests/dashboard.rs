@@ -787,7 +787,7 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
         ClusterSettings::for_test(2, true).heartbeat_timeout(5),
     );
     let url = target.url("/");
-    let line = format!("-u {url} -tn Checkout -rn home -im D -d 8 -nc 2 --threads 1");
+    let line = format!("-u {url} -n Checkout -in home -im D -d 8 -nc 2 --threads 1");
     let run = args(&line);
     let mut master = c.spawn(
         "master",

@@ -46,7 +46,9 @@ fn http2_prior_knowledge_counts_exactly() {
     let target = Target::start(&[]);
     let url = target.url("/");
     let (code, report, stderr) = lps_json(
-        &["--url", &url, "-rc", "300", "-nc", "3", "-hv", "2.0"],
+        &[
+            "--url", &url, "-rc", "300", "-nc", "3", "-hv", "2.0", "-h2c",
+        ],
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -65,7 +67,7 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     let target = Target::start(&[]);
     let url = target.url("/bytes/3145728");
     let (code, report, stderr) = lps_json(
-        &args(&format!("--url {url} -hv 2 -rc 4 -nc 2 --timeout 5")),
+        &args(&format!("--url {url} -hv 2.0 -h2c -rc 4 -nc 2 --timeout 5")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -78,7 +80,7 @@ fn http2_bodies_past_the_flow_control_windows_complete() {
     let arg = format!("path:{}", payload.display());
     let (code, report, stderr) = lps_json(
         &args(&format!(
-            "--url {url} -hv 2 -hm POST -p {arg} -im CRB -rc 20 -bs 5 -cdt 1 -nc 2 --timeout 10"
+            "--url {url} -hv 2.0 -h2c -hm POST -p {arg} -im CRB -rc 20 -bs 5 -cdt 1 -nc 2 --timeout 10"
         )),
         LIMIT,
     );
@@ -98,7 +100,8 @@ fn http2_leaves_out_the_connection_headers_of_an_http1_plan() {
             "--url",
             &url,
             "-hv",
-            "2",
+            "2.0",
+            "-h2c",
             "-rc",
             "20",
             "-h",
@@ -126,7 +129,7 @@ fn http2_prior_knowledge_against_an_http1_server_is_a_protocol_error() {
     });
     let url = format!("http://{addr}/");
     let (code, report, stderr) = lps_json(
-        &args(&format!("--url {url} -hv 2 -rc 3 -nc 2 --timeout 5")),
+        &args(&format!("--url {url} -hv 2.0 -h2c -rc 3 -nc 2 --timeout 5")),
         LIMIT,
     );
     assert_eq!(code, 1, "{stderr}");
@@ -513,10 +516,11 @@ fn dcb_runs_batches_for_its_duration() {
 fn cb_with_maximize_throughput_does_not_wait_for_slow_batches() {
     let target = Target::start(&["--record-arrivals"]);
     // Each request takes 400 ms; batches start every 100 ms regardless.
+    // (LPS 3.x's CB takes no duration: DCB is CB bounded by one.)
     let url = target.url("/delay/400");
     let (_, report, stderr) = lps_json(
         &args(&format!(
-            "--url {url} -im CB -d 1 -bs 3 -cdt 100 -nc 1 --maximizeThroughput"
+            "--url {url} -im DCB -d 1 -bs 3 -cdt 100 -nc 1 --maximizeThroughput"
         )),
         LIMIT,
     );
@@ -534,7 +538,7 @@ fn rampup_delays_each_next_client() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
     let (code, _, stderr) = lps_json(
-        &["--url", &url, "-rc", "1", "-nc", "4", "-rp", "200"],
+        &["--url", &url, "-rc", "1", "-nc", "4", "-ad", "200"],
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -726,7 +730,7 @@ fn http2_batches_multiplex_on_one_connection_per_client() {
     let url = target.url("/delay/50");
     let (code, report, stderr) = lps_json(
         &args(&format!(
-            "--url {url} -hv 2 -im CRB -rc 40 -bs 10 -cdt 10 -nc 2"
+            "--url {url} -hv 2.0 -h2c -im CRB -rc 40 -bs 10 -cdt 10 -nc 2"
         )),
         LIMIT,
     );
@@ -992,7 +996,7 @@ fn batches_reuse_one_connection_per_lane() {
     let target = Target::start(&[]);
     let url = target.url("/");
     let (code, report, stderr) = lps_json(
-        &args(&format!("--url {url} -im CRB -rc 200 -bs 5 -cdt 0 -nc 2")),
+        &args(&format!("--url {url} -im CRB -rc 200 -bs 5 -cdt 1 -nc 2")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");

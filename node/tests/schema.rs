@@ -147,7 +147,7 @@ fn reports_of_every_kind_of_run_validate() {
     let runs: Vec<Vec<&str>> = vec![
         vec!["--url", &ok, "-rc", "50", "-nc", "2"],
         vec!["--url", &ok, "-im", "D", "-d", "1", "--rate", "100"],
-        vec!["--url", &status, "-rc", "5", "-hv", "2"],
+        vec!["--url", &status, "-rc", "5", "-hv", "2.0", "-h2c"],
         vec!["--url", &closed, "-rc", "3"],
         vec![
             "--url", &ok, "-im", "CRB", "-rc", "6", "-bs", "3", "-cdt", "10",

@@ -136,3 +136,197 @@ fn settings_faults_name_the_file_line_and_key() {
         );
     }
 }
+
+/// Runs a settings command in `dir`; (exit code, stderr).
+fn edit_in(dir: &Scratch, args: &[&str]) -> (i32, String) {
+    let out = Lps::spawn_in(dir.dir(), args).wait(LIMIT);
+    (out.code.unwrap_or(-1), out.stderr)
+}
+
+fn settings_file(dir: &Scratch) -> serde_json::Value {
+    common::read_json(&dir.path("config/lpsSettings.json"))
+}
+
+#[test]
+fn settings_commands_merge_their_section_of_lps_shipped_file() {
+    let dir = Scratch::new("settings-commands");
+    std::fs::create_dir(dir.path("config")).expect("config dir");
+    dir.write("config/lpsSettings.json", LPS_DEFAULT_FILE);
+    let commands: &[(&[&str], &str, serde_json::Value)] = &[
+        (
+            &["dashboard", "-p", "8010", "-bid", "false", "-rr", "5"],
+            "Dashboard",
+            serde_json::json!({"BuiltInDashboard": false, "Port": 8010, "RefreshRate": 5}),
+        ),
+        (
+            &[
+                "httpclient",
+                "-cto",
+                "30",
+                "-mcps",
+                "10",
+                "--ALLOWHOSTOVERRIDE",
+                "-sth",
+                "X-Time",
+            ],
+            "HttpClient",
+            serde_json::json!({
+                "ClientTimeoutInSeconds": 30,
+                "PooledConnectionLifeTimeInSeconds": 1500,
+                "PooledConnectionIdleTimeoutInSeconds": 350,
+                "MaxConnectionsPerServer": 10,
+                "HeaderValidationMode": "RawPassthrough",
+                "AllowHostOverride": true,
+                "ServerTimeHeader": "X-Time",
+            }),
+        ),
+        (
+            &["logger", "-ll", "Warning", "-cll", "3", "-dfl"],
+            "FileLogger",
+            serde_json::json!({
+                "LogFilePath": "logs/lpslog.log",
+                "ConsoleLogingLevel": 3,
+                "EnableConsoleLogging": true,
+                "DisableConsoleErrorLogging": true,
+                "DisableFileLogging": true,
+                "LoggingLevel": "Warning",
+            }),
+        ),
+        (
+            &[
+                "watchdog",
+                "--maxMemoryMB",
+                "6000",
+                "-sm",
+                "All",
+                "-cdrtims",
+                "250",
+            ],
+            "Watchdog",
+            serde_json::json!({
+                "MaxMemoryMB": 6000,
+                "CoolDownMemoryMB": 4000,
+                "MaxCPUPercentage": 80,
+                "CoolDownCPUPercentage": 60,
+                "CoolDownRetryTimeInMs": 250,
+                "MaxConcurrentConnectionsCountPerHostName": 3000,
+                "CoolDownConcurrentConnectionsCountPerHostName": 1500,
+                "MaxCoolingPeriod": 30,
+                "ResumeCoolingAfter": 90,
+                "SuspensionMode": "All",
+            }),
+        ),
+        (
+            &[
+                "influxdb",
+                "-ie",
+                "-iu",
+                "http://127.0.0.1:8086",
+                "-it",
+                "t",
+                "-io",
+                "o",
+                "-ib",
+                "b",
+            ],
+            "InfluxDB",
+            serde_json::json!({
+                "Enabled": true,
+                "Url": "http://127.0.0.1:8086",
+                "Token": "t",
+                "Organization": "o",
+                "Bucket": "b",
+            }),
+        ),
+        (
+            &[
+                "cluster",
+                "-mip",
+                "127.0.0.1",
+                "-gp",
+                "5009",
+                "-ew",
+                "2",
+                "-miw",
+                "false",
+            ],
+            "Cluster",
+            serde_json::json!({
+                "MasterNodeIP": "127.0.0.1",
+                "GRPCPort": 5009,
+                "ExpectedNumberOfWorkers": 2,
+                "MasterNodeIsWorker": false,
+            }),
+        ),
+    ];
+    for (args, section, expected) in commands {
+        let before = settings_file(&dir);
+        let (code, stderr) = edit_in(&dir, args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let after = settings_file(&dir);
+        assert_eq!(after["LPSAppSettings"][section], *expected, "{args:?}");
+        // The other sections are as they were.
+        for (name, value) in before["LPSAppSettings"].as_object().unwrap() {
+            if name != section {
+                assert_eq!(after["LPSAppSettings"][name], *value, "{args:?}: {name}");
+            }
+        }
+    }
+    // lps reads what the commands wrote.
+    let settings = lps_config::Settings::load(&dir.path("config/lpsSettings.json")).unwrap();
+    assert_eq!(settings.dashboard.port, 8010);
+    assert_eq!(settings.cluster.map(|c| c.grpc_port), Some(5009));
+}
+
+#[test]
+fn settings_commands_refuse_what_lps_refuses_and_write_nothing() {
+    let dir = Scratch::new("settings-commands-bad");
+    std::fs::create_dir(dir.path("config")).expect("config dir");
+    dir.write("config/lpsSettings.json", LPS_DEFAULT_FILE);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["dashboard", "-p", "0x"],
+            "-p/--port: expected a whole number, got \"0x\"",
+        ),
+        (&["dashboard", "-p", "70000"], "not written"),
+        (&["watchdog", "-mmm", "100"], "not written"),
+        (&["httpclient", "-hvm", "Strict", "-aho"], "not written"),
+        (&["logger", "-ll", "Loud"], "not written"),
+        (&["influxdb", "-ie", "-iu", "ftp://x"], "not written"),
+        (&["cluster", "-gp", "5001"], "not written"),
+        (&["dashboard", "--bogus", "1"], "unexpected argument"),
+    ];
+    for (args, needle) in cases {
+        let (code, stderr) = edit_in(&dir, args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {needle:?} not in {stderr}"
+        );
+        let text = std::fs::read_to_string(dir.path("config/lpsSettings.json")).unwrap();
+        assert_eq!(text, LPS_DEFAULT_FILE, "{args:?} wrote the file");
+    }
+}
+
+#[test]
+fn settings_commands_create_a_file_and_keep_lps_flat_layout() {
+    let dir = Scratch::new("settings-commands-new");
+    let (code, stderr) = edit_in(&dir, &["dashboard", "-bid", "-p", "8009"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        settings_file(&dir),
+        serde_json::json!({"LPSAppSettings": {"Dashboard": {"BuiltInDashboard": true, "Port": 8009}}})
+    );
+    let flat = dir.write("flat.json", r#"{"HttpClient": {"TimeoutSeconds": 5}}"#);
+    let flat_s = flat.to_str().unwrap();
+    let (code, stderr) = edit_in(&dir, &["dashboard", "--settings", flat_s, "-p", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        common::read_json(&flat),
+        serde_json::json!({"HttpClient": {"TimeoutSeconds": 5}, "Dashboard": {"Port": 0}})
+    );
+    // The key order of the file is kept (serde_json's map would sort it).
+    let text = std::fs::read_to_string(&flat).unwrap();
+    assert!(text.find("HttpClient") < text.find("Dashboard"), "{text}");
+}

@@ -101,7 +101,17 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     let server = start_tls_server();
     let url = format!("https://{}/", server.addr);
     let (code, r1, stderr) = lps_json(
-        &["--url", &url, "--insecure", "-rc", "100", "-nc", "2"],
+        &[
+            "--url",
+            &url,
+            "--insecure",
+            "-rc",
+            "100",
+            "-nc",
+            "2",
+            "-hv",
+            "1.1",
+        ],
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -109,7 +119,7 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     assert_eq!(r1["status_codes"]["200"], 200);
     assert_eq!(server.h1.load(Ordering::SeqCst), 200);
     let (code, r2, stderr) = lps_json(
-        &args(&format!("--url {url} --insecure -rc 100 -nc 2 -hv 2")),
+        &args(&format!("--url {url} --insecure -rc 100 -nc 2 -hv 2.0")),
         LIMIT,
     );
     assert_eq!(code, 0, "{stderr}");
@@ -126,7 +136,7 @@ fn h2_batches_against_a_server_without_alpn_fall_back_on_one_connection_per_lane
     // HTTP/2 connection between a batch's lanes, when there is one to share.
     let server = tls_server(&[]);
     let url = format!("https://{}/", server.addr);
-    let line = format!("--url {url} --insecure -hv 2 -im CRB -rc 40 -bs 4 -cdt 0");
+    let line = format!("--url {url} --insecure -hv 2.0 -im CRB -rc 40 -bs 4 -cdt 1");
     let (code, report, stderr) = lps_json(&args(&line), LIMIT);
     assert_eq!(code, 0, "{stderr} {}", report["errors"]);
     assert_eq!(report["requests"]["ok"], 40);

@@ -12,6 +12,8 @@
 //!   [`Warning`]s for what LPS ignores.
 //! - `request`: reading iterations, requests, payloads, retry, capture, rules.
 //! - `check`: LPS's value rules (numbers, names, modes, URLs, versions).
+//! - `edit`: [`Document`]: `lps create`, `round`, `iteration`, `capture` and
+//!   `variable` editing a plan file and writing it back.
 //! - `tree`: the file as a tree of texts with lines, from YAML or JSON.
 //!
 //! # Example
@@ -43,6 +45,9 @@
 //! # Ok::<(), lps_config::ConfigError>(())
 //! ```
 
+pub use edit::{
+    CaptureSpec, Document, EditError, IterationSpec, RequestSpec, RoundSpec, VariableSpec,
+};
 pub use load::{Loaded, Warning, WarningKind, load, parse};
 pub use model::{
     Capture, ClientCertificate, Environment, Feature, FileField, HttpRequest, HttpVersion,
@@ -51,6 +56,7 @@ pub use model::{
 };
 
 mod check;
+mod edit;
 mod load;
 mod model;
 mod request;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use lps_config::Settings;
 
-use super::cli::{EngineArgs, OutputArgs, QuickArgs};
-use super::{Error, options, plans};
+use super::cli::{EngineArgs, IterationArgs, OutputArgs, QuickArgs};
+use super::{Error, options, quick};
 use crate::shutdown::CancellationToken;
 use crate::{local, report};
 
@@ -30,18 +30,22 @@ pub fn run(
     eprintln!(
         "lps demo: built-in target on http://{addr}/; sending {requests} requests from each of {clients} clients"
     );
-    let quick = QuickArgs {
-        url: Some(format!("http://{addr}/")),
-        method: "GET".into(),
-        http_version: "1.1".into(),
-        test_name: "Demo".into(),
-        run_name: "hello".into(),
-        clients,
-        run_in_parallel: true,
-        request_count: Some(requests),
+    let args = QuickArgs {
+        name: "Demo".into(),
+        round_name: "Demo".into(),
+        clients: clients.to_string(),
+        iteration: IterationArgs {
+            name: Some("hello".into()),
+            url: Some(format!("http://{addr}/")),
+            http_version: "1.1".into(),
+            request_count: Some(requests.to_string()),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let plan = plans::quick(&quick)?;
+    let plan = quick::quick_plan(&args)?;
+    // TEMPORARY: replaced by the LPS 3.x lowering at the merge.
+    let plan = quick::to_current_plan(&plan)?;
     let model = options::model(engine);
     let code = local::run(&plan, &opts, |_| {}, stop, None, || {})
         .map_err(Error::from)

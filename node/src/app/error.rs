@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use lps_config::ConfigError;
 use lps_engine::EngineError;
 
+use super::cli::Refused;
 use super::plans::PlanError;
+use super::quick::QuickError;
+use super::settings_cmd::SettingsEditError;
 use crate::cluster;
 use crate::report::{Output, ReportError, Written};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_OUTPUT};
@@ -21,15 +24,27 @@ pub enum Error {
     #[error("{message} (see 'lps --help')")]
     Usage { message: String },
 
-    /// `lps add` was given an option of the plan, which it would ignore.
-    #[error("lps add adds an iteration; --{option} is the plan's: edit it in the file")]
-    PlanOptionInAdd { option: &'static str },
+    /// An LPS 2.x spelling, or an option lps does not support yet.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+
+    /// The quick-test options (or `lps iteration`'s) make no acceptable plan.
+    #[error(transparent)]
+    Quick(#[from] QuickError),
+
+    /// A plan-editing command cannot make its edit.
+    #[error(transparent)]
+    Edit(#[from] lps_config::lps3::EditError),
+
+    /// A settings command wrote nothing.
+    #[error(transparent)]
+    SettingsEdit(#[from] SettingsEditError),
 
     /// Neither a command nor `--url`.
     #[error("no --url given and no command; try 'lps demo' or 'lps --help'")]
     NoUrl,
 
-    /// The plan (a file, or the quick-test options) is not acceptable.
+    /// The plan file is not acceptable.
     #[error(transparent)]
     Plan(#[from] PlanError),
 

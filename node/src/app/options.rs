@@ -11,7 +11,7 @@ use super::cli::{EngineArgs, OutputArgs};
 use crate::report::{self, Destinations, Model};
 
 /// The settings file read when `--settings` is not given.
-const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
+pub const DEFAULT_SETTINGS: &str = "config/lpsSettings.json";
 
 /// The settings file given, else the default one if it exists, else the
 /// defaults. What the file holds and lps does not act on is named once.
