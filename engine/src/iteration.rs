@@ -19,9 +19,10 @@ use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
-/// Runs iteration `index` for client `client` until its mode says it is done,
-/// its duration is over or the run is stopped, and records when it ran.
-pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
+/// Runs iteration `index` for client `client` (of the round's `clients`)
+/// until its mode says it is done, its duration is over or the run is
+/// stopped, and records when it ran.
+pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32, clients: u32) {
     let shared = core.shared.clone();
     let it = &shared.iterations[index];
     let start = Instant::now();
@@ -32,10 +33,12 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
     let _end = SpanEnd { core: &core, index };
     match it.mode {
         Mode::Requests { requests } => {
-            sequential(&core, it, client, start, Some(requests), None).await;
+            let who = (client, clients);
+            sequential(&core, it, who, start, Some(requests), None).await;
         }
         Mode::Duration { duration } => {
-            sequential(&core, it, client, start, None, Some(start + duration)).await;
+            let who = (client, clients);
+            sequential(&core, it, who, start, None, Some(start + duration)).await;
         }
         Mode::CooldownBatch {
             batch,
@@ -80,7 +83,7 @@ impl Drop for SpanEnd<'_> {
 async fn sequential(
     core: &Core,
     it: &Prepared,
-    client: u32,
+    (client, clients): (u32, u32),
     start: Instant,
     count: Option<u64>,
     deadline: Option<Instant>,
@@ -99,7 +102,7 @@ async fn sequential(
             }
         }
         Some(rate) => {
-            let pace = Pace::new(rate, shared.clients, client, start);
+            let pace = Pace::new(rate, clients, client, start);
             // Requests sent; the loop may be cut, so it lives out here.
             let sent = Cell::new(0u64);
             // Dropped before `sent`, however the loop ends (a cut included).
