@@ -75,6 +75,8 @@ pub enum Command {
         /// The plan file.
         plan: PathBuf,
         #[command(flatten)]
+        select: super::plans::RoundSelect,
+        #[command(flatten)]
         engine: EngineArgs,
         #[command(flatten)]
         output: OutputArgs,

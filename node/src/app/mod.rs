@@ -127,11 +127,12 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Some(Command::Run {
             plan,
+            select,
             engine,
             output,
             cluster,
         }) => {
-            let plan = plans::load(&plan)?;
+            let plan = plans::load(&plan, &select)?;
             run_plan(&plan, &engine, &output, &cluster, &stop)
         }
         Some(Command::Create { plan, quick }) => {
