@@ -90,9 +90,11 @@ pub(crate) struct Shared {
     /// Rounds in order.
     pub rounds: Vec<RoundRun>,
     /// Cores that finished a round, all rounds together: before round `r`
-    /// (from 1) a core waits until it is `r * cores`, so that a round starts
-    /// only once the last client of the one before is done on every core.
+    /// (from 1) a core waits until it is `r * cores_running`, so that a round
+    /// starts only once the last client of the one before is done on every core.
     pub rounds_done: std::sync::atomic::AtomicUsize,
+    /// Cores whose runtime started (one that could not build it runs nothing).
+    pub cores_running: std::sync::atomic::AtomicUsize,
     pub timeout: Duration,
     /// How long requests in flight may finish after a deadline or a stop.
     pub grace: Duration,

@@ -167,6 +167,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         iterations,
         rounds,
         rounds_done: std::sync::atomic::AtomicUsize::new(0),
+        cores_running: std::sync::atomic::AtomicUsize::new(cores),
         timeout: opts.timeout,
         grace: opts.grace.min(opts.timeout),
         rate: opts.rate,
@@ -371,7 +372,11 @@ fn core_main(
         .build()
     {
         Ok(rt) => rt,
-        Err(_) => return,
+        Err(_) => {
+            // The other cores stop waiting for this one between rounds.
+            shared.cores_running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
     };
     // After the runtime: its fds must stay in the table other threads use.
     #[cfg(target_os = "linux")]
@@ -428,7 +433,10 @@ async fn run_rounds(state: &Rc<Core>, (core, cores): (usize, usize), stop: &Canc
             // Watched rather than awaited: a core's runtime cannot be woken
             // from another core, whose file table lacks its fds (fd_table);
             // a millisecond is nothing beside a round.
-            while shared.rounds_done.load(Ordering::Acquire) < r * cores && !stop.is_cancelled() {
+            while shared.rounds_done.load(Ordering::Acquire)
+                < r * shared.cores_running.load(Ordering::Acquire)
+                && !stop.is_cancelled()
+            {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
