@@ -246,7 +246,7 @@ fn engine(c: &mut Criterion) {
     let runs = [
         ("R", HttpVersion::Http11, 1u32, 2_000u64),
         ("R", HttpVersion::Http11, 64, 100),
-        ("R-h2", HttpVersion::Http2, 64, 100),
+        ("R-h2", HttpVersion::H2c, 64, 100),
     ];
     for (name, version, clients, requests) in runs {
         let mut plan = r_plan(target.local_addr(), clients, requests);

@@ -130,16 +130,13 @@ pub fn loopback_target() -> lps_testbed::TargetHandle {
 pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
     Plan {
         name: "bench".into(),
-        clients,
-        rampup: Duration::ZERO,
-        delay_client_creation: false,
-        run_in_parallel: true,
         rounds: vec![Round {
-            name: "Round-1".into(),
+            run_in_parallel: true,
             iterations: vec![Iteration {
                 name: "home".into(),
                 mode: Mode::Requests { requests },
                 maximize_throughput: false,
+                startup_delay: Duration::ZERO,
                 request: HttpRequest {
                     method: "GET".into(),
                     target: Target {
@@ -153,6 +150,7 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
                     version: HttpVersion::Http11,
                 },
             }],
+            ..Round::single("Round-1", clients, Duration::ZERO)
         }],
     }
 }

@@ -423,7 +423,7 @@ mod tests {
     fn loads_the_examples() {
         let quick = load_plan(&example("quick.yaml")).expect("quick.yaml is valid");
         assert_eq!(quick.name, "Quick-Plan");
-        assert_eq!(quick.clients, 1);
+        assert_eq!(quick.clients(), 1);
         assert_eq!(quick.rounds.len(), 1);
         let home = &quick.rounds[0].iterations[0];
         assert_eq!(home.name, "home");
@@ -432,8 +432,9 @@ mod tests {
 
         let mixed = load_plan(&example("mixed.json")).expect("mixed.json is valid");
         assert_eq!(mixed.name, "Mixed-Plan");
-        assert_eq!(mixed.clients, 2);
-        assert_eq!(mixed.rampup, Duration::from_millis(100));
+        assert_eq!(mixed.clients(), 2);
+        let ramp = &mixed.rounds[0].stages;
+        assert_eq!(ramp[0].arrival_delay, Duration::from_millis(100));
         let summary: Vec<(&str, &str, Mode, &str, String)> = mixed
             .rounds
             .iter()

@@ -25,28 +25,97 @@ pub fn positive_seconds(seconds: f64) -> Option<Duration> {
         .filter(|d| !d.is_zero() && *d <= LONGEST)
 }
 
-/// A test plan: clients that each run the rounds in order.
+/// A test plan: rounds run one after another, each with its own clients.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Name of the test (`-tn`), shown in reports.
     pub name: String,
-    /// Concurrent clients (`-nc`); each runs every round of the plan.
-    pub clients: u32,
-    /// Delay before each next client starts (`-rp`).
-    pub rampup: Duration,
-    /// Create each client only when it starts (`-dcc`).
-    pub delay_client_creation: bool,
-    /// Iterations of a round run concurrently (`-rip`); otherwise one after another.
-    pub run_in_parallel: bool,
-    /// Rounds run one after another by every client.
+    /// Rounds in order; a round starts once every client of the one before
+    /// has finished (LPS 3.x).
     pub rounds: Vec<Round>,
 }
 
-/// A round groups iterations that run together.
+impl Plan {
+    /// The most clients any round runs at once: the peak, which is what the
+    /// reports give as the plan's clients (rounds do not overlap).
+    pub fn clients(&self) -> u32 {
+        self.rounds.iter().map(Round::clients).max().unwrap_or(0)
+    }
+}
+
+/// A round: its clients each run its iterations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Round {
     pub name: String,
+    /// Waited once, before the round's first client starts.
+    pub startup_delay: Duration,
+    /// The client ramp, never empty: a round written without `stages` is
+    /// one stage of its `numberOfClients` and `arrivalDelay`.
+    pub stages: Vec<Stage>,
+    /// Create each client only when it starts.
+    pub delay_client_creation: bool,
+    /// A client starts all its iterations at once; otherwise one after another.
+    pub run_in_parallel: bool,
+    /// Labels `lps run -t` selects rounds by.
+    pub tags: Vec<String>,
     pub iterations: Vec<Iteration>,
+}
+
+/// One step of a round's client ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub clients: u32,
+    /// Gap between the starts of consecutive clients of the stage.
+    pub arrival_delay: Duration,
+    /// Wait after the previous stage's last client started (LPS measures it
+    /// from that spawn, not from that stage's end).
+    pub startup_delay: Duration,
+}
+
+impl Round {
+    /// A round of one stage: `clients` started `arrival_delay` apart.
+    pub fn single(name: impl Into<String>, clients: u32, arrival_delay: Duration) -> Round {
+        Round {
+            name: name.into(),
+            startup_delay: Duration::ZERO,
+            stages: vec![Stage {
+                clients,
+                arrival_delay,
+                startup_delay: Duration::ZERO,
+            }],
+            delay_client_creation: false,
+            run_in_parallel: false,
+            tags: Vec::new(),
+            iterations: Vec::new(),
+        }
+    }
+
+    /// Clients of the round, all stages together.
+    pub fn clients(&self) -> u32 {
+        self.stages
+            .iter()
+            .fold(0u32, |n, s| n.saturating_add(s.clients))
+    }
+
+    /// When client `i` (0-based, across stages) starts, from the round's
+    /// start (after its `startup_delay`). LPS: client `i` of a stage starts
+    /// at `offset + i * arrivalDelay`, where `offset` adds up each stage's
+    /// `startupDelay` and the `(n - 1) * arrivalDelay` of the stages before.
+    /// A client past the last stage starts with the last one.
+    pub fn arrival(&self, i: u32) -> Duration {
+        let mut offset = Duration::ZERO;
+        let mut first = 0u32;
+        for stage in &self.stages {
+            offset = offset.saturating_add(stage.startup_delay);
+            let last = stage.clients.saturating_sub(1);
+            if i < first.saturating_add(stage.clients) {
+                return offset.saturating_add(stage.arrival_delay.saturating_mul(i - first));
+            }
+            offset = offset.saturating_add(stage.arrival_delay.saturating_mul(last));
+            first = first.saturating_add(stage.clients);
+        }
+        offset
+    }
 }
 
 /// One HTTP run: a request and how often to send it.
@@ -55,9 +124,11 @@ pub struct Iteration {
     /// Name used in reports (`-rn`); unique within the plan.
     pub name: String,
     pub mode: Mode,
-    /// Batch modes: start the next batch after the cooldown even if the
-    /// previous batch has not finished.
+    /// Batch modes: time the batches with the precise timer (LPS busy-polls
+    /// for the same end). Batches never wait for the one before.
     pub maximize_throughput: bool,
+    /// Waited by each client before it runs the iteration.
+    pub startup_delay: Duration,
     pub request: HttpRequest,
 }
 
@@ -124,18 +195,26 @@ impl Mode {
 }
 
 /// HTTP version a request is sent with.
+///
+/// LPS's `1.0` is sent as HTTP/1.1: lps speaks no HTTP/1.0, and .NET sends
+/// a 1.0 request much as a 1.1 one without keep-alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
     Http11,
-    /// HTTP/2: h2 over TLS for `https://`, h2c with prior knowledge for `http://`.
+    /// HTTP/2 when the server agrees: over `https://` TLS offers ALPN `h2`
+    /// then `http/1.1` and the server picks; over `http://` it is HTTP/1.1
+    /// (LPS's 2.0 without `supportH2C`).
     Http2,
+    /// HTTP/2 with prior knowledge over `http://` (LPS's `supportH2C`);
+    /// over `https://` as [`HttpVersion::Http2`].
+    H2c,
 }
 
 impl HttpVersion {
     pub fn as_str(&self) -> &'static str {
         match self {
             HttpVersion::Http11 => "1.1",
-            HttpVersion::Http2 => "2",
+            HttpVersion::Http2 | HttpVersion::H2c => "2",
         }
     }
 }
@@ -198,4 +277,58 @@ pub struct HttpRequest {
     /// Request body; empty means none.
     pub body: Vec<u8>,
     pub version: HttpVersion,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn stage(clients: u32, arrival: u64, startup: u64) -> Stage {
+        Stage {
+            clients,
+            arrival_delay: ms(arrival),
+            startup_delay: ms(startup),
+        }
+    }
+
+    #[test]
+    fn one_stage_is_a_linear_ramp() {
+        let round = Round::single("r", 3, ms(100));
+        assert_eq!(round.clients(), 3);
+        let got: Vec<_> = (0..3).map(|i| round.arrival(i)).collect();
+        assert_eq!(got, [ms(0), ms(100), ms(200)]);
+        let burst = Round::single("r", 4, ms(0));
+        assert!((0..4).all(|i| burst.arrival(i) == ms(0)));
+    }
+
+    #[test]
+    fn stages_start_after_the_previous_stages_last_client() {
+        // spec 2.2: offset += startupDelay; client i at offset + i * arrival;
+        // offset += (n - 1) * arrival.
+        let mut round = Round::single("r", 1, ms(0));
+        round.stages = vec![stage(3, 100, 50), stage(2, 40, 500), stage(1, 999, 10)];
+        assert_eq!(round.clients(), 6);
+        let got: Vec<_> = (0..7).map(|i| round.arrival(i)).collect();
+        // Stage 1: 50, 150, 250. Stage 2: 250 + 500 = 750, 790.
+        // Stage 3: 790 + 10 = 800; client 6 is past the last stage.
+        assert_eq!(
+            got,
+            [ms(50), ms(150), ms(250), ms(750), ms(790), ms(800), ms(800)]
+        );
+    }
+
+    #[test]
+    fn the_peak_round_gives_the_plans_clients() {
+        let mut big = Round::single("b", 2, ms(0));
+        big.stages.push(stage(5, 0, 0));
+        let plan = Plan {
+            name: "p".into(),
+            rounds: vec![Round::single("a", 3, ms(0)), big],
+        };
+        assert_eq!(plan.clients(), 7);
+    }
 }

@@ -18,7 +18,8 @@ use crate::error::ConfigError;
 use crate::format::Format;
 use crate::locate::{self, KeyPath};
 use crate::plan::{
-    HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode, Plan, Round, Target,
+    HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode, Plan, Round, Scheme, Stage,
+    Target,
 };
 
 /// Prefix of a payload that names a file instead of holding the body.
@@ -487,16 +488,23 @@ impl PlanFile {
         let clients = self.check_top_level(&plan_item)?;
         // (name, where it was first used) for the duplicate check across rounds.
         let mut seen: Vec<(String, String)> = Vec::new();
+        let rampup = Duration::from_millis(self.rampup_period.unwrap_or(0));
         let mut rounds = Vec::with_capacity(self.rounds.len());
         for (r, round) in self.rounds.into_iter().enumerate() {
-            rounds.push(round.check(r, &origin, &mut seen)?);
+            // The plan-level load becomes every round's: LPS 3.x runs rounds
+            // one after another, each with its own clients.
+            let mut round = round.check(r, &origin, &mut seen)?;
+            round.stages = vec![Stage {
+                clients,
+                arrival_delay: rampup,
+                startup_delay: Duration::ZERO,
+            }];
+            round.delay_client_creation = self.delay_client_creation.unwrap_or(false);
+            round.run_in_parallel = self.run_in_parallel.unwrap_or(true);
+            rounds.push(round);
         }
         Ok(Plan {
             name: self.name,
-            clients,
-            rampup: Duration::from_millis(self.rampup_period.unwrap_or(0)),
-            delay_client_creation: self.delay_client_creation.unwrap_or(false),
-            run_in_parallel: self.run_in_parallel.unwrap_or(true),
             rounds,
         })
     }
@@ -526,18 +534,22 @@ impl PlanFile {
         Ok(clients)
     }
 
-    /// The file form of a checked plan, every field written out.
+    /// The file form of a checked plan, every field written out. The older
+    /// format has the load at plan level: the first round's is written
+    /// (its first stage's clients and arrival delay).
     ///
     /// Durations are written in whole seconds (rounded up) and milliseconds;
     /// a body becomes an inline payload (invalid UTF-8 is replaced, and a body
     /// that starts with `path:` would be read back as a file name).
     pub fn from_plan(plan: &Plan) -> PlanFile {
+        let first = plan.rounds.first();
+        let stage = first.and_then(|r| r.stages.first());
         PlanFile {
             name: plan.name.clone(),
-            number_of_clients: Some(plan.clients),
-            rampup_period: Some(millis(plan.rampup)),
-            delay_client_creation: Some(plan.delay_client_creation),
-            run_in_parallel: Some(plan.run_in_parallel),
+            number_of_clients: Some(stage.map_or(1, |s| s.clients)),
+            rampup_period: Some(millis(stage.map_or(Duration::ZERO, |s| s.arrival_delay))),
+            delay_client_creation: Some(first.is_some_and(|r| r.delay_client_creation)),
+            run_in_parallel: Some(first.is_none_or(|r| r.run_in_parallel)),
             rounds: plan
                 .rounds
                 .iter()
@@ -588,10 +600,9 @@ impl RoundFile {
             seen.push((iteration.name.clone(), item.path.to_string()));
             iterations.push(iteration.check(&item)?);
         }
-        Ok(Round {
-            name: self.name,
-            iterations,
-        })
+        let mut round = Round::single(self.name, 1, Duration::ZERO);
+        round.iterations = iterations;
+        Ok(round)
     }
 }
 
@@ -647,6 +658,7 @@ impl IterationFile {
             name: self.name,
             mode,
             maximize_throughput: self.maximize_throughput.unwrap_or(false),
+            startup_delay: Duration::ZERO,
             request,
         })
     }
@@ -819,10 +831,15 @@ impl HttpRequestFile {
         };
         Ok(HttpRequest {
             method,
-            target,
             headers: self.headers.0,
             body,
-            version: self.http_version.unwrap_or(HttpVersion::Http11),
+            // The older format's HTTP/2 over `http://` has always been h2c
+            // with prior knowledge; it keeps that meaning.
+            version: match (self.http_version, target.scheme) {
+                (Some(HttpVersion::Http2), Scheme::Http) => HttpVersion::H2c,
+                (v, _) => v.unwrap_or(HttpVersion::Http11),
+            },
+            target,
         })
     }
 }
@@ -1080,16 +1097,19 @@ rounds:
         let plan = check_yaml(&text).expect("valid plan");
         let expected = Plan {
             name: "Demo".into(),
-            clients: 2,
-            rampup: Duration::ZERO,
-            delay_client_creation: false,
-            run_in_parallel: true,
             rounds: vec![Round {
-                name: "Round-1".into(),
+                // The plan-level load of the older format, as the round's.
+                stages: vec![Stage {
+                    clients: 2,
+                    arrival_delay: Duration::ZERO,
+                    startup_delay: Duration::ZERO,
+                }],
+                run_in_parallel: true,
                 iterations: vec![Iteration {
                     name: "home".into(),
                     mode: Mode::Requests { requests: 1 },
                     maximize_throughput: false,
+                    startup_delay: Duration::ZERO,
                     request: HttpRequest {
                         method: "GET".into(),
                         target: target("http://127.0.0.1:8080/"),
@@ -1098,6 +1118,7 @@ rounds:
                         version: HttpVersion::Http11,
                     },
                 }],
+                ..Round::single("Round-1", 1, Duration::ZERO)
             }],
         };
         assert_eq!(plan, expected);
@@ -1105,6 +1126,7 @@ rounds:
 
     #[test]
     fn reads_request_fields() {
+        // The older format's 2.0 over http:// is h2c, as it always was.
         let cases = [
             // (httpRequest keys, method, headers, body, version)
             (
@@ -1112,21 +1134,21 @@ rounds:
                 "POST",
                 vec![],
                 "hi",
-                HttpVersion::Http2,
+                HttpVersion::H2c,
             ),
             (
                 "url: http://h/\nhttpVersion: 2",
                 "GET",
                 vec![],
                 "",
-                HttpVersion::Http2,
+                HttpVersion::H2c,
             ),
             (
                 "url: http://h/\nhttpVersion: 2.0",
                 "GET",
                 vec![],
                 "",
-                HttpVersion::Http2,
+                HttpVersion::H2c,
             ),
             (
                 "url: http://h/\nhttpVersion: 1.1",

@@ -34,7 +34,10 @@ pub(crate) struct Prepared {
     pub addrs: Vec<SocketAddr>,
     /// TLS name when the URL is `https://`.
     pub tls_name: Option<ServerName<'static>>,
-    pub version: HttpVersion,
+    /// How a connection is opened and which protocol it speaks.
+    pub wire: Wire,
+    /// Waited by each client before it runs the iteration.
+    pub startup_delay: Duration,
     /// The whole HTTP/1.1 request, written as is on every send.
     pub h1_request: Vec<u8>,
     /// HEAD responses carry no body whatever their headers say.
@@ -50,21 +53,54 @@ pub(crate) struct H2Request {
     pub body: Bytes,
 }
 
+/// The protocol a request's connections speak, from its version and scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// HTTP/1.1 (TLS offers only `http/1.1`).
+    Http1,
+    /// TLS offering `h2` then `http/1.1`; the server's pick is spoken.
+    Alpn,
+    /// HTTP/2 with prior knowledge over plain TCP.
+    H2c,
+}
+
+impl Wire {
+    pub fn of(version: HttpVersion, tls: bool) -> Wire {
+        match (version, tls) {
+            (HttpVersion::Http11, _) => Wire::Http1,
+            (HttpVersion::Http2 | HttpVersion::H2c, true) => Wire::Alpn,
+            // LPS's 2.0 over http:// without supportH2C is HTTP/1.1.
+            (HttpVersion::Http2, false) => Wire::Http1,
+            (HttpVersion::H2c, false) => Wire::H2c,
+        }
+    }
+}
+
+/// A round as the cores run it.
+pub(crate) struct RoundRun {
+    /// Indices of the round's iterations, in order.
+    pub iterations: Vec<usize>,
+    /// The round's load: clients, ramp, delays (its iterations left out).
+    pub round: lps_config::Round,
+}
+
 /// What all cores share, read-only.
 pub(crate) struct Shared {
     pub iterations: Vec<Prepared>,
-    /// Iteration indices per round, in order.
-    pub rounds: Vec<Vec<usize>>,
-    pub clients: u32,
-    pub rampup: Duration,
-    pub delay_client_creation: bool,
-    pub run_in_parallel: bool,
+    /// Rounds in order.
+    pub rounds: Vec<RoundRun>,
+    /// Cores that finished a round, all rounds together: before round `r`
+    /// (from 1) a core waits until it is `r * cores_running`, so that a round
+    /// starts only once the last client of the one before is done on every core.
+    pub rounds_done: std::sync::atomic::AtomicUsize,
+    /// Cores whose runtime started (one that could not build it runs nothing).
+    pub cores_running: std::sync::atomic::AtomicUsize,
     pub timeout: Duration,
     /// How long requests in flight may finish after a deadline or a stop.
     pub grace: Duration,
     /// Open model: requests per second across all clients.
     pub rate: Option<f64>,
-    /// TLS connectors offering `http/1.1` and `h2` respectively.
+    /// TLS connectors offering `http/1.1`, and `h2` then `http/1.1`.
     pub tls_h1: TlsConnector,
     pub tls_h2: TlsConnector,
     /// The instant every core starts from.
@@ -300,7 +336,7 @@ async fn exchange(
     written: &Cell<u64>,
 ) -> Outcome {
     let sent = it.h1_request.len() as u64;
-    if let (Conn::None, Some(slot), HttpVersion::Http2) = (&*conn, h2_shared, it.version) {
+    if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
         let mut shared = slot.lock().await;
         if shared.is_none() {
             match open_timed(core, it).await.map_err(|k| (k, 0, 0))? {
@@ -385,19 +421,21 @@ async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), Error
 
 async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
     let shared = &core.shared;
-    let h2 = it.version == HttpVersion::Http2;
-    let connector = if h2 { &shared.tls_h2 } else { &shared.tls_h1 };
+    let connector = match it.wire {
+        Wire::Alpn => &shared.tls_h2,
+        Wire::Http1 | Wire::H2c => &shared.tls_h1,
+    };
     let tls = it.tls_name.as_ref().map(|name| (connector, name));
     let mut last = ErrorKind::Connect;
     for addr in &it.addrs {
         match connect::open(*addr, tls).await {
             Ok(stream) => {
-                // Over TLS the server decides by ALPN; over plain TCP HTTP/2
-                // means h2c with prior knowledge.
-                let use_h2 = if it.tls_name.is_some() {
-                    stream.alpn_h2()
-                } else {
-                    h2
+                // Over TLS the server decides by ALPN; h2c is HTTP/2 with
+                // prior knowledge.
+                let use_h2 = match it.wire {
+                    Wire::Alpn => stream.alpn_h2(),
+                    Wire::H2c => true,
+                    Wire::Http1 => false,
                 };
                 if !use_h2 {
                     return Ok(Conn::H1(http1::Connection::new(stream)));

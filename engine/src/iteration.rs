@@ -19,9 +19,10 @@ use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
-/// Runs iteration `index` for client `client` until its mode says it is done,
-/// its duration is over or the run is stopped, and records when it ran.
-pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
+/// Runs iteration `index` for client `client` (of the round's `clients`)
+/// until its mode says it is done, its duration is over or the run is
+/// stopped, and records when it ran.
+pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32, clients: u32) {
     let shared = core.shared.clone();
     let it = &shared.iterations[index];
     let start = Instant::now();
@@ -32,10 +33,12 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32) {
     let _end = SpanEnd { core: &core, index };
     match it.mode {
         Mode::Requests { requests } => {
-            sequential(&core, it, client, start, Some(requests), None).await;
+            let who = (client, clients);
+            sequential(&core, it, who, start, Some(requests), None).await;
         }
         Mode::Duration { duration } => {
-            sequential(&core, it, client, start, None, Some(start + duration)).await;
+            let who = (client, clients);
+            sequential(&core, it, who, start, None, Some(start + duration)).await;
         }
         Mode::CooldownBatch {
             batch,
@@ -80,7 +83,7 @@ impl Drop for SpanEnd<'_> {
 async fn sequential(
     core: &Core,
     it: &Prepared,
-    client: u32,
+    (client, clients): (u32, u32),
     start: Instant,
     count: Option<u64>,
     deadline: Option<Instant>,
@@ -99,7 +102,7 @@ async fn sequential(
             }
         }
         Some(rate) => {
-            let pace = Pace::new(rate, shared.clients, client, start);
+            let pace = Pace::new(rate, clients, client, start);
             // Requests sent; the loop may be cut, so it lives out here.
             let sent = Cell::new(0u64);
             // Dropped before `sent`, however the loop ends (a cut included).
@@ -323,7 +326,7 @@ async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: 
 
 /// Issues `n` tickets. Available lanes take what they can; a lane is added
 /// for each ticket they cannot, so the batch's requests all go out at once
-/// (and, with maximize_throughput, overlap the batch before).
+/// (and overlap those of the batch before that are still in flight).
 fn issue(
     core: &Rc<Core>,
     index: usize,
@@ -341,7 +344,8 @@ fn issue(
     tickets.issued.notify_waiters();
 }
 
-/// Batches of `batch` concurrent requests separated by `cooldown`.
+/// Batches of `batch` concurrent requests, each `cooldown` after the one
+/// before was dispatched (LPS 3.x, spec 2.5).
 async fn batches(
     core: &Rc<Core>,
     it: &Prepared,
@@ -354,30 +358,32 @@ async fn batches(
     let h2: H2Slot = Rc::new(tokio::sync::Mutex::new(None));
     let mut lanes: JoinSet<()> = JoinSet::new();
     let work = async {
+        // maximizeThroughput: LPS busy-polls for a precise cooldown; lps
+        // uses the precise timer instead.
+        let mut alarm = it.maximize_throughput.then(Alarm::new);
         let mut sent = 0u64;
-        let mut next = Instant::now();
         while !core.stopped() {
             let n = match limit {
                 Some(l) if sent >= l => break,
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
+            let dispatched = Instant::now();
             issue(core, it.index, &tickets, &h2, &mut lanes, n);
             sent += n;
-            if it.maximize_throughput {
-                // The next batch starts a cooldown after this one started.
-                next += cooldown;
-            } else {
-                tickets.all_done(sent).await;
-                next = Instant::now() + cooldown;
-            }
             if limit.is_some_and(|l| sent >= l) {
                 break;
             }
+            // As LPS: the cooldown runs from the batch's dispatch, and the
+            // next batch does not wait for this one's responses.
+            let next = dispatched + cooldown;
             if deadline.is_some_and(|d| next >= d) {
                 break;
             }
-            sleep_until(next).await;
+            match alarm.as_mut() {
+                Some(alarm) => alarm.sleep_until(next).await,
+                None => sleep_until(next).await,
+            }
         }
         tickets.all_done(sent).await;
     };

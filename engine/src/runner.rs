@@ -8,6 +8,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Core, H2Request, Prepared, Shared};
+use crate::client::{Core, H2Request, Prepared, RoundRun, Shared, Wire};
 use crate::connect::tls_connector;
 use crate::error::EngineError;
 use crate::snapshot::Snapshot;
@@ -157,7 +158,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         check_rate_modes(plan)?;
     }
     let (iterations, rounds) = prepare_all(plan)?;
-    let cores = thread_count(opts.threads).min(plan.clients.max(1) as usize);
+    let cores = thread_count(opts.threads).min(plan.clients().max(1) as usize);
     // Cores start a little ahead so that every thread is up before the first request.
     let started = opts
         .start_at
@@ -165,15 +166,13 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
     let shared = Arc::new(Shared {
         iterations,
         rounds,
-        clients: plan.clients,
-        rampup: plan.rampup,
-        delay_client_creation: plan.delay_client_creation,
-        run_in_parallel: plan.run_in_parallel,
+        rounds_done: std::sync::atomic::AtomicUsize::new(0),
+        cores_running: std::sync::atomic::AtomicUsize::new(cores),
         timeout: opts.timeout,
         grace: opts.grace.min(opts.timeout),
         rate: opts.rate,
         tls_h1: tls_connector(opts.insecure, &[b"http/1.1"]),
-        tls_h2: tls_connector(opts.insecure, &[b"h2"]),
+        tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),
     });
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -200,8 +199,8 @@ fn check_rate_modes(plan: &Plan) -> Result<(), EngineError> {
 }
 
 /// Every iteration of the plan prepared, indexed in plan order, and each
-/// round as the indices of its iterations.
-fn prepare_all(plan: &Plan) -> Result<(Vec<Prepared>, Vec<Vec<usize>>), EngineError> {
+/// round with the indices of its iterations.
+fn prepare_all(plan: &Plan) -> Result<(Vec<Prepared>, Vec<RoundRun>), EngineError> {
     let mut iterations = Vec::new();
     let mut rounds = Vec::new();
     for round in &plan.rounds {
@@ -211,7 +210,13 @@ fn prepare_all(plan: &Plan) -> Result<(Vec<Prepared>, Vec<Vec<usize>>), EngineEr
             iterations.push(prepare(index, it)?);
             indices.push(index);
         }
-        rounds.push(indices);
+        rounds.push(RoundRun {
+            iterations: indices,
+            round: lps_config::Round {
+                iterations: Vec::new(),
+                ..round.clone()
+            },
+        });
     }
     Ok((iterations, rounds))
 }
@@ -232,8 +237,6 @@ fn spawn_cores(
     };
     let mut threads = Vec::with_capacity(cores);
     for core in 0..cores {
-        // Clients are dealt round-robin so every core gets an equal share.
-        let clients: Vec<u32> = (core as u32..shared.clients).step_by(cores).collect();
         let pin = if core_ids.is_empty() {
             None
         } else {
@@ -243,7 +246,7 @@ fn spawn_cores(
         let interval = opts.snapshot_interval;
         let handle = std::thread::Builder::new()
             .name(format!("lps-core-{core}"))
-            .spawn(move || core_main(core, pin, shared, clients, stop, tx, interval))
+            .spawn(move || core_main((core, cores), pin, shared, stop, tx, interval))
             .map_err(EngineError::Thread)?;
         threads.push(handle);
     }
@@ -274,9 +277,10 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         index,
         mode: it.mode,
         maximize_throughput: it.maximize_throughput,
+        wire: Wire::of(req.version, tls_name.is_some()),
+        startup_delay: it.startup_delay,
         addrs,
         tls_name,
-        version: req.version,
         h1_request,
         head: req.method == "HEAD",
         h2: h2_request(req)?,
@@ -347,14 +351,14 @@ fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap, EngineErr
     Ok(map)
 }
 
-/// One engine thread: pins itself, builds its runtime, and runs its clients
-/// until they are done or `stop` is cancelled, sending a snapshot every
-/// `interval` and a last one at the end.
+/// One engine thread (`core` of `cores`): pins itself, builds its runtime,
+/// and runs its share of each round's clients until the rounds are done or
+/// `stop` is cancelled, sending a snapshot every `interval` and a last one at
+/// the end.
 fn core_main(
-    core: usize,
+    (core, cores): (usize, usize),
     pin: Option<core_affinity::CoreId>,
     shared: Arc<Shared>,
-    clients: Vec<u32>,
     stop: CancellationToken,
     tx: Sender<Snapshot>,
     interval: Duration,
@@ -368,7 +372,11 @@ fn core_main(
         .build()
     {
         Ok(rt) => rt,
-        Err(_) => return,
+        Err(_) => {
+            // The other cores stop waiting for this one between rounds.
+            shared.cores_running.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
     };
     // After the runtime: its fds must stay in the table other threads use.
     #[cfg(target_os = "linux")]
@@ -384,7 +392,7 @@ fn core_main(
         });
         let seq = Rc::new(Cell::new(0u64));
         let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
-        run_clients(&state, clients, &stop).await;
+        run_rounds(&state, (core, cores), &stop).await;
         ticker.abort();
         // The receiver outlives the run unless the process is exiting, when
         // nothing is left to report to.
@@ -413,20 +421,58 @@ fn spawn_ticker(
     })
 }
 
-/// Runs this core's clients until all are done or `stop` is cancelled; on
-/// return no client task is left, so nothing records after the last snapshot.
-async fn run_clients(state: &Rc<Core>, clients: Vec<u32>, stop: &CancellationToken) {
-    let shared = &state.shared;
+/// Runs the rounds one after another: a round's clients are dealt
+/// round-robin to the cores, and before each round after the first every
+/// core waits for the others to finish the one before (the ticker keeps
+/// sending snapshots meanwhile).
+async fn run_rounds(state: &Rc<Core>, (core, cores): (usize, usize), stop: &CancellationToken) {
+    let shared = state.shared.clone();
+    for (r, run) in shared.rounds.iter().enumerate() {
+        if r > 0 {
+            shared.rounds_done.fetch_add(1, Ordering::AcqRel);
+            // Watched rather than awaited: a core's runtime cannot be woken
+            // from another core, whose file table lacks its fds (fd_table);
+            // a millisecond is nothing beside a round.
+            while shared.rounds_done.load(Ordering::Acquire)
+                < r * shared.cores_running.load(Ordering::Acquire)
+                && !stop.is_cancelled()
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        if stop.is_cancelled() || state.stopped() {
+            // A stop cut the round before: nothing new starts.
+            return;
+        }
+        // The first round starts on the run's start (aligned across nodes).
+        let begin = if r == 0 { shared.start } else { Instant::now() };
+        let begin = begin + run.round.startup_delay;
+        let clients = (core as u32..run.round.clients()).step_by(cores);
+        run_clients(state, r, begin, clients, stop).await;
+    }
+}
+
+/// Runs this core's clients of round `r` until all are done or `stop` is
+/// cancelled; on return no client task is left, so nothing records after
+/// the last snapshot.
+async fn run_clients(
+    state: &Rc<Core>,
+    r: usize,
+    begin: Instant,
+    clients: impl Iterator<Item = u32>,
+    stop: &CancellationToken,
+) {
+    let round = &state.shared.rounds[r].round;
     let mut clients_set = JoinSet::new();
     {
         let all_clients = async {
             for client in clients {
                 // Delayed client creation: a client's state exists only from its
                 // start on; otherwise every client is created up front and waits its turn.
-                if shared.delay_client_creation {
-                    sleep_until(shared.start + shared.rampup * client).await;
+                if round.delay_client_creation {
+                    sleep_until(begin + round.arrival(client)).await;
                 }
-                clients_set.spawn_local(run_client(state.clone(), client));
+                clients_set.spawn_local(run_client(state.clone(), r, begin, client));
             }
             while clients_set.join_next().await.is_some() {}
         };
@@ -487,27 +533,36 @@ fn take(state: &Core, core: usize, seq: &Cell<u64>, last: bool) -> Snapshot {
     }
 }
 
-/// One client: waits its ramp-up turn, then runs every round.
-async fn run_client(state: Rc<Core>, client: u32) {
+/// One client of round `r`: waits for its arrival, then runs the round's
+/// iterations, one after another or all at once.
+async fn run_client(state: Rc<Core>, r: usize, begin: Instant, client: u32) {
     let shared = state.shared.clone();
-    sleep_until(shared.start + shared.rampup * client).await;
-    for round in &shared.rounds {
-        if state.stopped() {
-            return;
+    let run = &shared.rounds[r];
+    let clients = run.round.clients();
+    sleep_until(begin + run.round.arrival(client)).await;
+    if run.round.run_in_parallel && run.iterations.len() > 1 {
+        let mut set = JoinSet::new();
+        for &index in &run.iterations {
+            set.spawn_local(run_iteration(state.clone(), index, client, clients));
         }
-        if shared.run_in_parallel && round.len() > 1 {
-            let mut set = JoinSet::new();
-            for &index in round {
-                set.spawn_local(iteration::run(state.clone(), index, client));
+        while set.join_next().await.is_some() {}
+    } else {
+        for &index in &run.iterations {
+            if state.stopped() {
+                return;
             }
-            while set.join_next().await.is_some() {}
-        } else {
-            for &index in round {
-                if state.stopped() {
-                    return;
-                }
-                iteration::run(state.clone(), index, client).await;
-            }
+            run_iteration(state.clone(), index, client, clients).await;
         }
+    }
+}
+
+/// One client's run of an iteration, after the iteration's startup delay.
+async fn run_iteration(state: Rc<Core>, index: usize, client: u32, clients: u32) {
+    let delay = state.shared.iterations[index].startup_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if !state.stopped() {
+        iteration::run(state, index, client, clients).await;
     }
 }

@@ -65,7 +65,7 @@ fn peak_for(port: u16, n: usize) -> (u64, u64) {
     // One after another: iterations run in parallel would each hold their
     // task and connection at once, which is what the plan asks for, not
     // per-iteration state.
-    plan.run_in_parallel = false;
+    plan.rounds[0].run_in_parallel = false;
     let opts = RunOptions {
         threads: 1,
         pin: false,

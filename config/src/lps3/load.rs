@@ -52,6 +52,9 @@ pub enum WarningKind {
     /// A `reference` to a plan-level iteration that does not exist; LPS
     /// logs it and runs the round without it.
     MissingReference { round: String, name: String },
+    /// A key lps accepts and does not act on (`saveResponse`, ...); given once
+    /// per plan, at its first use.
+    NotUsed { key: String },
 }
 
 impl fmt::Display for Warning {
@@ -66,6 +69,7 @@ impl fmt::Display for Warning {
                 f,
                 "{round}: referenced iteration \"{name}\" is not among the plan's iterations; skipped"
             ),
+            WarningKind::NotUsed { key } => write!(f, "key {key} is accepted but not used by lps"),
         }
     }
 }

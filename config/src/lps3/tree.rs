@@ -85,8 +85,14 @@ fn parse_yaml(text: &str, origin: &str) -> Result<Node, ConfigError> {
             .map_or((0, 0), |l| (to_usize(l.line()), to_usize(l.column())));
         let full = e.to_string();
         let suffix = format!(" at line {line}, column {column}");
-        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-        syntax(origin, line, column, message)
+        let message = full.strip_suffix(&suffix).unwrap_or(&full);
+        // serde-saphyr's advice is about its own API, not the file.
+        let message = if message.starts_with("multiple YAML documents detected") {
+            "a plan is one YAML document; this file holds more (a second `---`?)"
+        } else {
+            message
+        };
+        syntax(origin, line, column, message.to_owned())
     })?;
     Ok(to_node(root, text))
 }
@@ -247,8 +253,14 @@ fn parse_json(text: &str, origin: &str) -> Result<Node, ConfigError> {
         let (line, column) = (e.line(), e.column());
         let full = e.to_string();
         let suffix = format!(" at line {line} column {column}");
-        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-        syntax(origin, line, column, message)
+        let message = full.strip_suffix(&suffix).unwrap_or(&full);
+        // serde-saphyr's advice is about its own API, not the file.
+        let message = if message.starts_with("multiple YAML documents detected") {
+            "a plan is one YAML document; this file holds more (a second `---`?)"
+        } else {
+            message
+        };
+        syntax(origin, line, column, message.to_owned())
     })?;
     let mut scanner = JsonScanner {
         text,

@@ -16,16 +16,13 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 pub fn get_plan(port: u16, mode: Mode) -> Plan {
     Plan {
         name: "test".into(),
-        clients: 1,
-        rampup: Duration::ZERO,
-        delay_client_creation: false,
-        run_in_parallel: true,
         rounds: vec![Round {
-            name: "r".into(),
+            run_in_parallel: true,
             iterations: vec![Iteration {
                 name: "i".into(),
                 mode,
                 maximize_throughput: false,
+                startup_delay: Duration::ZERO,
                 request: HttpRequest {
                     method: "GET".into(),
                     target: Target {
@@ -39,6 +36,7 @@ pub fn get_plan(port: u16, mode: Mode) -> Plan {
                     version: HttpVersion::Http11,
                 },
             }],
+            ..Round::single("r", 1, Duration::ZERO)
         }],
     }
 }

@@ -44,8 +44,7 @@ pub fn run(
         ..Default::default()
     };
     let plan = quick::quick_plan(&args)?;
-    // TEMPORARY: replaced by the LPS 3.x lowering at the merge.
-    let plan = quick::to_current_plan(&plan)?;
+    let plan = quick::lowered(plan)?;
     let model = options::model(engine);
     let code = local::run(&plan, &opts, |_| {}, stop, None, || {})
         .map_err(Error::from)

@@ -126,8 +126,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 return Err(Error::NoUrl);
             }
             let plan = quick::quick_plan(&cli.quick)?;
-            // TEMPORARY: replaced by the LPS 3.x lowering at the merge.
-            let plan = quick::to_current_plan(&plan)?;
+            let plan = quick::lowered(plan)?;
             shutdown::cancel_on_ctrl_c(&stop);
             return run_plan(&plan, &cli.engine, &cli.output, &cli.cluster, &stop);
         }
@@ -136,13 +135,13 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
     let done = match command {
         Command::Run {
             plan,
-            select: _,
+            select,
             engine,
             output,
             cluster,
         } => {
             shutdown::cancel_on_ctrl_c(&stop);
-            let plan = plans::load(&plan)?;
+            let plan = plans::load(&plan, &select)?;
             return run_plan(&plan, &engine, &output, &cluster, &stop);
         }
         Command::Target(args) => {

@@ -297,87 +297,18 @@ mod fetch {
     }
 }
 
-/// TEMPORARY (until the LPS 3.x lowering lands, config/src/lps3/lower.rs):
-/// the quick test's `lps3::Plan` as today's engine plan. At the merge, this
-/// function is replaced by the lowering and deleted; nothing else uses it.
-///
-/// Today's plan has one client count for the whole plan, no round or
-/// iteration delays, and no response saving, so those are refused.
-pub fn to_current_plan(plan: &lps3::Plan) -> Result<lps_config::Plan, QuickError> {
-    let unsupported = |option: &str| QuickError::Invalid {
-        option: option.to_owned(),
-        message: "not supported by this build of lps yet".into(),
+/// The quick test's plan as the engine runs it (the LPS 3.x lowering, as
+/// for a plan file); what lps accepts and does not use is said once each.
+pub fn lowered(plan: lps3::Plan) -> Result<lps_config::Plan, QuickError> {
+    let loaded = lps3::Loaded {
+        plan,
+        warnings: Vec::new(),
     };
-    if let Some(use_) = plan.first_unsupported() {
-        return Err(QuickError::Invalid {
-            option: "the quick test".into(),
-            message: format!("{use_}: not supported by lps yet"),
-        });
+    let lowered = lps3::lower(loaded, ORIGIN)?;
+    for warning in &lowered.warnings {
+        eprintln!("warning: {warning}");
     }
-    let [round] = plan.rounds.as_slice() else {
-        return Err(unsupported("rounds"));
-    };
-    if !round.startup_delay.is_zero() {
-        return Err(unsupported("-sd/--startupDelay"));
-    }
-    let iterations = round
-        .iterations
-        .iter()
-        .map(current_iteration)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(lps_config::Plan {
-        name: plan.name.clone(),
-        clients: round.clients,
-        rampup: round.arrival_delay,
-        delay_client_creation: round.delay_client_creation,
-        run_in_parallel: round.run_in_parallel,
-        rounds: vec![lps_config::Round {
-            name: round.name.clone(),
-            iterations,
-        }],
-    })
-}
-
-/// TEMPORARY, with [`to_current_plan`]: one iteration in today's form.
-fn current_iteration(it: &lps3::Iteration) -> Result<lps_config::Iteration, QuickError> {
-    let unsupported = |option: &str| QuickError::Invalid {
-        option: option.to_owned(),
-        message: "not supported by this build of lps yet".into(),
-    };
-    let r = &it.request;
-    if r.save_response || r.download_html_embedded_resources {
-        return Err(unsupported("-sr/-dhtmler"));
-    }
-    if r.client_certificate.is_some() {
-        return Err(unsupported("-ccp/--clientCertificatePath"));
-    }
-    let target = lps_config::Target::parse(&r.url).map_err(|e| QuickError::Invalid {
-        option: "-u/--url".into(),
-        message: e.to_string(),
-    })?;
-    // LPS: h2c only with -h2c on http://; on https:// lps negotiates h2 by
-    // ALPN when 2.0 is asked (LPS itself sends HTTP/1.1 there).
-    let h2 = r.version == lps3::HttpVersion::Http2
-        && (r.support_h2c || target.scheme == lps_config::Scheme::Https);
-    let body = match &r.payload {
-        lps3::Payload::Raw(text) => text.clone().into_bytes(),
-        _ => return Err(unsupported("payload")),
-    };
-    Ok(lps_config::Iteration {
-        name: it.name.clone(),
-        mode: it.mode,
-        maximize_throughput: it.maximize_throughput,
-        request: lps_config::HttpRequest {
-            method: r.method.clone(),
-            target,
-            headers: r.headers.clone(),
-            body,
-            version: match h2 {
-                true => lps_config::HttpVersion::Http2,
-                false => lps_config::HttpVersion::Http11,
-            },
-        },
-    })
+    Ok(lowered.plan)
 }
 
 #[cfg(test)]
@@ -611,25 +542,24 @@ mod tests {
     }
 
     #[test]
-    fn the_temporary_conversion_keeps_what_today_s_engine_runs() {
+    fn the_quick_plan_lowers_to_what_the_engine_runs() {
         let p = plan(&[
-            "-nc", "3", "-ad", "20", "-rip", "-hv", "2.0", "-h2c", "-rc", "7",
+            "-nc", "3", "-ad", "20", "-rip", "-hv", "2.0", "-h2c", "-rc", "7", "-sd", "5",
         ]);
-        let current = to_current_plan(&p).unwrap();
-        assert_eq!(
-            (current.clients, current.rampup),
-            (3, Duration::from_millis(20))
-        );
-        assert!(current.run_in_parallel);
-        let it = &current.rounds[0].iterations[0];
-        assert_eq!(it.request.version, lps_config::HttpVersion::Http2);
+        let engine_plan = lowered(p).unwrap();
+        let round = &engine_plan.rounds[0];
+        assert_eq!(round.clients(), 3);
+        assert_eq!(round.arrival(1), Duration::from_millis(20));
+        assert_eq!(round.startup_delay, Duration::from_millis(5));
+        assert!(round.run_in_parallel);
+        let it = &round.iterations[0];
+        assert_eq!(it.request.version, lps_config::HttpVersion::H2c);
         assert_eq!(it.mode, Mode::Requests { requests: 7 });
         // 2.0 without -h2c on http:// is HTTP/1.1, as in LPS.
-        let current = to_current_plan(&plan(&[])).unwrap();
+        let plain = lowered(plan(&[])).unwrap();
         assert_eq!(
-            current.rounds[0].iterations[0].request.version,
+            plain.rounds[0].iterations[0].request.version,
             lps_config::HttpVersion::Http11
         );
-        assert!(to_current_plan(&plan(&["-sd", "5"])).is_err());
     }
 }

@@ -479,10 +479,6 @@ pub(crate) mod tests {
     pub(crate) fn live() -> Arc<Live> {
         let plan = Plan {
             name: "t".into(),
-            clients: 1,
-            rampup: Duration::ZERO,
-            delay_client_creation: false,
-            run_in_parallel: true,
             rounds: vec![],
         };
         Live::new(&plan, Model::Closed)

@@ -311,7 +311,7 @@ impl Report {
             rate_rps,
             started_at: humantime::format_rfc3339_millis(info.started_at).to_string(),
             duration_s: seconds(info.duration),
-            clients: info.plan.clients,
+            clients: info.plan.clients(),
             threads: info.threads,
             interrupted: info.interrupted,
             warnings: behind(&total.send_lag.histogram()).into_iter().collect(),

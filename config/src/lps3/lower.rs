@@ -1,0 +1,416 @@
+//! An LPS 3.x plan lowered to what the engine runs ([`crate::Plan`]), or
+//! refused with the file, line and key of what lps cannot run yet.
+
+use std::time::Duration;
+
+use super::load::{Loaded, Warning, WarningKind};
+use super::model::{self, Feature, Payload, Unsupported};
+use crate::error::ConfigError;
+use crate::plan::{self, HttpVersion, MOST_CLIENTS, Stage, Target};
+use crate::plan_file::{is_framing_header, is_tchar};
+
+/// A plan the engine can run, and everything to tell the user about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lowered {
+    pub plan: plan::Plan,
+    /// The loader's warnings and the keys lps accepts but does not use, in
+    /// line order.
+    pub warnings: Vec<Warning>,
+}
+
+/// The boundary of multipart bodies. Fixed, so that a plan always sends the
+/// same bytes; parts are not scanned for it (a file holding it would break
+/// its body, as it would with any fixed boundary).
+const BOUNDARY: &str = "lps-form-boundary-5d1c9a7e3b";
+
+/// Lowers `loaded` (read from `file`). Refuses the first use of what lps
+/// cannot run yet: variables, environments, captures, expressions, rules,
+/// placeholders, retries and client certificates.
+pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
+    let Loaded { plan, mut warnings } = loaded;
+    if let Some(use_) = plan.first_unsupported() {
+        return Err(unsupported(file, &use_));
+    }
+    let mut lowering = Lowering {
+        file,
+        unused: Vec::new(),
+    };
+    let mut rounds = Vec::with_capacity(plan.rounds.len());
+    for (r, round) in plan.rounds.iter().enumerate() {
+        // LPS skips a round without iterations, its startup delay included.
+        if !round.iterations.is_empty() {
+            rounds.push(lowering.round(r, round)?);
+        }
+    }
+    warnings.extend(lowering.unused);
+    warnings.sort_by_key(|w| w.line);
+    Ok(Lowered {
+        plan: plan::Plan {
+            name: plan.name,
+            rounds,
+        },
+        warnings,
+    })
+}
+
+fn unsupported(file: &str, use_: &Unsupported) -> ConfigError {
+    let message = match &use_.feature {
+        Feature::Key(key) => {
+            format!("{key} needs variables and expressions, which lps does not run yet (issue 16)")
+        }
+        Feature::Placeholder(text) => format!(
+            "the placeholder in {text:?} needs variables, which lps does not run yet (issue 16)"
+        ),
+    };
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line: Some(use_.site.line),
+        key: use_.site.key.clone(),
+        message,
+    }
+}
+
+struct Lowering<'a> {
+    file: &'a str,
+    /// One warning per key accepted and not used, at its first use.
+    unused: Vec<Warning>,
+}
+
+impl Lowering<'_> {
+    fn refuse(&self, line: usize, key: String, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line: Some(line),
+            key,
+            message: message.into(),
+        }
+    }
+
+    fn round(&mut self, r: usize, round: &model::Round) -> Result<plan::Round, ConfigError> {
+        let stages = if round.stages.is_empty() {
+            vec![Stage {
+                clients: round.clients,
+                arrival_delay: round.arrival_delay,
+                startup_delay: Duration::ZERO,
+            }]
+        } else {
+            round
+                .stages
+                .iter()
+                .map(|s| Stage {
+                    clients: s.clients,
+                    arrival_delay: s.arrival_delay,
+                    startup_delay: s.startup_delay,
+                })
+                .collect()
+        };
+        let total: u64 = stages.iter().map(|s| u64::from(s.clients)).sum();
+        if total > u64::from(MOST_CLIENTS) {
+            return Err(self.refuse(
+                round.line,
+                format!("rounds[{r}].stages"),
+                format!("{total} clients in all; at most {MOST_CLIENTS}"),
+            ));
+        }
+        let mut iterations = Vec::with_capacity(round.iterations.len());
+        for (i, it) in round.iterations.iter().enumerate() {
+            iterations.push(self.iteration(&format!("rounds[{r}].iterations[{i}]"), it)?);
+        }
+        Ok(plan::Round {
+            name: round.name.clone(),
+            startup_delay: round.startup_delay,
+            stages,
+            delay_client_creation: round.delay_client_creation,
+            run_in_parallel: round.run_in_parallel,
+            tags: round.tags.clone(),
+            iterations,
+        })
+    }
+
+    fn iteration(
+        &mut self,
+        at: &str,
+        it: &model::Iteration,
+    ) -> Result<plan::Iteration, ConfigError> {
+        Ok(plan::Iteration {
+            name: it.name.clone(),
+            mode: it.mode,
+            maximize_throughput: it.maximize_throughput,
+            startup_delay: it.startup_delay,
+            request: self.request(&format!("{at}.httpRequest"), it.line, &it.request)?,
+        })
+    }
+
+    fn request(
+        &mut self,
+        at: &str,
+        line: usize,
+        req: &model::HttpRequest,
+    ) -> Result<plan::HttpRequest, ConfigError> {
+        if req.retry.is_some() {
+            return Err(self.refuse(
+                line,
+                format!("{at}.retry"),
+                "retries land with expressions (issue 16); lps does not run them yet",
+            ));
+        }
+        if req.client_certificate.is_some() {
+            return Err(self.refuse(
+                line,
+                format!("{at}.clientCertificatePath"),
+                "client certificates are not supported yet",
+            ));
+        }
+        self.warn_unused(req.save_response, line, "saveResponse");
+        let embedded = req.download_html_embedded_resources;
+        self.warn_unused(embedded, line, "downloadHtmlEmbeddedResources");
+        let target = Target::parse(&req.url)
+            .map_err(|e| self.refuse(line, format!("{at}.url"), format!("{:?}: {e}", req.url)))?;
+        let mut headers = req.headers.clone();
+        self.check_headers(at, line, &headers)?;
+        // LPS attaches a payload to POST, PUT and PATCH only.
+        let body = if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
+            body(&req.payload, &mut headers)
+        } else {
+            Vec::new()
+        };
+        Ok(plan::HttpRequest {
+            method: req.method.clone(),
+            target,
+            headers,
+            body,
+            version: match req.version {
+                // lps speaks no HTTP/1.0; see `HttpVersion`.
+                model::HttpVersion::Http10 | model::HttpVersion::Http11 => HttpVersion::Http11,
+                model::HttpVersion::Http2 if req.support_h2c => HttpVersion::H2c,
+                model::HttpVersion::Http2 => HttpVersion::Http2,
+            },
+        })
+    }
+
+    fn warn_unused(&mut self, used: bool, line: usize, key: &str) {
+        let seen = self
+            .unused
+            .iter()
+            .any(|w| matches!(&w.kind, WarningKind::NotUsed { key: k } if k == key));
+        if used && !seen {
+            self.unused.push(Warning {
+                file: self.file.to_owned(),
+                line,
+                kind: WarningKind::NotUsed {
+                    key: key.to_owned(),
+                },
+            });
+        }
+    }
+
+    /// Header names must be tokens, values one line; lps frames the body itself.
+    fn check_headers(
+        &self,
+        at: &str,
+        line: usize,
+        headers: &[(String, String)],
+    ) -> Result<(), ConfigError> {
+        for (name, value) in headers {
+            let fault = if name.is_empty() || !name.bytes().all(is_tchar) {
+                "is not a valid header name"
+            } else if is_framing_header(name) {
+                "is not allowed: lps frames the payload itself (Content-Length)"
+            } else if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                "has a line break or control character in its value"
+            } else {
+                continue;
+            };
+            return Err(self.refuse(line, format!("{at}.headers"), format!("{name:?} {fault}")));
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of a payload, adding the Content-Type LPS's .NET content sets
+/// unless the headers give one.
+fn body(payload: &Payload, headers: &mut Vec<(String, String)>) -> Vec<u8> {
+    let content_type = match payload {
+        Payload::Raw(_) => None,
+        Payload::Binary { .. } => Some("application/octet-stream".to_owned()),
+        Payload::Multipart { .. } => Some(format!("multipart/form-data; boundary=\"{BOUNDARY}\"")),
+    };
+    let given = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if let (Some(ct), false) = (content_type, given) {
+        headers.push(("Content-Type".to_owned(), ct));
+    }
+    match payload {
+        Payload::Raw(text) => text.clone().into_bytes(),
+        Payload::Binary { bytes, .. } => bytes.clone(),
+        Payload::Multipart { fields, files } => multipart(fields, files),
+    }
+}
+
+/// A multipart/form-data body as .NET's MultipartFormDataContent writes it:
+/// text parts with `charset=utf-8` for `text/*`, file parts named by `name`.
+fn multipart(fields: &[model::TextField], files: &[model::FileField]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in fields {
+        let ct = with_charset(&f.content_type);
+        let head = format!(
+            "--{BOUNDARY}\r\nContent-Type: {ct}\r\nContent-Disposition: form-data; name={}\r\n\r\n",
+            f.name
+        );
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(f.value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for f in files {
+        let head = format!(
+            "--{BOUNDARY}\r\nContent-Type: {}\r\nContent-Disposition: form-data; name={}; filename={}\r\n\r\n",
+            f.content_type, f.name, f.name
+        );
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&f.bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+fn with_charset(content_type: &str) -> String {
+    if content_type.starts_with("text/") && !content_type.contains("charset") {
+        format!("{content_type}; charset=utf-8")
+    } else {
+        content_type.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::format::Format;
+
+    fn lowered(rounds: &str) -> Result<Lowered, String> {
+        let text = format!("name: P\nrounds:\n{rounds}");
+        let loaded = super::super::parse(&text, "p.yaml", Format::Yaml, Path::new("."))
+            .map_err(|e| e.to_string())?;
+        lower(loaded, "p.yaml").map_err(|e| e.to_string())
+    }
+
+    fn one(request: &str) -> Result<Lowered, String> {
+        lowered(&format!(
+            "  - name: R\n    iterations:\n      - name: a\n        requestCount: 1\n        httpRequest:\n          url: http://127.0.0.1:1/x\n{request}"
+        ))
+    }
+
+    #[test]
+    fn a_round_without_stages_is_one_stage() {
+        let p = lowered(
+            "  - name: A\n    numberOfClients: 3\n    arrivalDelay: 250\n    startupDelay: 40\n    runInParallel: true\n    tags: [smoke]\n    iterations:\n      - name: a\n        startupDelay: 70\n        requestCount: 2\n        httpRequest:\n          url: http://127.0.0.1:1/\n          method: GET\n  - name: B\n    numberOfClients: 9\n    stages:\n      - numberOfClients: 2\n        arrivalDelay: 10\n      - numberOfClients: 1\n        startupDelay: 300\n    iterations:\n      - name: b\n        httpRequest:\n          url: http://127.0.0.1:1/\n          method: GET\n  - name: Empty\n",
+        )
+        .expect("runs");
+        let [a, b] = &p.plan.rounds[..] else {
+            panic!("the empty round is dropped: {:?}", p.plan.rounds);
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(
+            a.stages,
+            [Stage {
+                clients: 3,
+                arrival_delay: ms(250),
+                startup_delay: ms(0)
+            }]
+        );
+        assert_eq!(a.startup_delay, ms(40));
+        assert!(a.run_in_parallel && !a.delay_client_creation);
+        assert_eq!(a.tags, ["smoke"]);
+        assert_eq!(a.iterations[0].startup_delay, ms(70));
+        assert_eq!(b.clients(), 3);
+        assert_eq!(b.stages[1].startup_delay, ms(300));
+        assert!(!b.run_in_parallel);
+        assert_eq!(p.plan.clients(), 3);
+    }
+
+    #[test]
+    fn versions_follow_lps() {
+        let cases = [
+            ("          version: '1.0'\n", HttpVersion::Http11),
+            ("          version: '1.1'\n", HttpVersion::Http11),
+            ("", HttpVersion::Http2),
+            ("          version: HTTP/1.1\n", HttpVersion::Http2),
+            ("          supportH2C: true\n", HttpVersion::H2c),
+        ];
+        for (keys, expected) in cases {
+            let p = one(&format!("          method: GET\n{keys}")).expect("runs");
+            assert_eq!(
+                p.plan.rounds[0].iterations[0].request.version, expected,
+                "{keys}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_goes_with_post_put_and_patch_only() {
+        for (method, body) in [("GET", ""), ("DELETE", ""), ("post", "hi"), ("PATCH", "hi")] {
+            let p = one(&format!(
+                "          method: {method}\n          payload:\n            raw: hi\n"
+            ))
+            .expect("runs");
+            let req = &p.plan.rounds[0].iterations[0].request;
+            assert_eq!(req.body, body.as_bytes(), "{method}");
+            assert!(req.headers.is_empty(), "{method}");
+        }
+    }
+
+    #[test]
+    fn multipart_becomes_a_form_data_body() {
+        let p = one("          method: POST\n          payload:\n            multipart:\n              fields:\n                - name: who\n                  value: me\n").expect("runs");
+        let req = &p.plan.rounds[0].iterations[0].request;
+        assert_eq!(
+            req.headers,
+            [(
+                "Content-Type".to_owned(),
+                format!("multipart/form-data; boundary=\"{BOUNDARY}\"")
+            )]
+        );
+        let expected = format!(
+            "--{BOUNDARY}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: form-data; name=who\r\n\r\nme\r\n--{BOUNDARY}--\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&req.body), expected);
+    }
+
+    #[test]
+    fn what_lps_cannot_run_yet_is_refused_with_its_line_and_key() {
+        let cases = [
+            (
+                "          method: GET\n          retry:\n            maxRetries: 2\n",
+                "p.yaml:5: rounds[0].iterations[0].httpRequest.retry: retries land with expressions (issue 16); lps does not run them yet",
+            ),
+            (
+                "          method: GET\n          headers:\n            Content-Length: '3'\n",
+                "p.yaml:5: rounds[0].iterations[0].httpRequest.headers: \"Content-Length\" is not allowed: lps frames the payload itself (Content-Length)",
+            ),
+            (
+                "          method: GET\n        skipIf: 'true'\n",
+                "p.yaml:10: rounds[0].iterations[0].skipIf: skipIf needs variables and expressions, which lps does not run yet (issue 16)",
+            ),
+        ];
+        for (keys, expected) in cases {
+            assert_eq!(one(keys).map(|_| ()), Err(expected.to_owned()), "{keys}");
+        }
+    }
+
+    #[test]
+    fn keys_not_used_are_warned_about_once() {
+        let request = "        httpRequest:\n          url: http://127.0.0.1:1/\n          method: GET\n          saveResponse: true\n";
+        let p = lowered(&format!(
+            "  - name: R\n    iterations:\n      - name: a\n{request}      - name: b\n{request}"
+        ))
+        .expect("runs");
+        let shown: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["p.yaml:5: key saveResponse is accepted but not used by lps"]
+        );
+    }
+}
