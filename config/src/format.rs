@@ -421,7 +421,13 @@ mod tests {
 
     #[test]
     fn loads_the_examples() {
-        let quick = load_plan(&example("quick.yaml")).expect("quick.yaml is valid");
+        // The examples are LPS 3.x plans, read and lowered as `lps run` does.
+        let load3 = |file: &str| {
+            let loaded = crate::lps3::load(&example(file)).expect("a valid example");
+            assert_eq!(loaded.warnings, vec![], "{file}");
+            crate::lps3::lower(loaded, file).expect("runs").plan
+        };
+        let quick = load3("quick.yaml");
         assert_eq!(quick.name, "Quick-Plan");
         assert_eq!(quick.clients(), 1);
         assert_eq!(quick.rounds.len(), 1);
@@ -430,7 +436,7 @@ mod tests {
         assert_eq!(home.mode, Mode::Requests { requests: 100 });
         assert_eq!(home.request.target.url(), "http://127.0.0.1:8080/");
 
-        let mixed = load_plan(&example("mixed.json")).expect("mixed.json is valid");
+        let mixed = load3("mixed.json");
         assert_eq!(mixed.name, "Mixed-Plan");
         assert_eq!(mixed.clients(), 2);
         let ramp = &mixed.rounds[0].stages;

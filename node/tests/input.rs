@@ -337,6 +337,8 @@ fn example_plans_load_and_run() {
         let out = ok(&["run", copy.to_str().unwrap(), "--json", "-", "-q"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(report["requests"]["total"].as_u64().unwrap() > 0);
+        // They are LPS 3.x plans, read without a word.
+        assert_eq!(out.stderr, "", "{}", path.display());
         seen += 1;
     }
     assert!(

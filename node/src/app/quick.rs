@@ -555,11 +555,11 @@ mod tests {
         let it = &round.iterations[0];
         assert_eq!(it.request.version, lps_config::HttpVersion::H2c);
         assert_eq!(it.mode, Mode::Requests { requests: 7 });
-        // 2.0 without -h2c on http:// is HTTP/1.1, as in LPS.
+        // 2.0 without -h2c is negotiated: HTTP/1.1 on http://, as in LPS.
         let plain = lowered(plan(&[])).unwrap();
         assert_eq!(
             plain.rounds[0].iterations[0].request.version,
-            lps_config::HttpVersion::Http11
+            lps_config::HttpVersion::Http2
         );
     }
 }
