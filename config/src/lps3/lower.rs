@@ -55,6 +55,9 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
 
 fn unsupported(file: &str, use_: &Unsupported) -> ConfigError {
     let message = match &use_.feature {
+        Feature::Key(key @ ("failureRules" | "terminationRules")) => {
+            format!("{key}: lps does not judge rules yet (issue 17)")
+        }
         Feature::Key(key) => {
             format!("{key} needs variables and expressions, which lps does not run yet (issue 16)")
         }
@@ -393,6 +396,10 @@ mod tests {
             (
                 "          method: GET\n        skipIf: 'true'\n",
                 "p.yaml:10: rounds[0].iterations[0].skipIf: skipIf needs variables and expressions, which lps does not run yet (issue 16)",
+            ),
+            (
+                "          method: GET\n        failureRules:\n          - metric: ErrorRate > 0.05\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: failureRules: lps does not judge rules yet (issue 17)",
             ),
         ];
         for (keys, expected) in cases {

@@ -870,53 +870,53 @@ fn value_errors_name_line_and_key() {
 /// LPS's own doc examples, when copied to /work/tools/lps3-examples: how
 /// many load, are refused by `first_unsupported` (and by which key), or fail.
 /// Prints the census; it does not fail on the counts.
+/// A count, not a check: how many of the LPS documentation's example plans
+/// lps loads and runs, refuses (and by which key) or cannot read. The
+/// examples are not ours to commit; extract them from `mohaidr/lps-docs`
+/// into a folder and run `LPS3_EXAMPLES=DIR cargo test -p lps-config
+/// lps_doc_examples_census -- --ignored --nocapture`.
 #[test]
+#[ignore = "needs LPS3_EXAMPLES, a folder of LPS's documentation examples"]
 fn lps_doc_examples_census() {
-    let dir = Path::new("/work/tools/lps3-examples");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        println!("skipped: {} does not exist", dir.display());
+    let Some(dir) = std::env::var_os("LPS3_EXAMPLES").map(PathBuf::from) else {
+        println!("LPS3_EXAMPLES is not set");
         return;
     };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("LPS3_EXAMPLES is a folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     files.sort();
-    let (mut loads, mut refused, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut refused, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     for file in &files {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match load(file) {
-            Ok(loaded) => match loaded.plan.first_unsupported() {
-                None => loads.push(name),
-                Some(u) => {
-                    let what = match u.feature {
-                        Feature::Key(key) => key.to_owned(),
-                        Feature::Placeholder(_) => "placeholder".to_owned(),
-                    };
-                    refused.push((what, name));
+        let outcome = load(file).and_then(|loaded| super::lower(loaded, &name));
+        match outcome {
+            Ok(_) => runs.push(name),
+            Err(e) => {
+                let line = e.to_string().replace(&format!("{}/", dir.display()), "");
+                if line.contains("does not run yet") || line.contains("not supported") {
+                    refused.push(line);
+                } else {
+                    failed.push(line);
                 }
-            },
-            Err(e) => failed.push(e.to_string().replace(&format!("{}/", dir.display()), "")),
+            }
         }
     }
     println!(
-        "{} files: {} load, {} refused by first_unsupported, {} fail",
+        "{} files: {} run, {} refused (features lps does not run yet), {} fail",
         files.len(),
-        loads.len(),
+        runs.len(),
         refused.len(),
         failed.len()
     );
-    let mut by_key = std::collections::BTreeMap::<&str, usize>::new();
-    for (what, _) in &refused {
-        *by_key.entry(what).or_default() += 1;
-    }
-    println!("refused by: {by_key:?}");
-    println!("load:");
-    for name in &loads {
-        println!("  {name}");
-    }
-    println!("fail:");
-    for line in &failed {
-        println!("  {line}");
+    for (title, lines) in [("run", &runs), ("refused", &refused), ("fail", &failed)] {
+        println!("{title}:");
+        for line in lines {
+            println!("  {line}");
+        }
     }
 }
