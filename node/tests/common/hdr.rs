@@ -27,9 +27,12 @@ pub fn histograms(log: &[u8]) -> Vec<(Option<String>, hdrhistogram::Histogram<u6
     for entry in IntervalLogIterator::new(log) {
         if let Ok(LogEntry::Interval(h)) = entry {
             let bytes = base64(h.encoded_histogram());
-            let hist = deserializer
+            let mut hist: hdrhistogram::Histogram<u64> = deserializer
                 .deserialize(&mut bytes.as_slice())
                 .expect("a V2 histogram");
+            // lps writes each histogram as far as its largest value (they
+            // grow as values come): merging two needs room for the larger.
+            hist.auto(true);
             out.push((h.tag().map(|t| t.as_str().to_string()), hist));
         }
     }
