@@ -65,3 +65,4 @@ pub mod plan;
 mod plan_file;
 pub mod settings;
 mod target;
+mod tree;

@@ -2,16 +2,13 @@
 //!
 //! Checks that run after deserialisation (a zero count, a bad URL) know the
 //! key path of the fault but not its line. Only when such a check fails is
-//! the text parsed once more into a tree of line numbers, and the path looked
-//! up there: for YAML with serde-saphyr's [`Spanned`], for JSON with a small
-//! scanner (serde_json keeps no positions).
+//! the text parsed once more into a tree with lines (`tree`), and the path
+//! looked up there.
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
-
 use crate::Format;
+use crate::tree::{self, Node, Value};
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +53,7 @@ impl fmt::Display for KeyPath {
 /// among them. `None` when the text cannot be parsed again (it was parsed
 /// once already, so this is not expected) or no path is given.
 pub(crate) fn line_of_any(text: &str, format: Format, paths: &[KeyPath]) -> Option<usize> {
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let root = match format {
-        Format::Yaml => yaml_tree(text)?,
-        Format::Json => JsonScanner::new(text).tree()?,
-    };
+    let root = tree::parse(text, "", format).ok()?;
     let mut best: Option<(usize, usize)> = None;
     for path in paths {
         let (depth, line) = deepest(&root, path);
@@ -74,322 +67,31 @@ pub(crate) fn line_of_any(text: &str, format: Format, paths: &[KeyPath]) -> Opti
     best.map(|(_, line)| line)
 }
 
-/// How many segments of `path` exist under `root`, and the line of the last.
+/// How many segments of `path` exist under `root`, and the line of the last
+/// (for a map entry: the line of its key).
 fn deepest(root: &Node, path: &KeyPath) -> (usize, usize) {
     let mut node = root;
+    let mut line = root.line;
     let mut depth = 0;
     for seg in &path.0 {
-        let next = match (seg, &node.kind) {
-            (Seg::Key(key), Kind::Map(entries)) => entries
+        let next = match (seg, &node.value) {
+            (Seg::Key(key), Value::Map(entries)) => entries
                 .iter()
-                .find(|(name, _)| name == key)
-                .map(|(_, child)| child),
-            (Seg::Index(index), Kind::Seq(items)) => items.get(*index),
+                .find(|e| &e.key == key)
+                .map(|e| (&e.node, e.line)),
+            (Seg::Index(index), Value::List(items)) => items.get(*index).map(|n| (n, n.line)),
             _ => None,
         };
         match next {
-            Some(child) => {
+            Some((child, at)) => {
                 node = child;
+                line = at;
                 depth += 1;
             }
             None => break,
         }
     }
-    (depth, node.line)
-}
-
-/// A value of the text with the line it starts on (for a map entry: the
-/// line of its key).
-#[derive(Debug)]
-struct Node {
-    line: usize,
-    kind: Kind,
-}
-
-#[derive(Debug)]
-enum Kind {
-    Map(Vec<(String, Node)>),
-    Seq(Vec<Node>),
-    Scalar,
-}
-
-// ---------------------------------------------------------------- YAML
-
-fn yaml_tree(text: &str) -> Option<Node> {
-    let root: Spanned<YamlKind> = serde_saphyr::from_str(text).ok()?;
-    Some(Node {
-        line: line_from(root.referenced),
-        kind: root.value.0,
-    })
-}
-
-fn line_from(location: serde_saphyr::Location) -> usize {
-    usize::try_from(location.line())
-        .unwrap_or(usize::MAX)
-        .max(1)
-}
-
-/// The kind of a YAML node, its children carrying their own lines.
-struct YamlKind(Kind);
-
-/// A mapping key of any scalar type, as text.
-struct YamlKey(String);
-
-impl<'de> Deserialize<'de> for YamlKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(YamlKindVisitor)
-    }
-}
-
-struct YamlKindVisitor;
-
-macro_rules! scalar_visits {
-    ($($method:ident: $ty:ty),*) => {
-        $(fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
-            Ok(YamlKind(Kind::Scalar))
-        })*
-    };
-}
-
-impl<'de> Visitor<'de> for YamlKindVisitor {
-    type Value = YamlKind;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    scalar_visits!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128,
-        visit_u128: u128, visit_f64: f64, visit_str: &str, visit_bytes: &[u8]);
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(YamlKind(Kind::Scalar))
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(YamlKind(Kind::Scalar))
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        YamlKind::deserialize(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<YamlKind>>()? {
-            items.push(Node {
-                line: line_from(item.referenced),
-                kind: item.value.0,
-            });
-        }
-        Ok(YamlKind(Kind::Seq(items)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<YamlKey>>()? {
-            let value = map.next_value::<Spanned<YamlKind>>()?;
-            entries.push((
-                key.value.0,
-                Node {
-                    line: line_from(key.referenced),
-                    kind: value.value.0,
-                },
-            ));
-        }
-        Ok(YamlKind(Kind::Map(entries)))
-    }
-}
-
-impl<'de> Deserialize<'de> for YamlKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl Visitor<'_> for KeyVisitor {
-            type Value = YamlKey;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a scalar mapping key")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<YamlKey, E> {
-                Ok(YamlKey(v.to_owned()))
-            }
-
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<YamlKey, E> {
-                Ok(YamlKey(v.to_string()))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<YamlKey, E> {
-                Ok(YamlKey(v.to_string()))
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<YamlKey, E> {
-                Ok(YamlKey(v.to_string()))
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<YamlKey, E> {
-                Ok(YamlKey(v.to_string()))
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<YamlKey, E> {
-                Ok(YamlKey(String::new()))
-            }
-        }
-
-        deserializer.deserialize_any(KeyVisitor)
-    }
-}
-
-// ---------------------------------------------------------------- JSON
-
-/// A lenient scanner over JSON text that serde_json has already accepted.
-struct JsonScanner<'a> {
-    text: &'a str,
-    pos: usize,
-    line: usize,
-}
-
-impl<'a> JsonScanner<'a> {
-    fn new(text: &'a str) -> Self {
-        JsonScanner {
-            text,
-            pos: 0,
-            line: 1,
-        }
-    }
-
-    fn tree(mut self) -> Option<Node> {
-        self.skip_space();
-        self.value()
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-
-    fn bump(&mut self) {
-        if self.peek() == Some(b'\n') {
-            self.line += 1;
-        }
-        self.pos += 1;
-    }
-
-    fn skip_space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.bump();
-        }
-    }
-
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        self.skip_space();
-        if self.peek() == Some(byte) {
-            self.bump();
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    fn value(&mut self) -> Option<Node> {
-        self.skip_space();
-        let line = self.line;
-        let kind = match self.peek()? {
-            b'{' => self.object()?,
-            b'[' => self.array()?,
-            b'"' => {
-                self.string()?;
-                Kind::Scalar
-            }
-            _ => {
-                while !matches!(
-                    self.peek(),
-                    None | Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n')
-                ) {
-                    self.bump();
-                }
-                Kind::Scalar
-            }
-        };
-        Some(Node { line, kind })
-    }
-
-    fn object(&mut self) -> Option<Kind> {
-        self.eat(b'{')?;
-        let mut entries = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.bump();
-            return Some(Kind::Map(entries));
-        }
-        loop {
-            self.skip_space();
-            let line = self.line;
-            let key = self.string()?;
-            self.eat(b':')?;
-            let value = self.value()?;
-            entries.push((
-                key,
-                Node {
-                    line,
-                    kind: value.kind,
-                },
-            ));
-            self.skip_space();
-            match self.peek()? {
-                b',' => self.bump(),
-                b'}' => {
-                    self.bump();
-                    return Some(Kind::Map(entries));
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn array(&mut self) -> Option<Kind> {
-        self.eat(b'[')?;
-        let mut items = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b']') {
-            self.bump();
-            return Some(Kind::Seq(items));
-        }
-        loop {
-            items.push(self.value()?);
-            self.skip_space();
-            match self.peek()? {
-                b',' => self.bump(),
-                b']' => {
-                    self.bump();
-                    return Some(Kind::Seq(items));
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// Reads a string literal and returns it decoded.
-    fn string(&mut self) -> Option<String> {
-        let start = self.pos;
-        if self.peek() != Some(b'"') {
-            return None;
-        }
-        self.bump();
-        loop {
-            match self.peek()? {
-                b'\\' => {
-                    self.bump();
-                    self.bump();
-                }
-                b'"' => {
-                    self.bump();
-                    break;
-                }
-                _ => self.bump(),
-            }
-        }
-        serde_json::from_str(self.text.get(start..self.pos)?).ok()
-    }
+    (depth, line)
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::load::{Loaded, parse};
-use super::tree::{self, Entry, Node, Value};
 use crate::error::ConfigError;
 use crate::format::{self, Format};
+use crate::tree::{self, Entry, Node, Value};
 
 /// Why an edit cannot be made.
 #[derive(Debug, thiserror::Error)]

@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use super::check::{self, Num};
 use super::model::{Environment, Iteration, Plan, Round, Script, Site, Stage, Variable};
-use super::tree::{self, Entry, Node, Value};
 use crate::error::ConfigError;
 use crate::format::{self, Format};
 use crate::locate::KeyPath;
 use crate::plan::MOST_CLIENTS;
+use crate::tree::{self, Entry, Node, Value};
 
 /// A loaded plan and what was ignored on the way.
 #[derive(Debug, Clone, PartialEq)]

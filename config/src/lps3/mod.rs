@@ -63,7 +63,6 @@ mod load;
 mod lower;
 mod model;
 mod request;
-mod tree;
 
 #[cfg(test)]
 mod tests;
@@ -73,7 +72,7 @@ mod tests;
 /// `runInParallel`, or an iteration's `iterationMode`. Text that does not
 /// parse is not called older: the 3.x reader reports what is wrong with it.
 pub fn is_older_format(text: &str, format: crate::Format) -> bool {
-    use tree::Value;
+    use crate::tree::{self, Value};
     let Ok(root) = tree::parse(text, "", format) else {
         return false;
     };

@@ -11,9 +11,9 @@ use super::model::{
     Capture, ClientCertificate, FileField, HttpRequest, HttpVersion, Iteration, Payload, Retry,
     Rule, Site, TextField,
 };
-use super::tree::Node;
 use crate::error::ConfigError;
 use crate::locate::KeyPath;
+use crate::tree::Node;
 
 impl Reader {
     pub(super) fn iteration(

@@ -1,10 +1,11 @@
-//! A plan file as a tree of text values, each with its line.
+//! A YAML or JSON file as a tree of text values, each with its line.
 //!
 //! LPS reads every scalar of a plan as a string (its DTO fields are all
 //! `string`), and its key rules differ by level (exact keys here,
-//! case-insensitive aliases there). So the file is first read into this
-//! untyped tree, with scalars kept as the text written (`010`, `True`, `5.0`
-//! stay as they are), and `load` applies LPS's rules level by level.
+//! case-insensitive aliases there). So an LPS 3.x plan is first read into
+//! this untyped tree, with scalars kept as the text written (`010`, `True`,
+//! `5.0` stay as they are), and `lps3::load` applies LPS's rules level by
+//! level. `locate` finds the line of a key path in it.
 
 use std::fmt;
 
@@ -254,12 +255,6 @@ fn parse_json(text: &str, origin: &str) -> Result<Node, ConfigError> {
         let full = e.to_string();
         let suffix = format!(" at line {line} column {column}");
         let message = full.strip_suffix(&suffix).unwrap_or(&full);
-        // serde-saphyr's advice is about its own API, not the file.
-        let message = if message.starts_with("multiple YAML documents detected") {
-            "a plan is one YAML document; this file holds more (a second `---`?)"
-        } else {
-            message
-        };
         syntax(origin, line, column, message.to_owned())
     })?;
     let mut scanner = JsonScanner {
