@@ -172,26 +172,33 @@ pub(crate) fn deserialize<T: DeserializeOwned>(
                 T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
             });
             value.map_err(|e| {
-                let e = e.without_snippet();
-                let (line, column) = e.location().map_or((0, 0), |location| {
-                    (to_usize(location.line()), to_usize(location.column()))
-                });
-                let full = e.to_string();
-                let suffix = format!(" at line {line}, column {column}");
-                let message = full.strip_suffix(&suffix).unwrap_or(&full);
-                // serde-saphyr's advice is about its own API, not the file.
-                let message = if message.starts_with("multiple YAML documents detected") {
-                    "a plan is one YAML document; this file holds more (a second `---`?)"
-                } else {
-                    message
-                };
-                syntax_error(origin, line, column, &track.path(), message)
+                let (line, column, message) = yaml_error(e);
+                syntax_error(origin, line, column, &track.path(), &message)
             })
         }
     }
 }
 
-fn to_usize(n: u64) -> usize {
+/// A serde-saphyr error as line, column and a message without them (which
+/// the caller puts first, with the file).
+pub(crate) fn yaml_error(e: serde_saphyr::Error) -> (usize, usize, String) {
+    let e = e.without_snippet();
+    let (line, column) = e.location().map_or((0, 0), |location| {
+        (to_usize(location.line()), to_usize(location.column()))
+    });
+    let full = e.to_string();
+    let suffix = format!(" at line {line}, column {column}");
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    // serde-saphyr's advice is about its own API, not the file.
+    let message = if message.starts_with("multiple YAML documents detected") {
+        "a plan is one YAML document; this file holds more (a second `---`?)"
+    } else {
+        message
+    };
+    (line, column, message.to_owned())
+}
+
+pub(crate) fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 

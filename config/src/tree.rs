@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::ConfigError;
 use crate::format::Format;
+use crate::format::{to_usize, yaml_error};
 
 /// A value and the 1-based line it starts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,26 +81,10 @@ fn syntax(origin: &str, line: usize, column: usize, message: String) -> ConfigEr
 
 fn parse_yaml(text: &str, origin: &str) -> Result<Node, ConfigError> {
     let root: Spanned<Raw> = serde_saphyr::from_str(text).map_err(|e| {
-        let e = e.without_snippet();
-        let (line, column) = e
-            .location()
-            .map_or((0, 0), |l| (to_usize(l.line()), to_usize(l.column())));
-        let full = e.to_string();
-        let suffix = format!(" at line {line}, column {column}");
-        let message = full.strip_suffix(&suffix).unwrap_or(&full);
-        // serde-saphyr's advice is about its own API, not the file.
-        let message = if message.starts_with("multiple YAML documents detected") {
-            "a plan is one YAML document; this file holds more (a second `---`?)"
-        } else {
-            message
-        };
-        syntax(origin, line, column, message.to_owned())
+        let (line, column, message) = yaml_error(e);
+        syntax(origin, line, column, message)
     })?;
     Ok(to_node(root, text))
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// A YAML value before its plain scalars are read back from the text.
