@@ -469,6 +469,19 @@ fn a_token_guards_every_route() {
 
 // ------------------------------------------------------------ the browser
 
+/// The browser for a browser test; without one the test is skipped, but
+/// fails under CI (which installs chromium).
+fn chromium_or_skip() -> Option<PathBuf> {
+    let exe = chromium();
+    if exe.is_none() {
+        let message = "chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM): \
+                       the dashboard's browser test cannot run";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("skipped: {message}");
+    }
+    exe
+}
+
 /// The chromium to drive: `LPS_CHROMIUM`, or the first on the PATH.
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("LPS_CHROMIUM") {
@@ -771,13 +784,7 @@ fn target_dir() -> PathBuf {
 
 #[test]
 fn the_page_draws_a_cluster_run_in_a_browser() {
-    let Some(exe) = chromium() else {
-        let message = "chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM): \
-                       the dashboard's browser test cannot run";
-        if std::env::var_os("CI").is_some() {
-            panic!("{message}");
-        }
-        eprintln!("skipped: {message}");
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let _serial = serial();
@@ -871,13 +878,7 @@ fn the_page_draws_a_cluster_run_in_a_browser() {
 
 #[test]
 fn a_page_opened_mid_run_keeps_the_history_a_live_point_overtook() {
-    let Some(exe) = chromium() else {
-        eprintln!(
-            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
-        );
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium is not installed");
-        }
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let _serial = serial();
@@ -955,14 +956,7 @@ fn a_page_opened_mid_run_keeps_the_history_a_live_point_overtook() {
 
 #[test]
 fn the_final_report_of_a_run_without_responses_shows_none() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed"
-        );
-        eprintln!(
-            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
-        );
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let _serial = serial();
@@ -991,14 +985,7 @@ fn the_final_report_of_a_run_without_responses_shows_none() {
 
 #[test]
 fn the_final_report_of_an_open_model_run_shows_its_send_lag() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed"
-        );
-        eprintln!(
-            "skipped: chromium is not installed (apt-get install chromium, or set LPS_CHROMIUM)"
-        );
+    let Some(exe) = chromium_or_skip() else {
         return;
     };
     let _serial = serial();
