@@ -16,7 +16,10 @@
 //! - `locate`: finding the line of a key path in the text, for errors found
 //!   after deserialisation.
 //! - `error`: [`ConfigError`].
-//! - `lps3`: LPS 3.x plan files ([`lps3::load`]), not yet run by the engine.
+//! - `lps3`: LPS 3.x plan files: read as LPS reads them ([`lps3::load`]),
+//!   lowered to the engine's [`Plan`] ([`lps3::lower`]) and edited.
+//! - `tree`: a YAML or JSON text as a tree of text values with their lines,
+//!   for `lps3` and `locate`.
 //!
 //! # Example
 //!
