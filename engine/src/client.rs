@@ -415,7 +415,8 @@ async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), Error
     let conn = Box::pin(open(core, it)).await?;
     let ready = Instant::now();
     let us = ready.saturating_duration_since(begun).as_micros() as u64;
-    core.stats.borrow_mut()[it.index].record_connect(us);
+    let h2 = matches!(conn, Conn::H2(_));
+    core.stats.borrow_mut()[it.index].record_connect(us, h2);
     Ok((conn, ready))
 }
 

@@ -105,6 +105,9 @@ pub struct Stats {
     /// https), in microseconds; kept apart so the closed model's latency
     /// does not mix a connect burst into request times.
     pub connect: LazyHistogram,
+    /// Connections of `connect` that spoke HTTP/2 (ALPN `h2` or h2c); the
+    /// others spoke HTTP/1.1. What was asked is not always what is spoken.
+    pub h2_connections: u64,
     /// Requests answered with a status in 100..=399.
     pub ok: u64,
     /// Requests answered with 400 or above, or that failed without a response.
@@ -186,6 +189,7 @@ impl Stats {
         Stats {
             latency: LazyHistogram::new(LATENCY_SIGFIG),
             connect: LazyHistogram::new(CONNECT_SIGFIG),
+            h2_connections: 0,
             ok: 0,
             failed: 0,
             status: StatusCounts::new(),
@@ -225,10 +229,11 @@ impl Stats {
         self.bytes_received += received;
     }
 
-    /// Records a connection that opened.
+    /// Records a connection that opened, and whether it speaks HTTP/2.
     #[inline]
-    pub fn record_connect(&mut self, us: u64) {
+    pub fn record_connect(&mut self, us: u64, h2: bool) {
         self.connect.record(us);
+        self.h2_connections += u64::from(h2);
     }
 
     /// Records how late lps sent a request of the open model.
@@ -285,10 +290,12 @@ impl Stats {
         stats
     }
 
-    /// Adds a peer's connect-time histogram to stats rebuilt by [`Stats::from_parts`].
-    pub fn with_connect(mut self, connect: &Histogram<u64>) -> Stats {
+    /// Adds a peer's connect-time histogram, and how many of those
+    /// connections spoke HTTP/2, to stats rebuilt by [`Stats::from_parts`].
+    pub fn with_connect(mut self, connect: &Histogram<u64>, h2_connections: u64) -> Stats {
         self.connect
             .merge(&LazyHistogram::from_histogram(connect, CONNECT_SIGFIG));
+        self.h2_connections = h2_connections;
         self
     }
 
@@ -321,6 +328,7 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         self.latency.merge(&other.latency);
         self.connect.merge(&other.connect);
+        self.h2_connections = self.h2_connections.saturating_add(other.h2_connections);
         self.merge_counts(other);
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
@@ -421,8 +429,8 @@ mod tests {
             whole.record_response(status, *v, 10, 20);
             parts[i % 3].record_response(status, *v, 10, 20);
             if i % 100 == 0 {
-                whole.record_connect(*v / 3);
-                parts[(i / 100) % 3].record_connect(*v / 3);
+                whole.record_connect(*v / 3, (i / 100) % 2 == 0);
+                parts[(i / 100) % 3].record_connect(*v / 3, (i / 100) % 2 == 0);
             }
         }
         let mut merged = Stats::new();
@@ -456,6 +464,8 @@ mod tests {
         );
         assert_eq!(merged.connect.len(), 100);
         assert_eq!(merged.connect, whole.connect);
+        assert_eq!(merged.h2_connections, whole.h2_connections);
+        assert_eq!(merged.h2_connections, 50);
     }
 
     #[test]
@@ -466,8 +476,8 @@ mod tests {
         }
         original.record_error(ErrorKind::Timeout, 7, 0);
         original.record_error(ErrorKind::Connect, 0, 0);
-        original.record_connect(120);
-        original.record_connect(0);
+        original.record_connect(120, true);
+        original.record_connect(0, false);
         let errors: Vec<(ErrorKind, u64)> = ErrorKind::ALL
             .iter()
             .map(|k| (*k, original.errors(*k)))
@@ -479,7 +489,7 @@ mod tests {
             original.bytes_sent,
             original.bytes_received,
         )
-        .with_connect(&original.connect.histogram());
+        .with_connect(&original.connect.histogram(), original.h2_connections);
         assert_eq!(rebuilt.ok, 250);
         assert_eq!(rebuilt.failed, 252);
         assert_eq!((rebuilt.ok, rebuilt.failed), (original.ok, original.failed));
@@ -487,6 +497,7 @@ mod tests {
         assert_eq!(rebuilt.errors(ErrorKind::Timeout), 1);
         assert_eq!(rebuilt.latency, original.latency);
         assert_eq!(rebuilt.connect, original.connect);
+        assert_eq!(rebuilt.h2_connections, 1);
         assert_eq!(rebuilt.connect.histogram().min(), 1);
         assert_eq!(rebuilt.bytes_sent, original.bytes_sent);
         assert_eq!(ErrorKind::from_name("reset"), Some(ErrorKind::Reset));

@@ -234,6 +234,10 @@ fn http2_over_http_is_http11_unless_h2c_is_asked_for() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(u(&report["requests"]["ok"]), 3, "{report}");
     assert_eq!(prefaces.load(Ordering::SeqCst), 0);
+    // The report tells what was asked from what was spoken.
+    assert_eq!(report["iterations"][0]["http_version"], "2");
+    assert_eq!(u(&report["connections"]["opened"]), 3, "{report}");
+    assert_eq!(u(&report["connections"]["http2"]), 0, "{report}");
     // supportH2C: HTTP/2 with prior knowledge; the HTTP/1.1 server sees the preface.
     let (url, prefaces, server) = http1_only(1);
     let path = dir.write("h2c-refused.yaml", plan(&url, true));
@@ -247,6 +251,8 @@ fn http2_over_http_is_http11_unless_h2c_is_asked_for() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(u(&report["requests"]["ok"]), 3, "{report}");
     assert_eq!(report["iterations"][0]["http_version"], "2");
+    assert_eq!(u(&report["connections"]["opened"]), 1, "{report}");
+    assert_eq!(u(&report["connections"]["http2"]), 1, "{report}");
 }
 
 #[test]

@@ -125,6 +125,8 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(r2["requests"]["ok"], 200);
     assert_eq!(server.h2.load(Ordering::SeqCst), 200);
+    assert_eq!(r1["connections"]["http2"], 0);
+    assert_eq!(r2["connections"]["http2"], r2["connections"]["opened"]);
     // The same responses give the same byte counts on both paths.
     assert_eq!(r1["bytes"]["sent"], r2["bytes"]["sent"]);
     assert!(r2["latency_us"]["p50"].as_u64().unwrap() > 0);
@@ -146,6 +148,9 @@ fn h2_batches_against_a_server_without_alpn_fall_back_on_one_connection_per_lane
     // The connection the handshake settled on HTTP/1.1 is used, not dropped
     // for another: one per lane of the batch.
     assert_eq!(server.connections.load(Ordering::SeqCst), 4);
+    // HTTP/2 was asked for; HTTP/1.1 was spoken, and the report says so.
+    assert_eq!(report["connections"]["opened"], 4);
+    assert_eq!(report["connections"]["http2"], 0);
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub enum WireError {
     InFlight { in_flight: u64, cores: u32 },
     #[error("its run's elapsed time of {0} ms is longer than a test can last")]
     Elapsed(u64),
+    #[error("iteration {0} has more HTTP/2 connections than connections")]
+    H2Connections(u32),
 }
 
 /// Most requests one core can complete in a second. The engine does a few
@@ -193,6 +195,7 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
                 connect_histogram,
                 send_lag_histogram,
                 unfinished: s.unfinished,
+                h2_connections: s.h2_connections,
                 began_us: s.span.began_us,
                 ended_us: s.span.ended_us,
                 status_codes: s
@@ -312,9 +315,13 @@ fn decode_iteration(
             .ok_or(WireError::Counts(it.index))?;
         errors.push((kind, e.count));
     }
+    let connections = connect.as_ref().map_or(0, |c| c.len());
+    if it.h2_connections > connections {
+        return Err(WireError::H2Connections(it.index));
+    }
     let mut rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
     if let Some(connect) = &connect {
-        rebuilt = rebuilt.with_connect(connect);
+        rebuilt = rebuilt.with_connect(connect, it.h2_connections);
     }
     let span = Span {
         began_us: it.began_us,
@@ -414,7 +421,7 @@ mod tests {
         }
         a.record_error(ErrorKind::Reset, 40, 3);
         for us in [35, 90, 4000] {
-            a.record_connect(us);
+            a.record_connect(us, us > 50);
         }
         for us in [0, 12, 1500] {
             a.record_send_lag(us);
@@ -438,6 +445,7 @@ mod tests {
         assert_eq!(b.latency, a.latency);
         assert_eq!(b.connect, a.connect);
         assert_eq!(b.connect.len(), 3);
+        assert_eq!(b.h2_connections, 2);
         assert_eq!((b.ok, b.failed), (a.ok, a.failed));
         assert_eq!(b.status_codes(), a.status_codes());
         assert_eq!(b.errors(ErrorKind::Reset), 1);
@@ -720,6 +728,28 @@ mod tests {
         assert!(matches!(
             decode_snapshot(&wire, 1, 4),
             Err(WireError::Counts(0))
+        ));
+    }
+
+    #[test]
+    fn more_http2_connections_than_connections_are_refused() {
+        let mut a = Stats::new();
+        a.record_response(200, 10, 1, 1);
+        a.record_connect(30, true);
+        let snap = Snapshot {
+            core: 0,
+            seq: 1,
+            elapsed: Duration::from_millis(100),
+            in_flight: 0,
+            iterations: vec![a],
+            last: false,
+        };
+        let mut wire = encode_snapshot(1, &snap);
+        assert!(decode_snapshot(&wire, 1, 1).is_ok());
+        wire.iterations[0].h2_connections = 2;
+        assert!(matches!(
+            decode_snapshot(&wire, 1, 1),
+            Err(WireError::H2Connections(0))
         ));
     }
 }

@@ -144,9 +144,14 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;
+        let spoke = match c.http2 {
+            0 => "HTTP/1.1".to_string(),
+            n if n == c.opened => "HTTP/2".to_string(),
+            n => format!("{n} HTTP/2, {} HTTP/1.1", c.opened - n),
+        };
         put!(
             out,
-            "{pad}Connects:    {} opened, mean {}  p50 {}  p99 {}  max {}",
+            "{pad}Connects:    {} opened ({spoke}), mean {}  p50 {}  p99 {}  max {}",
             c.opened,
             us(l.mean as u64),
             us(l.p50),

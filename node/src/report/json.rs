@@ -148,6 +148,9 @@ pub struct Figures {
 #[derive(Debug, Serialize)]
 pub struct Connections {
     pub opened: u64,
+    /// Of those, the ones that spoke HTTP/2 (ALPN `h2` or h2c): an HTTP/2
+    /// request may be answered over HTTP/1.1 (LPS's negotiation).
+    pub http2: u64,
     pub connect_us: Latency,
 }
 
@@ -207,6 +210,7 @@ impl Figures {
             },
             connections: Connections {
                 opened: stats.connect.len(),
+                http2: stats.h2_connections,
                 connect_us: Latency::from_histogram(&stats.connect.histogram()),
             },
             send_lag_us: None,
