@@ -100,6 +100,9 @@ pub(crate) struct Shared {
     pub grace: Duration,
     /// Open model: requests per second across all clients.
     pub rate: Option<f64>,
+    /// Most HTTP/1.1 lanes a client's batch loop opens
+    /// ([`crate::RunOptions::max_connections_per_server`]).
+    pub max_lanes: u32,
     /// TLS connectors offering `http/1.1`, and `h2` then `http/1.1`.
     pub tls_h1: TlsConnector,
     pub tls_h2: TlsConnector,

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::alarm::Alarm;
-use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate};
+use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate, Wire};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
@@ -326,7 +326,9 @@ async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: 
 
 /// Issues `n` tickets. Available lanes take what they can; a lane is added
 /// for each ticket they cannot, so the batch's requests all go out at once
-/// (and overlap those of the batch before that are still in flight).
+/// (and overlap those of the batch before that are still in flight), up to
+/// the HTTP/1.1 connections a client may open: past that, tickets wait for
+/// a lane to be free, as LPS's requests wait for a pooled connection.
 fn issue(
     core: &Rc<Core>,
     index: usize,
@@ -335,8 +337,13 @@ fn issue(
     lanes: &mut JoinSet<()>,
     n: u64,
 ) {
+    let max_lanes = match core.shared.iterations[index].wire {
+        Wire::Http1 => core.shared.max_lanes as usize,
+        // HTTP/2 lanes are streams of one shared connection.
+        Wire::Alpn | Wire::H2c => usize::MAX,
+    };
     tickets.pending.set(tickets.pending.get() + n);
-    while tickets.available.get() < tickets.pending.get() {
+    while tickets.available.get() < tickets.pending.get() && lanes.len() < max_lanes {
         tickets.available.set(tickets.available.get() + 1);
         let lane = Lane::sharing(h2.clone());
         lanes.spawn_local(run_lane(core.clone(), index, tickets.clone(), lane));

@@ -39,7 +39,10 @@ mod stats;
 
 pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;
-pub use runner::{DEFAULT_GRACE, MAX_THREADS, Run, RunOptions, start, thread_count};
+pub use runner::{
+    DEFAULT_GRACE, DEFAULT_MAX_CONNECTIONS_PER_SERVER, MAX_THREADS, Run, RunOptions, start,
+    thread_count,
+};
 pub use snapshot::{Aggregate, Snapshot};
 pub use stats::{
     ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Span, Stats, is_success,

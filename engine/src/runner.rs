@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub rate: Option<f64>,
     /// Skip TLS certificate verification.
     pub insecure: bool,
+    /// Most HTTP/1.1 connections one client opens to its server at once
+    /// (LPS's `MaxConnectionsPerServer`): a batch larger than this queues
+    /// its requests on the connections it has. HTTP/2 multiplexes instead.
+    pub max_connections_per_server: u32,
     /// How often each core sends a snapshot.
     pub snapshot_interval: Duration,
     /// When load starts (a cluster aligns nodes on one instant); `None`
@@ -60,11 +64,15 @@ impl Default for RunOptions {
             grace: DEFAULT_GRACE,
             rate: None,
             insecure: false,
+            max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
             snapshot_interval: Duration::from_secs(1),
             start_at: None,
         }
     }
 }
+
+/// The default [`RunOptions::max_connections_per_server`]: LPS's.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SERVER: u32 = 1000;
 
 /// The default [`RunOptions::grace`]: long enough for any response a
 /// healthy target gives, short enough that stopping does not linger.
@@ -171,6 +179,8 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         timeout: opts.timeout,
         grace: opts.grace.min(opts.timeout),
         rate: opts.rate,
+        // At least one, or a batch would never be sent.
+        max_lanes: opts.max_connections_per_server.max(1),
         tls_h1: tls_connector(opts.insecure, &[b"http/1.1"]),
         tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),

@@ -15,7 +15,7 @@ const LPS_DEFAULT_FILE: &str = include_str!("../../config/testdata/lps3-lpsSetti
 /// What lps says about LPS's shipped file: every key it reads and does not act on.
 const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger, Watchdog, \
      HttpClient.PooledConnectionLifeTimeInSeconds, HttpClient.PooledConnectionIdleTimeoutInSeconds, \
-     HttpClient.MaxConnectionsPerServer, HttpClient.HeaderValidationMode, \
+     HttpClient.HeaderValidationMode, \
      HttpClient.AllowHostOverride, Dashboard.RefreshRate, InfluxDB";
 
 /// Runs `lps ARGS --json - --quiet` in `dir`; (exit code, report, stderr).
@@ -83,6 +83,40 @@ fn client_timeout_in_seconds_is_the_request_timeout() {
         started.elapsed()
     );
     assert!(!stderr.contains("not used by lps"), "{stderr}");
+}
+
+#[test]
+fn max_connections_per_server_caps_a_clients_http11_connections() {
+    // A batch of 6 requests of 300 ms from one client (the seventh, a batch of its own, 1 s later): with at most 2
+    // connections they go out 2 at a time, in 3 waves; without the key,
+    // all 6 at once on 6 connections.
+    let run = |settings: &str| {
+        let target = Target::start(&["--record-arrivals"]);
+        let dir = Scratch::new("max-connections");
+        let path = dir.write("s.json", settings);
+        let url = target.url("/delay/300");
+        let line = format!("--url {url} -hv 1.1 -im CRB -rc 7 -bs 6 -cdt 1000");
+        let mut args = vec!["--settings", path.to_str().expect("utf-8 path")];
+        args.extend(line.split(' '));
+        let (code, report, stderr) = run_in(&dir, &args);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(u(&report["requests"]["ok"]), 7, "{report}");
+        let stats = target.stats();
+        let t: Vec<u64> = stats["arrivals_us"]
+            .as_array()
+            .expect("arrivals recorded")
+            .iter()
+            .map(u)
+            .collect();
+        (u(&report["connections"]["opened"]), t)
+    };
+    let (opened, t) = run(r#"{"LPSAppSettings": {"HttpClient": {"MaxConnectionsPerServer": 2}}}"#);
+    assert_eq!(opened, 2);
+    // Waves 300 ms apart: the fifth request waits for two answers.
+    assert!(t[4] - t[0] >= 590_000, "{t:?}");
+    let (opened, t) = run(r#"{"LPSAppSettings": {"HttpClient": {}}}"#);
+    assert_eq!(opened, 6);
+    assert!(t[5] - t[0] < 250_000, "{t:?}");
 }
 
 #[test]

@@ -128,7 +128,8 @@ pub struct HttpClientSettings {
     /// `ClientTimeoutInSeconds` (LPS) or `TimeoutSeconds` (lps): how long one
     /// request may take; default 30 s.
     pub timeout: Duration,
-    /// `MaxConnectionsPerServer` (not used: each lps client has its own connection).
+    /// `MaxConnectionsPerServer`: most HTTP/1.1 connections a client opens to
+    /// its server (a batch's requests past it wait for one); LPS's 1000 when absent.
     pub max_connections_per_server: Option<u32>,
     /// `PooledConnectionLifeTimeInSeconds` (not used).
     pub pooled_connection_lifetime: Option<Duration>,
@@ -278,10 +279,6 @@ impl SectionsFile {
                 (
                     h.pooled_connection_idle_timeout_in_seconds.is_some(),
                     "HttpClient.PooledConnectionIdleTimeoutInSeconds",
-                ),
-                (
-                    h.max_connections_per_server.is_some(),
-                    "HttpClient.MaxConnectionsPerServer",
                 ),
                 (
                     h.header_validation_mode.is_some(),

@@ -262,7 +262,6 @@ fn reads_lps_shipped_file() {
             "Watchdog",
             "HttpClient.PooledConnectionLifeTimeInSeconds",
             "HttpClient.PooledConnectionIdleTimeoutInSeconds",
-            "HttpClient.MaxConnectionsPerServer",
             "HttpClient.HeaderValidationMode",
             "HttpClient.AllowHostOverride",
             "Dashboard.RefreshRate",
@@ -464,11 +463,7 @@ fn not_used_lists_exactly_the_present_keys_lps_does_not_act_on() {
         (
             r#"{"LPSAppSettings": {"InfluxDB": {"Enabled": false},
                 "HttpClient": {"MaxConnectionsPerServer": 10, "ServerTimeFormat": "auto"}}}"#,
-            &[
-                "HttpClient.MaxConnectionsPerServer",
-                "HttpClient.ServerTimeFormat",
-                "InfluxDB",
-            ],
+            &["HttpClient.ServerTimeFormat", "InfluxDB"],
         ),
         // An empty section is named too: it is in the file.
         (

@@ -54,6 +54,10 @@ pub fn engine(engine: &EngineArgs, settings: &Settings) -> Result<RunOptions, Er
         timeout,
         rate: engine.rate,
         insecure: engine.insecure,
+        max_connections_per_server: settings
+            .http_client
+            .max_connections_per_server
+            .unwrap_or(lps_engine::DEFAULT_MAX_CONNECTIONS_PER_SERVER),
         ..Default::default()
     };
     opts.check()?;
