@@ -17,6 +17,7 @@
 //!   `dashboard::live`, the live model of a running test.
 //! - `report`: console summary, JSON report, histogram log, and the verdict.
 //! - `shutdown`: the one stop signal, and Ctrl-C.
+//! - `logger`: what lps says on stderr, and LPS's log file (`FileLogger`).
 //!
 //! # Exit codes
 //! - [`EXIT_OK`] (0): the test ran (or the command did its job).
@@ -31,6 +32,7 @@ mod app;
 pub mod cluster;
 mod dashboard;
 mod local;
+mod logger;
 pub mod report;
 mod shutdown;
 

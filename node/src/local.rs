@@ -35,6 +35,12 @@ pub fn run(
     let run = lps_engine::start(plan, opts, stop.clone())?;
     let started_at = wall_clock(run.started());
     let threads = run.cores();
+    log::debug!(
+        "lps: {} started: {} round(s), {} client(s) at the peak, {threads} engine thread(s)",
+        plan.name,
+        plan.rounds.len(),
+        plan.clients()
+    );
     if let Some(live) = live {
         live.set_started(started_at, run.started(), threads);
     }
@@ -62,6 +68,7 @@ pub fn run(
     }
     let duration = run.started().elapsed();
     progress.finish(&aggregate, duration);
+    log::debug!("lps: {}", Progress::final_line(&aggregate, duration));
     run.join()?;
     Ok(Outcome {
         aggregate,

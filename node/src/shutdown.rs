@@ -38,6 +38,7 @@ fn install(token: &CancellationToken, saying: &'static str) {
         match current {
             Some((token, saying)) if !token.is_cancelled() => {
                 eprintln!("\nlps: {saying}");
+                log::debug!("lps: {saying}");
                 token.cancel();
             }
             _ => {

@@ -13,7 +13,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 const LPS_DEFAULT_FILE: &str = include_str!("../../config/testdata/lps3-lpsSettings.json");
 
 /// What lps says about LPS's shipped file: every key it reads and does not act on.
-const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger, Watchdog, \
+const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger.ConsoleLogingLevel, \
+     FileLogger.EnableConsoleLogging, FileLogger.DisableConsoleErrorLogging, Watchdog, \
      HttpClient.PooledConnectionLifeTimeInSeconds, HttpClient.PooledConnectionIdleTimeoutInSeconds, \
      HttpClient.HeaderValidationMode, \
      HttpClient.AllowHostOverride, Dashboard.RefreshRate, InfluxDB";
@@ -117,6 +118,93 @@ fn max_connections_per_server_caps_a_clients_http11_connections() {
     let (opened, t) = run(r#"{"LPSAppSettings": {"HttpClient": {}}}"#);
     assert_eq!(opened, 6);
     assert!(t[5] - t[0] < 250_000, "{t:?}");
+}
+
+#[test]
+fn file_logger_writes_lps_log_file_from_its_level_up() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("file-logger");
+    dir.write(
+        "plan.yaml",
+        format!(
+            "name: Logged\nrounds:\n  - name: R\n    iterations:\n      - name: i\n        requestCount: 3\n        httpRequest:\n          method: GET\n          url: {}\n",
+            target.url("/")
+        ),
+    );
+    let run = |level: &str| {
+        let settings = format!(
+            r#"{{"LPSAppSettings": {{"FileLogger": {{"LogFilePath": "logs/{level}.log", "LoggingLevel": "{level}"}}}}}}"#
+        );
+        let settings = dir.write(&format!("{level}.json"), settings);
+        // `-e` names an environment the plan lacks: a warning said before
+        // the settings are read, which the log file must still get.
+        let args = ["run", "plan.yaml", "-e", "qa", "--settings"];
+        let mut args = args.to_vec();
+        args.push(settings.to_str().expect("utf-8 path"));
+        let (code, report, stderr) = run_in(&dir, &args);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(u(&report["requests"]["ok"]), 3, "{stderr}");
+        assert!(
+            stderr.contains("environment \"qa\" is not in the plan"),
+            "{stderr}"
+        );
+        // The file-only lines stay off the console.
+        assert!(!stderr.contains("Logged started"), "{stderr}");
+        std::fs::read_to_string(dir.path(&format!("logs/{level}.log"))).expect("the log file")
+    };
+    let verbose = run("Verbose");
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert!(lines.len() >= 3, "{verbose}");
+    assert!(
+        lines[0].contains("[Warning] warning:") && lines[0].contains("\"qa\""),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("[Verbose] lps: Logged started: 1 round(s), 1 client(s)"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("3 requests"), "{verbose}");
+    // Lines start with an RFC 3339 UTC time.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.len() > 24 && &l[4..5] == "-" && &l[23..24] == "Z"),
+        "{verbose}"
+    );
+    let warning = run("Warning");
+    assert!(warning.contains("[Warning]"), "{warning}");
+    assert!(!warning.contains("[Verbose]"), "{warning}");
+}
+
+#[test]
+fn an_unwritable_log_file_is_refused_before_the_run() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("file-logger-bad");
+    dir.write("blocker", "a file where a folder should be");
+    let settings = dir.write(
+        "s.json",
+        r#"{"LPSAppSettings": {"FileLogger": {"LogFilePath": "blocker/lps.log"}}}"#,
+    );
+    let out = Lps::spawn_in(
+        dir.dir(),
+        &[
+            "--settings",
+            settings.to_str().expect("utf-8 path"),
+            "--url",
+            &target.url("/"),
+            "-rc",
+            "2",
+        ],
+    )
+    .wait(LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("FileLogger.LogFilePath: cannot write blocker/lps.log"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(u(&target.stats()["requests"]), 0);
 }
 
 #[test]

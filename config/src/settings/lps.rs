@@ -34,7 +34,7 @@ impl LogLevel {
     ];
 }
 
-/// The `FileLogger` section (LPS's log file; lps writes none).
+/// The `FileLogger` section: LPS's log file, which lps writes too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileLoggerSettings {
     pub log_file_path: Option<String>,

@@ -53,8 +53,7 @@ pub struct Settings {
     /// LPS's `InfluxDB` section, when present.
     pub influx_db: Option<InfluxDbSettings>,
     /// The sections and keys present in the file that lps reads, checks and
-    /// does not act on (`FileLogger`, `HttpClient.MaxConnectionsPerServer`,
-    /// ...), in the order of LPS's own file.
+    /// does not act on (`InfluxDB`, `FileLogger.ConsoleLogingLevel`, ...), in the order of LPS's own file.
     pub not_used: Vec<&'static str>,
 }
 
@@ -264,8 +263,23 @@ impl SectionsFile {
     /// The sections and keys present that lps does not act on.
     fn not_used(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
-        if self.file_logger.is_some() {
-            names.push("FileLogger");
+        if let Some(f) = &self.file_logger {
+            // The log file is written; the console prints as it always does.
+            let keys = [
+                (
+                    f.console_logging_level.is_some(),
+                    "FileLogger.ConsoleLogingLevel",
+                ),
+                (
+                    f.enable_console_logging.is_some(),
+                    "FileLogger.EnableConsoleLogging",
+                ),
+                (
+                    f.disable_console_error_logging.is_some(),
+                    "FileLogger.DisableConsoleErrorLogging",
+                ),
+            ];
+            names.extend(keys.iter().filter(|(present, _)| *present).map(|(_, n)| *n));
         }
         if self.watchdog.is_some() {
             names.push("Watchdog");

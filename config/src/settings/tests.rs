@@ -258,7 +258,9 @@ fn reads_lps_shipped_file() {
             bucket: Some("LPS_Metrics".into()),
         }),
         not_used: vec![
-            "FileLogger",
+            "FileLogger.ConsoleLogingLevel",
+            "FileLogger.EnableConsoleLogging",
+            "FileLogger.DisableConsoleErrorLogging",
             "Watchdog",
             "HttpClient.PooledConnectionLifeTimeInSeconds",
             "HttpClient.PooledConnectionIdleTimeoutInSeconds",
@@ -471,10 +473,10 @@ fn not_used_lists_exactly_the_present_keys_lps_does_not_act_on() {
             &["Watchdog", "Dashboard.RefreshRate"],
         ),
         (
-            r#"{"FileLogger": {"LoggingLevel": 1}, "HttpClient": {"ServerTimeHeader": "x",
+            r#"{"FileLogger": {"LoggingLevel": 1, "EnableConsoleLogging": true}, "HttpClient": {"ServerTimeHeader": "x",
                 "AllowHostOverride": false, "PooledConnectionIdleTimeoutInSeconds": 1}}"#,
             &[
-                "FileLogger",
+                "FileLogger.EnableConsoleLogging",
                 "HttpClient.PooledConnectionIdleTimeoutInSeconds",
                 "HttpClient.AllowHostOverride",
                 "HttpClient.ServerTimeHeader",

@@ -19,14 +19,14 @@ pub fn start(live: &Arc<Live>, output: &OutputArgs, settings: &Settings) -> Opti
     let token = settings.dashboard.token.as_deref();
     match dashboard::serve(live.clone(), listen, token.map(str::to_string)) {
         Ok(board) => {
-            eprintln!("lps: dashboard at http://{}/", board.local_addr());
+            log::info!("lps: dashboard at http://{}/", board.local_addr());
             if let Some(warning) = exposure_warning(board.local_addr(), token) {
-                eprintln!("{warning}");
+                log::warn!("{warning}");
             }
             Some(board)
         }
         Err(e) => {
-            eprintln!("lps: dashboard not started: {e:#}");
+            log::warn!("lps: dashboard not started: {e:#}");
             None
         }
     }
@@ -54,7 +54,7 @@ pub fn linger(board: Option<Dashboard>, output: &OutputArgs) {
         // Its own token: the run's is cancelled already after a Ctrl-C.
         let closing = CancellationToken::new();
         shutdown::end_linger_on_ctrl_c(&closing);
-        eprintln!(
+        log::info!(
             "lps: the dashboard stays at http://{}/ for {} s (Ctrl-C to exit)",
             board.local_addr(),
             output.dashboard_linger
@@ -79,7 +79,7 @@ fn wait_for(stop: &CancellationToken, timeout: Duration) {
         }
         // No runtime (no thread or timer left): the dashboard closes now
         // rather than keep a run from ending.
-        Err(e) => eprintln!("lps: the dashboard closes now: {e}"),
+        Err(e) => log::warn!("lps: the dashboard closes now: {e}"),
     }
 }
 

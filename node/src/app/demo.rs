@@ -27,7 +27,7 @@ pub fn run(
         record_arrivals: false,
     })?;
     let addr = handle.local_addr();
-    eprintln!(
+    log::info!(
         "lps demo: built-in target on http://{addr}/; sending {requests} requests from each of {clients} clients"
     );
     let args = QuickArgs {

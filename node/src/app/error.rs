@@ -52,6 +52,10 @@ pub enum Error {
     #[error(transparent)]
     Settings(#[from] ConfigError),
 
+    /// LPS's log file (`FileLogger.LogFilePath`) cannot be written.
+    #[error(transparent)]
+    LogFile(#[from] crate::logger::LogFileError),
+
     /// `--timeout` is not a positive number of seconds up to a year.
     #[error("--timeout must be a positive number of seconds up to a year, got {seconds}")]
     Timeout { seconds: f64 },
@@ -149,7 +153,7 @@ fn engine_wording(e: &EngineError) -> String {
 /// the test did not fail but an output is missing.
 pub fn conclude(written: Written) -> u8 {
     for (output, e) in &written.failed {
-        eprintln!("lps: error: {}", output_wording(*output, e));
+        log::error!("lps: error: {}", output_wording(*output, e));
     }
     match written.verdict.exit_code() {
         EXIT_OK if !written.failed.is_empty() => EXIT_OUTPUT,

@@ -45,10 +45,11 @@ pub use error::Error;
 
 /// Runs the `lps` command line and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
+    crate::logger::init();
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("lps: error: {e}");
+            log::error!("lps: error: {e}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -170,7 +171,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Watchdog(s) => settings(&s, "Watchdog")?,
         Command::Influxdb(s) => settings(&s, "InfluxDB")?,
     };
-    eprintln!("lps: saved {done}");
+    log::info!("lps: saved {done}");
     Ok(EXIT_OK)
 }
 

@@ -21,8 +21,9 @@ pub fn settings(given: Option<&Path>) -> Result<Settings, Error> {
         None => Settings::load_default_if_exists(Path::new(DEFAULT_SETTINGS))?,
     };
     let settings = settings.unwrap_or_default();
+    crate::logger::open(settings.file_logger.as_ref())?;
     if let Some(line) = not_used_line(&settings) {
-        eprintln!("{line}");
+        log::info!("{line}");
     }
     Ok(settings)
 }

@@ -106,7 +106,7 @@ fn save(doc: &Document) -> Result<(), Error> {
     let loaded = doc.save()?;
     // What LPS would ignore in the file is worth knowing before a run.
     for warning in &loaded.warnings {
-        eprintln!("lps: warning: {warning}");
+        log::warn!("lps: warning: {warning}");
     }
     Ok(())
 }

@@ -56,7 +56,7 @@ pub fn load(path: &Path, select: &RunArgs) -> Result<Plan, PlanError> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let format = lps_config::Format::detect(Some(path), &text);
     let mut plan = if lps3::is_older_format(&text, format) {
-        eprintln!(
+        log::warn!(
             "lps: {file} is in the older lps plan format; LPS 3.x plans put numberOfClients on rounds"
         );
         lps_config::load_plan(path)?
@@ -69,13 +69,13 @@ pub fn load(path: &Path, select: &RunArgs) -> Result<Plan, PlanError> {
         }
         let lowered = lps3::lower(loaded, &file)?;
         for warning in &lowered.warnings {
-            eprintln!("warning: {warning}");
+            log::warn!("warning: {warning}");
         }
         lowered.plan
     };
     for name in &select.environments {
         // As LPS, which logs "Environment 'x' not found." and runs.
-        eprintln!("warning: {file}: environment {name:?} is not in the plan; ignored");
+        log::warn!("warning: {file}: environment {name:?} is not in the plan; ignored");
     }
     plan.rounds.retain(|r| select.takes(r));
     if plan.rounds.is_empty() && !select.is_all() {

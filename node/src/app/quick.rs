@@ -306,7 +306,7 @@ pub fn lowered(plan: lps3::Plan) -> Result<lps_config::Plan, QuickError> {
     };
     let lowered = lps3::lower(loaded, ORIGIN)?;
     for warning in &lowered.warnings {
-        eprintln!("warning: {warning}");
+        log::warn!("warning: {warning}");
     }
     Ok(lowered.plan)
 }

@@ -23,17 +23,17 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
         // The master has not got everything: the full local result
         // must land on disk, whatever else was asked for.
         fallback = result_file(to.json, &node_id);
-        eprintln!(
+        log::warn!(
             "lps worker: {why}; the full local result is written to {}",
             fallback.display()
         );
         to.json = Some(&fallback);
     } else if done.delivered && done.restarts > 0 {
-        eprintln!(
+        log::info!(
             "lps worker: every snapshot reached the master (the master restarted; it was caught up with this worker's whole result)"
         );
     } else if done.delivered {
-        eprintln!("lps worker: every snapshot reached the master");
+        log::info!("lps worker: every snapshot reached the master");
     }
     Ok(super::error::conclude(report::write(
         setup.plan,

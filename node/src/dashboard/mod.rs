@@ -170,7 +170,7 @@ async fn run_server(listener: tokio::net::TcpListener, app: Router, board: Arc<B
     tokio::select! {
         result = server => {
             if let Err(e) = result {
-                eprintln!("lps: the dashboard stopped: {e}");
+                log::error!("lps: the dashboard stopped: {e}");
             }
         }
         () = async {

@@ -33,8 +33,8 @@ impl Verdict {
     pub fn announce(&self) {
         match self {
             Verdict::Ok => {}
-            Verdict::AllFailed(why) => eprintln!("lps: every request failed: {why}"),
-            Verdict::NoneCompleted => eprintln!("lps: no request completed"),
+            Verdict::AllFailed(why) => log::error!("lps: every request failed: {why}"),
+            Verdict::NoneCompleted => log::error!("lps: no request completed"),
         }
     }
 

@@ -38,7 +38,7 @@ pub fn spawn(master: Arc<Master>, serving: CancellationToken) -> anyhow::Result<
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("lps master: cannot start the control runtime: {e}");
+                    log::error!("lps master: cannot start the control runtime: {e}");
                     return;
                 }
             };
@@ -78,7 +78,7 @@ async fn serve(
     serving: CancellationToken,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        eprintln!("lps master: cannot use the gRPC listener");
+        log::error!("lps master: cannot use the gRPC listener");
         return;
     };
     let service =
@@ -96,7 +96,7 @@ async fn serve(
     };
     tokio::select! {
         r = server => if let Err(e) = r {
-            eprintln!("lps master: gRPC server stopped: {e}");
+            log::error!("lps master: gRPC server stopped: {e}");
         },
         () = timers(&master) => {}
         () = drain_limit => {}

@@ -103,7 +103,7 @@ fn new_master(
 }
 
 fn announce(cfg: &MasterConfig) {
-    eprintln!(
+    log::info!(
         "lps master: listening for workers on {}; expecting {} worker(s); the master {} load",
         cfg.listen,
         cfg.expected_workers,

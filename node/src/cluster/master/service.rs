@@ -48,7 +48,7 @@ impl Cluster for Service {
             .map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let mut inbound = req.into_inner();
         let refuse = |status: Status| {
-            eprintln!(
+            log::warn!(
                 "lps master: refused a client from {peer}: {}",
                 status.message()
             );

@@ -92,7 +92,7 @@ impl Master {
     /// that every watcher sees them in order.
     fn publish(&self, state: &mut MasterState) {
         for event in state.take_events() {
-            eprintln!("lps master: {event}");
+            log::info!("lps master: {event}");
             if let Event::State { to, .. } = event {
                 self.state_tx.send_replace((to, state.start_at_ms()));
                 if let Some(live) = &self.live {

@@ -125,7 +125,7 @@ impl Control {
                 }
             };
             match self.serve(session).await {
-                End::Lost => eprintln!(
+                End::Lost => log::warn!(
                     "lps worker: lost the stream to the master at {}; reconnecting",
                     self.cfg.master
                 ),
@@ -267,13 +267,13 @@ impl Control {
     /// the rest, in order; a restarted master is sent everything so far.
     async fn on_welcome(&mut self, w: &proto::Welcome, tx: &mpsc::Sender<WorkerMessage>) -> Step {
         if let Met::Restarted { requests } = self.outbox.welcome(w.master_instance, w.applied_seq) {
-            eprintln!(
+            log::info!(
                 "lps worker: the master at {} is a new master (it restarted and holds nothing of this worker); catching it up with this worker's whole result so far ({requests} requests)",
                 self.cfg.master
             );
         }
         if w.observer && !self.started {
-            eprintln!(
+            log::info!(
                 "lps worker: registered with the master at {} as an observer; waiting for it to be ready",
                 self.cfg.master
             );
@@ -293,7 +293,7 @@ impl Control {
                 self.tell(Event::Start(change.start_at_unix_ms));
             }
             proto::State::Cancelled | proto::State::Failed => {
-                eprintln!("lps worker: the master cancelled the test");
+                log::warn!("lps worker: the master cancelled the test");
                 self.cancel.cancel();
             }
             proto::State::Completed if !self.started => {
