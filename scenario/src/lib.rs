@@ -1,0 +1,28 @@
+//! LPS 3.x's scenario model, compiled once and evaluated per client:
+//! variables and their types, templates with `${...}` placeholders, paths
+//! into captured JSON, CSV and responses, and the declarative methods.
+//!
+//! The engine keeps a [`Session`] per client and one [`Globals`] per run; a
+//! request's [`Template`]s render in their [`Scope`]. A text without a
+//! placeholder compiles to a static template, which the engine sends as
+//! pre-built bytes, so plans that use none of this pay nothing for it.
+//!
+//! # Layout
+//! - `template`: the placeholder grammar, compiled; rendering.
+//! - `args`: a method call's arguments.
+//! - `variable`: [`Variable`], [`VarType`] and reading a path into a value.
+//! - `scope`: [`Session`], [`Globals`], [`Scope`].
+//! - `methods`: the declarative methods.
+//! - `arith`: integer arithmetic inside paths.
+
+mod args;
+mod arith;
+pub mod methods;
+mod scope;
+mod template;
+mod variable;
+
+pub use args::Args;
+pub use scope::{Globals, Scope, Session};
+pub use template::{Call, Template, TemplateError};
+pub use variable::{Response, VarType, Variable, csv_records, json_text, select};
