@@ -13,10 +13,12 @@
 //! - `variable`: [`Variable`], [`VarType`] and reading a path into a value.
 //! - `scope`: [`Session`], [`Globals`], [`Scope`].
 //! - `methods`: the declarative methods.
+//! - `expr`: the boolean expressions of `skipIf`, `retry.if` and rules.
 //! - `arith`: integer arithmetic inside paths.
 
 mod args;
 mod arith;
+pub mod expr;
 pub mod methods;
 mod scope;
 mod template;
