@@ -17,6 +17,8 @@
 //!   `dashboard::live`, the live model of a running test.
 //! - `report`: console summary, JSON report, histogram log, and the verdict.
 //! - `shutdown`: the one stop signal, and Ctrl-C.
+//! - `watchdog`: LPS's watchdog: pauses the load while this node's memory,
+//!   CPU or requests in flight are over the settings' limits.
 //!
 //! # Exit codes
 //! - [`EXIT_OK`] (0): the test ran (or the command did its job).
@@ -33,6 +35,7 @@ mod dashboard;
 mod local;
 pub mod report;
 mod shutdown;
+mod watchdog;
 
 pub use app::main;
 

@@ -13,7 +13,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 const LPS_DEFAULT_FILE: &str = include_str!("../../config/testdata/lps3-lpsSettings.json");
 
 /// What lps says about LPS's shipped file: every key it reads and does not act on.
-const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger, Watchdog, \
+const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger, \
      HttpClient.PooledConnectionLifeTimeInSeconds, HttpClient.PooledConnectionIdleTimeoutInSeconds, \
      HttpClient.MaxConnectionsPerServer, HttpClient.HeaderValidationMode, \
      HttpClient.AllowHostOverride, Dashboard.RefreshRate, InfluxDB";

@@ -266,9 +266,6 @@ impl SectionsFile {
         if self.file_logger.is_some() {
             names.push("FileLogger");
         }
-        if self.watchdog.is_some() {
-            names.push("Watchdog");
-        }
         if let Some(h) = &self.http_client {
             let keys = [
                 (

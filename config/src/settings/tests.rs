@@ -259,7 +259,6 @@ fn reads_lps_shipped_file() {
         }),
         not_used: vec![
             "FileLogger",
-            "Watchdog",
             "HttpClient.PooledConnectionLifeTimeInSeconds",
             "HttpClient.PooledConnectionIdleTimeoutInSeconds",
             "HttpClient.MaxConnectionsPerServer",
@@ -472,8 +471,8 @@ fn not_used_lists_exactly_the_present_keys_lps_does_not_act_on() {
         ),
         // An empty section is named too: it is in the file.
         (
-            r#"{"Watchdog": {}, "Dashboard": {"RefreshRate": 1}}"#,
-            &["Watchdog", "Dashboard.RefreshRate"],
+            r#"{"FileLogger": {}, "Watchdog": {}, "Dashboard": {"RefreshRate": 1}}"#,
+            &["FileLogger", "Dashboard.RefreshRate"],
         ),
         (
             r#"{"FileLogger": {"LoggingLevel": 1}, "HttpClient": {"ServerTimeHeader": "x",
