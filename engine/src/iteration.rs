@@ -4,10 +4,14 @@
 //! (CB, CRB, DCB) send `batch` requests at once on as many connections, then
 //! cool down. With a rate (the open model) each request has an intended start
 //! on a fixed schedule and its latency is measured from there.
+//!
+//! With a pause gate (the node's watchdog), each request and each batch
+//! first passes it, as LPS calls its watchdog before every request and batch.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,13 +20,19 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::alarm::Alarm;
 use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate, Wire};
+use crate::pause::{PauseGate, pass};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
 /// Runs iteration `index` for client `client` (of the round's `clients`)
 /// until its mode says it is done, its duration is over or the run is
-/// stopped, and records when it ran.
-pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32, clients: u32) {
+/// stopped, and records when it ran; nothing is sent while `pause` is closed.
+pub(crate) async fn run(
+    core: Rc<Core>,
+    index: usize,
+    (client, clients): (u32, u32),
+    pause: Option<Arc<PauseGate>>,
+) {
     let shared = core.shared.clone();
     let it = &shared.iterations[index];
     let start = Instant::now();
@@ -34,11 +44,13 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32, clients: u32)
     match it.mode {
         Mode::Requests { requests } => {
             let who = (client, clients);
-            sequential(&core, it, who, start, Some(requests), None).await;
+            let gate = pause.as_deref();
+            sequential(&core, (it, gate), who, start, Some(requests), None).await;
         }
         Mode::Duration { duration } => {
             let who = (client, clients);
-            sequential(&core, it, who, start, None, Some(start + duration)).await;
+            let gate = pause.as_deref();
+            sequential(&core, (it, gate), who, start, None, Some(start + duration)).await;
         }
         Mode::CooldownBatch {
             batch,
@@ -46,18 +58,28 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, client: u32, clients: u32)
             duration,
         } => {
             let deadline = duration.map(|d| start + d);
-            batches(&core, it, None, deadline, batch, cooldown).await;
+            batches(&core, (it, pause), None, deadline, batch, cooldown).await;
         }
         Mode::CooldownRequestBatch {
             requests,
             batch,
             cooldown,
-        } => batches(&core, it, Some(requests), None, batch, cooldown).await,
+        } => batches(&core, (it, pause), Some(requests), None, batch, cooldown).await,
         Mode::DurationCooldownBatch {
             duration,
             batch,
             cooldown,
-        } => batches(&core, it, None, Some(start + duration), batch, cooldown).await,
+        } => {
+            batches(
+                &core,
+                (it, pause),
+                None,
+                Some(start + duration),
+                batch,
+                cooldown,
+            )
+            .await
+        }
     }
 }
 
@@ -82,7 +104,7 @@ impl Drop for SpanEnd<'_> {
 /// finish (then it is unfinished).
 async fn sequential(
     core: &Core,
-    it: &Prepared,
+    (it, gate): (&Prepared, Option<&PauseGate>),
     (client, clients): (u32, u32),
     start: Instant,
     count: Option<u64>,
@@ -95,7 +117,7 @@ async fn sequential(
     let draining = Cell::new(false);
     match shared.rate {
         None => {
-            let work = closed(core, it, &mut lane, count, &draining);
+            let work = closed(core, (it, gate), &mut lane, (count, deadline), &draining);
             match deadline {
                 Some(d) => until_deadline(work, d, shared.grace, &draining).await,
                 None => work.await,
@@ -114,7 +136,7 @@ async fn sequential(
                 count,
                 deadline,
             };
-            let work = paced(core, it, &mut lane, &pace, count, deadline, &sent);
+            let work = paced(core, (it, gate), &mut lane, &pace, (count, deadline), &sent);
             match deadline {
                 Some(d) => until_deadline(work, d, shared.grace, &draining).await,
                 None => work.await,
@@ -123,16 +145,20 @@ async fn sequential(
     }
 }
 
-/// The closed model: the next request as soon as the last is answered.
+/// The closed model: the next request as soon as the last is answered
+/// (and the gate, if any, is open).
 async fn closed(
     core: &Core,
-    it: &Prepared,
+    (it, gate): (&Prepared, Option<&PauseGate>),
     lane: &mut Lane,
-    count: Option<u64>,
+    (count, deadline): (Option<u64>, Option<Instant>),
     draining: &Cell<bool>,
 ) {
     let mut i = 0u64;
     while count.is_none_or(|n| i < n) && !draining.get() && !core.stopped() {
+        if !pass(gate, deadline, || core.stopped() || draining.get()).await {
+            break;
+        }
         lane.send(core, it, None).await;
         i += 1;
     }
@@ -144,11 +170,10 @@ async fn closed(
 /// are not sent (see [`Late`]).
 async fn paced(
     core: &Core,
-    it: &Prepared,
+    (it, gate): (&Prepared, Option<&PauseGate>),
     lane: &mut Lane,
     pace: &Pace,
-    count: Option<u64>,
-    deadline: Option<Instant>,
+    (count, deadline): (Option<u64>, Option<Instant>),
     sent: &Cell<u64>,
 ) {
     let mut alarm = Alarm::new();
@@ -161,8 +186,15 @@ async fn paced(
             break;
         }
         alarm.sleep_until(at).await;
-        if core.stopped() {
+        // Held by the gate, the request is late: its latency still runs
+        // from its intended start, its send lag from the gate's opening
+        // (the pause is not lps falling behind).
+        let held = gate.is_some_and(PauseGate::is_closed);
+        if core.stopped() || !pass(gate, deadline, || core.stopped()).await {
             break;
+        }
+        if held {
+            free = free.max(Instant::now());
         }
         sent.set(i + 1);
         let schedule = Schedule {
@@ -308,11 +340,22 @@ impl Tickets {
 
 /// One lane of a batch loop: takes a ticket, sends its request, and again.
 /// It counts as available from its spawn (by the batch loop) on, but while
-/// it sends.
-async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: Lane) {
+/// it sends. While the gate is closed it takes no ticket: the batch loop's
+/// deadline withdraws what is not taken.
+async fn run_lane(
+    core: Rc<Core>,
+    (index, gate): (usize, Option<Arc<PauseGate>>),
+    tickets: Rc<Tickets>,
+    mut lane: Lane,
+) {
     loop {
         while tickets.pending.get() == 0 || core.stopped() {
             tickets.issued.notified().await;
+        }
+        if gate.as_ref().is_some_and(|g| g.is_closed()) {
+            pass(gate.as_deref(), None, || core.stopped()).await;
+            // The tickets may have been withdrawn meanwhile: look again.
+            continue;
         }
         tickets.pending.set(tickets.pending.get() - 1);
         tickets.taken.set(tickets.taken.get() + 1);
@@ -331,7 +374,7 @@ async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: 
 /// a lane to be free, as LPS's requests wait for a pooled connection.
 fn issue(
     core: &Rc<Core>,
-    index: usize,
+    (index, gate): (usize, Option<&Arc<PauseGate>>),
     tickets: &Rc<Tickets>,
     h2: &H2Slot,
     lanes: &mut JoinSet<()>,
@@ -346,16 +389,18 @@ fn issue(
     while tickets.available.get() < tickets.pending.get() && lanes.len() < max_lanes {
         tickets.available.set(tickets.available.get() + 1);
         let lane = Lane::sharing(h2.clone());
-        lanes.spawn_local(run_lane(core.clone(), index, tickets.clone(), lane));
+        let lane = run_lane(core.clone(), (index, gate.cloned()), tickets.clone(), lane);
+        lanes.spawn_local(lane);
     }
     tickets.issued.notify_waiters();
 }
 
 /// Batches of `batch` concurrent requests, each `cooldown` after the one
-/// before was dispatched (LPS 3.x, spec 2.5).
+/// before was dispatched (LPS 3.x, spec 2.5); a batch held by the gate goes
+/// when it opens, and the cooldown runs from then.
 async fn batches(
     core: &Rc<Core>,
-    it: &Prepared,
+    (it, gate): (&Prepared, Option<Arc<PauseGate>>),
     limit: Option<u64>,
     deadline: Option<Instant>,
     batch: u32,
@@ -375,8 +420,18 @@ async fn batches(
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
+            if !pass(gate.as_deref(), deadline, || core.stopped()).await {
+                break;
+            }
             let dispatched = Instant::now();
-            issue(core, it.index, &tickets, &h2, &mut lanes, n);
+            issue(
+                core,
+                (it.index, gate.as_ref()),
+                &tickets,
+                &h2,
+                &mut lanes,
+                n,
+            );
             sent += n;
             if limit.is_some_and(|l| sent >= l) {
                 break;

@@ -18,6 +18,8 @@
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
+//! - `pause`: [`PauseGate`], which holds every core's new requests while
+//!   the node's watchdog says so.
 //! - `alarm`: precise wake-ups for the open model (timerfd on Linux).
 //! - `connect`: tuned TCP sockets and TLS.
 //! - `fd_table`: each engine thread's own file table (Linux).
@@ -33,12 +35,14 @@ mod fd_table;
 pub mod head;
 pub mod http1;
 mod iteration;
+mod pause;
 mod runner;
 mod snapshot;
 mod stats;
 
 pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;
+pub use pause::PauseGate;
 pub use runner::{
     DEFAULT_GRACE, DEFAULT_MAX_CONNECTIONS_PER_SERVER, MAX_THREADS, Run, RunOptions, start,
     thread_count,

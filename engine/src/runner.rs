@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Core, H2Request, Prepared, RoundRun, Shared, Wire};
 use crate::connect::tls_connector;
 use crate::error::EngineError;
+use crate::pause::PauseGate;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
 use crate::{http1, iteration};
@@ -53,6 +54,9 @@ pub struct RunOptions {
     /// When load starts (a cluster aligns nodes on one instant); `None`
     /// starts as soon as the cores are up.
     pub start_at: Option<std::time::Instant>,
+    /// While this gate is closed (the node's watchdog), no core sends a new
+    /// request; `None`: the run never pauses.
+    pub pause: Option<Arc<PauseGate>>,
 }
 
 impl Default for RunOptions {
@@ -67,6 +71,7 @@ impl Default for RunOptions {
             max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
             snapshot_interval: Duration::from_secs(1),
             start_at: None,
+            pause: None,
         }
     }
 }
@@ -253,10 +258,10 @@ fn spawn_cores(
             Some(core_ids[core % core_ids.len()])
         };
         let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
-        let interval = opts.snapshot_interval;
+        let (interval, pause) = (opts.snapshot_interval, opts.pause.clone());
         let handle = std::thread::Builder::new()
             .name(format!("lps-core-{core}"))
-            .spawn(move || core_main((core, cores), pin, shared, stop, tx, interval))
+            .spawn(move || core_main((core, cores), pin, shared, stop, tx, (interval, pause)))
             .map_err(EngineError::Thread)?;
         threads.push(handle);
     }
@@ -364,14 +369,14 @@ fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap, EngineErr
 /// One engine thread (`core` of `cores`): pins itself, builds its runtime,
 /// and runs its share of each round's clients until the rounds are done or
 /// `stop` is cancelled, sending a snapshot every `interval` and a last one at
-/// the end.
+/// the end; nothing new is sent while `pause` is closed.
 fn core_main(
     (core, cores): (usize, usize),
     pin: Option<core_affinity::CoreId>,
     shared: Arc<Shared>,
     stop: CancellationToken,
     tx: Sender<Snapshot>,
-    interval: Duration,
+    (interval, pause): (Duration, Option<Arc<PauseGate>>),
 ) {
     if let Some(id) = pin {
         // Pinning is an optimisation: a refused pin leaves the thread unpinned.
@@ -402,7 +407,7 @@ fn core_main(
         });
         let seq = Rc::new(Cell::new(0u64));
         let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
-        run_rounds(&state, (core, cores), &stop).await;
+        run_rounds(&state, (core, cores), &stop, pause).await;
         ticker.abort();
         // The receiver outlives the run unless the process is exiting, when
         // nothing is left to report to.
@@ -435,7 +440,12 @@ fn spawn_ticker(
 /// round-robin to the cores, and before each round after the first every
 /// core waits for the others to finish the one before (the ticker keeps
 /// sending snapshots meanwhile).
-async fn run_rounds(state: &Rc<Core>, (core, cores): (usize, usize), stop: &CancellationToken) {
+async fn run_rounds(
+    state: &Rc<Core>,
+    (core, cores): (usize, usize),
+    stop: &CancellationToken,
+    pause: Option<Arc<PauseGate>>,
+) {
     let shared = state.shared.clone();
     for (r, run) in shared.rounds.iter().enumerate() {
         if r > 0 {
@@ -458,7 +468,7 @@ async fn run_rounds(state: &Rc<Core>, (core, cores): (usize, usize), stop: &Canc
         let begin = if r == 0 { shared.start } else { Instant::now() };
         let begin = begin + run.round.startup_delay;
         let clients = (core as u32..run.round.clients()).step_by(cores);
-        run_clients(state, r, begin, clients, stop).await;
+        run_clients(state, (r, &pause), begin, clients, stop).await;
     }
 }
 
@@ -467,7 +477,7 @@ async fn run_rounds(state: &Rc<Core>, (core, cores): (usize, usize), stop: &Canc
 /// the last snapshot.
 async fn run_clients(
     state: &Rc<Core>,
-    r: usize,
+    (r, pause): (usize, &Option<Arc<PauseGate>>),
     begin: Instant,
     clients: impl Iterator<Item = u32>,
     stop: &CancellationToken,
@@ -482,7 +492,8 @@ async fn run_clients(
                 if round.delay_client_creation {
                     sleep_until(begin + round.arrival(client)).await;
                 }
-                clients_set.spawn_local(run_client(state.clone(), r, begin, client));
+                let pause = pause.clone();
+                clients_set.spawn_local(run_client(state.clone(), (r, pause), begin, client));
             }
             while clients_set.join_next().await.is_some() {}
         };
@@ -545,7 +556,12 @@ fn take(state: &Core, core: usize, seq: &Cell<u64>, last: bool) -> Snapshot {
 
 /// One client of round `r`: waits for its arrival, then runs the round's
 /// iterations, one after another or all at once.
-async fn run_client(state: Rc<Core>, r: usize, begin: Instant, client: u32) {
+async fn run_client(
+    state: Rc<Core>,
+    (r, pause): (usize, Option<Arc<PauseGate>>),
+    begin: Instant,
+    client: u32,
+) {
     let shared = state.shared.clone();
     let run = &shared.rounds[r];
     let clients = run.round.clients();
@@ -553,7 +569,13 @@ async fn run_client(state: Rc<Core>, r: usize, begin: Instant, client: u32) {
     if run.round.run_in_parallel && run.iterations.len() > 1 {
         let mut set = JoinSet::new();
         for &index in &run.iterations {
-            set.spawn_local(run_iteration(state.clone(), index, client, clients));
+            let pause = pause.clone();
+            set.spawn_local(run_iteration(
+                state.clone(),
+                index,
+                (client, clients),
+                pause,
+            ));
         }
         while set.join_next().await.is_some() {}
     } else {
@@ -561,18 +583,23 @@ async fn run_client(state: Rc<Core>, r: usize, begin: Instant, client: u32) {
             if state.stopped() {
                 return;
             }
-            run_iteration(state.clone(), index, client, clients).await;
+            run_iteration(state.clone(), index, (client, clients), pause.clone()).await;
         }
     }
 }
 
 /// One client's run of an iteration, after the iteration's startup delay.
-async fn run_iteration(state: Rc<Core>, index: usize, client: u32, clients: u32) {
+async fn run_iteration(
+    state: Rc<Core>,
+    index: usize,
+    (client, clients): (u32, u32),
+    pause: Option<Arc<PauseGate>>,
+) {
     let delay = state.shared.iterations[index].startup_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if !state.stopped() {
-        iteration::run(state, index, client, clients).await;
+        iteration::run(state, index, (client, clients), pause).await;
     }
 }

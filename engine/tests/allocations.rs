@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lps_config::Mode;
-use lps_engine::RunOptions;
+use lps_engine::{PauseGate, RunOptions};
 
 mod common;
 
@@ -49,6 +49,11 @@ fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
         pin: false,
         // Long enough that no snapshot tick falls inside a run.
         snapshot_interval: Duration::from_secs(3600),
+        // An open pause gate (a watchdog that never pauses): passing it
+        // must cost nothing per request either.
+        pause: Some(std::sync::Arc::new(PauseGate::new(Duration::from_millis(
+            100,
+        )))),
         ..Default::default()
     };
     let before = ALLOCATIONS.load(Ordering::Relaxed);

@@ -18,6 +18,8 @@
 //! - `report`: console summary, JSON report, histogram log, and the verdict.
 //! - `shutdown`: the one stop signal, and Ctrl-C.
 //! - `logger`: what lps says on stderr, and LPS's log file (`FileLogger`).
+//! - `watchdog`: LPS's watchdog: pauses the load while this node's memory,
+//!   CPU or requests in flight are over the settings' limits.
 //!
 //! # Exit codes
 //! - [`EXIT_OK`] (0): the test ran (or the command did its job).
@@ -35,6 +37,7 @@ mod local;
 mod logger;
 pub mod report;
 mod shutdown;
+mod watchdog;
 
 pub use app::main;
 

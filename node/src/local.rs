@@ -1,15 +1,18 @@
-//! Runs a plan on this node: starts the engine, merges its snapshots, shows
-//! progress, and stops cleanly on Ctrl-C.
+//! Runs a plan on this node: starts the engine (and the watchdog, when the
+//! settings have one), merges its snapshots, shows progress, and stops
+//! cleanly on Ctrl-C.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context;
 use crossbeam_channel::RecvTimeoutError;
-use lps_config::Plan;
+use lps_config::{Plan, WatchdogSettings};
 use lps_engine::{Aggregate, CancellationToken, RunOptions, Snapshot, Stats};
 
 use crate::dashboard::live::Live;
 use crate::report::us;
+use crate::watchdog::{Pauses, Watchdog};
 
 /// What a finished (or stopped) run collected.
 pub struct Outcome {
@@ -18,20 +21,38 @@ pub struct Outcome {
     pub duration: Duration,
     pub threads: usize,
     pub interrupted: bool,
+    /// What the watchdog did, when the settings have one.
+    pub watchdog: Option<Pauses>,
 }
 
 /// Runs `plan` to the end, or until `stop` is cancelled (Ctrl-C, the
 /// master's cancel). `on_tick` runs at least every 100 ms (the master
 /// refreshes its dashboard). `on_snapshot` sees every snapshot as it arrives (a
-/// worker forwards them; a master merges its own).
+/// worker forwards them; a master merges its own). With `watchdog` limits,
+/// the load pauses while this node is over them.
 pub fn run(
     plan: &Plan,
-    opts: &RunOptions,
+    (opts, watchdog): (&RunOptions, Option<&WatchdogSettings>),
     mut on_snapshot: impl FnMut(&Snapshot),
     stop: &CancellationToken,
     live: Option<&Live>,
     mut on_tick: impl FnMut(),
 ) -> anyhow::Result<Outcome> {
+    let watchdog = watchdog
+        .map(Watchdog::start)
+        .transpose()
+        .context("cannot start the watchdog's thread")?;
+    let gated;
+    let opts = match &watchdog {
+        Some(w) => {
+            gated = RunOptions {
+                pause: Some(w.gate()),
+                ..opts.clone()
+            };
+            &gated
+        }
+        None => opts,
+    };
     let run = lps_engine::start(plan, opts, stop.clone())?;
     let started_at = wall_clock(run.started());
     let threads = run.cores();
@@ -52,7 +73,11 @@ pub fn run(
             Ok(snap) => {
                 on_snapshot(&snap);
                 aggregate.add(&snap);
-                progress.add(&snap, &aggregate);
+                if let Some(w) = &watchdog {
+                    w.note_in_flight(aggregate.in_flight());
+                }
+                let paused = watchdog.as_ref().and_then(Watchdog::paused);
+                progress.add(&snap, &aggregate, paused.as_deref());
             }
             Err(RecvTimeoutError::Timeout) => {}
             // Every core sent its last snapshot and hung up.
@@ -67,6 +92,7 @@ pub fn run(
         interrupted |= stop.is_cancelled();
     }
     let duration = run.started().elapsed();
+    let watchdog = watchdog.map(|w| w.finish(run.started()));
     progress.finish(&aggregate, duration);
     log::debug!("lps: {}", Progress::final_line(&aggregate, duration));
     run.join()?;
@@ -76,6 +102,7 @@ pub fn run(
         duration,
         threads,
         interrupted,
+        watchdog,
     })
 }
 
@@ -118,13 +145,15 @@ impl Progress {
         }
     }
 
-    fn add(&mut self, snap: &Snapshot, total: &Aggregate) {
+    /// Adds a snapshot; redraws the line when due, with why the watchdog
+    /// pauses the load (`paused`), if it does.
+    fn add(&mut self, snap: &Snapshot, total: &Aggregate, paused: Option<&str>) {
         if !self.enabled {
             return;
         }
         self.note(snap);
         if self.last_print.elapsed() >= PRINT_EVERY
-            && let Some(line) = self.line(total)
+            && let Some(line) = self.line(total, paused)
         {
             eprint!("\r\x1b[2K{line}");
             self.last_print = Instant::now();
@@ -139,9 +168,10 @@ impl Progress {
     }
 
     /// The line while the run goes: totals so far, and the rate and p99
-    /// since the last line; `None` while less than [`SHORTEST_SPAN`] of the
-    /// run has passed since (the interval keeps growing).
-    fn line(&mut self, total: &Aggregate) -> Option<String> {
+    /// since the last line, and why the watchdog pauses the load if it does;
+    /// `None` while less than [`SHORTEST_SPAN`] of the run has passed since
+    /// (the interval keeps growing).
+    fn line(&mut self, total: &Aggregate, paused: Option<&str>) -> Option<String> {
         let span = total.elapsed.checked_sub(self.printed_at)?;
         if span < SHORTEST_SPAN {
             return None;
@@ -149,13 +179,17 @@ impl Progress {
         let all = total.total();
         let requests = all.requests();
         let rps = requests.saturating_sub(self.printed_requests) as f64 / span.as_secs_f64();
-        let line = format!(
+        let mut line = format!(
             "[{:>6.1}s] {requests} requests  {rps:.0} req/s  p99 {}  {} errors  {} in flight",
             total.elapsed.as_secs_f64(),
             p99(&self.interval),
             all.failed,
             total.in_flight()
         );
+        if let Some(why) = paused {
+            line.push_str("  paused by the watchdog: ");
+            line.push_str(why);
+        }
         self.interval = Stats::new();
         self.printed_at = total.elapsed;
         self.printed_requests = requests;
@@ -232,7 +266,7 @@ mod tests {
             let s = snap(ms, n, last);
             total.add(&s);
             progress.note(&s);
-            lines.push(progress.line(&total));
+            lines.push(progress.line(&total, None));
         }
         assert_eq!(
             lines,
@@ -253,6 +287,23 @@ mod tests {
         assert_eq!(
             Progress::final_line(&total, Duration::from_millis(3001)),
             "[   3.0s] 6005 requests  2001 req/s average  p99 100µs  0 errors"
+        );
+    }
+
+    #[test]
+    fn the_line_says_why_the_watchdog_pauses_the_load() {
+        let mut total = Aggregate::new(1);
+        let mut progress = Progress::new(true);
+        let s = snap(1000, 10, false);
+        total.add(&s);
+        progress.note(&s);
+        assert_eq!(
+            progress.line(&total, Some("memory 1210 MB > 1000 MB")),
+            Some(
+                "[   1.0s] 10 requests  10 req/s  p99 100µs  0 errors  2 in flight  \
+                 paused by the watchdog: memory 1210 MB > 1000 MB"
+                    .into()
+            )
         );
     }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Target, closed_port, lps_json};
+use common::{Scratch, Target, closed_port, lps_json};
 use serde_json::Value;
 
 fn schema() -> Value {
@@ -157,6 +157,37 @@ fn reports_of_every_kind_of_run_validate() {
         let (_, report, stderr) = lps_json(&args, Duration::from_secs(30));
         if let Err(e) = validate(&s, &s, &report, "$") {
             panic!("{args:?}: {e}\nstderr: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn reports_with_the_watchdogs_pauses_validate() {
+    let s = schema();
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let dir = Scratch::new("schema-watchdog");
+    // Paused throughout (every process is over 2 MB), and never paused.
+    for (name, watchdog) in [
+        (
+            "paused.json",
+            r#"{"MaxMemoryMB": 2, "CoolDownMemoryMB": 1}"#,
+        ),
+        (
+            "free.json",
+            r#"{"MaxMemoryMB": 1000000, "CoolDownMemoryMB": 1}"#,
+        ),
+    ] {
+        let settings = dir.write(
+            name,
+            format!(r#"{{"LPSAppSettings": {{"Watchdog": {watchdog}}}}}"#),
+        );
+        let settings = settings.to_str().expect("utf-8 path");
+        let args = ["--url", &url, "-im", "D", "-d", "1", "--settings", settings];
+        let (_, report, stderr) = lps_json(&args, Duration::from_secs(30));
+        assert!(report.get("watchdog").is_some(), "{report}");
+        if let Err(e) = validate(&s, &s, &report, "$") {
+            panic!("{name}: {e}\nstderr: {stderr}");
         }
     }
 }

@@ -14,7 +14,7 @@ const LPS_DEFAULT_FILE: &str = include_str!("../../config/testdata/lps3-lpsSetti
 
 /// What lps says about LPS's shipped file: every key it reads and does not act on.
 const LPS_DEFAULT_NOT_USED: &str = "lps: settings: not used by lps: FileLogger.ConsoleLogingLevel, \
-     FileLogger.EnableConsoleLogging, FileLogger.DisableConsoleErrorLogging, Watchdog, \
+     FileLogger.EnableConsoleLogging, FileLogger.DisableConsoleErrorLogging, \
      HttpClient.PooledConnectionLifeTimeInSeconds, HttpClient.PooledConnectionIdleTimeoutInSeconds, \
      HttpClient.HeaderValidationMode, \
      HttpClient.AllowHostOverride, Dashboard.RefreshRate, InfluxDB";

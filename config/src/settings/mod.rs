@@ -281,9 +281,6 @@ impl SectionsFile {
             ];
             names.extend(keys.iter().filter(|(present, _)| *present).map(|(_, n)| *n));
         }
-        if self.watchdog.is_some() {
-            names.push("Watchdog");
-        }
         if let Some(h) = &self.http_client {
             let keys = [
                 (

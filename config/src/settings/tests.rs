@@ -261,7 +261,6 @@ fn reads_lps_shipped_file() {
             "FileLogger.ConsoleLogingLevel",
             "FileLogger.EnableConsoleLogging",
             "FileLogger.DisableConsoleErrorLogging",
-            "Watchdog",
             "HttpClient.PooledConnectionLifeTimeInSeconds",
             "HttpClient.PooledConnectionIdleTimeoutInSeconds",
             "HttpClient.HeaderValidationMode",
@@ -467,10 +466,10 @@ fn not_used_lists_exactly_the_present_keys_lps_does_not_act_on() {
                 "HttpClient": {"MaxConnectionsPerServer": 10, "ServerTimeFormat": "auto"}}}"#,
             &["HttpClient.ServerTimeFormat", "InfluxDB"],
         ),
-        // An empty section is named too: it is in the file.
+        // Sections lps acts on are not named, even empty.
         (
-            r#"{"Watchdog": {}, "Dashboard": {"RefreshRate": 1}}"#,
-            &["Watchdog", "Dashboard.RefreshRate"],
+            r#"{"FileLogger": {}, "Watchdog": {}, "Dashboard": {"RefreshRate": 1}}"#,
+            &["Dashboard.RefreshRate"],
         ),
         (
             r#"{"FileLogger": {"LoggingLevel": 1, "EnableConsoleLogging": true}, "HttpClient": {"ServerTimeHeader": "x",

@@ -14,7 +14,10 @@ use crate::report;
 
 /// Runs the master until the cluster's test is over and writes the report.
 pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Result<u8, Error> {
-    let cfg = config(cluster, args)?;
+    let cfg = MasterConfig {
+        watchdog: setup.settings.watchdog.clone(),
+        ..config(cluster, args)?
+    };
     // The master always hosts the dashboard.
     let live = Live::new(setup.plan, setup.model);
     let board = board::start(&live, setup.output, &setup.settings);
@@ -56,5 +59,6 @@ fn config(cluster: &ClusterSettings, args: &ClusterArgs) -> Result<MasterConfig,
         heartbeat_timeout: cluster.heartbeat_timeout,
         max_nodes: cluster.max_nodes,
         tls,
+        watchdog: None,
     })
 }

@@ -20,7 +20,8 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
             live.add("local", snap);
         }
     };
-    let outcome = local::run(plan, &setup.opts, on_snapshot, stop, live.as_deref(), || {})?;
+    let engine = (&setup.opts, setup.settings.watchdog.as_ref());
+    let outcome = local::run(plan, engine, on_snapshot, stop, live.as_deref(), || {})?;
     let code = conclude(report::write(
         plan,
         &outcome,

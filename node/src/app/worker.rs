@@ -14,7 +14,10 @@ use crate::report;
 
 /// Runs the worker until its share is done and writes its own report.
 pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Result<u8, Error> {
-    let cfg = config(cluster, args)?;
+    let cfg = WorkerConfig {
+        watchdog: setup.settings.watchdog.clone(),
+        ..config(cluster, args)?
+    };
     let node_id = cfg.node_id.clone();
     let done = cluster::worker::run(setup.plan, cfg, &setup.opts, setup.stop)?;
     let mut to = options::destinations(setup.output);
@@ -77,6 +80,7 @@ fn config(cluster: &ClusterSettings, args: &ClusterArgs) -> Result<WorkerConfig,
         node_id,
         host,
         tls_ca,
+        watchdog: None,
     })
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use super::json::{Figures, NodeReport, Report};
+use super::json::{Figures, NodeReport, Report, WatchdogReport};
 
 /// `writeln!` into the summary, a `String`.
 macro_rules! put {
@@ -36,6 +36,9 @@ impl Report {
         );
         for w in &self.warnings {
             put!(out, "  Warning:     {w}");
+        }
+        if let Some(w) = &self.watchdog {
+            put!(out, "  Watchdog:    {}", watchdog_line(w));
         }
         render_figures(&mut out, &self.total, self.duration_s, "  ");
         put!(out, "\n  Latency distribution:");
@@ -79,6 +82,31 @@ impl Report {
             self.clients,
         )
     }
+}
+
+/// What the watchdog did, on one line: `not paused`, or `paused 2 times,
+/// 3.1 s in all; first at 0.0 s: memory 5 MB > 1 MB`.
+fn watchdog_line(w: &WatchdogReport) -> String {
+    if w.pauses == 0 {
+        return "not paused".to_string();
+    }
+    let mut line = format!(
+        "paused {} time{}, {:.1} s in all",
+        w.pauses,
+        if w.pauses == 1 { "" } else { "s" },
+        w.paused_s
+    );
+    if let (Some(at), Some(why)) = (w.first_pause_at_s, &w.first_pause_reason) {
+        line.push_str(&format!("; first at {at:.1} s: {why}"));
+    }
+    if w.gave_up > 0 {
+        line.push_str(&format!(
+            "; gave up after MaxCoolingPeriod {} time{}",
+            w.gave_up,
+            if w.gave_up == 1 { "" } else { "s" }
+        ));
+    }
+    line
 }
 
 /// A cluster run's nodes, one line each.

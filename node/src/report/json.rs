@@ -61,6 +61,36 @@ pub struct Report {
     /// Cluster runs only: every node's own figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Vec<NodeReport>>,
+    /// What this node's watchdog did, when the settings have a `Watchdog`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<WatchdogReport>,
+}
+
+/// The watchdog's pauses of this node's load.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct WatchdogReport {
+    /// How many times the load was paused.
+    pub pauses: u64,
+    /// How long it was paused, all pauses together.
+    pub paused_s: f64,
+    /// The first pause: when, from the run's start, and why.
+    pub first_pause_at_s: Option<f64>,
+    pub first_pause_reason: Option<String>,
+    /// How many times the watchdog gave up after `MaxCoolingPeriod` and let
+    /// the load flow for `ResumeCoolingAfter`.
+    pub gave_up: u64,
+}
+
+impl WatchdogReport {
+    pub fn new(p: &crate::watchdog::Pauses) -> WatchdogReport {
+        WatchdogReport {
+            pauses: p.count,
+            paused_s: seconds(p.total),
+            first_pause_at_s: p.first.as_ref().map(|(at, _)| seconds(*at)),
+            first_pause_reason: p.first.as_ref().map(|(_, why)| why.clone()),
+            gave_up: p.gave_up,
+        }
+    }
 }
 
 /// One node of a cluster run, as the master saw it.
@@ -322,6 +352,7 @@ impl Report {
             total: Figures::from_stats(&total, info.duration).with_send_lag(&total, info.model),
             iterations,
             nodes: None,
+            watchdog: None,
         }
     }
 

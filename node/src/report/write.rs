@@ -69,6 +69,10 @@ pub fn write(
     };
     let mut report = Report::new(&info, &outcome.aggregate);
     report.nodes = nodes;
+    report.watchdog = outcome
+        .watchdog
+        .as_ref()
+        .map(super::json::WatchdogReport::new);
     let total = outcome.aggregate.total();
     let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {

@@ -51,4 +51,6 @@ pub struct MasterConfig {
     pub max_nodes: u32,
     /// PEM certificate chain and key: serve gRPC over TLS.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// The settings' `Watchdog`: pauses the master's own load.
+    pub watchdog: Option<lps_config::WatchdogSettings>,
 }

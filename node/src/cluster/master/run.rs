@@ -16,6 +16,7 @@ use crate::dashboard::live::Live;
 use crate::local::{self, Outcome};
 use crate::report::NodeReport;
 use crate::shutdown::CancellationToken;
+use crate::watchdog::Pauses;
 
 /// How long the workers have, after Ctrl-C, to stop and report.
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
@@ -56,11 +57,11 @@ pub fn run(
     if let Some(live) = &live {
         live.set_started(started_at, start, lps_engine::thread_count(opts.threads));
     }
-    let mut threads = 0;
+    let (mut threads, mut watchdog) = (0, None);
     if let Some(ms) = start_ms
         && cfg.master_is_worker
     {
-        threads = run_own_load(&master, plan, opts, ms, stop)?;
+        (threads, watchdog) = run_own_load(&master, plan, opts, ms, stop)?;
     }
     let ended = waits
         .block_on(wait_for_end(&master, stop))
@@ -81,6 +82,8 @@ pub fn run(
             duration: ended.saturating_duration_since(start),
             threads: threads.max(1),
             interrupted: state == State::Cancelled,
+            // The master's own pauses: a worker's are in its own report.
+            watchdog,
         },
         nodes,
     })
@@ -129,14 +132,14 @@ async fn wait_for_start(master: &Master, stop: &CancellationToken) -> Option<u64
 }
 
 /// Runs the master's own share of the load from the start instant `start_ms`;
-/// returns the engine's thread count.
+/// returns the engine's thread count and what the watchdog did.
 fn run_own_load(
     master: &Master,
     plan: &Plan,
     opts: &RunOptions,
     start_ms: u64,
     stop: &CancellationToken,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Option<Pauses>)> {
     let opts = RunOptions {
         start_at: Some(cluster::instant_of_unix_ms(start_ms)),
         ..opts.clone()
@@ -147,9 +150,10 @@ fn run_own_load(
         master.apply_own(seq, snap);
     };
     // The control thread's timer refreshes the dashboard: nothing to do per tick.
-    let outcome = local::run(plan, &opts, on_snapshot, stop, None, || {})?;
+    let engine = (&opts, master.cfg.watchdog.as_ref());
+    let outcome = local::run(plan, engine, on_snapshot, stop, None, || {})?;
     master.update(|state, now| state.own_finished(seq, now));
-    Ok(outcome.threads)
+    Ok((outcome.threads, outcome.watchdog))
 }
 
 /// Waits until every node is done (finished or lost) and returns when that

@@ -175,6 +175,7 @@ pub(super) mod tests {
             heartbeat_timeout: Duration::from_secs(3),
             max_nodes: 1000,
             tls: None,
+            watchdog: None,
         };
         Master::new(&plan(), cfg, None)
     }

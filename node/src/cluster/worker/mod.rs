@@ -54,6 +54,8 @@ pub struct WorkerConfig {
     pub host: String,
     /// PEM certificate(s) to trust: reach the master over TLS.
     pub tls_ca: Option<Vec<u8>>,
+    /// The settings' `Watchdog`: pauses this worker's load.
+    pub watchdog: Option<lps_config::WatchdogSettings>,
 }
 
 /// From the run to the control thread.

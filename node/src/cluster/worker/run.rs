@@ -5,7 +5,7 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use lps_config::Plan;
+use lps_config::{Plan, WatchdogSettings};
 use lps_engine::{RunOptions, Snapshot};
 use lps_proto as proto;
 use tokio::sync::mpsc;
@@ -54,7 +54,8 @@ pub fn run(
             return Err(e.into());
         }
     };
-    let outcome = run_locally(plan, opts, start_ms, &out_tx, &cancel)?;
+    let engine = (opts, cfg.watchdog.as_ref());
+    let outcome = run_locally(plan, engine, start_ms, &out_tx, &cancel)?;
     let delivery = wait_for_delivery(&events, &cfg);
     // The control thread ends once its channel closes; it is not waited for
     // when the master is unreachable (its connect attempt is bounded anyway).
@@ -109,7 +110,7 @@ fn wait_for_start(events: &Receiver<Event>) -> Result<u64, WorkerError> {
 /// then the finished marker, to the control thread.
 fn run_locally(
     plan: &Plan,
-    opts: &RunOptions,
+    (opts, watchdog): (&RunOptions, Option<&WatchdogSettings>),
     start_ms: u64,
     out_tx: &mpsc::UnboundedSender<Outgoing>,
     cancel: &CancellationToken,
@@ -126,7 +127,8 @@ fn run_locally(
         let wire = cluster::encode_snapshot(seq, snap);
         let _ = out_tx.send(Outgoing::Snapshot(wire, Box::new(snap.clone())));
     };
-    let outcome = local::run(plan, &opts, on_snapshot, cancel, None, || {})?;
+    let engine = (&opts, watchdog);
+    let outcome = local::run(plan, engine, on_snapshot, cancel, None, || {})?;
     // As above: a control thread that gave up needs no marker.
     let _ = out_tx.send(Outgoing::Finished {
         last_seq: seq,
