@@ -90,6 +90,11 @@ impl RoundGate {
         self.released.store(usize::MAX, Ordering::Release);
     }
 
+    /// Whether every round may start at once ([`RoundGate::open`]).
+    pub fn is_open(&self) -> bool {
+        self.released() == usize::MAX
+    }
+
     /// Whether round `round` is skipped (before the round the node joined at).
     pub fn skips(&self, round: usize) -> bool {
         round < self.first.load(Ordering::Acquire)
@@ -143,7 +148,9 @@ mod tests {
     #[test]
     fn an_open_gate_releases_every_round() {
         let gate = RoundGate::new(2);
+        assert!(!gate.is_open());
         gate.open();
+        assert!(gate.is_open());
         assert_eq!(gate.released(), usize::MAX);
         assert_eq!(gate.start_of(1), None);
     }
