@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     pub tls_h2: TlsConnector,
     /// The instant every core starts from.
     pub start: Instant,
+    /// The round barrier across nodes, if any ([`crate::RunOptions::rounds`]).
+    pub gate: Option<Arc<crate::rounds::RoundGate>>,
 }
 
 /// One core's state, shared by its tasks through `Rc`: no locks.

@@ -14,6 +14,7 @@
 //! - `snapshot`: what a core sends per interval, and the aggregate of all.
 //! - `runner`: [`start`] and its [`RunOptions`]: the plan prepared once, the
 //!   per-core threads, and the [`Run`] handle.
+//! - `rounds`: [`RoundGate`], the round barrier across nodes (a cluster's).
 //! - `iteration`: the LPS modes (R, D, CB, CRB, DCB) and the open model.
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
@@ -36,6 +37,7 @@ pub mod head;
 pub mod http1;
 mod iteration;
 mod pause;
+mod rounds;
 mod runner;
 mod snapshot;
 mod stats;
@@ -43,6 +45,7 @@ mod stats;
 pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;
 pub use pause::PauseGate;
+pub use rounds::RoundGate;
 pub use runner::{
     DEFAULT_GRACE, DEFAULT_MAX_CONNECTIONS_PER_SERVER, MAX_THREADS, Run, RunOptions, start,
     thread_count,

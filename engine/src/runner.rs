@@ -23,6 +23,7 @@ use crate::client::{Core, H2Request, Prepared, RoundRun, Shared, Wire};
 use crate::connect::tls_connector;
 use crate::error::EngineError;
 use crate::pause::PauseGate;
+use crate::rounds::RoundGate;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
 use crate::{http1, iteration};
@@ -57,6 +58,10 @@ pub struct RunOptions {
     /// While this gate is closed (the node's watchdog), no core sends a new
     /// request; `None`: the run never pauses.
     pub pause: Option<Arc<PauseGate>>,
+    /// The round barrier across nodes (a cluster): each round after the
+    /// first waits for the gate's release as well as for this node's
+    /// cores. `None`: only this node's cores (a single node).
+    pub rounds: Option<Arc<RoundGate>>,
 }
 
 impl Default for RunOptions {
@@ -72,6 +77,7 @@ impl Default for RunOptions {
             snapshot_interval: Duration::from_secs(1),
             start_at: None,
             pause: None,
+            rounds: None,
         }
     }
 }
@@ -189,6 +195,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         tls_h1: tls_connector(opts.insecure, &[b"http/1.1"]),
         tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),
+        gate: opts.rounds.clone(),
     });
     let (tx, rx) = crossbeam_channel::unbounded();
     let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
@@ -438,8 +445,8 @@ fn spawn_ticker(
 
 /// Runs the rounds one after another: a round's clients are dealt
 /// round-robin to the cores, and before each round after the first every
-/// core waits for the others to finish the one before (the ticker keeps
-/// sending snapshots meanwhile).
+/// core waits for the others to finish the one before, then for the round
+/// gate when there is one (the ticker keeps sending snapshots meanwhile).
 async fn run_rounds(
     state: &Rc<Core>,
     (core, cores): (usize, usize),
@@ -449,26 +456,55 @@ async fn run_rounds(
     let shared = state.shared.clone();
     for (r, run) in shared.rounds.iter().enumerate() {
         if r > 0 {
-            shared.rounds_done.fetch_add(1, Ordering::AcqRel);
-            // Watched rather than awaited: a core's runtime cannot be woken
-            // from another core, whose file table lacks its fds (fd_table);
-            // a millisecond is nothing beside a round.
-            while shared.rounds_done.load(Ordering::Acquire)
-                < r * shared.cores_running.load(Ordering::Acquire)
-                && !stop.is_cancelled()
-            {
-                tokio::time::sleep(Duration::from_millis(1)).await;
+            wait_for_cores(&shared, r, stop).await;
+            if let Some(gate) = &shared.gate {
+                gate.mark_done(r);
+                wait_for_release(gate, r, stop).await;
             }
         }
         if stop.is_cancelled() || state.stopped() {
             // A stop cut the round before: nothing new starts.
             return;
         }
-        // The first round starts on the run's start (aligned across nodes).
-        let begin = if r == 0 { shared.start } else { Instant::now() };
+        let gate = shared.gate.as_deref();
+        if gate.is_some_and(|g| g.skips(r)) {
+            // The node joined the test at a later round.
+            continue;
+        }
+        // The first round starts on the run's start (aligned across nodes),
+        // the next ones on the gate's instant (aligned too) or at once.
+        let begin = if r == 0 {
+            shared.start
+        } else {
+            gate.and_then(|g| g.start_of(r))
+                .map_or_else(Instant::now, Instant::from_std)
+        };
         let begin = begin + run.round.startup_delay;
         let clients = (core as u32..run.round.clients()).step_by(cores);
         run_clients(state, (r, &pause), begin, clients, stop).await;
+    }
+}
+
+/// Before round `r`: waits until every core of this node finished round `r - 1`.
+async fn wait_for_cores(shared: &Shared, r: usize, stop: &CancellationToken) {
+    shared.rounds_done.fetch_add(1, Ordering::AcqRel);
+    // Watched rather than awaited: a core's runtime cannot be woken
+    // from another core, whose file table lacks its fds (fd_table);
+    // a millisecond is nothing beside a round.
+    while shared.rounds_done.load(Ordering::Acquire)
+        < r * shared.cores_running.load(Ordering::Acquire)
+        && !stop.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Before round `r`: waits until the gate released it (every node finished
+/// round `r - 1`), or the run is stopped.
+async fn wait_for_release(gate: &RoundGate, r: usize, stop: &CancellationToken) {
+    // Watched, as above: the gate is released from another thread.
+    while gate.released() < r && !stop.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

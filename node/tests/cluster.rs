@@ -574,3 +574,197 @@ fn a_restarted_master_is_caught_up_with_each_workers_whole_result() {
         .sum();
     assert_eq!(u(&report["requests"]["total"]), sum);
 }
+
+/// A plan of two rounds against `url`: round First, one client sending
+/// `first` requests one after another to `url` + `first_path`; round
+/// Second, two clients each sending `second` requests to `url` + `second_path`.
+fn two_rounds(
+    url: &str,
+    (first, first_path): (u32, &str),
+    (second, second_path): (u32, &str),
+) -> String {
+    format!(
+        "\
+name: Barrier
+rounds:
+  - name: First
+    iterations:
+      - name: slow
+        requestCount: {first}
+        httpRequest:
+          method: GET
+          url: {url}{first_path}
+  - name: Second
+    numberOfClients: 2
+    iterations:
+      - name: next
+        requestCount: {second}
+        httpRequest:
+          method: GET
+          url: {url}{second_path}
+"
+    )
+}
+
+/// Arrival times (ms, from the first) at the target.
+fn arrivals_ms(target: &Target) -> Vec<f64> {
+    let us: Vec<u64> = target.stats()["arrivals_us"]
+        .as_array()
+        .expect("arrivals recorded")
+        .iter()
+        .map(u)
+        .collect();
+    us.iter().map(|t| (t - us[0]) as f64 / 1000.0).collect()
+}
+
+#[test]
+fn a_round_starts_on_every_node_once_every_node_finished_the_one_before() {
+    let target = Target::start(&["--record-arrivals"]);
+    let c = Cluster::new("rounds", ClusterSettings::for_test(1, true));
+    let plan = c.dir.write(
+        "plan.yaml",
+        two_rounds(&target.url("/"), (3, "delay/100"), (1, "")),
+    );
+    // The same plan on both nodes; the worker paces its requests at one a
+    // second (an option, not the plan): its round First lasts 2.1 s, the
+    // master's 0.3 s.
+    let master = c.spawn_plan("master", "127.0.0.1", &plan, &args("--threads 1"));
+    let worker = c.spawn_plan("worker", "127.0.0.2", &plan, &args("--threads 1 --rate 1"));
+    let (worker, master) = (wait(worker), wait(master));
+    for out in [&worker, &master] {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    assert!(
+        master
+            .stderr
+            .contains("round 2 of 2 starts: every node finished round 1"),
+        "{}",
+        master.stderr
+    );
+    let t = arrivals_ms(&target);
+    assert_eq!(t.len(), 6 + 4, "{t:?}");
+    // Round First's six requests come first: the worker's last of them 2 s
+    // in (its pace), not later than any of round Second's...
+    assert!(t[5] >= 1990.0, "a round Second request came early: {t:?}");
+    // ...which all wait until it was answered (100 ms), on both nodes.
+    assert!(
+        t[6] >= t[5] + 100.0,
+        "round Second before First ended: {t:?}"
+    );
+    // Round Second starts at one instant on both nodes: the master's two
+    // clients and the worker's first (its second comes a second later).
+    assert!(t[8] - t[6] < 50.0, "round Second's starts: {t:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_round_holds_up_the_next_round_only_until_it_is_lost() {
+    let target = Target::start(&[]);
+    let c = Cluster::new("round-lost", ClusterSettings::for_test(1, true));
+    let plan = c.dir.write(
+        "plan.yaml",
+        two_rounds(&target.url("/"), (30, "delay/100"), (1, "")),
+    );
+    let master = c.spawn_plan(
+        "master",
+        "127.0.0.1",
+        &plan,
+        &args("--threads 1 --json master.json"),
+    );
+    // The worker's round First would last 30 s.
+    let mut victim = c.spawn_plan(
+        "worker",
+        "127.0.0.2",
+        &plan,
+        &args("--threads 1 --rate 1 --node-id victim"),
+    );
+    // Both run round First: the master's takes 3 s, the worker's 30 s.
+    target.wait_for_requests(5, SOON);
+    victim.kill(); // SIGKILL
+    let killed = Instant::now();
+    let master = wait(master);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    // Lost after the 2 s heartbeat timeout; then round Second runs.
+    assert!(killed.elapsed() < Duration::from_secs(15));
+    let lost = master
+        .stderr
+        .find("worker victim lost")
+        .expect(&master.stderr);
+    let second = master
+        .stderr
+        .find("round 2 of 2 starts")
+        .expect(&master.stderr);
+    assert!(lost < second, "{}", master.stderr);
+    let report = json(&c.path("master.json"));
+    let nodes = report["nodes"].as_array().unwrap();
+    let own = nodes.iter().find(|n| n["id"] == "master").unwrap();
+    assert_eq!(u(&own["requests"]["total"]), 30 + 2, "{own}");
+}
+
+#[test]
+fn a_worker_that_joins_a_later_round_starts_at_it() {
+    let target = Target::start(&[]);
+    let c = Cluster::new("round-late", ClusterSettings::for_test(0, true));
+    // Round First is one request; round Second lasts 3 s (30 × 100 ms).
+    let plan = two_rounds(&target.url("/"), (1, ""), (30, "delay/100"));
+    let plan = c.dir.write("plan.yaml", plan);
+    let master = c.spawn_plan(
+        "master",
+        "127.0.0.1",
+        &plan,
+        &args("--threads 1 --json master.json"),
+    );
+    master.wait_for_line("round 2 of 2 starts", SOON);
+    let late = c.spawn_plan(
+        "worker",
+        "127.0.0.2",
+        &plan,
+        &args("--threads 1 --json late.json --node-id late"),
+    );
+    let (late, master) = (wait(late), wait(master));
+    for out in [&late, &master] {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    assert!(
+        late.stderr
+            .contains("the test is at round 2 of the plan: this worker starts there"),
+        "{}",
+        late.stderr
+    );
+    let report = json(&c.path("late.json"));
+    let its = report["iterations"].as_array().unwrap();
+    assert_eq!(u(&its[0]["requests"]["total"]), 0, "round First is skipped");
+    assert_eq!(u(&its[1]["requests"]["total"]), 2 * 30);
+}
+
+#[test]
+fn a_worker_whose_master_died_goes_on_to_the_next_rounds_without_it() {
+    let target = Target::start(&[]);
+    let settings = ClusterSettings::for_test(1, true).connect_timeout(2);
+    let c = Cluster::new("round-orphan", settings);
+    // Round First lasts 3 s (30 × 100 ms) on both nodes.
+    let plan = two_rounds(&target.url("/"), (30, "delay/100"), (1, ""));
+    let plan = c.dir.write("plan.yaml", plan);
+    let mut master = c.spawn_plan("master", "127.0.0.1", &plan, &args("--threads 1"));
+    let board = master.dashboard(SOON);
+    let worker = c.spawn_plan(
+        "worker",
+        "127.0.0.2",
+        &plan,
+        &args("--threads 1 --node-id orphan"),
+    );
+    // The master dies in round First, once the worker's data reaches it.
+    wait_for_node_requests(board, SOON, |id| id == "orphan");
+    master.kill();
+    let out = wait(worker);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("this worker's next rounds start without it"),
+        "{}",
+        out.stderr
+    );
+    let local = json(&c.path("lps-worker-orphan.json"));
+    let its = local["iterations"].as_array().unwrap();
+    assert_eq!(u(&its[0]["requests"]["total"]), 30);
+    assert_eq!(u(&its[1]["requests"]["total"]), 2, "round Second ran");
+}

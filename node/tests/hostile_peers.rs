@@ -1,7 +1,7 @@
 //! Peers that are not honest workers, against a real master process on
 //! loopback: a fake worker with the secret (a tonic client of lps-proto)
-//! that sends counts no node could make, a flood of registrations, and
-//! idle connections to the gRPC port.
+//! that sends counts no node could make or ends rounds the plan lacks, a
+//! flood of registrations, and idle connections to the gRPC port.
 
 mod common;
 
@@ -94,6 +94,20 @@ impl Fake {
     async fn send(&self, kind: worker_message::Kind) {
         let msg = WorkerMessage { kind: Some(kind) };
         self.tx.send(msg).await.expect("the session is open");
+    }
+
+    /// Waits for the master's RoundStart (other messages pass by); its round.
+    async fn round_start(&mut self) -> u32 {
+        loop {
+            let msg = tokio::time::timeout(SOON, self.inbound.message())
+                .await
+                .expect("a round start in time")
+                .expect("the session stays open")
+                .expect("the master keeps the session");
+            if let Some(master_message::Kind::RoundStart(r)) = msg.kind {
+                return r.round;
+            }
+        }
     }
 
     /// Waits for the master's ack of `seq` (state changes pass by).
@@ -230,6 +244,52 @@ fn impossible_counts_are_refused_logged_once_and_the_rest_is_kept() {
         ]
     );
     assert_eq!(u(&report["bytes"]["sent"]), master_bytes + 600);
+}
+
+#[test]
+fn round_ends_out_of_range_or_said_twice_are_ignored_and_logged_once() {
+    let target = Target::start(&[]);
+    let c = Cluster::new("rounds", ClusterSettings::for_test(1, true));
+    let plan = format!(
+        "name: P\nrounds:\n  - name: A\n    iterations:\n      - name: a\n        requestCount: 3\n        httpRequest:\n          method: GET\n          url: {url}\n  - name: B\n    iterations:\n      - name: b\n        requestCount: 2\n        httpRequest:\n          method: GET\n          url: {url}\n",
+        url = target.url("/")
+    );
+    let plan = c.dir.write("plan.yaml", plan);
+    let mut master = c.spawn_plan("master", "127.0.0.1", &plan, &args("--threads 1"));
+    master.wait_for_line(LISTENING, SOON);
+    runtime().block_on(async {
+        let fingerprint = fingerprint(c.port).await;
+        let mut client = client(c.port).await;
+        let mut fake = Fake::open(&mut client, register("fake", &fingerprint))
+            .await
+            .expect("registered");
+        // The master's own round A runs; the fake ends rounds the plan of
+        // two does not have: ignored, one line.
+        target.wait_for_requests(3, SOON);
+        for round in [2, u32::MAX] {
+            let bad = proto::RoundDone { round };
+            fake.send(worker_message::Kind::RoundDone(bad)).await;
+        }
+        master.wait_for_line("ignored fake's end of round index 2", SOON);
+        // Round A, said twice: round B starts once, on the fake too.
+        for _ in 0..2 {
+            let done = proto::RoundDone { round: 0 };
+            fake.send(worker_message::Kind::RoundDone(done)).await;
+        }
+        assert_eq!(fake.round_start().await, 1);
+        let done = proto::Finished {
+            last_seq: 0,
+            interrupted: false,
+        };
+        fake.send(worker_message::Kind::Finished(done)).await;
+        fake.acked(0).await;
+    });
+    let out = master.wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let count = |s: &str| out.stderr.matches(s).count();
+    assert_eq!(count("ignored fake's end of round"), 1, "{}", out.stderr);
+    assert_eq!(count("round 2 of 2 starts"), 1, "{}", out.stderr);
+    assert_eq!(u(&target.stats()["requests"]), 5);
 }
 
 /// The master's resident memory, in KiB.

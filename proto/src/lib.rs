@@ -10,6 +10,9 @@
 /// catch-ups (a worker must know whether its master restarted); snapshots
 /// carry send lags, unfinished requests and each iteration's span, without
 /// which a cluster's report would lose them.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: rounds are a barrier across the cluster (RoundDone, RoundStart, the
+/// Welcome's round): a version 4 worker would never say it finished a
+/// round, and would run the next ones unaligned.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 tonic::include_proto!("lps.cluster.v1");

@@ -143,8 +143,14 @@ impl Cluster {
 
     /// An `lps` command in the cluster's directory with `settings` and `role`.
     pub fn command(&self, settings: &Path, role: &str) -> Command {
+        self.command_after(&[], settings, role)
+    }
+
+    /// [`Cluster::command`], its arguments after `first` (a subcommand).
+    fn command_after(&self, first: &[&str], settings: &Path, role: &str) -> Command {
         let mut cmd = Command::new(LPS);
         cmd.current_dir(self.dir.dir())
+            .args(first)
             .args(["--settings", settings.to_str().unwrap(), "--role", role])
             .arg("-q")
             // Parallel tests must not race for the default dashboard port.
@@ -156,6 +162,17 @@ impl Cluster {
     pub fn spawn(&self, role: &str, node_ip: &str, args: &[&str]) -> Lps {
         Lps::start(
             self.command(&self.settings, role)
+                .args(["--node-ip", node_ip])
+                .args(args),
+        )
+    }
+
+    /// Starts a node running the plan file `plan` (`lps run PLAN`) with
+    /// this cluster's settings in its directory.
+    pub fn spawn_plan(&self, role: &str, node_ip: &str, plan: &Path, args: &[&str]) -> Lps {
+        let run = ["run", plan.to_str().expect("a UTF-8 path")];
+        Lps::start(
+            self.command_after(&run, &self.settings, role)
                 .args(["--node-ip", node_ip])
                 .args(args),
         )

@@ -19,6 +19,9 @@ use crate::shutdown::CancellationToken;
 
 /// How often the timers run: heartbeats, the start instant, the dashboard.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the master's own load is checked for a round it finished:
+/// often, as every node waits for the next round meanwhile.
+const ROUND_POLL: Duration = Duration::from_millis(5);
 /// How long the server, once told to stop, may take to deliver what is
 /// under way (the final state, the last acks) to the workers still
 /// connected: it stops as soon as they hung up, or after this.
@@ -104,14 +107,25 @@ async fn serve(
 }
 
 /// Every [`TICK`]: silent workers are lost, Ready turns Running at the
-/// start instant, and the dashboard is brought up to date.
+/// start instant, and the dashboard is brought up to date; every
+/// [`ROUND_POLL`], the rounds the master's own load finished are noted.
 async fn timers(master: &Master) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Polled: the engine's cores cannot wake this runtime (engine fd_table).
+    let mut round_poll = tokio::time::interval(ROUND_POLL);
+    round_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut nodes_shown = None;
+    let mut own_rounds = 0;
     loop {
-        tick.tick().await;
-        master.update(|state, now| state.tick(now));
-        master.refresh_live(&mut nodes_shown);
+        tokio::select! {
+            _ = tick.tick() => {
+                master.update(|state, now| state.tick(now));
+                master.refresh_live(&mut nodes_shown);
+            }
+            _ = round_poll.tick(), if master.cfg.master_is_worker => {
+                master.note_own_rounds(&mut own_rounds);
+            }
+        }
     }
 }

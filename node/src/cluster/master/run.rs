@@ -142,6 +142,8 @@ fn run_own_load(
 ) -> anyhow::Result<(usize, Option<Pauses>)> {
     let opts = RunOptions {
         start_at: Some(cluster::instant_of_unix_ms(start_ms)),
+        // Each round after the first waits for every node's end of the one before.
+        rounds: Some(master.own_rounds.clone()),
         ..opts.clone()
     };
     let mut seq = 0u64;

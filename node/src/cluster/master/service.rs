@@ -169,6 +169,8 @@ fn register_worker(
         observer: welcome.observer,
         master_id: master.master_id.clone(),
         master_instance: master.instance,
+        round: welcome.round,
+        round_start_unix_ms: welcome.round_start_ms,
     })
 }
 
@@ -219,12 +221,20 @@ fn state_change((state, at): (State, u64)) -> Result<MasterMessage, Status> {
     }))
 }
 
+fn round_start((round, at): (u32, u64)) -> Result<MasterMessage, Status> {
+    msg(master_message::Kind::RoundStart(proto::RoundStart {
+        round,
+        start_at_unix_ms: at,
+    }))
+}
+
 fn ack(applied_seq: u64) -> Result<MasterMessage, Status> {
     msg(master_message::Kind::Ack(proto::Ack { applied_seq }))
 }
 
-/// Feeds one worker's stream: its welcome and the state, then state changes
-/// and acks out, snapshots in, until either side hangs up.
+/// Feeds one worker's stream: its welcome, the state and the round, then
+/// state changes, round starts and acks out, snapshots and round ends in,
+/// until either side hangs up.
 async fn serve_worker(
     session: SessionGuard,
     mut inbound: Streaming<WorkerMessage>,
@@ -233,7 +243,9 @@ async fn serve_worker(
 ) {
     let (master, node_id) = (&session.master, session.node_id.as_str());
     let mut states = master.states();
+    let mut rounds = master.rounds();
     let first = *states.borrow_and_update();
+    let round = *rounds.borrow_and_update();
     if tx
         .send(msg(master_message::Kind::Welcome(welcome)))
         .await
@@ -242,12 +254,23 @@ async fn serve_worker(
     {
         return;
     }
+    // A worker back from a broken stream may have missed the round's start.
+    if round.0 > 0 && tx.send(round_start(round)).await.is_err() {
+        return;
+    }
     loop {
         let flow = tokio::select! {
             changed = states.changed() => match changed {
                 Ok(()) => {
                     let current = *states.borrow_and_update();
                     sent(tx.send(state_change(current)).await)
+                }
+                Err(_) => ControlFlow::Break(()),
+            },
+            changed = rounds.changed() => match changed {
+                Ok(()) => {
+                    let current = *rounds.borrow_and_update();
+                    sent(tx.send(round_start(current)).await)
                 }
                 Err(_) => ControlFlow::Break(()),
             },
@@ -282,6 +305,11 @@ async fn handle(master: &Master, node_id: &str, m: WorkerMessage, tx: &Outbox) -
                 ControlFlow::Break(())
             }
         },
+        Some(worker_message::Kind::RoundDone(done)) => {
+            // A round said twice, or one the plan lacks, is ignored there.
+            master.update(|state, now| state.round_done(node_id, done.round, now));
+            ControlFlow::Continue(())
+        }
         Some(worker_message::Kind::Heartbeat(_)) => {
             master.update(|state, now| state.heartbeat(node_id, now));
             ControlFlow::Continue(())

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use lps_config::Plan;
-use lps_engine::Snapshot;
+use lps_engine::{RoundGate, Snapshot};
 use tokio::sync::watch;
 
 use super::MasterConfig;
@@ -25,6 +25,12 @@ pub struct Master {
     state_tx: watch::Sender<(State, u64)>,
     /// When every node was done, while that holds: the run waits on it.
     ended_tx: watch::Sender<Option<Instant>>,
+    /// The round released last and its start (Unix ms), watched by every
+    /// worker stream.
+    round_tx: watch::Sender<(u32, u64)>,
+    /// The round gate of the master's own load (when it runs load): its
+    /// rounds are released with every node's.
+    pub own_rounds: Arc<RoundGate>,
     /// The plan's fingerprint: a worker with another plan is refused.
     pub fingerprint: String,
     /// Iterations of the plan: the size of a snapshot.
@@ -56,11 +62,14 @@ impl Master {
             heartbeat_timeout: cfg.heartbeat_timeout,
             iterations,
             max_nodes: cfg.max_nodes,
+            rounds: u32::try_from(plan.rounds.len()).unwrap_or(u32::MAX),
         };
         Master {
             state: Mutex::new(MasterState::new(rules)),
             state_tx: watch::channel((State::Idle, 0)).0,
             ended_tx: watch::channel(None).0,
+            round_tx: watch::channel((0, 0)).0,
+            own_rounds: Arc::new(RoundGate::new(plan.rounds.len())),
             fingerprint: cluster::fingerprint(plan),
             iterations,
             master_id: format!("master@{}", cfg.listen),
@@ -93,11 +102,19 @@ impl Master {
     fn publish(&self, state: &mut MasterState) {
         for event in state.take_events() {
             log::info!("lps master: {event}");
-            if let Event::State { to, .. } = event {
-                self.state_tx.send_replace((to, state.start_at_ms()));
-                if let Some(live) = &self.live {
-                    live.set_state(to.as_str());
+            match event {
+                Event::State { to, .. } => {
+                    self.state_tx.send_replace((to, state.start_at_ms()));
+                    if let Some(live) = &self.live {
+                        live.set_state(to.as_str());
+                    }
                 }
+                Event::RoundStart { round, at_ms, .. } => {
+                    self.round_tx.send_replace((round, at_ms));
+                    let at = cluster::instant_of_unix_ms(at_ms);
+                    self.own_rounds.release(round as usize, at);
+                }
+                _ => {}
             }
         }
         let ended = state.ended();
@@ -111,6 +128,22 @@ impl Master {
     /// The state and start instant, from now on.
     pub fn states(&self) -> watch::Receiver<(State, u64)> {
         self.state_tx.subscribe()
+    }
+
+    /// The round released last and its start (Unix ms), from now on.
+    pub fn rounds(&self) -> watch::Receiver<(u32, u64)> {
+        self.round_tx.subscribe()
+    }
+
+    /// Tells the state the rounds the master's own load finished since
+    /// `reported` (how many it had finished when last told).
+    pub fn note_own_rounds(&self, reported: &mut usize) {
+        let done = self.own_rounds.local_done();
+        if done > *reported {
+            *reported = done;
+            let round = u32::try_from(done - 1).unwrap_or(u32::MAX);
+            self.update(|state, now| state.round_done("master", round, now));
+        }
     }
 
     /// When every node was done, from now on.

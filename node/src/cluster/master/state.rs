@@ -12,6 +12,9 @@ use crate::cluster::Counts;
 
 /// How far ahead of "ready" the shared start instant lies.
 pub const START_LEAD: Duration = Duration::from_millis(400);
+/// How far ahead of the release a round's shared start instant lies: time
+/// for the RoundStart to reach every node, so that they start it together.
+pub const ROUND_LEAD: Duration = Duration::from_millis(100);
 
 /// The cluster's test state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,9 @@ pub struct Rules {
     pub iterations: usize,
     /// `MaxNodes`: the most workers the master keeps; more are refused.
     pub max_nodes: u32,
+    /// Rounds of the plan: each after the first starts once every node
+    /// finished the one before.
+    pub rounds: u32,
 }
 
 /// One node's entry in the global state.
@@ -124,6 +130,11 @@ pub struct Node {
     pub counts: Counts,
     /// Its snapshots refused as impossible; the first one is logged.
     pub refused: u64,
+    /// Rounds it finished (or skipped, joining late): it holds up the start
+    /// of round `rounds_done + 1` and later ones.
+    pub rounds_done: u32,
+    /// It sent a RoundDone for a round the plan does not have (logged once).
+    pub bad_round: bool,
 }
 
 impl Node {
@@ -144,6 +155,8 @@ impl Node {
             counts: Counts::default(),
             refused: 0,
             caught_up: false,
+            rounds_done: 0,
+            bad_round: false,
         }
     }
 
@@ -229,6 +242,19 @@ pub enum Event {
     Left {
         node: String,
     },
+    /// Every node still in the test finished round `round - 1`: round
+    /// `round` (0-based) starts at `at_ms` (Unix ms) on every node.
+    RoundStart {
+        round: u32,
+        rounds: u32,
+        at_ms: u64,
+    },
+    /// A worker's first RoundDone for a round the plan does not have.
+    BadRound {
+        node: String,
+        round: u32,
+        rounds: u32,
+    },
 }
 
 /// The log line of an event, after "lps master: ".
@@ -272,6 +298,19 @@ impl fmt::Display for Event {
                 "refusing new workers: MaxNodes ({max}) are registered; the next refusals are not logged"
             ),
             Event::Left { node } => write!(f, "worker {node} left before the start"),
+            Event::RoundStart { round, rounds, .. } => write!(
+                f,
+                "round {} of {rounds} starts: every node finished round {round}",
+                round + 1
+            ),
+            Event::BadRound {
+                node,
+                round,
+                rounds,
+            } => write!(
+                f,
+                "ignored {node}'s end of round index {round}: the plan has {rounds} rounds; its next ones are not logged"
+            ),
         }
     }
 }
@@ -305,6 +344,9 @@ pub struct Welcome {
     pub applied_seq: u64,
     /// It registered while the master was idle and waits for the start.
     pub observer: bool,
+    /// The round the test is at (0-based), and when it starts (Unix ms).
+    pub round: u32,
+    pub round_start_ms: u64,
 }
 
 /// A snapshot's effect.
@@ -330,6 +372,10 @@ pub struct MasterState {
     events: Vec<Event>,
     /// A registration was refused for `MaxNodes` (logged once).
     full: bool,
+    /// The round released last (0-based): the test is at it.
+    round: u32,
+    /// When that round starts, in Unix ms (the start instant for round 0).
+    round_start_ms: u64,
 }
 
 impl MasterState {
@@ -342,6 +388,8 @@ impl MasterState {
             ended: None,
             events: Vec::new(),
             full: false,
+            round: 0,
+            round_start_ms: 0,
         }
     }
 
@@ -351,6 +399,12 @@ impl MasterState {
 
     pub fn start_at_ms(&self) -> u64 {
         self.start_at_ms
+    }
+
+    /// The round the test is at (0-based) and when it starts (Unix ms).
+    #[cfg(test)]
+    pub fn round(&self) -> (u32, u64) {
+        (self.round, self.round_start_ms)
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -404,6 +458,7 @@ impl MasterState {
             return;
         }
         self.start_at_ms = now.unix_ms + START_LEAD.as_millis() as u64;
+        self.round_start_ms = self.start_at_ms;
         self.set_state(State::Ready);
         for n in self.nodes.iter_mut().filter(|n| n.phase == Phase::Observer) {
             n.phase = Phase::Running;
@@ -432,7 +487,8 @@ impl MasterState {
             return Err(RegisterError::Over);
         }
         let observer = self.state == State::Idle;
-        let state = self.state;
+        // What it is told is the test as it found it (a change it causes follows).
+        let (state, round, round_start_ms) = (self.state, self.round, self.round_start_ms);
         let applied_seq = match self.nodes.iter_mut().find(|n| n.id == reg.node_id) {
             Some(node) if node.is_master => {
                 return Err(RegisterError::MastersOwnId {
@@ -467,6 +523,8 @@ impl MasterState {
             state,
             applied_seq,
             observer,
+            round,
+            round_start_ms,
         })
     }
 
@@ -504,6 +562,9 @@ impl MasterState {
             now,
         );
         node.sessions = 1;
+        // A worker joining a running test starts at the round the test is
+        // at: the rounds before count as done (it skips them).
+        node.rounds_done = self.round;
         self.nodes.push(node);
         Ok(())
     }
@@ -632,6 +693,53 @@ impl MasterState {
         applied
     }
 
+    /// Node `node_id` finished round `round` (0-based) on every core. A
+    /// round it said before, or one before the round it joined at, changes
+    /// nothing; a round the plan does not have is ignored (logged once).
+    pub fn round_done(&mut self, node_id: &str, round: u32, now: Now) {
+        let rounds = self.rules.rounds;
+        let Some(node) = self.nodes.iter_mut().find(|n| n.id == node_id) else {
+            return;
+        };
+        if round >= rounds {
+            if !std::mem::replace(&mut node.bad_round, true) {
+                self.events.push(Event::BadRound {
+                    node: node.id.clone(),
+                    round,
+                    rounds,
+                });
+            }
+            return;
+        }
+        node.rounds_done = node.rounds_done.max(round + 1);
+        self.check_round(now);
+    }
+
+    /// Releases the next round, [`ROUND_LEAD`] ahead, once every node still
+    /// in the test (running: not lost, not finished) finished the current
+    /// one and at least one node did (with none, no node is there to run
+    /// it). Lost and finished nodes hold nothing up.
+    fn check_round(&mut self, now: Now) {
+        if !matches!(self.state, State::Ready | State::Running) {
+            return;
+        }
+        while self.round + 1 < self.rules.rounds {
+            let current = self.round;
+            let done = |n: &Node| n.rounds_done > current;
+            let mut running = self.nodes.iter().filter(|n| n.phase == Phase::Running);
+            if !(self.nodes.iter().any(done) && running.all(done)) {
+                return;
+            }
+            self.round += 1;
+            self.round_start_ms = now.unix_ms + ROUND_LEAD.as_millis() as u64;
+            self.events.push(Event::RoundStart {
+                round: self.round,
+                rounds: self.rules.rounds,
+                at_ms: self.round_start_ms,
+            });
+        }
+    }
+
     /// Nodes that said they finished and whose every snapshot arrived are done.
     fn check_finished(&mut self, now: Now) {
         for n in self.nodes.iter_mut() {
@@ -646,6 +754,7 @@ impl MasterState {
                 });
             }
         }
+        self.check_round(now);
         self.note_end(now);
     }
 
@@ -664,6 +773,7 @@ impl MasterState {
             node.phase = Phase::Finished;
             node.finished_seq = Some(last_seq);
         }
+        self.check_round(now);
         self.note_end(now);
     }
 
@@ -685,6 +795,8 @@ impl MasterState {
         if self.state == State::Ready && now.unix_ms >= self.start_at_ms {
             self.set_state(State::Running);
         }
+        // A lost node holds up no round.
+        self.check_round(now);
         self.note_end(now);
     }
 
@@ -753,6 +865,7 @@ mod tests {
             heartbeat_timeout: TIMEOUT,
             iterations: 1,
             max_nodes: 1000,
+            rounds: 1,
         }
     }
 
@@ -837,7 +950,9 @@ mod tests {
             Welcome {
                 state: State::Idle,
                 applied_seq: 0,
-                observer: true
+                observer: true,
+                round: 0,
+                round_start_ms: 0,
             }
         );
         assert_eq!(m.state(), State::Idle);
@@ -852,7 +967,9 @@ mod tests {
             Welcome {
                 state: State::Idle,
                 applied_seq: 0,
-                observer: true
+                observer: true,
+                round: 0,
+                round_start_ms: 0,
             }
         );
         assert_eq!(m.state(), State::Ready);
@@ -935,7 +1052,9 @@ mod tests {
             Welcome {
                 state: State::Running,
                 applied_seq: 0,
-                observer: false
+                observer: false,
+                round: 0,
+                round_start_ms: T0 + 410,
             }
         );
         assert_eq!(m.nodes()[2].phase, Phase::Running);
@@ -1021,7 +1140,9 @@ mod tests {
             Welcome {
                 state: State::Running,
                 applied_seq: 0,
-                observer: false
+                observer: false,
+                round: 0,
+                round_start_ms: T0 + 410,
             }
         );
         assert_eq!(m.nodes()[1].phase, Phase::Running);
@@ -1502,5 +1623,155 @@ mod tests {
         );
         let flags: Vec<bool> = m.nodes().iter().map(|n| n.caught_up).collect();
         assert_eq!(flags, [true, false]);
+    }
+
+    /// Two workers and the master's own node, running a plan of `rounds`
+    /// rounds from 410 ms.
+    fn running_rounds(clock: &Clock, rounds: u32) -> MasterState {
+        let mut m = MasterState::new(Rules {
+            rounds,
+            ..rules(2, true)
+        });
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.register(&reg("w1", 1), clock.at(0)).unwrap();
+        m.register(&reg("w2", 2), clock.at(10)).unwrap();
+        m.tick(clock.at(410));
+        m.take_events();
+        m
+    }
+
+    fn round_start(round: u32, rounds: u32, at_ms: u64) -> Event {
+        Event::RoundStart {
+            round,
+            rounds,
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn a_round_starts_once_every_node_finished_the_one_before() {
+        let clock = Clock::new();
+        let mut m = running_rounds(&clock, 3);
+        assert_eq!(m.round(), (0, T0 + 410));
+        m.round_done("w1", 0, clock.at(1000));
+        m.round_done("master", 0, clock.at(1100));
+        assert_eq!(m.round().0, 0, "w2 is still at round 0");
+        assert_eq!(m.take_events(), vec![]);
+        m.round_done("w2", 0, clock.at(1500));
+        assert_eq!(m.round(), (1, T0 + 1600));
+        let events = m.take_events();
+        assert_eq!(events, vec![round_start(1, 3, T0 + 1600)]);
+        assert_eq!(
+            events[0].to_string(),
+            "round 2 of 3 starts: every node finished round 1"
+        );
+        // The last round has no next one: its end releases nothing.
+        for node in ["w1", "w2", "master"] {
+            m.round_done(node, 1, clock.at(2000));
+        }
+        assert_eq!(m.take_events(), vec![round_start(2, 3, T0 + 2100)]);
+        for node in ["w1", "w2", "master"] {
+            m.round_done(node, 2, clock.at(2500));
+        }
+        assert_eq!(m.round(), (2, T0 + 2100));
+        assert_eq!(m.take_events(), vec![]);
+    }
+
+    #[test]
+    fn a_lost_worker_holds_up_no_round() {
+        let clock = Clock::new();
+        let mut m = running_rounds(&clock, 2);
+        m.round_done("master", 0, clock.at(1000));
+        m.round_done("w1", 0, clock.at(1000));
+        m.heartbeat("w1", clock.at(2900));
+        m.heartbeat("w2", clock.at(10));
+        m.tick(clock.at(2900));
+        assert_eq!(m.round().0, 0);
+        // w2, silent since 10 ms, is lost after 3 s: the round starts.
+        m.tick(clock.at(3011));
+        assert_eq!(m.nodes()[2].phase, Phase::Lost);
+        assert_eq!(m.round(), (1, T0 + 3111));
+        assert_eq!(
+            m.take_events(),
+            vec![
+                Event::Lost {
+                    node: "w2".into(),
+                    timeout: TIMEOUT,
+                    applied_seq: 0
+                },
+                round_start(1, 2, T0 + 3111)
+            ]
+        );
+    }
+
+    #[test]
+    fn finished_nodes_hold_up_no_round_and_no_round_starts_with_no_node_done() {
+        let clock = Clock::new();
+        let mut m = running_rounds(&clock, 2);
+        // Cut short (interrupted): finished without round 0's end.
+        m.finished("w1", 0, clock.at(500));
+        m.own_finished(0, clock.at(600));
+        assert_eq!(
+            m.round().0,
+            0,
+            "no node finished round 0: no one to run round 1"
+        );
+        m.round_done("w2", 0, clock.at(700));
+        assert_eq!(m.round(), (1, T0 + 800));
+    }
+
+    #[test]
+    fn round_ends_said_twice_out_of_range_or_by_strangers_change_nothing() {
+        let clock = Clock::new();
+        let mut m = running_rounds(&clock, 2);
+        m.round_done("w1", 0, clock.at(1000));
+        m.round_done("w1", 0, clock.at(1001));
+        m.round_done("nobody", 0, clock.at(1002));
+        assert_eq!(m.round().0, 0);
+        assert_eq!(m.nodes()[1].rounds_done, 1);
+        // Beyond the plan: ignored, logged once per node.
+        m.round_done("w2", 2, clock.at(1003));
+        m.round_done("w2", u32::MAX, clock.at(1004));
+        assert_eq!(m.nodes()[2].rounds_done, 0);
+        assert_eq!(m.round().0, 0);
+        let events = m.take_events();
+        assert_eq!(
+            events,
+            vec![Event::BadRound {
+                node: "w2".into(),
+                round: 2,
+                rounds: 2
+            }]
+        );
+        assert_eq!(
+            events[0].to_string(),
+            "ignored w2's end of round index 2: the plan has 2 rounds; its next ones are not logged"
+        );
+        m.round_done("w2", 0, clock.at(1005));
+        m.round_done("master", 0, clock.at(1006));
+        assert_eq!(m.round(), (1, T0 + 1106));
+        // An old round's end again: nothing more.
+        m.round_done("w2", 0, clock.at(1007));
+        assert_eq!(m.take_events(), vec![round_start(1, 2, T0 + 1106)]);
+        assert_eq!(m.nodes()[2].rounds_done, 1);
+    }
+
+    #[test]
+    fn a_worker_joining_a_running_test_starts_at_its_round_and_holds_up_the_next() {
+        let clock = Clock::new();
+        let mut m = running_rounds(&clock, 3);
+        for node in ["w1", "w2", "master"] {
+            m.round_done(node, 0, clock.at(1000));
+        }
+        m.take_events();
+        let w3 = m.register(&reg("w3", 3), clock.at(1050)).unwrap();
+        assert_eq!((w3.round, w3.round_start_ms), (1, T0 + 1100));
+        assert_eq!(m.nodes()[3].rounds_done, 1, "round 0 is skipped");
+        for node in ["w1", "w2", "master"] {
+            m.round_done(node, 1, clock.at(2000));
+        }
+        assert_eq!(m.round().0, 1, "w3 is still at round 1");
+        m.round_done("w3", 1, clock.at(2500));
+        assert_eq!(m.round(), (2, T0 + 2600));
     }
 }

@@ -2,22 +2,29 @@
 //! master open, reconnecting with backoff; relays the run's snapshots
 //! through the outbox; answers the master's messages; says it is alive.
 
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use lps_engine::RoundGate;
 use lps_proto as proto;
 use proto::{WorkerMessage, master_message, worker_message};
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 use tokio_stream::StreamExt as _;
 
 use super::outbox::{Met, Outbox};
 use super::session::{Attempt, Session, open_session};
 use super::{DELIVERY_GRACE, Event, Outgoing, WorkerConfig, WorkerError};
+use crate::cluster;
 use crate::shutdown::CancellationToken;
 
 /// How often a worker says it is alive.
 const HEARTBEAT: Duration = Duration::from_millis(500);
+/// How often the run is checked for a round it finished: often, as every
+/// node waits for the next round meanwhile.
+const ROUND_POLL: Duration = Duration::from_millis(5);
 /// How long a worker whose run started keeps trying to reach the master
 /// while the run goes on (after the run, DELIVERY_GRACE bounds it).
 const RUNNING_BUDGET: Duration = Duration::from_secs(3600);
@@ -84,6 +91,11 @@ pub(super) struct Control {
     started: bool,
     /// When the run sent its finished marker.
     finished_at: Option<Instant>,
+    /// The run's round gate: the master's RoundStart releases it, and its
+    /// rounds done are told to the master.
+    rounds: Arc<RoundGate>,
+    /// Rounds done that this session told the master.
+    rounds_told: usize,
 }
 
 impl Control {
@@ -93,6 +105,7 @@ impl Control {
         out_rx: mpsc::UnboundedReceiver<Outgoing>,
         events: Sender<Event>,
         cancel: CancellationToken,
+        rounds: Arc<RoundGate>,
     ) -> Control {
         Control {
             cfg,
@@ -104,11 +117,20 @@ impl Control {
             outbox: Outbox::default(),
             started: false,
             finished_at: None,
+            rounds,
+            rounds_told: 0,
         }
     }
 
-    /// Session after session, until the run has been told how it ends.
+    /// Session after session, until the run has been told how it ends;
+    /// then the run's rounds no longer wait for a master.
     async fn run(mut self) {
+        self.sessions().await;
+        // No master will release them now: the run goes on by itself.
+        self.rounds.open();
+    }
+
+    async fn sessions(&mut self) {
         loop {
             let session = match self.reconnect().await {
                 Ok(session) => session,
@@ -144,6 +166,7 @@ impl Control {
             (self.cfg.connect_timeout, self.cfg.connect_timeout)
         };
         let mut retry = Retry::new(budget);
+        let since = Instant::now();
         loop {
             let why = match open_session(&self.cfg, &self.register).await {
                 Ok(session) => return Ok(session),
@@ -152,6 +175,7 @@ impl Control {
                 }
                 Err(Attempt::Retry(why)) => why,
             };
+            self.rounds_without_master(since);
             let delivery_over = self
                 .finished_at
                 .is_some_and(|t| t.elapsed() > DELIVERY_GRACE);
@@ -165,6 +189,20 @@ impl Control {
                     });
                 }
             }
+        }
+    }
+
+    /// Once the master has been out of reach (`since`) for the connect
+    /// timeout while the run goes on, the run's next rounds start without
+    /// it: a master that may never come back must not hold them for the
+    /// hour the worker keeps trying to deliver.
+    fn rounds_without_master(&self, since: Instant) {
+        if self.started && !self.rounds.is_open() && since.elapsed() >= self.cfg.connect_timeout {
+            eprintln!(
+                "lps worker: the master at {} is out of reach for {:.0?}: this worker's next rounds start without it",
+                self.cfg.master, self.cfg.connect_timeout
+            );
+            self.rounds.open();
         }
     }
 
@@ -192,6 +230,9 @@ impl Control {
             mut inbound,
         } = session;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        // Polled: the engine's cores cannot wake this runtime (engine fd_table).
+        let mut round_poll = tokio::time::interval(ROUND_POLL);
+        round_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         if let Err(end) = self.on_message(welcome, &tx).await {
             return end;
         }
@@ -206,11 +247,26 @@ impl Control {
                     None => Ok(()),
                 },
                 _ = heartbeat.tick() => send(&tx, self.heartbeat()).await,
+                _ = round_poll.tick() => match self.round_done() {
+                    Some(kind) => send(&tx, kind).await,
+                    None => Ok(()),
+                },
             };
             if let Err(end) = step {
                 return end;
             }
         }
+    }
+
+    /// The last round the run finished, if this session did not tell it yet.
+    fn round_done(&mut self) -> Option<worker_message::Kind> {
+        let done = self.rounds.local_done();
+        if done <= self.rounds_told {
+            return None;
+        }
+        self.rounds_told = done;
+        let round = u32::try_from(done - 1).unwrap_or(u32::MAX);
+        Some(worker_message::Kind::RoundDone(proto::RoundDone { round }))
     }
 
     /// Keeps what the run sent in the outbox; returns what to send now.
@@ -245,6 +301,12 @@ impl Control {
         match m.kind {
             Some(master_message::Kind::Welcome(w)) => self.on_welcome(&w, tx).await,
             Some(master_message::Kind::State(change)) => self.on_state(&change),
+            Some(master_message::Kind::RoundStart(start)) => {
+                let at = cluster::instant_of_unix_ms(start.start_at_unix_ms);
+                // A round the plan lacks is ignored by the gate.
+                self.rounds.release(start.round as usize, at);
+                Ok(())
+            }
             Some(master_message::Kind::Ack(ack)) => {
                 self.outbox.ack(ack.applied_seq);
                 if self.outbox.all_delivered() {
@@ -271,6 +333,16 @@ impl Control {
                 "lps worker: the master at {} is a new master (it restarted and holds nothing of this worker); catching it up with this worker's whole result so far ({requests} requests)",
                 self.cfg.master
             );
+        }
+        // A new session knows nothing this worker said: the last round done is told again.
+        self.rounds_told = 0;
+        if w.round > 0 && !self.started {
+            eprintln!(
+                "lps worker: the test is at round {} of the plan: this worker starts there",
+                w.round + 1
+            );
+            let at = cluster::instant_of_unix_ms(w.round_start_unix_ms);
+            self.rounds.join_at(w.round as usize, at);
         }
         if w.observer && !self.started {
             log::info!(

@@ -2,11 +2,12 @@
 //! start instant, runs the plan locally, then waits for the master to have
 //! every snapshot.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use lps_config::{Plan, WatchdogSettings};
-use lps_engine::{RunOptions, Snapshot};
+use lps_engine::{RoundGate, RunOptions, Snapshot};
 use lps_proto as proto;
 use tokio::sync::mpsc;
 
@@ -41,7 +42,16 @@ pub fn run(
     // The master's Cancel stops this run (a child: it does not cancel the process).
     let cancel = stop.child_token();
     let register = register(plan, &cfg, opts);
-    let control = Control::new(cfg.clone(), register, out_rx, event_tx, cancel.clone());
+    // Each round after the first waits for every node's end of the one before.
+    let rounds = Arc::new(RoundGate::new(plan.rounds.len()));
+    let control = Control::new(
+        cfg.clone(),
+        register,
+        out_rx,
+        event_tx,
+        cancel.clone(),
+        rounds.clone(),
+    );
     let control = control::spawn(control, stop.clone())?;
     let start_ms = match wait_for_start(&events) {
         Ok(ms) => ms,
@@ -54,7 +64,11 @@ pub fn run(
             return Err(e.into());
         }
     };
-    let engine = (opts, cfg.watchdog.as_ref());
+    let opts = RunOptions {
+        rounds: Some(rounds),
+        ..opts.clone()
+    };
+    let engine = (&opts, cfg.watchdog.as_ref());
     let outcome = run_locally(plan, engine, start_ms, &out_tx, &cancel)?;
     let delivery = wait_for_delivery(&events, &cfg);
     // The control thread ends once its channel closes; it is not waited for
