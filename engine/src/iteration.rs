@@ -89,7 +89,7 @@ async fn sequential(
     deadline: Option<Instant>,
 ) {
     let shared = &core.shared;
-    let mut lane = Lane::new();
+    let mut lane = Lane::new().until(deadline);
     // Set at the deadline: the closed loop starts nothing new (the open
     // loop goes by the schedule, see `paced`).
     let draining = Cell::new(false);
@@ -132,7 +132,9 @@ async fn closed(
     draining: &Cell<bool>,
 ) {
     let mut i = 0u64;
-    while count.is_none_or(|n| i < n) && !draining.get() && !core.stopped() {
+    // `expired` as well as `draining`: a retry waits out to the deadline,
+    // and no command may start at it before the deadline timer is seen.
+    while count.is_none_or(|n| i < n) && !draining.get() && !lane.expired() && !core.stopped() {
         lane.send(core, it, None).await;
         i += 1;
     }
@@ -326,19 +328,20 @@ async fn run_lane(core: Rc<Core>, index: usize, tickets: Rc<Tickets>, mut lane: 
 
 /// Issues `n` tickets. Available lanes take what they can; a lane is added
 /// for each ticket they cannot, so the batch's requests all go out at once
-/// (and overlap those of the batch before that are still in flight).
+/// (and overlap those of the batch before that are still in flight). Lanes
+/// start no retry at or after `deadline`.
 fn issue(
     core: &Rc<Core>,
     index: usize,
     tickets: &Rc<Tickets>,
-    h2: &H2Slot,
+    (h2, deadline): (&H2Slot, Option<Instant>),
     lanes: &mut JoinSet<()>,
     n: u64,
 ) {
     tickets.pending.set(tickets.pending.get() + n);
     while tickets.available.get() < tickets.pending.get() {
         tickets.available.set(tickets.available.get() + 1);
-        let lane = Lane::sharing(h2.clone());
+        let lane = Lane::sharing(h2.clone()).until(deadline);
         lanes.spawn_local(run_lane(core.clone(), index, tickets.clone(), lane));
     }
     tickets.issued.notify_waiters();
@@ -369,7 +372,7 @@ async fn batches(
                 None => batch as u64,
             };
             let dispatched = Instant::now();
-            issue(core, it.index, &tickets, &h2, &mut lanes, n);
+            issue(core, it.index, &tickets, (&h2, deadline), &mut lanes, n);
             sent += n;
             if limit.is_some_and(|l| sent >= l) {
                 break;
