@@ -148,6 +148,8 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
                     headers: Vec::new(),
                     body: Vec::new(),
                     version: HttpVersion::Http11,
+                    retry: None,
+                    client_identity: None,
                 },
             }],
             ..Round::single("Round-1", clients, Duration::ZERO)

@@ -46,8 +46,8 @@
 pub use error::ConfigError;
 pub use format::{Format, load_plan, load_plan_file, parse_plan, save_plan_file};
 pub use plan::{
-    HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode, Plan, Round, Scheme, Stage,
-    Target, positive_seconds,
+    Backoff, ClientIdentity, HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode,
+    Plan, Retry, Round, Scheme, Stage, Target, positive_seconds,
 };
 pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,

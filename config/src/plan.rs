@@ -277,6 +277,82 @@ pub struct HttpRequest {
     /// Request body; empty means none.
     pub body: Vec<u8>,
     pub version: HttpVersion,
+    /// Sends again after each send, up to `max_retries` times (LPS's
+    /// `retry`); `None` sends once.
+    pub retry: Option<Retry>,
+    /// The certificate a `https://` request presents (mutual TLS).
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// LPS's retry with its `if` true and no `stopIf`: a request command sends
+/// `1 + max_retries` requests, each recorded as any request, `delay` (or
+/// an exponential back-off from it) apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Sends after the first (at least 1).
+    pub max_retries: u32,
+    /// Before the first retry; with [`Backoff::Exponential`] it doubles.
+    pub delay: Duration,
+    pub backoff: Backoff,
+}
+
+/// How the delay between retries grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Every retry waits `delay`.
+    Fixed,
+    /// Retry `n` (from 1) waits `delay * 2^(n-1)`, at most `max` when given.
+    Exponential { max: Option<Duration> },
+}
+
+impl Retry {
+    /// The wait before retry `n` (1 for the first), as LPS computes it.
+    pub fn delay_before(&self, n: u32) -> Duration {
+        debug_assert!(n >= 1, "retries count from 1");
+        match self.backoff {
+            Backoff::Fixed => self.delay,
+            Backoff::Exponential { max } => {
+                let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+                let grown = self.delay.saturating_mul(factor).min(LONGEST);
+                max.map_or(grown, |max| grown.min(max))
+            }
+        }
+    }
+}
+
+/// A client certificate chain and its private key, DER-encoded, checked
+/// when the plan was read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The file it was read from, for messages.
+    pub path: std::path::PathBuf,
+    /// The end-entity certificate first.
+    pub chain: Vec<Vec<u8>>,
+    /// PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: Vec<u8>,
+}
+
+/// Never prints the key. The chain (public) is given by a digest, so that
+/// a plan's Debug text, which the cluster fingerprints, tells two
+/// certificates apart.
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // FNV-1a: a fingerprint, not a security measure.
+        let digest = self
+            .chain
+            .iter()
+            .flatten()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        f.debug_struct("ClientIdentity")
+            .field("path", &self.path)
+            .field(
+                "chain",
+                &format_args!("{} certificate(s), fnv {digest:016x}", self.chain.len()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +395,33 @@ mod tests {
             got,
             [ms(50), ms(150), ms(250), ms(750), ms(790), ms(800), ms(800)]
         );
+    }
+
+    #[test]
+    fn retry_delays_follow_lps() {
+        let fixed = Retry {
+            max_retries: 3,
+            delay: ms(250),
+            backoff: Backoff::Fixed,
+        };
+        let got: Vec<_> = (1..=3).map(|n| fixed.delay_before(n)).collect();
+        assert_eq!(got, [ms(250), ms(250), ms(250)]);
+        let capped = Retry {
+            backoff: Backoff::Exponential { max: Some(ms(150)) },
+            delay: ms(100),
+            ..fixed
+        };
+        let got: Vec<_> = (1..=3).map(|n| capped.delay_before(n)).collect();
+        assert_eq!(got, [ms(100), ms(150), ms(150)]);
+        let open = Retry {
+            backoff: Backoff::Exponential { max: None },
+            ..capped
+        };
+        let got: Vec<_> = (1..=4).map(|n| open.delay_before(n)).collect();
+        assert_eq!(got, [ms(100), ms(200), ms(400), ms(800)]);
+        // A huge retry count neither overflows nor waits past a year.
+        assert_eq!(open.delay_before(u32::MAX), LONGEST);
+        assert_eq!(open.delay_before(40), LONGEST);
     }
 
     #[test]

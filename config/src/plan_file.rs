@@ -840,6 +840,8 @@ impl HttpRequestFile {
                 (v, _) => v.unwrap_or(HttpVersion::Http11),
             },
             target,
+            retry: None,
+            client_identity: None,
         })
     }
 }
@@ -1116,6 +1118,8 @@ rounds:
                         headers: vec![],
                         body: vec![],
                         version: HttpVersion::Http11,
+                        retry: None,
+                        client_identity: None,
                     },
                 }],
                 ..Round::single("Round-1", 1, Duration::ZERO)

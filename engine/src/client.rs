@@ -22,7 +22,7 @@ use tokio_rustls::TlsConnector;
 use crate::connect::{self, Stream};
 use crate::http1::{self, Failure};
 use crate::stats::{ErrorKind, Stats};
-use lps_config::{HttpVersion, Mode};
+use lps_config::{HttpVersion, Mode, Retry};
 
 /// An iteration made ready to send: addresses resolved, request bytes built.
 pub(crate) struct Prepared {
@@ -44,6 +44,11 @@ pub(crate) struct Prepared {
     pub head: bool,
     /// The parts of the request for the HTTP/2 client.
     pub h2: H2Request,
+    /// Retries after each send (LPS's `retry`).
+    pub retry: Option<Retry>,
+    /// Its own TLS connector when it presents a client certificate (the
+    /// ALPN its wire offers); otherwise the shared ones serve.
+    pub tls: Option<TlsConnector>,
 }
 
 pub(crate) struct H2Request {
@@ -155,6 +160,9 @@ pub(crate) struct Lane {
     /// Lanes of one client's batches multiplex their HTTP/2 streams over
     /// one connection, kept here.
     h2_shared: Option<H2Slot>,
+    /// The end of the client's iteration (D, DCB): no retry starts at or
+    /// after it.
+    deadline: Option<Instant>,
 }
 
 /// A client's HTTP/2 connection, shared by its lanes. The async lock makes
@@ -249,7 +257,18 @@ impl Lane {
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             gate: TimerGate::default(),
             h2_shared: None,
+            deadline: None,
         }
+    }
+
+    /// The lane starts no retry at or after `deadline`.
+    pub fn until(self, deadline: Option<Instant>) -> Lane {
+        Lane { deadline, ..self }
+    }
+
+    /// True from the lane's deadline on.
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// A lane that shares its client's HTTP/2 connection with sibling lanes.
@@ -260,11 +279,45 @@ impl Lane {
         }
     }
 
+    /// Runs one request command of `it`: the request, then the retries its
+    /// `retry` asks for, each a request of its own, recorded as any (LPS,
+    /// spec 2.8). No retry starts after the stop or the lane's deadline.
+    pub async fn send(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
+        self.send_once(core, it, schedule).await;
+        if let Some(retry) = &it.retry {
+            self.retry(core, it, retry).await;
+        }
+    }
+
+    /// The retries after a first send. They are not paced: in the open
+    /// model their latency runs from when they go out.
+    async fn retry(&mut self, core: &Core, it: &Prepared, retry: &Retry) {
+        for n in 1..=retry.max_retries {
+            if core.stopped() {
+                return;
+            }
+            let at = Instant::now() + retry.delay_before(n);
+            if let Some(deadline) = self.deadline
+                && at >= deadline
+            {
+                // The command lasts to the deadline rather than ending early,
+                // when the loop would start the next one at once.
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
+            tokio::time::sleep_until(at).await;
+            if core.stopped() {
+                return;
+            }
+            self.send_once(core, it, None).await;
+        }
+    }
+
     /// Sends one request of `it` and records it. Latency runs from the
     /// intended start of `schedule` (the open model) or, without one, from
     /// when the request goes out: now, or once a connection it needs has
     /// opened (its connect time is recorded apart). The timeout covers both.
-    pub async fn send(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
+    async fn send_once(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
         let in_flight = InFlight::enter(core, it.index);
         let started = Instant::now();
         let intended = schedule.map(|s| {
@@ -427,9 +480,10 @@ async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), Error
 
 async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
     let shared = &core.shared;
-    let connector = match it.wire {
-        Wire::Alpn => &shared.tls_h2,
-        Wire::Http1 | Wire::H2c => &shared.tls_h1,
+    let connector = match (&it.tls, it.wire) {
+        (Some(own), _) => own,
+        (None, Wire::Alpn) => &shared.tls_h2,
+        (None, Wire::Http1 | Wire::H2c) => &shared.tls_h1,
     };
     let tls = it.tls_name.as_ref().map(|name| (connector, name));
     let mut last = ErrorKind::Connect;

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::pki_types::ServerName;
+use lps_config::ClientIdentity;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
@@ -155,22 +156,49 @@ impl AsyncWrite for Stream {
 /// The TLS client configuration: webpki roots, or no verification at all
 /// with `insecure`. `alpn` lists the protocols to offer.
 pub fn tls_connector(insecure: bool, alpn: &[&[u8]]) -> TlsConnector {
+    let config = tls_config(insecure).with_no_client_auth();
+    with_alpn(config, alpn)
+}
+
+/// As [`tls_connector`], presenting `identity` when the server asks for a
+/// client certificate (mutual TLS).
+pub fn tls_connector_with(
+    insecure: bool,
+    alpn: &[&[u8]],
+    identity: &ClientIdentity,
+) -> Result<TlsConnector, rustls::Error> {
+    let chain = identity
+        .chain
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let key = PrivateKeyDer::try_from(identity.key.clone())
+        .map_err(|e| rustls::Error::General(e.to_owned()))?;
+    let config = tls_config(insecure).with_client_auth_cert(chain, key)?;
+    Ok(with_alpn(config, alpn))
+}
+
+fn tls_config(
+    insecure: bool,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         // The ring provider supports the safe default versions by construction.
         .expect("ring supports TLS 1.2 and 1.3");
-    let mut config = if insecure {
+    if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth()
     } else {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
+        builder.with_root_certificates(roots)
+    }
+}
+
+fn with_alpn(mut config: rustls::ClientConfig, alpn: &[&[u8]]) -> TlsConnector {
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     TlsConnector::from(Arc::new(config))
 }

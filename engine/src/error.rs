@@ -38,6 +38,13 @@ pub enum EngineError {
     HeaderName(String),
     #[error("invalid value for header {0:?}")]
     HeaderValue(String),
+    /// A client certificate the TLS client cannot present.
+    #[error("iteration \"{iteration}\": client certificate {path:?}: {reason}")]
+    ClientCertificate {
+        iteration: String,
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("cannot start an engine thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("{0} engine thread(s) panicked; their data up to the last snapshot is kept")]

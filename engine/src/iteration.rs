@@ -111,7 +111,7 @@ async fn sequential(
     deadline: Option<Instant>,
 ) {
     let shared = &core.shared;
-    let mut lane = Lane::new();
+    let mut lane = Lane::new().until(deadline);
     // Set at the deadline: the closed loop starts nothing new (the open
     // loop goes by the schedule, see `paced`).
     let draining = Cell::new(false);
@@ -155,7 +155,9 @@ async fn closed(
     draining: &Cell<bool>,
 ) {
     let mut i = 0u64;
-    while count.is_none_or(|n| i < n) && !draining.get() && !core.stopped() {
+    // `expired` as well as `draining`: a retry waits out to the deadline,
+    // and no command may start at it before the deadline timer is seen.
+    while count.is_none_or(|n| i < n) && !draining.get() && !lane.expired() && !core.stopped() {
         if !pass(gate, deadline, || core.stopped() || draining.get()).await {
             break;
         }
@@ -372,11 +374,12 @@ async fn run_lane(
 /// (and overlap those of the batch before that are still in flight), up to
 /// the HTTP/1.1 connections a client may open: past that, tickets wait for
 /// a lane to be free, as LPS's requests wait for a pooled connection.
+/// Lanes start no retry at or after `deadline`.
 fn issue(
     core: &Rc<Core>,
     (index, gate): (usize, Option<&Arc<PauseGate>>),
     tickets: &Rc<Tickets>,
-    h2: &H2Slot,
+    (h2, deadline): (&H2Slot, Option<Instant>),
     lanes: &mut JoinSet<()>,
     n: u64,
 ) {
@@ -388,7 +391,7 @@ fn issue(
     tickets.pending.set(tickets.pending.get() + n);
     while tickets.available.get() < tickets.pending.get() && lanes.len() < max_lanes {
         tickets.available.set(tickets.available.get() + 1);
-        let lane = Lane::sharing(h2.clone());
+        let lane = Lane::sharing(h2.clone()).until(deadline);
         let lane = run_lane(core.clone(), (index, gate.cloned()), tickets.clone(), lane);
         lanes.spawn_local(lane);
     }
@@ -428,7 +431,7 @@ async fn batches(
                 core,
                 (it.index, gate.as_ref()),
                 &tickets,
-                &h2,
+                (&h2, deadline),
                 &mut lanes,
                 n,
             );

@@ -17,10 +17,11 @@ use crossbeam_channel::{Receiver, Sender};
 use rustls::pki_types::ServerName;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
+use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Core, H2Request, Prepared, RoundRun, Shared, Wire};
-use crate::connect::tls_connector;
+use crate::connect::{tls_connector, tls_connector_with};
 use crate::error::EngineError;
 use crate::pause::PauseGate;
 use crate::rounds::RoundGate;
@@ -176,7 +177,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
     if opts.rate.is_some() {
         check_rate_modes(plan)?;
     }
-    let (iterations, rounds) = prepare_all(plan)?;
+    let (iterations, rounds) = prepare_all(plan, opts.insecure)?;
     let cores = thread_count(opts.threads).min(plan.clients().max(1) as usize);
     // Cores start a little ahead so that every thread is up before the first request.
     let started = opts
@@ -222,14 +223,14 @@ fn check_rate_modes(plan: &Plan) -> Result<(), EngineError> {
 
 /// Every iteration of the plan prepared, indexed in plan order, and each
 /// round with the indices of its iterations.
-fn prepare_all(plan: &Plan) -> Result<(Vec<Prepared>, Vec<RoundRun>), EngineError> {
+fn prepare_all(plan: &Plan, insecure: bool) -> Result<(Vec<Prepared>, Vec<RoundRun>), EngineError> {
     let mut iterations = Vec::new();
     let mut rounds = Vec::new();
     for round in &plan.rounds {
         let mut indices = Vec::new();
         for it in &round.iterations {
             let index = iterations.len();
-            iterations.push(prepare(index, it)?);
+            iterations.push(prepare(index, it, insecure)?);
             indices.push(index);
         }
         rounds.push(RoundRun {
@@ -276,8 +277,13 @@ fn spawn_cores(
 }
 
 /// Checks one iteration and builds what its requests are sent from: the
-/// resolved addresses, the TLS name, and the request in both HTTP forms.
-fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineError> {
+/// resolved addresses, the TLS name (and its own TLS connector when it
+/// presents a client certificate), and the request in both HTTP forms.
+fn prepare(
+    index: usize,
+    it: &lps_config::Iteration,
+    insecure: bool,
+) -> Result<Prepared, EngineError> {
     let req = &it.request;
     let t = &req.target;
     let addrs = resolve(&t.host, t.port)?;
@@ -295,17 +301,44 @@ fn prepare(index: usize, it: &lps_config::Iteration) -> Result<Prepared, EngineE
         &req.headers,
         &req.body,
     );
+    let wire = Wire::of(req.version, tls_name.is_some());
+    let tls = match (&req.client_identity, &tls_name) {
+        (Some(identity), Some(_)) => Some(client_auth(it, wire, insecure, identity)?),
+        // Over `http://` a client certificate has nothing to do (as in LPS).
+        _ => None,
+    };
     Ok(Prepared {
         index,
         mode: it.mode,
         maximize_throughput: it.maximize_throughput,
-        wire: Wire::of(req.version, tls_name.is_some()),
+        wire,
         startup_delay: it.startup_delay,
         addrs,
         tls_name,
         h1_request,
         head: req.method == "HEAD",
         h2: h2_request(req)?,
+        retry: req.retry,
+        tls,
+    })
+}
+
+/// The TLS connector of an iteration that presents a client certificate,
+/// offering the ALPN protocols its wire speaks.
+fn client_auth(
+    it: &lps_config::Iteration,
+    wire: Wire,
+    insecure: bool,
+    identity: &lps_config::ClientIdentity,
+) -> Result<TlsConnector, EngineError> {
+    let alpn: &[&[u8]] = match wire {
+        Wire::Alpn => &[b"h2", b"http/1.1"],
+        Wire::Http1 | Wire::H2c => &[b"http/1.1"],
+    };
+    tls_connector_with(insecure, alpn, identity).map_err(|e| EngineError::ClientCertificate {
+        iteration: it.name.clone(),
+        path: identity.path.clone(),
+        reason: e.to_string(),
     })
 }
 

@@ -107,3 +107,42 @@ fn batch_modes_allocate_nothing_per_request_either() {
         "{small} allocations for 400 requests, {large} for 1,200: {extra} more"
     );
 }
+
+/// Allocations made while running `commands` request commands that each
+/// retry once, and the count sent.
+fn allocations_with_retry(port: u16, commands: u64) -> (u64, u64) {
+    let opts = RunOptions {
+        threads: 1,
+        pin: false,
+        snapshot_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let mut plan = common::get_plan(port, Mode::Requests { requests: commands });
+    plan.rounds[0].iterations[0].request.retry = Some(lps_config::Retry {
+        max_retries: 1,
+        delay: Duration::from_millis(1),
+        backoff: lps_config::Backoff::Fixed,
+    });
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
+    let agg = common::finish(run);
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before, agg.total().ok)
+}
+
+#[test]
+fn retries_allocate_nothing_per_request_either() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = common::serve();
+    allocations_with_retry(port, 50);
+    let (small, sent_small) = allocations_with_retry(port, 100);
+    let (large, sent_large) = allocations_with_retry(port, 600);
+    // Each command sends twice: the request and its retry.
+    assert_eq!((sent_small, sent_large), (200, 1_200));
+    let extra = large.saturating_sub(small);
+    eprintln!("allocations: {small} for 200 requests with retries, {large} for 1,200");
+    assert!(
+        extra < 200,
+        "{small} allocations for 200 requests, {large} for 1,200: {extra} more"
+    );
+}

@@ -324,3 +324,63 @@ fn an_older_plan_is_run_with_a_line_saying_so() {
     );
     assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_retry_resends_each_request_with_lps_backoff_and_counts_each_send() {
+    let target = Target::start(&["--record-arrivals"]);
+    // No `if`: LPS resends every request, 1 + maxRetries sends per request
+    // command, 100 ms then min(200, 150) ms apart; requestCount counts
+    // commands, so 2 commands send 6 requests.
+    let plan = "\
+name: Retry
+rounds:
+  - name: R
+    iterations:
+      - name: again
+        requestCount: 2
+        httpRequest:
+          method: GET
+          url: {url}/
+          retry:
+            maxRetries: '2'
+            strategy: Exponential
+            delayInMs: 100
+            maxDelayInMs: 150
+";
+    let report = run_plan("retry", plan, &target.url(""), &[]);
+    assert_eq!(u(&report["requests"]["ok"]), 6, "{report}");
+    assert_eq!(u(&report["requests"]["total"]), 6, "{report}");
+    let t = arrivals_ms(&target);
+    assert_eq!(t.len(), 6, "{t:?}");
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, expected) in gaps.iter().zip([100.0, 150.0, 0.0, 100.0, 150.0]) {
+        assert!(near(*gap, expected), "gaps {gaps:?}");
+    }
+}
+
+#[test]
+fn no_retry_starts_after_a_duration_ends() {
+    let target = Target::start(&["--record-arrivals"]);
+    // Sends at 0, 400 and 800 ms; the next retry would go at 1200 ms, past
+    // the 1 s duration (inside the grace, where it used to go out).
+    let plan = "\
+name: Deadline
+rounds:
+  - name: R
+    iterations:
+      - name: timed
+        mode: D
+        duration: 1
+        httpRequest:
+          method: GET
+          url: {url}/
+          retry:
+            maxRetries: 10
+            delayInMs: 400
+";
+    let report = run_plan("retry-deadline", plan, &target.url(""), &[]);
+    let t = arrivals_ms(&target);
+    assert_eq!(t.len(), 3, "{t:?}");
+    assert!(near(t[2], 800.0), "{t:?}");
+    assert_eq!(u(&report["requests"]["total"]), 3, "{report}");
+}

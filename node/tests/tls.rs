@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{args, lps_json};
+use common::{Scratch, args, lps, lps_json};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS server with a self-signed certificate for 127.0.0.1, offering the
@@ -31,13 +32,31 @@ fn start_tls_server() -> TlsServer {
 }
 
 fn tls_server(alpn: &[&[u8]]) -> TlsServer {
+    tls_server_for(alpn, None)
+}
+
+/// As [`tls_server`]; with `client_ca`, the server requires a client
+/// certificate issued by it (mutual TLS).
+fn tls_server_for(alpn: &[&[u8]], client_ca: Option<CertificateDer<'static>>) -> TlsServer {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -164,4 +183,90 @@ fn untrusted_certificate_is_a_tls_error() {
         server.h1.load(Ordering::SeqCst) + server.h2.load(Ordering::SeqCst),
         0
     );
+}
+
+/// A client certificate issued by a CA of its own: the CA's certificate,
+/// and a PEM file's text holding the client's certificate and key.
+fn client_identity() -> (CertificateDer<'static>, String) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["lps-client".to_string()]).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &ca).unwrap();
+    (
+        ca.der().clone(),
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+    )
+}
+
+#[test]
+fn a_client_certificate_from_the_plan_passes_mutual_tls() {
+    let (ca, pem) = client_identity();
+    let server = tls_server_for(&[b"h2", b"http/1.1"], Some(ca));
+    let dir = Scratch::new("mtls");
+    dir.write("client.pem", &pem);
+    // A certificate of another CA, which the server must refuse as well.
+    dir.write("other.pem", client_identity().1);
+    let plan = |cert: &str| {
+        format!(
+            "name: Mtls\nrounds:\n  - name: R\n    iterations:\n      - name: secure\n        requestCount: 5\n        httpRequest:\n          method: GET\n          url: https://{}/\n{cert}",
+            server.addr
+        )
+    };
+    let run = |name: &str, cert: &str| {
+        let path = dir.write(name, plan(cert));
+        lps_json(&["run", path.to_str().unwrap(), "--insecure"], LIMIT)
+    };
+    let (code, report, stderr) = run("with.yaml", "          clientCertificatePath: client.pem\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["requests"]["ok"], 5, "{report}");
+    let served = || server.h1.load(Ordering::SeqCst) + server.h2.load(Ordering::SeqCst);
+    assert_eq!(served(), 5);
+    for (name, cert) in [
+        ("without.yaml", ""),
+        ("other.yaml", "          clientCertificatePath: other.pem\n"),
+    ] {
+        let (code, report, stderr) = run(name, cert);
+        assert_eq!(code, 1, "{name}: {stderr}");
+        assert_eq!(report["requests"]["ok"], 0, "{name}: {report}");
+        assert_eq!(
+            report["requests"]["failed"], 5,
+            "{name}: {}",
+            report["errors"]
+        );
+        assert_eq!(
+            served(),
+            5,
+            "{name}: the server answered without a client certificate"
+        );
+        // TLS 1.3: the server refuses the certificate once the client's side
+        // of the handshake is done, so the client sees the refusal on the
+        // connection (an alert, or a reset), never a response.
+        let e = &report["errors"];
+        let on_the_connection = ["protocol", "reset", "closed", "tls"]
+            .iter()
+            .map(|k| e[k].as_u64().unwrap())
+            .sum::<u64>();
+        assert_eq!(on_the_connection, 5, "{name}: {e}");
+    }
+    // A certificate without its key stops the plan before any load.
+    let cert_only = pem.split("-----BEGIN PRIVATE KEY").next().unwrap();
+    dir.write("only.crt", cert_only);
+    let path = dir.write(
+        "only.yaml",
+        plan("          clientCertificatePath: only.crt\n"),
+    );
+    let out = lps(&["run", path.to_str().unwrap(), "--insecure"], LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let line = out.stderr.lines().find(|l| l.contains("only.yaml:10: "));
+    assert!(
+        line.is_some_and(|l| l.contains("httpRequest.clientCertificatePath")
+            && l.contains("without its private key")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(served(), 5);
 }

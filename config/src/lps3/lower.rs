@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::certificate;
 use super::load::{Loaded, Warning, WarningKind};
 use super::model::{self, Feature, Payload, Unsupported};
 use crate::error::ConfigError;
-use crate::plan::{self, HttpVersion, MOST_CLIENTS, Stage, Target};
+use crate::plan::{self, Backoff, ClientIdentity, HttpVersion, MOST_CLIENTS, Stage, Target};
 use crate::plan_file::{is_framing_header, is_tchar};
 
 /// A plan the engine can run, and everything to tell the user about it.
@@ -24,8 +25,9 @@ pub struct Lowered {
 const BOUNDARY: &str = "lps-form-boundary-5d1c9a7e3b";
 
 /// Lowers `loaded` (read from `file`). Refuses the first use of what lps
-/// cannot run yet: variables, environments, captures, expressions, rules,
-/// placeholders, retries and client certificates.
+/// cannot run yet: variables, environments, captures, expressions (a
+/// retry's `if` and `stopIf` included, unless a literal `true` or `false`),
+/// rules and placeholders. Reads client certificate files.
 pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
     let Loaded { plan, mut warnings } = loaded;
     if let Some(use_) = plan.first_unsupported() {
@@ -58,6 +60,9 @@ fn unsupported(file: &str, use_: &Unsupported) -> ConfigError {
         Feature::Key(key @ ("failureRules" | "terminationRules")) => {
             format!("{key}: lps does not judge rules yet (issue 17)")
         }
+        Feature::Key(key @ ("retry.if" | "retry.stopIf")) => format!(
+            "{key} needs expressions, which lps does not run yet (issue 16); only a literal true or false runs"
+        ),
         Feature::Key(key) => {
             format!("{key} needs variables and expressions, which lps does not run yet (issue 16)")
         }
@@ -150,20 +155,10 @@ impl Lowering<'_> {
         line: usize,
         req: &model::HttpRequest,
     ) -> Result<plan::HttpRequest, ConfigError> {
-        if req.retry.is_some() {
-            return Err(self.refuse(
-                line,
-                format!("{at}.retry"),
-                "retries land with expressions (issue 16); lps does not run them yet",
-            ));
-        }
-        if req.client_certificate.is_some() {
-            return Err(self.refuse(
-                line,
-                format!("{at}.clientCertificatePath"),
-                "client certificates are not supported yet",
-            ));
-        }
+        let client_identity = match &req.client_certificate {
+            Some(cert) => Some(self.identity(cert)?),
+            None => None,
+        };
         self.warn_unused(req.save_response, line, "saveResponse");
         let embedded = req.download_html_embedded_resources;
         self.warn_unused(embedded, line, "downloadHtmlEmbeddedResources");
@@ -188,6 +183,17 @@ impl Lowering<'_> {
                 model::HttpVersion::Http2 if req.support_h2c => HttpVersion::H2c,
                 model::HttpVersion::Http2 => HttpVersion::Http2,
             },
+            retry: req.retry.as_ref().and_then(retry),
+            client_identity,
+        })
+    }
+
+    /// The certificate and key of `clientCertificatePath`, read now so that a
+    /// bad file stops the plan before any load.
+    fn identity(&self, cert: &model::ClientCertificate) -> Result<ClientIdentity, ConfigError> {
+        certificate::read(&cert.path, cert.password.as_deref()).map_err(|m| {
+            let message = format!("{:?}: {m}", cert.path.display().to_string());
+            self.refuse(cert.site.line, cert.site.key.clone(), message)
         })
     }
 
@@ -228,6 +234,22 @@ impl Lowering<'_> {
         }
         Ok(())
     }
+}
+
+/// The engine's retry, or none when the request is never sent again (a
+/// literal `if: false` or `stopIf: true`). Expressions were refused before.
+fn retry(retry: &model::Retry) -> Option<plan::Retry> {
+    if !retry.resends()? {
+        return None;
+    }
+    Some(plan::Retry {
+        max_retries: retry.max_retries,
+        delay: retry.delay,
+        backoff: match retry.strategy {
+            model::Strategy::Fixed => Backoff::Fixed,
+            model::Strategy::Exponential { max_delay } => Backoff::Exponential { max: max_delay },
+        },
+    })
 }
 
 /// The bytes of a payload, adding the Content-Type LPS's .NET content sets
@@ -386,8 +408,12 @@ mod tests {
     fn what_lps_cannot_run_yet_is_refused_with_its_line_and_key() {
         let cases = [
             (
-                "          method: GET\n          retry:\n            maxRetries: 2\n",
-                "p.yaml:5: rounds[0].iterations[0].httpRequest.retry: retries land with expressions (issue 16); lps does not run them yet",
+                "          method: GET\n          retry:\n            if: ${r.StatusCode} >= 500\n",
+                "p.yaml:11: rounds[0].iterations[0].httpRequest.retry.if: retry.if needs expressions, which lps does not run yet (issue 16); only a literal true or false runs",
+            ),
+            (
+                "          method: GET\n          retry:\n            maxRetries: 2\n            stopIf: x = 1\n",
+                "p.yaml:12: rounds[0].iterations[0].httpRequest.retry.stopIf: retry.stopIf needs expressions, which lps does not run yet (issue 16); only a literal true or false runs",
             ),
             (
                 "          method: GET\n          headers:\n            Content-Length: '3'\n",
@@ -405,6 +431,130 @@ mod tests {
         for (keys, expected) in cases {
             assert_eq!(one(keys).map(|_| ()), Err(expected.to_owned()), "{keys}");
         }
+    }
+
+    fn lowered_retry(keys: &str) -> Result<Option<plan::Retry>, String> {
+        let p = one(&format!("          method: GET\n          retry:\n{keys}"))?;
+        Ok(p.plan.rounds[0].iterations[0].request.retry)
+    }
+
+    #[test]
+    fn a_retry_runs_with_lps_defaults_and_literal_conditions() {
+        let ms = Duration::from_millis;
+        let retry = |max_retries, delay, backoff| {
+            Ok(Some(plan::Retry {
+                max_retries,
+                delay: ms(delay),
+                backoff,
+            }))
+        };
+        let exponential = |max: Option<u64>| Backoff::Exponential { max: max.map(ms) };
+        let cases = [
+            // LPS: a retry block with no `if` retries every request.
+            ("            maxRetries:\n", retry(1, 100, Backoff::Fixed)),
+            ("            if: ''\n", retry(1, 100, Backoff::Fixed)),
+            (
+                "            if: ' TRUE '\n            stopIf: False\n            maxRetries: '3'\n            delayInMs: '250'\n",
+                retry(3, 250, Backoff::Fixed),
+            ),
+            (
+                "            maxRetries: 2\n            strategy: exponential\n            delayInMs: 100\n            maxDelayInMs: '150'\n",
+                retry(2, 100, exponential(Some(150))),
+            ),
+            (
+                "            strategy: Exponential\n",
+                retry(1, 100, exponential(None)),
+            ),
+            // A false `if` or a true `stopIf` ends the command after its first send.
+            ("            if: false\n", Ok(None)),
+            (
+                "            stopIf: 'true'\n            maxRetries: 5\n",
+                Ok(None),
+            ),
+        ];
+        for (keys, expected) in cases {
+            assert_eq!(lowered_retry(keys), expected, "{keys}");
+        }
+    }
+
+    #[test]
+    fn retry_values_are_checked_as_lps_ui_does() {
+        let at = |line: usize, rest: &str| {
+            format!("p.yaml:{line}: rounds[0].iterations[0].httpRequest.retry{rest}")
+        };
+        let cases = [
+            (
+                "            delayInMs: 0\n",
+                at(11, ".delayInMs: 0 is less than 1"),
+            ),
+            (
+                "            maxRetries: -1\n",
+                at(11, ".maxRetries: -1 is less than 1"),
+            ),
+            (
+                "            maxRetries: two\n",
+                at(
+                    11,
+                    ".maxRetries: \"two\" is not a whole number (LPS reads a 32-bit int)",
+                ),
+            ),
+            (
+                "            maxDelayInMs: 500\n",
+                at(
+                    11,
+                    ".maxDelayInMs: maxDelayInMs is only for strategy Exponential",
+                ),
+            ),
+            (
+                "            strategy: Linear\n",
+                at(
+                    11,
+                    ".strategy: strategy \"Linear\" is not Fixed or Exponential",
+                ),
+            ),
+            (
+                "            if: 'true'\n            stopIf: TRUE\n",
+                at(
+                    12,
+                    ".stopIf: retry.if and retry.stopIf are the same expression",
+                ),
+            ),
+        ];
+        for (keys, expected) in cases {
+            assert_eq!(lowered_retry(keys), Err(expected), "{keys}");
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_without_its_key_is_refused_at_its_line() {
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let made =
+            rcgen::generate_simple_self_signed(vec!["c".to_string()]).expect("a certificate");
+        std::fs::write(dir.path().join("c.crt"), made.cert.pem()).expect("scratch file");
+        let both = format!("{}{}", made.cert.pem(), made.signing_key.serialize_pem());
+        std::fs::write(dir.path().join("c.pem"), both).expect("scratch file");
+        let plan = |file: &str| {
+            format!(
+                "name: P\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        httpRequest:\n          url: https://127.0.0.1:1/\n          method: GET\n          clientCertificatePath: {file}\n"
+            )
+        };
+        let run = |file: &str| {
+            let loaded = super::super::parse(&plan(file), "p.yaml", Format::Yaml, dir.path())
+                .map_err(|e| e.to_string())?;
+            lower(loaded, "p.yaml").map_err(|e| e.to_string())
+        };
+        let path = dir.path().join("c.crt").display().to_string();
+        let message = run("c.crt").expect_err("no key");
+        let expected = format!(
+            "p.yaml:9: rounds[0].iterations[0].httpRequest.clientCertificatePath: {path:?}: it holds a certificate without its private key"
+        );
+        assert!(message.starts_with(&expected), "{message}");
+        let p = run("c.pem").expect("a certificate with its key");
+        let identity = p.plan.rounds[0].iterations[0]
+            .request
+            .client_identity
+            .as_ref();
+        assert_eq!(identity.map(|i| i.chain.len()), Some(1));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   [`Warning`]s for what LPS ignores.
 //! - `request`: reading iterations, requests, payloads, retry, capture, rules.
 //! - `lower`: [`lower`], to the engine's plan.
+//! - `certificate`: client certificate files (PEM, PKCS#12) read for mTLS.
 //! - `check`: LPS's value rules (numbers, names, modes, URLs, versions).
 //! - `edit`: [`Document`]: `lps create`, `round`, `iteration`, `capture` and
 //!   `variable` editing a plan file and writing it back.
@@ -57,6 +58,7 @@ pub use model::{
     Unsupported, Variable,
 };
 
+mod certificate;
 mod check;
 mod edit;
 mod load;

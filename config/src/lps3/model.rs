@@ -231,6 +231,8 @@ pub enum Strategy {
 /// A client certificate for mutual TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
+    /// Where `clientCertificatePath` is.
+    pub site: Site,
     pub path: PathBuf,
     pub password: Option<String>,
 }
@@ -329,7 +331,38 @@ fn iteration_uses(iteration: &Iteration, uses: &mut Vec<Unsupported>) {
         uses.push(keyed(&capture.site, "capture"));
     }
     if let Some(retry) = &request.retry {
-        uses.extend(retry.retry_if.iter().map(|s| keyed(&s.site, "retry.if")));
-        uses.extend(retry.stop_if.iter().map(|s| keyed(&s.site, "retry.stopIf")));
+        // A literal `true` or `false` needs no expression engine.
+        let scripted = |s: &&Script| literal_bool(&s.text).is_none();
+        let retry_if = retry.retry_if.iter().filter(scripted);
+        uses.extend(retry_if.map(|s| keyed(&s.site, "retry.if")));
+        let stop_if = retry.stop_if.iter().filter(scripted);
+        uses.extend(stop_if.map(|s| keyed(&s.site, "retry.stopIf")));
+    }
+}
+
+impl Retry {
+    /// Whether a request is ever sent again, when `if` and `stopIf` are
+    /// absent or literal; `None` when either needs the expression engine.
+    /// LPS (spec 2.8): a true `stopIf` or a false `if` stops after the
+    /// first send; an absent `if` is true, an absent `stopIf` never stops.
+    pub fn resends(&self) -> Option<bool> {
+        let value = |s: &Option<Script>, absent| match s {
+            None => Some(absent),
+            Some(s) => literal_bool(&s.text),
+        };
+        Some(value(&self.retry_if, true)? && !value(&self.stop_if, false)?)
+    }
+}
+
+/// `true` or `false` in any case, as Flee reads the literal; `None` for any
+/// other expression.
+fn literal_bool(text: &str) -> Option<bool> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }

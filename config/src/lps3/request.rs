@@ -198,7 +198,11 @@ impl Reader {
             check::certificate(&full).map_err(|m| self.invalid(site, m))?;
             full
         };
-        Ok(Some(ClientCertificate { path, password }))
+        Ok(Some(ClientCertificate {
+            site: site.clone(),
+            path,
+            password,
+        }))
     }
 
     /// `payload` (exact keys `type`, `raw`, `file`, `multipart`); a file is

@@ -34,6 +34,8 @@ pub fn get_plan(port: u16, mode: Mode) -> Plan {
                     headers: vec![],
                     body: vec![],
                     version: HttpVersion::Http11,
+                    retry: None,
+                    client_identity: None,
                 },
             }],
             ..Round::single("r", 1, Duration::ZERO)

@@ -304,7 +304,8 @@ pub fn lowered(plan: lps3::Plan) -> Result<lps_config::Plan, QuickError> {
         plan,
         warnings: Vec::new(),
     };
-    let lowered = lps3::lower(loaded, ORIGIN)?;
+    // A client certificate file is read here: its fault names the option.
+    let lowered = lps3::lower(loaded, ORIGIN).map_err(named_by_option)?;
     for warning in &lowered.warnings {
         log::warn!("warning: {warning}");
     }
@@ -440,7 +441,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lps-quick-ccp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let pem = dir.join("c.pem");
-        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         let pem_s = pem.to_str().unwrap();
         let url = "https://127.0.0.1:9/";
         let p = quick_plan(&args(&["-u", url, "-ccp", pem_s, "-ccpw", "pw"])).unwrap();
@@ -452,6 +457,14 @@ mod tests {
         assert_eq!(
             (cert.path, cert.password.as_deref()),
             (pem.clone(), Some("pw"))
+        );
+        // The file has a certificate and no key: refused when lowered.
+        let e = lowered(p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("-ccp/--clientCertificatePath: \"")
+                && e.to_string().contains("without its private key"),
+            "{e}"
         );
         let e = quick_plan(&args(&["-u", url, "-ccp", "missing.pem"])).unwrap_err();
         assert!(
