@@ -14,6 +14,8 @@
 //!   the same port).
 //! - Routes and counters: [`route`] parses a path into an [`Action`] (pure, table-tested);
 //!   counters live in one cache-line-padded slot per thread, summed only when `/stats` is asked.
+//! - `journey`: the journey routes (login, a token-guarded shop, tags, data documents) and
+//!   their counters, behind one lock that the load routes never take.
 //! - [`probe`]: a minimal blocking HTTP/1.1 client, to ask the target (or a dashboard) from tests.
 //!
 //! # Routes
@@ -27,7 +29,15 @@
 //! | `/stats` | JSON counters (not counted, never paused) |
 //! | `/stats/reset` | zero counters and arrivals, cancel a pause (not counted) |
 //! | `/pause/{ms}` | hold every response for the next `ms` ms (not counted, answers at once; a bad `ms` is a counted 404) |
+//! | `POST /login` | a token for `{"user": ..}` (JSON or form) |
+//! | `/api/...` | a small shop that answers only a `Bearer` token from `/login` |
+//! | `/tag/{value}` | 200, counting `value` |
+//! | `/data/users.csv`, `/data/items.xml` | fixed documents to capture from |
 //! | anything else | 404 (counted) |
+//!
+//! The journey routes (`/login`, `/api/`, `/tag/`, `/data/`, module `journey`) count what each
+//! request carried under `journey` in `/stats`; they are matched after every load route, so
+//! those pay nothing for them.
 //!
 //! # Example
 //! ```no_run
@@ -41,6 +51,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod journey;
 pub mod probe;
 
 use std::cell::RefCell;
@@ -192,6 +203,7 @@ pub fn spawn_until(opts: TargetOptions, stop: &CancellationToken) -> anyhow::Res
         cores: (0..threads).map(|_| CoreCounters::default()).collect(),
         pause_until_us: AtomicU64::new(0),
         arrivals: opts.record_arrivals.then(|| Mutex::new(Vec::new())),
+        journey: journey::Journey::default(),
     });
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut handles = Vec::with_capacity(threads);
@@ -306,6 +318,8 @@ struct Shared {
     pause_until_us: AtomicU64,
     /// Arrival times (µs since `start`) when recording, in roughly arrival order.
     arrivals: Option<Mutex<Vec<u64>>>,
+    /// Tokens and counters of the journey routes (touched by those routes only).
+    journey: journey::Journey,
 }
 
 impl Shared {
@@ -347,6 +361,7 @@ impl Shared {
             arrivals.shrink_to_fit();
         }
         self.pause_until_us.store(0, Relaxed);
+        self.journey.reset();
     }
 
     fn stats_json(&self) -> String {
@@ -368,6 +383,7 @@ impl Shared {
             "connections": connections,
             "threads": self.cores.len(),
             "by_path": by_path,
+            "journey": self.journey.stats(),
         });
         if let Some(arrivals) = &self.arrivals {
             let mut sorted = arrivals
@@ -400,16 +416,24 @@ enum Route {
     Delay,
     Bytes,
     Echo,
+    Login,
+    Api,
+    Tag,
+    Data,
     NotFound,
 }
 
 impl Route {
-    const ALL: [Route; 6] = [
+    const ALL: [Route; 10] = [
         Route::Hello,
         Route::Status,
         Route::Delay,
         Route::Bytes,
         Route::Echo,
+        Route::Login,
+        Route::Api,
+        Route::Tag,
+        Route::Data,
         Route::NotFound,
     ];
 
@@ -420,6 +444,10 @@ impl Route {
             Route::Delay => "/delay",
             Route::Bytes => "/bytes",
             Route::Echo => "/echo",
+            Route::Login => "/login",
+            Route::Api => "/api",
+            Route::Tag => "/tag",
+            Route::Data => "/data",
             Route::NotFound => "other",
         }
     }
@@ -427,12 +455,17 @@ impl Route {
 
 /// What a request path asks for, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+enum Action<'a> {
     Hello,
     Status(StatusCode),
     Delay(Duration),
     Bytes(u64),
     Echo,
+    Login,
+    Api(journey::Api),
+    /// `/tag/{value}`, the value still URL-encoded.
+    Tag(&'a str),
+    Data(journey::DataFile),
     Stats,
     StatsReset,
     Pause(Duration),
@@ -441,7 +474,7 @@ enum Action {
     NotFound,
 }
 
-impl Action {
+impl Action<'_> {
     /// The route a request is counted as; `None` for the control routes.
     fn counted_as(&self) -> Option<Route> {
         match self {
@@ -450,6 +483,10 @@ impl Action {
             Action::Delay(_) => Some(Route::Delay),
             Action::Bytes(_) => Some(Route::Bytes),
             Action::Echo => Some(Route::Echo),
+            Action::Login => Some(Route::Login),
+            Action::Api(_) => Some(Route::Api),
+            Action::Tag(_) => Some(Route::Tag),
+            Action::Data(_) => Some(Route::Data),
             Action::BadRequest(route, _) => Some(*route),
             Action::NotFound => Some(Route::NotFound),
             Action::Stats | Action::StatsReset | Action::Pause(_) => None,
@@ -458,7 +495,7 @@ impl Action {
 }
 
 /// Parses a request path (without the query) into what it asks for.
-fn route(path: &str) -> Action {
+fn route(path: &str) -> Action<'_> {
     if path == "/" {
         return Action::Hello;
     }
@@ -496,7 +533,25 @@ fn route(path: &str) -> Action {
     if let Some(ms) = path.strip_prefix("/pause/") {
         return parse_ms(ms).map_or(Action::NotFound, Action::Pause);
     }
-    Action::NotFound
+    journey_route(path)
+}
+
+/// The journey routes, parsed only once every load route has failed to match.
+fn journey_route(path: &str) -> Action<'_> {
+    if path == "/login" {
+        return Action::Login;
+    }
+    if let Some(rest) = path.strip_prefix("/api/") {
+        return Action::Api(journey::Api::parse(rest));
+    }
+    if let Some(value) = path.strip_prefix("/tag/") {
+        return Action::Tag(value);
+    }
+    match path {
+        "/data/users.csv" => Action::Data(journey::DataFile::UsersCsv),
+        "/data/items.xml" => Action::Data(journey::DataFile::ItemsXml),
+        _ => Action::NotFound,
+    }
 }
 
 fn parse_ms(ms: &str) -> Option<Duration> {
@@ -636,6 +691,10 @@ impl Core {
                 RespBody::Fill(n),
             ),
             Action::Echo => echo(req.into_body()).await,
+            Action::Login => self.shared.journey.login(req).await,
+            Action::Api(api) => self.shared.journey.api(api, req).await,
+            Action::Tag(raw) => self.shared.journey.tag(raw),
+            Action::Data(file) => journey::data(file),
             Action::BadRequest(_, reason) => text(StatusCode::BAD_REQUEST, reason),
             Action::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         };
@@ -878,6 +937,23 @@ mod tests {
             ("/bytes/", bad_bytes),
             ("/pause/1000", Action::Pause(ms(1000))),
             ("/pause/x", Action::NotFound),
+            ("/login", Action::Login),
+            ("/api/items", Action::Api(journey::Api::Items)),
+            ("/api/items/2", Action::Api(journey::Api::Item(2))),
+            ("/api/cart", Action::Api(journey::Api::Cart)),
+            ("/api/checkout", Action::Api(journey::Api::Checkout)),
+            ("/api/me", Action::Api(journey::Api::Me)),
+            ("/api/nope", Action::Api(journey::Api::NotFound)),
+            ("/api/", Action::Api(journey::Api::NotFound)),
+            ("/tag/prod", Action::Tag("prod")),
+            ("/tag/a%20b/c", Action::Tag("a%20b/c")),
+            ("/tag/", Action::Tag("")),
+            ("/data/users.csv", Action::Data(journey::DataFile::UsersCsv)),
+            ("/data/items.xml", Action::Data(journey::DataFile::ItemsXml)),
+            ("/data/other.csv", Action::NotFound),
+            ("/login/", Action::NotFound),
+            ("/api", Action::NotFound),
+            ("/tag", Action::NotFound),
             ("/echo/", Action::NotFound),
             ("/status", Action::NotFound),
             ("/hello", Action::NotFound),
@@ -896,6 +972,16 @@ mod tests {
             Some(Route::Delay)
         );
         assert_eq!(Action::NotFound.counted_as(), Some(Route::NotFound));
+        assert_eq!(Action::Login.counted_as(), Some(Route::Login));
+        assert_eq!(
+            Action::Api(journey::Api::NotFound).counted_as(),
+            Some(Route::Api)
+        );
+        assert_eq!(Action::Tag("x").counted_as(), Some(Route::Tag));
+        assert_eq!(
+            Action::Data(journey::DataFile::ItemsXml).counted_as(),
+            Some(Route::Data)
+        );
         assert_eq!(Action::Stats.counted_as(), None);
         assert_eq!(Action::StatsReset.counted_as(), None);
         assert_eq!(Action::Pause(Duration::ZERO).counted_as(), None);

@@ -1,5 +1,6 @@
 //! Drives `lps target` in-process over loopback: every route, the counters, the arrival log,
-//! `/pause`, h2c with prior knowledge, port 0 and bind errors.
+//! `/pause`, the journey routes and their counters, h2c with prior knowledge, port 0 and bind
+//! errors.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,9 +32,14 @@ impl H1 {
     }
 
     fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Response {
+        self.send(method, path, &[], body)
+    }
+
+    /// A request with header lines (`"Authorization: Bearer x"`).
+    fn send(&mut self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Response {
         let reply = self
             .0
-            .request(method, path, &[], body)
+            .request(method, path, headers, body)
             .expect("a whole HTTP/1.1 response");
         assert!(reply.header("transfer-encoding").is_none(), "{reply:?}");
         assert!(
@@ -476,4 +482,313 @@ fn dropping_the_handle_stops_the_target() {
         target.local_addr()
     };
     assert!(TcpStream::connect(addr).is_err());
+}
+
+/// `POST /login` as `user` (JSON body); the token.
+fn login(c: &mut H1, user: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": "pw"}).to_string();
+    let reply = c.send(
+        "POST",
+        "/login",
+        &["Content-Type: application/json"],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let json = reply.json().expect("login answers JSON");
+    json["token"].as_str().expect("a token").to_owned()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+#[test]
+fn login_issues_a_token_that_opens_the_api() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+
+    let reply = c.send(
+        "POST",
+        "/login",
+        &["Content-Type: application/json"],
+        br#"{"user": "alice", "password": "secret"}"#,
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let json = reply.json().expect("JSON");
+    let token = json["token"].as_str().expect("token").to_owned();
+    assert_eq!(json["user"], "alice");
+    assert_eq!(json["expiresIn"], 3600);
+    assert_eq!(reply.header("x-session"), Some(token.as_str()));
+    assert_eq!(
+        reply.header("set-cookie"),
+        Some(format!("session={token}; Path=/; HttpOnly").as_str())
+    );
+    // A second login of the same user is a new token; both work.
+    let again = login(&mut c, "alice");
+    assert_ne!(again, token);
+
+    let me = c.send("GET", "/api/me", &[&bearer(&token)], b"");
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json().unwrap(), serde_json::json!({"user": "alice"}));
+    let items = c.send("GET", "/api/items", &[&bearer(&again)], b"");
+    assert_eq!(items.status, 200);
+    let items = items.json().unwrap();
+    assert_eq!(items.as_array().map(Vec::len), Some(5), "{items}");
+    assert_eq!(items[1]["name"], "Mouse");
+    let item = c.send("GET", "/api/items/3", &[&bearer(&token)], b"");
+    assert_eq!(item.json().unwrap()["name"], "Monitor");
+    assert_eq!(
+        c.send("GET", "/api/items/9", &[&bearer(&token)], b"")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send("GET", "/api/nope", &[&bearer(&token)], b"").status,
+        404
+    );
+    assert_eq!(
+        c.send("DELETE", "/api/me", &[&bearer(&token)], b"").status,
+        405
+    );
+
+    // A form body works as well.
+    let form = c.send(
+        "POST",
+        "/login",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        b"user=bob+b&password=pw",
+    );
+    assert_eq!(form.json().unwrap()["user"], "bob b");
+
+    let stats = stats_of(addr);
+    assert_eq!(
+        stats["journey"]["logins"],
+        serde_json::json!({"alice": 2, "bob b": 1})
+    );
+    assert_eq!(
+        stats["journey"]["authorized"],
+        serde_json::json!({"alice": 6})
+    );
+    assert_eq!(stats["journey"]["unauthorized"], 0);
+    assert_eq!(stats["by_path"]["/login"], 3);
+    assert_eq!(stats["by_path"]["/api"], 6);
+}
+
+#[test]
+fn the_api_refuses_requests_without_an_issued_token() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+    let token = login(&mut c, "alice");
+    // A token of another target: same format, other keys.
+    let other = start(1, false);
+    let foreign = login(&mut H1::connect(other.local_addr()), "alice");
+
+    let refused: [&[&str]; 5] = [
+        &[],
+        &["Authorization: Bearer nope"],
+        &[&format!("Authorization: Basic {token}")],
+        &[&format!("Authorization: Bearer {token}x")],
+        &[&format!("Authorization: Bearer {foreign}")],
+    ];
+    for headers in refused {
+        let reply = c.send("GET", "/api/me", headers, b"");
+        assert_eq!(reply.status, 401, "{headers:?}");
+        assert_eq!(
+            reply.json().unwrap(),
+            serde_json::json!({"error": "unauthorized"})
+        );
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    }
+    // The scheme is read in any case.
+    let lower = format!("authorization: bearer {token}");
+    assert_eq!(c.send("GET", "/api/me", &[&lower], b"").status, 200);
+
+    // Logins without a user are refused and not counted.
+    for body in [&br#"{"password": "x"}"#[..], b"password=x", b"{broken"] {
+        assert_eq!(c.send("POST", "/login", &[], body).status, 400);
+    }
+    assert_eq!(c.get("/login").status, 405);
+
+    let journey = &stats_of(addr)["journey"];
+    assert_eq!(journey["unauthorized"], 5);
+    assert_eq!(journey["authorized"], serde_json::json!({"alice": 1}));
+    assert_eq!(journey["logins"], serde_json::json!({"alice": 1}));
+}
+
+#[test]
+fn each_client_is_counted_as_its_own_user() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = H1::connect(addr);
+                let token = login(&mut c, &format!("user{i}"));
+                for _ in 0..=i {
+                    let reply = c.send("GET", "/api/me", &[&bearer(&token)], b"");
+                    assert_eq!(reply.json().unwrap()["user"], format!("user{i}"));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    let journey = &stats_of(addr)["journey"];
+    for i in 0..8u64 {
+        let user = format!("user{i}");
+        assert_eq!(journey["logins"][&user], 1, "{journey}");
+        assert_eq!(journey["authorized"][&user], i + 1, "{journey}");
+    }
+    assert_eq!(journey["authorized"].as_object().unwrap().len(), 8);
+}
+
+#[test]
+fn cart_and_checkout_are_counted_per_item() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+    let auth = bearer(&login(&mut c, "carol"));
+    let headers = [auth.as_str(), "Content-Type: application/json"];
+
+    let mut carts = Vec::new();
+    for (item, quantity) in [(1, 2), (3, 1), (1, 5)] {
+        let body = serde_json::json!({"itemId": item, "quantity": quantity}).to_string();
+        let reply = c.send("POST", "/api/cart", &headers, body.as_bytes());
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        let json = reply.json().unwrap();
+        assert_eq!(
+            (json["itemId"].as_u64(), json["quantity"].as_u64()),
+            (Some(item), Some(quantity))
+        );
+        carts.push(json["cartId"].as_str().expect("cartId").to_owned());
+    }
+    let unique: std::collections::HashSet<_> = carts.iter().collect();
+    assert_eq!(unique.len(), 3, "cart ids are unique: {carts:?}");
+    // An id given as a string (a quoted template) counts as the number.
+    let reply = c.send("POST", "/api/cart", &headers, br#"{"itemId": "3"}"#);
+    assert_eq!(
+        (reply.status, reply.json().unwrap()["quantity"].as_u64()),
+        (201, Some(1))
+    );
+    // Refused lines are not counted.
+    assert_eq!(
+        c.send("POST", "/api/cart", &headers, br#"{"itemId": 42}"#)
+            .status,
+        404
+    );
+    assert_eq!(
+        c.send("POST", "/api/cart", &headers, br#"{"quantity": 1}"#)
+            .status,
+        400
+    );
+    assert_eq!(
+        c.send("POST", "/api/cart", &headers, b"not json").status,
+        400
+    );
+    assert_eq!(c.send("GET", "/api/cart", &headers, b"").status, 405);
+
+    let first = c.send("POST", "/api/checkout", &headers, b"{}");
+    assert_eq!(first.status, 200);
+    let first = first.json().unwrap();
+    assert_eq!(first["status"], "confirmed");
+    let second = c
+        .send("POST", "/api/checkout", &headers, b"")
+        .json()
+        .unwrap();
+    assert_ne!(first["orderId"], second["orderId"]);
+    assert!(first["orderId"].is_string(), "{first}");
+
+    let journey = &stats_of(addr)["journey"];
+    assert_eq!(journey["cart"], serde_json::json!({"1": 2, "3": 2}));
+    assert_eq!(journey["checkouts"], 2);
+    assert_eq!(journey["authorized"], serde_json::json!({"carol": 10}));
+}
+
+#[test]
+fn tags_are_counted_url_decoded_for_any_method() {
+    let target = start(2, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+    for path in [
+        "/tag/prod",
+        "/tag/prod",
+        "/tag/a%20b%2Fc",
+        "/tag/row/7",
+        "/tag/",
+    ] {
+        let reply = c.get(path);
+        assert_eq!(reply.status, 200, "{path}");
+    }
+    assert_eq!(c.request("POST", "/tag/prod", b"ignored").status, 200);
+    assert_eq!(c.request("PUT", "/tag/%C3%A9t%C3%A9", b"").status, 200);
+    assert_eq!(
+        c.get("/tag/prod").json().unwrap(),
+        serde_json::json!({"tag": "prod"})
+    );
+    assert_eq!(c.get("/tag/%zz").status, 400);
+
+    let stats = stats_of(addr);
+    assert_eq!(
+        stats["journey"]["tags"],
+        serde_json::json!({"prod": 4, "a b/c": 1, "row/7": 1, "": 1, "été": 1})
+    );
+    assert_eq!(stats["by_path"]["/tag"], 9);
+}
+
+#[test]
+fn data_documents_have_their_content_types() {
+    let target = start(1, false);
+    let mut c = H1::connect(target.local_addr());
+    let csv = c.get("/data/users.csv");
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv"));
+    let text = csv.text();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user,password,email"));
+    assert_eq!(lines.next(), Some("alice,alice-pw,alice@example.com"));
+    let xml = c.get("/data/items.xml");
+    assert_eq!(xml.status, 200);
+    assert_eq!(xml.header("content-type"), Some("application/xml"));
+    assert!(xml.text().starts_with("<?xml"), "{}", xml.text());
+    assert!(
+        xml.text()
+            .contains("<item id=\"1\"><name>Keyboard</name><price>49.99</price>"),
+        "{}",
+        xml.text()
+    );
+    assert_eq!(c.get("/data/nope.csv").status, 404);
+    assert_eq!(stats_of(target.local_addr())["by_path"]["/data"], 2);
+}
+
+#[test]
+fn reset_clears_the_journey_counters_but_not_the_tokens() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let empty = serde_json::json!({
+        "logins": {}, "authorized": {}, "unauthorized": 0, "cart": {}, "checkouts": 0,
+        "tags": {}, "dropped": 0,
+    });
+    assert_eq!(stats_of(addr)["journey"], empty);
+
+    let mut c = H1::connect(addr);
+    let auth = bearer(&login(&mut c, "dave"));
+    c.send("POST", "/api/cart", &[&auth], br#"{"itemId": 2}"#);
+    c.send("POST", "/api/checkout", &[&auth], b"");
+    c.get("/api/me");
+    c.get("/tag/x");
+    assert_ne!(stats_of(addr)["journey"], empty);
+
+    assert_eq!(get(addr, "/stats/reset").status, 200);
+    let stats = stats_of(addr);
+    assert_eq!(stats["journey"], empty);
+    assert_eq!(stats["requests"], 0);
+    assert_eq!(c.send("GET", "/api/me", &[&auth], b"").status, 200);
+    assert_eq!(
+        stats_of(addr)["journey"]["authorized"],
+        serde_json::json!({"dave": 1})
+    );
 }
