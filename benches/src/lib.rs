@@ -151,9 +151,11 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
                     retry: None,
                     client_identity: None,
                 },
+                script: None,
             }],
             ..Round::single("Round-1", clients, Duration::ZERO)
         }],
+        variables: Vec::new(),
     }
 }
 

@@ -46,8 +46,9 @@
 pub use error::ConfigError;
 pub use format::{Format, load_plan, load_plan_file, parse_plan, save_plan_file};
 pub use plan::{
-    Backoff, ClientIdentity, HttpRequest, HttpVersion, Iteration, LONGEST, MOST_CLIENTS, Mode,
-    Plan, Retry, Round, Scheme, Stage, Target, positive_seconds,
+    Backoff, Capture, ClientIdentity, GlobalVariable, HttpRequest, HttpVersion, Iteration, LONGEST,
+    MOST_CLIENTS, Mode, Plan, RequestScript, Retry, Round, Scheme, Script, Stage, Target,
+    positive_seconds,
 };
 pub use plan_file::{
     Headers, HttpRequestFile, IterationFile, IterationMode, Origin, PAYLOAD_PATH_PREFIX, PlanFile,
@@ -59,6 +60,7 @@ pub use settings::{
     SuspensionMode, WatchdogSettings,
 };
 pub use target::UrlError;
+pub use target::encode_request_target;
 
 mod error;
 mod format;

@@ -6,7 +6,10 @@
 //! `plan_file`, reading and writing text in `format`, URL parsing
 //! ([`Target::parse`]) in `target`.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use lps_scenario::{Template, VarType};
 
 /// Most clients a plan may ask for: each is a task with its own connection
 /// and state on every node, so past this a typo exhausts memory, not a target.
@@ -33,6 +36,80 @@ pub struct Plan {
     /// Rounds in order; a round starts once every client of the one before
     /// has finished (LPS 3.x).
     pub rounds: Vec<Round>,
+    /// LPS 3.x global variables (plan `variables`, then the environments
+    /// chosen with `-e`), in the order they were set.
+    pub variables: Vec<GlobalVariable>,
+}
+
+/// A global variable and the value it took when the plan was read (a
+/// `$random()` in it is drawn once, as LPS does).
+#[derive(Clone, PartialEq)]
+pub struct GlobalVariable {
+    pub name: String,
+    pub kind: VarType,
+    /// As written in the plan.
+    pub raw: String,
+    pub value: String,
+    /// Applied to what a path reads from it.
+    pub regex: Option<String>,
+}
+
+/// Shows what was written, not what was drawn: nodes of a cluster that
+/// read the same plan agree on it (the plan's fingerprint is its `Debug`).
+impl std::fmt::Debug for GlobalVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalVariable")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("raw", &self.raw)
+            .field("regex", &self.regex)
+            .finish()
+    }
+}
+
+/// What an LPS 3.x iteration runs besides its fixed request: expressions,
+/// templates and captures. An iteration without one sends the bytes built
+/// once, as any plan without variables does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Script {
+    /// The iteration is skipped for a client when this is true.
+    pub skip_if: Option<Template>,
+    /// Resolved for their side effects before and after each client's run
+    /// of the iteration.
+    pub before: Vec<Template>,
+    pub after: Vec<Template>,
+    pub request: RequestScript,
+}
+
+/// A request's per-request parts (LPS resolves them for each request).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RequestScript {
+    /// Replaces the request's method when given.
+    pub method: Option<Template>,
+    /// Replaces the target's path and query when given.
+    pub path: Option<Template>,
+    /// Headers with placeholders, sent after the fixed ones.
+    pub headers: Vec<(String, Template)>,
+    /// Replaces the body when given (a raw payload with placeholders).
+    pub body: Option<Template>,
+    pub capture: Option<Capture>,
+    pub skip_if: Option<Template>,
+    pub before: Vec<Template>,
+    pub after: Vec<Template>,
+    /// A retry's `if` and `stopIf` when they are expressions.
+    pub retry_if: Option<Template>,
+    pub stop_if: Option<Template>,
+}
+
+/// `capture`: the response stored as variable `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    pub to: String,
+    /// How its body is read (`as`; `String` by default).
+    pub kind: VarType,
+    pub regex: Option<String>,
+    /// For every client (`makeGlobal`), else this client's.
+    pub global: bool,
 }
 
 impl Plan {
@@ -130,6 +207,8 @@ pub struct Iteration {
     /// Waited by each client before it runs the iteration.
     pub startup_delay: Duration,
     pub request: HttpRequest,
+    /// Variables, captures and expressions; `None` for a fixed request.
+    pub script: Option<Arc<Script>>,
 }
 
 /// The LPS iteration modes, each with the numbers it needs.
@@ -431,6 +510,7 @@ mod tests {
         let plan = Plan {
             name: "p".into(),
             rounds: vec![Round::single("a", 3, ms(0)), big],
+            variables: Vec::new(),
         };
         assert_eq!(plan.clients(), 7);
     }

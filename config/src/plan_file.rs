@@ -506,6 +506,7 @@ impl PlanFile {
         Ok(Plan {
             name: self.name,
             rounds,
+            variables: Vec::new(),
         })
     }
 
@@ -660,6 +661,7 @@ impl IterationFile {
             maximize_throughput: self.maximize_throughput.unwrap_or(false),
             startup_delay: Duration::ZERO,
             request,
+            script: None,
         })
     }
 
@@ -1121,9 +1123,11 @@ rounds:
                         retry: None,
                         client_identity: None,
                     },
+                    script: None,
                 }],
                 ..Round::single("Round-1", 1, Duration::ZERO)
             }],
+            variables: Vec::new(),
         };
         assert_eq!(plan, expected);
     }

@@ -131,7 +131,7 @@ fn parse_port(port: &str) -> Result<u16, UrlError> {
 }
 
 /// Percent-encodes the bytes that may not appear in an HTTP request target.
-fn encode_request_target(target: &str) -> String {
+pub fn encode_request_target(target: &str) -> String {
     let mut out = String::with_capacity(target.len());
     for &b in target.as_bytes() {
         let keep = b.is_ascii_graphic()

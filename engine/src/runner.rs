@@ -284,6 +284,9 @@ fn prepare(
     it: &lps_config::Iteration,
     insecure: bool,
 ) -> Result<Prepared, EngineError> {
+    if it.script.is_some() {
+        return Err(EngineError::Scripted(it.name.clone()));
+    }
     let req = &it.request;
     let t = &req.target;
     let addrs = resolve(&t.host, t.port)?;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::check::{self, Num};
 use super::model::{Environment, Iteration, Plan, Round, Script, Site, Stage, Variable};
+use super::vars;
 use crate::error::ConfigError;
 use crate::format::{self, Format};
 use crate::locate::KeyPath;
@@ -33,6 +34,9 @@ pub struct Loaded {
     pub plan: Plan,
     /// In document order; each names a distinct place.
     pub warnings: Vec<Warning>,
+    /// The global variables with the environments chosen over them, each
+    /// with the value it took.
+    pub globals: Vec<crate::plan::GlobalVariable>,
 }
 
 /// Something LPS ignores silently that lps reports.
@@ -55,6 +59,9 @@ pub enum WarningKind {
     /// A key lps accepts and does not act on (`saveResponse`, ...); given once
     /// per plan, at its first use.
     NotUsed { key: String },
+    /// `-e` named an environment the plan does not have; LPS logs
+    /// "Environment 'x' not found." and runs.
+    MissingEnvironment { name: String },
 }
 
 impl fmt::Display for Warning {
@@ -70,6 +77,9 @@ impl fmt::Display for Warning {
                 "{round}: referenced iteration \"{name}\" is not among the plan's iterations; skipped"
             ),
             WarningKind::NotUsed { key } => write!(f, "key {key} is accepted but not used by lps"),
+            WarningKind::MissingEnvironment { name } => {
+                write!(f, "environment {name:?} is not in the plan; ignored")
+            }
         }
     }
 }
@@ -78,19 +88,67 @@ impl fmt::Display for Warning {
 /// `.yml`, otherwise by its content. Payload and certificate files are
 /// read relative to the plan's directory.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, &[])
+}
+
+/// [`load`] with the environments `-e` names applied over the plan's variables.
+pub fn load_with(path: &Path, environments: &[String]) -> Result<Loaded, ConfigError> {
     let text = format::read(path)?;
     let format = Format::detect(Some(path), &text);
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    parse(&text, &path.display().to_string(), format, dir)
+    parse_with(
+        &text,
+        &path.display().to_string(),
+        format,
+        dir,
+        environments,
+    )
 }
 
 /// Reads LPS 3.x plan text; `origin` names it in messages and `dir` is where
 /// relative file paths start.
 pub fn parse(text: &str, origin: &str, format: Format, dir: &Path) -> Result<Loaded, ConfigError> {
+    parse_with(text, origin, format, dir, &[])
+}
+
+/// [`parse`] with environments: the plan is read, its variables evaluated
+/// with the environments over them, and, when it has variables, read again
+/// with its build-time placeholders resolved.
+pub fn parse_with(
+    text: &str,
+    origin: &str,
+    format: Format,
+    dir: &Path,
+    environments: &[String],
+) -> Result<Loaded, ConfigError> {
     let root = tree::parse(text, origin, format)?;
+    let first = read(&root, origin, format, dir)?;
+    let p = &first.plan;
+    let built = vars::build(origin, &p.variables, &p.environments, environments)?;
+    let mut loaded =
+        if p.variables.is_empty() && p.environments.is_empty() && p.placeholders.is_empty() {
+            first
+        } else {
+            let resolved = vars::resolve_tree(&root, &built.globals, origin)?;
+            read(&resolved, origin, format, dir)?
+        };
+    for name in built.missing {
+        // As LPS, which logs "Environment 'x' not found." and runs.
+        loaded.warnings.push(Warning {
+            file: origin.to_owned(),
+            line: 1,
+            kind: WarningKind::MissingEnvironment { name },
+        });
+    }
+    loaded.globals = built.defs;
+    Ok(loaded)
+}
+
+/// One reading of the tree.
+fn read(root: &Node, origin: &str, format: Format, dir: &Path) -> Result<Loaded, ConfigError> {
     let mut reader = Reader {
         file: origin.to_owned(),
         dir: dir.to_owned(),
@@ -98,13 +156,14 @@ pub fn parse(text: &str, origin: &str, format: Format, dir: &Path) -> Result<Loa
         warnings: Vec::new(),
         placeholders: Vec::new(),
     };
-    let mut plan = reader.plan(&root)?;
+    let mut plan = reader.plan(root)?;
     plan.placeholders = std::mem::take(&mut reader.placeholders);
     plan.placeholders.sort_by_key(|p| p.site.line);
     reader.warnings.sort_by_key(|w| w.line);
     Ok(Loaded {
         plan,
         warnings: reader.warnings,
+        globals: Vec::new(),
     })
 }
 

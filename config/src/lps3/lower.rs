@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use super::certificate;
+use super::check;
 use super::load::{Loaded, Warning, WarningKind};
 use super::model::{self, Feature, Payload, Unsupported};
+use super::script;
 use crate::error::ConfigError;
 use crate::plan::{self, Backoff, ClientIdentity, HttpVersion, MOST_CLIENTS, Stage, Target};
 use crate::plan_file::{is_framing_header, is_tchar};
@@ -29,7 +31,11 @@ const BOUNDARY: &str = "lps-form-boundary-5d1c9a7e3b";
 /// retry's `if` and `stopIf` included, unless a literal `true` or `false`),
 /// rules and placeholders. Reads client certificate files.
 pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
-    let Loaded { plan, mut warnings } = loaded;
+    let Loaded {
+        plan,
+        mut warnings,
+        globals,
+    } = loaded;
     if let Some(use_) = plan.first_unsupported() {
         return Err(unsupported(file, &use_));
     }
@@ -50,6 +56,7 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
         plan: plan::Plan {
             name: plan.name,
             rounds,
+            variables: globals,
         },
         warnings,
     })
@@ -140,12 +147,15 @@ impl Lowering<'_> {
         at: &str,
         it: &model::Iteration,
     ) -> Result<plan::Iteration, ConfigError> {
+        let (script, fixed) = script::lower_script(self.file, at, it)?;
+        let at = format!("{at}.httpRequest");
         Ok(plan::Iteration {
             name: it.name.clone(),
             mode: it.mode,
             maximize_throughput: it.maximize_throughput,
             startup_delay: it.startup_delay,
-            request: self.request(&format!("{at}.httpRequest"), it.line, &it.request)?,
+            request: self.request(&at, it.line, &it.request, fixed)?,
+            script: script.map(std::sync::Arc::new),
         })
     }
 
@@ -154,6 +164,7 @@ impl Lowering<'_> {
         at: &str,
         line: usize,
         req: &model::HttpRequest,
+        fixed: script::Fixed,
     ) -> Result<plan::HttpRequest, ConfigError> {
         let client_identity = match &req.client_certificate {
             Some(cert) => Some(self.identity(cert)?),
@@ -162,18 +173,21 @@ impl Lowering<'_> {
         self.warn_unused(req.save_response, line, "saveResponse");
         let embedded = req.download_html_embedded_resources;
         self.warn_unused(embedded, line, "downloadHtmlEmbeddedResources");
-        let target = Target::parse(&req.url)
+        let target = Target::parse(&fixed.url)
             .map_err(|e| self.refuse(line, format!("{at}.url"), format!("{:?}: {e}", req.url)))?;
-        let mut headers = req.headers.clone();
-        self.check_headers(at, line, &headers)?;
-        // LPS attaches a payload to POST, PUT and PATCH only.
-        let body = if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
+        let mut headers = fixed.headers;
+        self.check_headers(at, line, &req.headers)?;
+        // LPS attaches a payload to POST, PUT and PATCH only (a method
+        // resolved per request decides when it is sent).
+        let body = if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH")
+            || check::has_placeholder(&req.method)
+        {
             body(&req.payload, &mut headers)
         } else {
             Vec::new()
         };
         Ok(plan::HttpRequest {
-            method: req.method.clone(),
+            method: fixed.method,
             target,
             headers,
             body,
@@ -237,9 +251,9 @@ impl Lowering<'_> {
 }
 
 /// The engine's retry, or none when the request is never sent again (a
-/// literal `if: false` or `stopIf: true`). Expressions were refused before.
+/// literal `if: false` or `stopIf: true`). Expressions are the script's.
 fn retry(retry: &model::Retry) -> Option<plan::Retry> {
-    if !retry.resends()? {
+    if retry.resends() == Some(false) {
         return None;
     }
     Some(plan::Retry {
@@ -408,29 +422,78 @@ mod tests {
     fn what_lps_cannot_run_yet_is_refused_with_its_line_and_key() {
         let cases = [
             (
-                "          method: GET\n          retry:\n            if: ${r.StatusCode} >= 500\n",
-                "p.yaml:11: rounds[0].iterations[0].httpRequest.retry.if: retry.if needs expressions, which lps does not run yet (issue 16); only a literal true or false runs",
-            ),
-            (
-                "          method: GET\n          retry:\n            maxRetries: 2\n            stopIf: x = 1\n",
-                "p.yaml:12: rounds[0].iterations[0].httpRequest.retry.stopIf: retry.stopIf needs expressions, which lps does not run yet (issue 16); only a literal true or false runs",
-            ),
-            (
                 "          method: GET\n          headers:\n            Content-Length: '3'\n",
                 "p.yaml:5: rounds[0].iterations[0].httpRequest.headers: \"Content-Length\" is not allowed: lps frames the payload itself (Content-Length)",
-            ),
-            (
-                "          method: GET\n        skipIf: 'true'\n",
-                "p.yaml:10: rounds[0].iterations[0].skipIf: skipIf needs variables and expressions, which lps does not run yet (issue 16)",
             ),
             (
                 "          method: GET\n        failureRules:\n          - metric: ErrorRate > 0.05\n",
                 "p.yaml:11: rounds[0].iterations[0].failureRules[0]: failureRules: lps does not judge rules yet (issue 17)",
             ),
+            (
+                "          method: GET\n          headers:\n            X-A: $nosuch(a=1)\n",
+                "p.yaml:5: rounds[0].iterations[0].httpRequest.headers.X-A: unknown method $nosuch()",
+            ),
+            (
+                "          method: GET\n        skipIf: ${a\n",
+                "p.yaml:10: rounds[0].iterations[0].skipIf: unmatched '{' in \"${a\"",
+            ),
         ];
         for (keys, expected) in cases {
             assert_eq!(one(keys).map(|_| ()), Err(expected.to_owned()), "{keys}");
         }
+    }
+
+    #[test]
+    fn scripts_are_lowered_into_templates_and_fixed_parts() {
+        let p = one(
+            "          method: POST\n          headers:\n            Accept: text/plain\n            Authorization: Bearer ${auth.Body.token}\n          payload:\n            raw: '{\"id\": ${id}}'\n          capture:\n            to: out\n            as: Json\n          retry:\n            if: ${out.StatusCode} >= 500\n        skipIf: ${n} = 0\n        before:\n          - $set(variable=n, value=1)\n",
+        )
+        .expect("runs");
+        let it = &p.plan.rounds[0].iterations[0];
+        let req = &it.request;
+        assert_eq!(
+            req.headers,
+            [("Accept".to_owned(), "text/plain".to_owned())]
+        );
+        assert!(req.retry.is_some(), "an expression keeps the retry");
+        let script = it.script.as_deref().expect("a script");
+        let text = |t: &Option<lps_scenario::Template>| t.is_some();
+        assert!(text(&script.skip_if) && script.before.len() == 1);
+        assert_eq!(script.request.headers.len(), 1);
+        assert_eq!(script.request.headers[0].0, "Authorization");
+        assert!(text(&script.request.body) && text(&script.request.retry_if));
+        assert!(script.request.path.is_none() && script.request.method.is_none());
+        let capture = script.request.capture.as_ref().expect("a capture");
+        assert_eq!(
+            (capture.to.as_str(), capture.kind, capture.global),
+            ("out", lps_scenario::VarType::Json, false)
+        );
+        // A fixed request has no script.
+        let fixed = one("          method: GET\n").expect("runs");
+        assert!(fixed.plan.rounds[0].iterations[0].script.is_none());
+    }
+
+    #[test]
+    fn a_templated_path_keeps_its_host_fixed() {
+        let p = lowered(
+            "  - name: R\n    iterations:\n      - name: I\n        httpRequest:\n          url: http://127.0.0.1:8080/items/${id}?q=$counter(start=1)\n          method: GET\n",
+        )
+        .expect("runs");
+        let it = &p.plan.rounds[0].iterations[0];
+        assert_eq!(it.request.target.url(), "http://127.0.0.1:8080/");
+        let path = it
+            .script
+            .as_ref()
+            .and_then(|s| s.request.path.as_ref())
+            .expect("a path template");
+        assert!(!path.is_static());
+        let host = lowered(
+            "  - name: R\n    iterations:\n      - name: I\n        httpRequest:\n          url: http://${who}/x\n          method: GET\n",
+        );
+        assert_eq!(
+            host.map(|_| ()),
+            Err("p.yaml:5: rounds[0].iterations[0].httpRequest.url: \"http://${who}/x\": its scheme and host must come from global variables".to_owned())
+        );
     }
 
     fn lowered_retry(keys: &str) -> Result<Option<plan::Retry>, String> {

@@ -12,7 +12,10 @@
 //!   [`Warning`]s for what LPS ignores.
 //! - `request`: reading iterations, requests, payloads, retry, capture, rules.
 //! - `lower`: [`lower`], to the engine's plan.
+//! - `script`: an iteration's templates, expressions and capture, lowered.
 //! - `certificate`: client certificate files (PEM, PKCS#12) read for mTLS.
+//! - `vars`: the global variables, environments over them, and the
+//!   build-time placeholders they resolve.
 //! - `check`: LPS's value rules (numbers, names, modes, URLs, versions).
 //! - `edit`: [`Document`]: `lps create`, `round`, `iteration`, `capture` and
 //!   `variable` editing a plan file and writing it back.
@@ -50,7 +53,7 @@
 pub use edit::{
     CaptureSpec, Document, EditError, IterationSpec, RequestSpec, RoundSpec, VariableSpec,
 };
-pub use load::{Loaded, Warning, WarningKind, load, parse};
+pub use load::{Loaded, Warning, WarningKind, load, load_with, parse, parse_with};
 pub use lower::{Lowered, lower};
 pub use model::{
     Capture, ClientCertificate, Environment, Feature, FileField, HttpRequest, HttpVersion,
@@ -65,6 +68,8 @@ mod load;
 mod lower;
 mod model;
 mod request;
+mod script;
+mod vars;
 
 #[cfg(test)]
 mod tests;

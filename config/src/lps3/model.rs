@@ -279,23 +279,19 @@ impl std::fmt::Display for Unsupported {
 }
 
 impl Plan {
-    /// The first use, in document order, of something lps cannot run yet.
+    /// The first use, in document order, of something lps cannot run yet:
+    /// the rules (issue 17).
     pub fn first_unsupported(&self) -> Option<Unsupported> {
-        let mut uses = Vec::new();
-        for variable in &self.variables {
-            uses.push(keyed(&variable.site, "variables"));
-        }
-        for environment in &self.environments {
-            uses.push(keyed(&environment.site, "environments"));
-        }
         let inline = self.rounds.iter().flat_map(|r| &r.iterations);
+        let mut uses = Vec::new();
         for iteration in self.iterations.iter().chain(inline) {
-            iteration_uses(iteration, &mut uses);
+            for rule in &iteration.failure_rules {
+                uses.push(keyed(&rule.site, "failureRules"));
+            }
+            for rule in &iteration.termination_rules {
+                uses.push(keyed(&rule.site, "terminationRules"));
+            }
         }
-        uses.extend(self.placeholders.iter().map(|p| Unsupported {
-            site: p.site.clone(),
-            feature: Feature::Placeholder(p.text.clone()),
-        }));
         // Stable: of two uses on one line, the one found first.
         uses.into_iter().min_by_key(|u| u.site.line)
     }
@@ -305,38 +301,6 @@ fn keyed(site: &Site, key: &'static str) -> Unsupported {
     Unsupported {
         site: site.clone(),
         feature: Feature::Key(key),
-    }
-}
-
-fn iteration_uses(iteration: &Iteration, uses: &mut Vec<Unsupported>) {
-    let request = &iteration.request;
-    let scripts = [
-        (iteration.skip_if.iter().collect::<Vec<_>>(), "skipIf"),
-        (iteration.before.iter().collect(), "before"),
-        (iteration.after.iter().collect(), "after"),
-        (request.skip_if.iter().collect(), "skipIf"),
-        (request.before.iter().collect(), "before"),
-        (request.after.iter().collect(), "after"),
-    ];
-    for (list, key) in scripts {
-        uses.extend(list.into_iter().map(|s| keyed(&s.site, key)));
-    }
-    for rule in &iteration.failure_rules {
-        uses.push(keyed(&rule.site, "failureRules"));
-    }
-    for rule in &iteration.termination_rules {
-        uses.push(keyed(&rule.site, "terminationRules"));
-    }
-    if let Some(capture) = &request.capture {
-        uses.push(keyed(&capture.site, "capture"));
-    }
-    if let Some(retry) = &request.retry {
-        // A literal `true` or `false` needs no expression engine.
-        let scripted = |s: &&Script| literal_bool(&s.text).is_none();
-        let retry_if = retry.retry_if.iter().filter(scripted);
-        uses.extend(retry_if.map(|s| keyed(&s.site, "retry.if")));
-        let stop_if = retry.stop_if.iter().filter(scripted);
-        uses.extend(stop_if.map(|s| keyed(&s.site, "retry.stopIf")));
     }
 }
 
@@ -356,7 +320,7 @@ impl Retry {
 
 /// `true` or `false` in any case, as Flee reads the literal; `None` for any
 /// other expression.
-fn literal_bool(text: &str) -> Option<bool> {
+pub(super) fn literal_bool(text: &str) -> Option<bool> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("true") {
         Some(true)

@@ -606,38 +606,35 @@ fn json_plan_is_read_leniently() {
 
 #[test]
 fn scripted_keys_are_kept_and_the_first_is_named() {
-    let plan = loaded("unsupported.yaml").plan;
+    let loaded = loaded("unsupported.yaml");
+    let plan = loaded.plan;
     assert_eq!(
-        plan.variables,
-        [Variable {
+        plan.variables[0],
+        Variable {
             site: site("variables[0]", 3),
             name: "host".into(),
             value: "127.0.0.1".into(),
             as_type: "String".into(),
             regex: String::new(),
-        }]
+        }
     );
-    let first = plan
-        .first_unsupported()
-        .expect("variables are not supported");
-    assert_eq!(first.to_string(), "line 3: variables[0]: key variables");
-    // A placeholder number gets the stand-in 1 and is listed.
-    assert_eq!(plan.rounds[0].clients, 1);
-    let placeholders: Vec<(&str, usize, &str)> = plan
-        .placeholders
+    let globals: Vec<(&str, &str)> = loaded
+        .globals
         .iter()
-        .map(|p| (p.site.key.as_str(), p.site.line, p.text.as_str()))
+        .map(|g| (g.name.as_str(), g.value.as_str()))
         .collect();
+    assert_eq!(globals, [("host", "127.0.0.1"), ("clients", "3")]);
+    // Only the rules are beyond lps now.
+    let first = plan.first_unsupported().expect("rules are not judged");
     assert_eq!(
-        placeholders,
-        [
-            ("rounds[0].numberOfClients", 7, "${clients}"),
-            (
-                "rounds[0].iterations[0].httpRequest.url",
-                16,
-                "http://${host}:8080/"
-            ),
-        ]
+        first.to_string(),
+        "line 16: rounds[0].iterations[0].failureRules[0]: key failureRules"
+    );
+    // Build-time placeholders take the globals' values: the number and the host.
+    assert_eq!(plan.rounds[0].clients, 3);
+    assert_eq!(
+        plan.rounds[0].iterations[0].request.url,
+        "http://127.0.0.1:8080/"
     );
     let it = &plan.rounds[0].iterations[0];
     let script = |key: &str, line, text: &str| Script {
@@ -646,20 +643,20 @@ fn scripted_keys_are_kept_and_the_first_is_named() {
     };
     assert_eq!(
         it.skip_if,
-        Some(script("rounds[0].iterations[0].skipIf", 10, "${x} = 1"))
+        Some(script("rounds[0].iterations[0].skipIf", 12, "${x} = 1"))
     );
     assert_eq!(
         it.before,
         [script(
             "rounds[0].iterations[0].before[0]",
-            12,
+            14,
             "$set(variable=x, value=1)"
         )]
     );
     assert_eq!(
         it.failure_rules,
         [Rule {
-            site: site("rounds[0].iterations[0].failureRules[0]", 14),
+            site: site("rounds[0].iterations[0].failureRules[0]", 16),
             metric: Some("ErrorRate > 0.05".into()),
             error_status_codes: None,
             expression: None,
@@ -671,7 +668,7 @@ fn scripted_keys_are_kept_and_the_first_is_named() {
         retry.retry_if,
         Some(script(
             "rounds[0].iterations[0].httpRequest.retry.if",
-            21,
+            23,
             "${body.StatusCode} >= 500"
         ))
     );
@@ -681,91 +678,89 @@ fn scripted_keys_are_kept_and_the_first_is_named() {
             .as_ref()
             .map(|c| (&c.site, c.to.as_str(), c.as_type.as_str())),
         Some((
-            &site("rounds[0].iterations[0].httpRequest.capture", 18),
+            &site("rounds[0].iterations[0].httpRequest.capture", 20),
             "body",
             "String"
         ))
     );
 }
 
-/// Each scripted feature alone: the use `first_unsupported` names.
+/// Each scripted feature alone: only the rules are beyond lps; a
+/// build-time placeholder naming no variable is an error at its line.
 #[test]
-fn first_unsupported_names_each_feature() {
+fn first_unsupported_names_only_the_rules() {
     let wrap = |round_keys: &str, iteration_keys: &str, request_keys: &str| {
         format!(
             "name: P\nrounds:\n  - name: R\n{round_keys}    iterations:\n      - name: I\n{iteration_keys}        httpRequest:\n          url: http://127.0.0.1/\n          method: GET\n{request_keys}"
         )
     };
-    let cases = [
-        (wrap("", "", ""), None),
-        (
-            format!(
-                "environments:\n  - name: dev\n    variables: []\n{}",
-                wrap("", "", "")
-            ),
-            Some("line 2: environments[0]: key environments"),
+    let runs = [
+        wrap("", "", ""),
+        format!(
+            "environments:\n  - name: dev\n    variables: []\n{}",
+            wrap("", "", "")
         ),
-        (
-            wrap("    tags: [$env]\n", "", ""),
-            Some("line 4: rounds[0].tags[0]: placeholder in \"$env\""),
-        ),
+        wrap("    tags: [$env]\n", "", ""),
+        wrap("", "        after: [x]\n", ""),
+        wrap("", "", "          skipIf: 'true'\n"),
+        wrap("", "", "          retry:\n            stopIf: x = 1\n"),
+        wrap("", "", "          payload:\n            raw: 'id=$$1'\n"),
+    ];
+    for text in runs {
+        let loaded = parse(&text, "p.yaml", Format::Yaml, Path::new("."))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(loaded.plan.first_unsupported(), None, "{text}");
+    }
+    let rules = wrap(
+        "",
+        "        terminationRules:\n          - metric: ErrorRate > 0.5\n            gracePeriod: 00:00:05\n",
+        "",
+    );
+    let loaded = parse(&rules, "p.yaml", Format::Yaml, Path::new(".")).expect("loads");
+    assert_eq!(
+        loaded
+            .plan
+            .first_unsupported()
+            .map(|u| u.to_string())
+            .as_deref(),
+        Some("line 7: rounds[0].iterations[0].terminationRules[0]: key terminationRules")
+    );
+    let unknown = [
         (
             wrap("    runInParallel: ${p}\n", "", ""),
-            Some("line 4: rounds[0].runInParallel: placeholder in \"${p}\""),
-        ),
-        (
-            wrap("", "        after: [x]\n", ""),
-            Some("line 6: rounds[0].iterations[0].after[0]: key after"),
-        ),
-        (
-            wrap(
-                "",
-                "        terminationRules:\n          - metric: ErrorRate > 0.5\n            gracePeriod: 00:00:05\n",
-                "",
-            ),
-            Some("line 7: rounds[0].iterations[0].terminationRules[0]: key terminationRules"),
-        ),
-        (
-            wrap("", "", "          skipIf: 'true'\n"),
-            Some("line 9: rounds[0].iterations[0].httpRequest.skipIf: key skipIf"),
-        ),
-        (
-            wrap("", "", "          retry:\n            stopIf: x = 1\n"),
-            Some("line 10: rounds[0].iterations[0].httpRequest.retry.stopIf: key retry.stopIf"),
+            "p.yaml:4: runInParallel: \"${p}\" names a variable the plan does not have",
         ),
         (
             wrap("", "        requestCount: ${n}\n", ""),
-            Some("line 6: rounds[0].iterations[0].requestCount: placeholder in \"${n}\""),
-        ),
-        (
-            wrap("", "", "          payload:\n            raw: 'id=$$1'\n"),
-            Some(
-                "line 10: rounds[0].iterations[0].httpRequest.payload.raw: placeholder in \"id=$$1\"",
-            ),
+            "p.yaml:6: requestCount: \"${n}\" names a variable the plan does not have",
         ),
     ];
-    for (text, expected) in cases {
-        let loaded = parse(&text, "p.yaml", Format::Yaml, Path::new("."))
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let first = loaded.plan.first_unsupported().map(|u| u.to_string());
-        assert_eq!(first.as_deref(), expected, "{text}");
+    for (text, expected) in unknown {
+        let got = parse(&text, "p.yaml", Format::Yaml, Path::new(".")).map(|_| ());
+        assert_eq!(
+            got.map_err(|e| e.to_string()),
+            Err(expected.to_owned()),
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn a_placeholder_in_a_header_is_found_and_a_price_is_not() {
     let plan = loaded("placeholder.yaml").plan;
-    let first = plan
-        .first_unsupported()
-        .expect("$uuid() needs the resolver");
+    assert_eq!(plan.first_unsupported(), None);
+    let found: Vec<(&str, &str)> = plan
+        .placeholders
+        .iter()
+        .map(|p| (p.site.key.as_str(), p.text.as_str()))
+        .collect();
     assert_eq!(
-        first,
-        Unsupported {
-            site: site("rounds[0].iterations[0].httpRequest.headers.X-Id", 10),
-            feature: Feature::Placeholder("$uuid()".into()),
-        }
+        found,
+        [(
+            "rounds[0].iterations[0].httpRequest.headers.X-Id",
+            "$uuid()"
+        )]
     );
-    assert_eq!(plan.placeholders.len(), 1);
 }
 
 #[test]

@@ -37,9 +37,11 @@ pub fn get_plan(port: u16, mode: Mode) -> Plan {
                     retry: None,
                     client_identity: None,
                 },
+                script: None,
             }],
             ..Round::single("r", 1, Duration::ZERO)
         }],
+        variables: Vec::new(),
     }
 }
 

@@ -17,12 +17,6 @@ pub enum PlanError {
     /// `-rn` / `-t` matched no round of the plan.
     #[error("{file}: no round matches {}", describe(.select))]
     NoRound { file: String, select: RunArgs },
-
-    /// `-e` on a plan with variables: environments need the resolver.
-    #[error(
-        "{file}: -e/--environment: environments set variables, which lps does not run yet (issue 16)"
-    )]
-    Environment { file: String },
 }
 
 /// Which rounds `lps run` runs: LPS runs a round when its name is among
@@ -59,24 +53,20 @@ pub fn load(path: &Path, select: &RunArgs) -> Result<Plan, PlanError> {
         log::warn!(
             "lps: {file} is in the older lps plan format; LPS 3.x plans put numberOfClients on rounds"
         );
+        for name in &select.environments {
+            // As LPS, which logs "Environment 'x' not found." and runs.
+            log::warn!("warning: {file}: environment {name:?} is not in the plan; ignored");
+        }
         lps_config::load_plan(path)?
     } else {
-        let loaded = lps3::load(path)?;
-        let p = &loaded.plan;
-        let has_variables = !p.variables.is_empty() || !p.environments.is_empty();
-        if !select.environments.is_empty() && has_variables {
-            return Err(PlanError::Environment { file });
-        }
+        // An environment the plan lacks is one of the warnings.
+        let loaded = lps3::load_with(path, &select.environments)?;
         let lowered = lps3::lower(loaded, &file)?;
         for warning in &lowered.warnings {
             log::warn!("warning: {warning}");
         }
         lowered.plan
     };
-    for name in &select.environments {
-        // As LPS, which logs "Environment 'x' not found." and runs.
-        log::warn!("warning: {file}: environment {name:?} is not in the plan; ignored");
-    }
     plan.rounds.retain(|r| select.takes(r));
     if plan.rounds.is_empty() && !select.is_all() {
         return Err(PlanError::NoRound {

@@ -303,6 +303,7 @@ pub fn lowered(plan: lps3::Plan) -> Result<lps_config::Plan, QuickError> {
     let loaded = lps3::Loaded {
         plan,
         warnings: Vec::new(),
+        globals: Vec::new(),
     };
     // A client certificate file is read here: its fault names the option.
     let lowered = lps3::lower(loaded, ORIGIN).map_err(named_by_option)?;

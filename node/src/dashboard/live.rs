@@ -480,6 +480,7 @@ pub(crate) mod tests {
         let plan = Plan {
             name: "t".into(),
             rounds: vec![],
+            variables: vec![],
         };
         Live::new(&plan, Model::Closed)
     }
