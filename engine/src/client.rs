@@ -20,7 +20,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsConnector;
 
 use crate::connect::{self, Stream};
-use crate::http1::{self, Failure};
+use crate::http1::{self, Failure, Kept};
+use crate::script::{self, Built, Client, Scripted};
 use crate::stats::{ErrorKind, Stats};
 use lps_config::{HttpVersion, Mode, Retry};
 
@@ -49,6 +50,9 @@ pub(crate) struct Prepared {
     /// Its own TLS connector when it presents a client certificate (the
     /// ALPN its wire offers); otherwise the shared ones serve.
     pub tls: Option<TlsConnector>,
+    /// LPS 3.x variables, captures and expressions; `None` sends the
+    /// request above as it is.
+    pub script: Option<Box<Scripted>>,
 }
 
 pub(crate) struct H2Request {
@@ -115,6 +119,10 @@ pub(crate) struct Shared {
     pub start: Instant,
     /// The round barrier across nodes, if any ([`crate::RunOptions::rounds`]).
     pub gate: Option<Arc<crate::rounds::RoundGate>>,
+    /// The plan's global variables (LPS 3.x), and what clients make global.
+    pub globals: lps_scenario::Globals,
+    /// Some iteration has a script: clients keep a session.
+    pub scripted: bool,
 }
 
 /// One core's state, shared by its tasks through `Rc`: no locks.
@@ -163,6 +171,8 @@ pub(crate) struct Lane {
     /// The end of the client's iteration (D, DCB): no retry starts at or
     /// after it.
     deadline: Option<Instant>,
+    /// A scripted iteration's request, built per send into buffers kept here.
+    built: Option<Box<Built>>,
 }
 
 /// A client's HTTP/2 connection, shared by its lanes. The async lock makes
@@ -258,6 +268,7 @@ impl Lane {
             gate: TimerGate::default(),
             h2_shared: None,
             deadline: None,
+            built: None,
         }
     }
 
@@ -281,43 +292,112 @@ impl Lane {
 
     /// Runs one request command of `it`: the request, then the retries its
     /// `retry` asks for, each a request of its own, recorded as any (LPS,
-    /// spec 2.8). No retry starts after the stop or the lane's deadline.
-    pub async fn send(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
-        self.send_once(core, it, schedule).await;
+    /// spec 2.8). No retry starts after the stop or the lane's deadline. A
+    /// scripted iteration builds each request for `client`.
+    pub async fn send(
+        &mut self,
+        core: &Core,
+        it: &Prepared,
+        schedule: Option<Schedule>,
+        client: Option<&Client>,
+    ) {
+        if let (Some(sc), Some(client)) = (it.script.as_deref(), client) {
+            return self.send_scripted(core, it, (sc, client), schedule).await;
+        }
+        self.send_once(core, it, schedule, Req::of(it)).await;
         if let Some(retry) = &it.retry {
-            self.retry(core, it, retry).await;
+            for n in 1..=retry.max_retries {
+                if !self.wait_retry(core, retry, n).await {
+                    return;
+                }
+                self.send_once(core, it, None, Req::of(it)).await;
+            }
         }
     }
 
-    /// The retries after a first send. They are not paced: in the open
-    /// model their latency runs from when they go out.
-    async fn retry(&mut self, core: &Core, it: &Prepared, retry: &Retry) {
-        for n in 1..=retry.max_retries {
-            if core.stopped() {
-                return;
-            }
-            let at = Instant::now() + retry.delay_before(n);
-            if let Some(deadline) = self.deadline
-                && at >= deadline
-            {
-                // The command lasts to the deadline rather than ending early,
-                // when the loop would start the next one at once.
-                tokio::time::sleep_until(deadline).await;
-                return;
-            }
-            tokio::time::sleep_until(at).await;
-            if core.stopped() {
-                return;
-            }
-            self.send_once(core, it, None).await;
+    /// A scripted request command: `before` and `skipIf`, then each send
+    /// built from the templates (its response captured when asked), the
+    /// retries the script's `if`/`stopIf` allow, then `after`.
+    async fn send_scripted(
+        &mut self,
+        core: &Core,
+        it: &Prepared,
+        (sc, client): (&Scripted, &Client),
+        mut schedule: Option<Schedule>,
+    ) {
+        if !script::start_request(core, it, sc, client) {
+            return;
         }
+        let mut built = self.built.take().unwrap_or_default();
+        let capture = sc.script.request.capture.is_some();
+        let retries = it.retry.map_or(0, |r| r.max_retries);
+        for n in 0..=retries {
+            if n > 0 {
+                let retry = it.retry.as_ref().expect("retries come from a retry");
+                if !script::retry_again(core, it, sc, client)
+                    || !self.wait_retry(core, retry, n).await
+                {
+                    break;
+                }
+            }
+            let answered = match script::build(core, it, sc, client, &mut built) {
+                Ok(()) => {
+                    let b = &mut *built;
+                    let h2 = b.h2.as_ref().unwrap_or(&it.h2);
+                    let keep = capture.then_some(&mut b.kept);
+                    let req = Req {
+                        h1: &b.h1,
+                        h2,
+                        head: b.head,
+                        keep,
+                    };
+                    self.send_once(core, it, schedule.take(), req).await
+                }
+                Err(kind) => {
+                    core.stats.borrow_mut()[it.index].record_error(kind, 0, 0);
+                    false
+                }
+            };
+            if answered && capture {
+                script::capture(core, sc, client, &built.kept);
+            }
+        }
+        self.built = Some(built);
+        script::end_request(core, it, sc, client);
+    }
+
+    /// Waits before retry `n`; false when no retry may start: the run
+    /// stopped, or the wait passes the lane's deadline (then the command
+    /// lasts to the deadline rather than ending early, when the loop would
+    /// start the next one at once). Retries are not paced: in the open
+    /// model their latency runs from when they go out.
+    async fn wait_retry(&self, core: &Core, retry: &Retry, n: u32) -> bool {
+        if core.stopped() {
+            return false;
+        }
+        let at = Instant::now() + retry.delay_before(n);
+        if let Some(deadline) = self.deadline
+            && at >= deadline
+        {
+            tokio::time::sleep_until(deadline).await;
+            return false;
+        }
+        tokio::time::sleep_until(at).await;
+        !core.stopped()
     }
 
     /// Sends one request of `it` and records it. Latency runs from the
     /// intended start of `schedule` (the open model) or, without one, from
     /// when the request goes out: now, or once a connection it needs has
     /// opened (its connect time is recorded apart). The timeout covers both.
-    async fn send_once(&mut self, core: &Core, it: &Prepared, schedule: Option<Schedule>) {
+    /// True when the request got a response.
+    async fn send_once(
+        &mut self,
+        core: &Core,
+        it: &Prepared,
+        schedule: Option<Schedule>,
+        req: Req<'_>,
+    ) -> bool {
         let in_flight = InFlight::enter(core, it.index);
         let started = Instant::now();
         let intended = schedule.map(|s| {
@@ -338,8 +418,7 @@ impl Lane {
         let outcome = {
             let exchange = exchange(
                 &mut self.conn,
-                core,
-                it,
+                (core, it, req),
                 self.h2_shared.as_ref(),
                 &mut opened,
                 &in_flight.written,
@@ -375,9 +454,36 @@ impl Lane {
         let stats = &mut stats[it.index];
         match outcome {
             Ok((status, sent, received)) => {
-                stats.record_response(status, latency_us, sent, received)
+                stats.record_response(status, latency_us, sent, received);
+                true
             }
-            Err((kind, sent, received)) => stats.record_error(kind, sent, received),
+            Err((kind, sent, received)) => {
+                stats.record_error(kind, sent, received);
+                false
+            }
+        }
+    }
+}
+
+/// The bytes one send puts on the wire, and where its response is kept.
+pub(crate) struct Req<'a> {
+    pub h1: &'a [u8],
+    pub h2: &'a H2Request,
+    /// A HEAD request: its response has no body.
+    pub head: bool,
+    /// Keeps the response's head and body (a capture).
+    pub keep: Option<&'a mut Kept>,
+}
+
+impl<'a> Req<'a> {
+    /// The request `it` was prepared with.
+    #[inline]
+    pub fn of(it: &'a Prepared) -> Req<'a> {
+        Req {
+            h1: &it.h1_request,
+            h2: &it.h2,
+            head: it.head,
+            keep: None,
         }
     }
 }
@@ -387,13 +493,12 @@ impl Lane {
 /// go out on a connection.
 async fn exchange(
     conn: &mut Conn,
-    core: &Core,
-    it: &Prepared,
+    (core, it, mut req): (&Core, &Prepared, Req<'_>),
     h2_shared: Option<&H2Slot>,
     opened: &mut Option<Instant>,
     written: &Cell<u64>,
 ) -> Outcome {
-    let sent = it.h1_request.len() as u64;
+    let sent = req.h1.len() as u64;
     if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
         let mut shared = slot.lock().await;
         if shared.is_none() {
@@ -426,7 +531,10 @@ async fn exchange(
             Conn::None => unreachable!("opened above"),
             Conn::H1(c) => {
                 written.set(sent);
-                match c.exchange(&it.h1_request, it.head).await {
+                match c
+                    .exchange_keeping(req.h1, req.head, req.keep.as_deref_mut())
+                    .await
+                {
                     Ok(r) => {
                         if r.close {
                             *conn = Conn::None;
@@ -448,7 +556,7 @@ async fn exchange(
                 }
             }
             Conn::H2(sender) => {
-                let out = h2_exchange(sender, it, written).await;
+                let out = h2_exchange(sender, &mut req, written).await;
                 if out.is_err() {
                     *conn = Conn::None;
                     // A broken shared connection is replaced by the next lane that needs one.
@@ -534,11 +642,11 @@ fn h2_builder() -> h2::client::Builder {
 
 async fn h2_exchange(
     sender: &mut SendRequest<Bytes>,
-    it: &Prepared,
+    send: &mut Req<'_>,
     written: &Cell<u64>,
 ) -> Outcome {
-    let r = &it.h2;
-    let sent = it.h1_request.len() as u64;
+    let r = send.h2;
+    let sent = send.h1.len() as u64;
     // Waits while the connection is at the peer's limit of concurrent streams.
     if std::future::poll_fn(|cx| sender.poll_ready(cx))
         .await
@@ -576,11 +684,17 @@ async fn h2_exchange(
             .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
             .sum::<u64>()
         + 2;
+    if let Some(kept) = send.keep.as_deref_mut() {
+        kept.keep_h2_head(&res);
+    }
     let mut body = res.into_body();
     while let Some(data) = body.data().await {
         match data {
             Ok(data) => {
                 received += data.len() as u64;
+                if let Some(kept) = send.keep.as_deref_mut() {
+                    kept.keep_body(&data);
+                }
                 // Gives the window back, or the peer stops sending.
                 let _ = body.flow_control().release_capacity(data.len());
             }

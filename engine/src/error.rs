@@ -45,11 +45,9 @@ pub enum EngineError {
         path: std::path::PathBuf,
         reason: String,
     },
-    /// An iteration with variables, captures or expressions.
-    #[error(
-        "iteration \"{0}\": variables, captures and expressions are not run by the engine yet (issue 16)"
-    )]
-    Scripted(String),
+    /// A regex of a variable or capture that does not compile.
+    #[error("{0}: regex: {1}")]
+    Variable(String, String),
     #[error("cannot start an engine thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("{0} engine thread(s) panicked; their data up to the last snapshot is kept")]

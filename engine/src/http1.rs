@@ -34,17 +34,37 @@ pub fn build_request(
     body: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + body.len());
+    build_request_into(
+        &mut out,
+        method,
+        authority,
+        path_and_query,
+        headers.iter(),
+        body,
+    );
+    out
+}
+
+/// [`build_request`] appending to `out`, for requests built per send.
+pub fn build_request_into<'a>(
+    out: &mut Vec<u8>,
+    method: &str,
+    authority: &str,
+    path_and_query: &str,
+    headers: impl Iterator<Item = &'a (String, String)> + Clone,
+    body: &[u8],
+) {
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let has = |name: &str| headers.clone().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("host") {
         out.extend_from_slice(b"Host: ");
         out.extend_from_slice(authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in headers {
+    for (name, value) in headers.clone() {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -58,7 +78,70 @@ pub fn build_request(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
-    out
+}
+
+/// The most body bytes a capture keeps; the rest is read and dropped.
+pub const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+/// A response kept for a capture: its head as received and its body
+/// (de-chunked). Reused from one capture to the next.
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+impl Kept {
+    fn clear(&mut self) {
+        self.head.clear();
+        self.body.clear();
+    }
+
+    /// Keeps an HTTP/2 response's head, written as HTTP/1.1's.
+    pub fn keep_h2_head<T>(&mut self, res: &http::Response<T>) {
+        self.clear();
+        let status = res.status();
+        let reason = status.canonical_reason().unwrap_or("");
+        self.head
+            .extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", status.as_u16()).as_bytes());
+        for (name, value) in res.headers() {
+            self.head.extend_from_slice(name.as_str().as_bytes());
+            self.head.extend_from_slice(b": ");
+            self.head.extend_from_slice(value.as_bytes());
+            self.head.extend_from_slice(b"\r\n");
+        }
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    /// Adds body bytes, up to [`MAX_KEPT`] in all.
+    pub fn keep_body(&mut self, data: &[u8]) {
+        let room = MAX_KEPT.saturating_sub(self.body.len()).min(data.len());
+        self.body.extend_from_slice(&data[..room]);
+    }
+
+    /// The status, reason phrase and headers of the kept head.
+    pub fn parts(&self) -> (u16, String, Vec<(String, String)>) {
+        let mut headers = [httparse::EMPTY_HEADER; crate::head::MAX_HEADERS];
+        let mut res = httparse::Response::new(&mut headers);
+        if res.parse(&self.head).is_err() {
+            return (0, String::new(), Vec::new());
+        }
+        let all = res
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        (
+            res.code.unwrap_or(0),
+            res.reason.unwrap_or("").to_owned(),
+            all,
+        )
+    }
 }
 
 /// What one exchange produced.
@@ -202,6 +285,17 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     /// Sends `request` and reads the whole response. `head` is true for HEAD
     /// requests, whose responses carry no body whatever their headers say.
     pub async fn exchange(&mut self, request: &[u8], head: bool) -> Result<Response, Failure> {
+        self.exchange_keeping(request, head, None).await
+    }
+
+    /// [`Connection::exchange`] that also keeps the response's head and
+    /// body in `kept` when given (a capture), the body up to [`MAX_KEPT`].
+    pub async fn exchange_keeping(
+        &mut self,
+        request: &[u8],
+        head: bool,
+        mut kept: Option<&mut Kept>,
+    ) -> Result<Response, Failure> {
         let mut received = 0u64;
         let fail = |kind, received| Failure { kind, received };
         if let Err(e) = self.stream.write_all(request).await {
@@ -220,10 +314,30 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                 }
                 Err(kind) => return Err(fail(kind, received)),
             };
+            if let Some(k) = kept.as_deref_mut() {
+                k.clear();
+                k.head
+                    .extend_from_slice(&self.buf[self.start..self.start + head_len]);
+            }
             self.start += head_len;
             // Interim 1xx responses (100 Continue, 103 Early Hints) precede the real one.
             if (100..200).contains(&status) && status != 101 {
                 continue;
+            }
+            if let Some(k) = kept.as_deref_mut() {
+                let read = match body {
+                    Body::Length(n) => self.keep_exact(n, &mut k.body).await,
+                    Body::Chunked => self.keep_chunked(&mut k.body).await,
+                    Body::UntilClose => self.keep_to_close(&mut k.body).await,
+                };
+                return match read {
+                    Ok(n) => Ok(Response {
+                        status,
+                        received: received + n,
+                        close: close || matches!(body, Body::UntilClose),
+                    }),
+                    Err((kind, n)) => Err(fail(kind, received + n)),
+                };
             }
             if let Body::Length(n) = body {
                 // A response that would have fitted a larger buffer: make the
@@ -400,6 +514,83 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             self.start = self.end;
             let (got, _) = self.drop_or_read(usize::MAX, true).await;
             match got {
+                Ok(0) => return Ok(read),
+                Ok(n) => read += n as u64,
+                Err(e) => return Err((ErrorKind::from_io(&e), read)),
+            }
+        }
+    }
+
+    /// Reads `n` body bytes into `out` (up to [`MAX_KEPT`] of them kept);
+    /// returns the bytes read from the stream for them.
+    async fn keep_exact(&mut self, mut n: u64, out: &mut Vec<u8>) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            let have = (self.end - self.start) as u64;
+            let take = have.min(n) as usize;
+            let room = MAX_KEPT.saturating_sub(out.len()).min(take);
+            out.extend_from_slice(&self.buf[self.start..self.start + room]);
+            self.start += take;
+            n -= take as u64;
+            if n == 0 {
+                return Ok(read);
+            }
+            self.grow_to(READ_BUF);
+            read += self.fill_or_closed(read).await?;
+        }
+    }
+
+    /// Reads a chunked body into `out`, its trailers dropped.
+    async fn keep_chunked(&mut self, out: &mut Vec<u8>) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            let size = loop {
+                match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        self.start += used;
+                        break size;
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => return Err((ErrorKind::Protocol, read)),
+                }
+                read += self.fill_or_closed(read).await?;
+            };
+            if size == 0 {
+                return self.skip_trailers(read).await;
+            }
+            let add =
+                |r: Result<u64, (ErrorKind, u64)>, read: u64| r.map_err(|(k, n)| (k, read + n));
+            read += add(self.keep_exact(size, out).await, read)?;
+            read += add(self.skip_exact(2, false).await, read)?;
+        }
+    }
+
+    /// Skips the trailers after a last chunk, through the empty line.
+    async fn skip_trailers(&mut self, mut read: u64) -> Result<u64, (ErrorKind, u64)> {
+        loop {
+            let data = &self.buf[self.start..self.end];
+            if let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
+                self.start += pos + 2;
+                if pos == 0 {
+                    return Ok(read);
+                }
+                continue;
+            }
+            read += self.fill_or_closed(read).await?;
+        }
+    }
+
+    /// Reads a body delimited by the end of the connection into `out`.
+    async fn keep_to_close(&mut self, out: &mut Vec<u8>) -> Result<u64, (ErrorKind, u64)> {
+        let mut read = 0u64;
+        loop {
+            let room = MAX_KEPT
+                .saturating_sub(out.len())
+                .min(self.end - self.start);
+            out.extend_from_slice(&self.buf[self.start..self.start + room]);
+            self.start = self.end;
+            self.grow_to(READ_BUF);
+            match self.fill().await {
                 Ok(0) => return Ok(read),
                 Ok(n) => read += n as u64,
                 Err(e) => return Err((ErrorKind::from_io(&e), read)),

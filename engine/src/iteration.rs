@@ -21,36 +21,55 @@ use tokio::time::{Instant, sleep_until};
 use crate::alarm::Alarm;
 use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate, Wire};
 use crate::pause::{PauseGate, pass};
+use crate::script::{self, Client};
 use crate::stats::ErrorKind;
 use lps_config::Mode;
 
+/// What a client brings to each iteration it runs: the watchdog's gate,
+/// and its LPS session when the plan has scripts.
+#[derive(Clone, Default)]
+pub(crate) struct ClientCx {
+    pub pause: Option<Arc<PauseGate>>,
+    pub client: Option<Rc<Client>>,
+}
+
 /// Runs iteration `index` for client `client` (of the round's `clients`)
 /// until its mode says it is done, its duration is over or the run is
-/// stopped, and records when it ran; nothing is sent while `pause` is closed.
-pub(crate) async fn run(
-    core: Rc<Core>,
-    index: usize,
-    (client, clients): (u32, u32),
-    pause: Option<Arc<PauseGate>>,
-) {
+/// stopped, and records when it ran; nothing is sent while the pause gate
+/// is closed. A scripted iteration runs its `before` and `skipIf` first
+/// (a skip ends it) and its `after` last.
+pub(crate) async fn run(core: Rc<Core>, index: usize, who: (u32, u32), cx: ClientCx) {
     let shared = core.shared.clone();
     let it = &shared.iterations[index];
+    let scripted = it.script.as_deref().zip(cx.client.as_deref());
+    if let Some((sc, client)) = scripted
+        && !script::start_iteration(&core, it, sc, client)
+    {
+        return;
+    }
+    run_mode(&core, it, who, &cx).await;
+    if let Some((sc, client)) = scripted {
+        script::end_iteration(&core, it, sc, client);
+    }
+}
+
+/// The iteration's mode, for one client.
+async fn run_mode(core: &Rc<Core>, it: &Prepared, (client, clients): (u32, u32), cx: &ClientCx) {
+    let index = it.index;
     let start = Instant::now();
     core.stats.borrow_mut()[index]
         .span
         .begin(core.offset_us(start));
     // Dropped last, however the iteration ends (a cut included).
-    let _end = SpanEnd { core: &core, index };
+    let _end = SpanEnd { core, index };
+    let one = (it, cx.pause.as_deref(), cx.client.as_deref());
+    let who = (client, clients);
     match it.mode {
         Mode::Requests { requests } => {
-            let who = (client, clients);
-            let gate = pause.as_deref();
-            sequential(&core, (it, gate), who, start, Some(requests), None).await;
+            sequential(core, one, who, start, Some(requests), None).await;
         }
         Mode::Duration { duration } => {
-            let who = (client, clients);
-            let gate = pause.as_deref();
-            sequential(&core, (it, gate), who, start, None, Some(start + duration)).await;
+            sequential(core, one, who, start, None, Some(start + duration)).await;
         }
         Mode::CooldownBatch {
             batch,
@@ -58,27 +77,20 @@ pub(crate) async fn run(
             duration,
         } => {
             let deadline = duration.map(|d| start + d);
-            batches(&core, (it, pause), None, deadline, batch, cooldown).await;
+            batches(core, (it, cx), None, deadline, batch, cooldown).await;
         }
         Mode::CooldownRequestBatch {
             requests,
             batch,
             cooldown,
-        } => batches(&core, (it, pause), Some(requests), None, batch, cooldown).await,
+        } => batches(core, (it, cx), Some(requests), None, batch, cooldown).await,
         Mode::DurationCooldownBatch {
             duration,
             batch,
             cooldown,
         } => {
-            batches(
-                &core,
-                (it, pause),
-                None,
-                Some(start + duration),
-                batch,
-                cooldown,
-            )
-            .await
+            let deadline = Some(start + duration);
+            batches(core, (it, cx), None, deadline, batch, cooldown).await
         }
     }
 }
@@ -104,7 +116,7 @@ impl Drop for SpanEnd<'_> {
 /// finish (then it is unfinished).
 async fn sequential(
     core: &Core,
-    (it, gate): (&Prepared, Option<&PauseGate>),
+    (it, gate, session): (&Prepared, Option<&PauseGate>, Option<&Client>),
     (client, clients): (u32, u32),
     start: Instant,
     count: Option<u64>,
@@ -117,7 +129,13 @@ async fn sequential(
     let draining = Cell::new(false);
     match shared.rate {
         None => {
-            let work = closed(core, (it, gate), &mut lane, (count, deadline), &draining);
+            let work = closed(
+                core,
+                (it, gate, session),
+                &mut lane,
+                (count, deadline),
+                &draining,
+            );
             match deadline {
                 Some(d) => until_deadline(work, d, shared.grace, &draining).await,
                 None => work.await,
@@ -136,7 +154,8 @@ async fn sequential(
                 count,
                 deadline,
             };
-            let work = paced(core, (it, gate), &mut lane, &pace, (count, deadline), &sent);
+            let one = (it, gate, session);
+            let work = paced(core, one, &mut lane, &pace, (count, deadline), &sent);
             match deadline {
                 Some(d) => until_deadline(work, d, shared.grace, &draining).await,
                 None => work.await,
@@ -149,7 +168,7 @@ async fn sequential(
 /// (and the gate, if any, is open).
 async fn closed(
     core: &Core,
-    (it, gate): (&Prepared, Option<&PauseGate>),
+    (it, gate, client): (&Prepared, Option<&PauseGate>, Option<&Client>),
     lane: &mut Lane,
     (count, deadline): (Option<u64>, Option<Instant>),
     draining: &Cell<bool>,
@@ -161,7 +180,7 @@ async fn closed(
         if !pass(gate, deadline, || core.stopped() || draining.get()).await {
             break;
         }
-        lane.send(core, it, None).await;
+        lane.send(core, it, None, client).await;
         i += 1;
     }
 }
@@ -172,7 +191,7 @@ async fn closed(
 /// are not sent (see [`Late`]).
 async fn paced(
     core: &Core,
-    (it, gate): (&Prepared, Option<&PauseGate>),
+    (it, gate, client): (&Prepared, Option<&PauseGate>, Option<&Client>),
     lane: &mut Lane,
     pace: &Pace,
     (count, deadline): (Option<u64>, Option<Instant>),
@@ -203,7 +222,7 @@ async fn paced(
             intended: at,
             ready: at.max(free),
         };
-        lane.send(core, it, Some(schedule)).await;
+        lane.send(core, it, Some(schedule), client).await;
         free = Instant::now();
         i += 1;
     }
@@ -346,7 +365,7 @@ impl Tickets {
 /// deadline withdraws what is not taken.
 async fn run_lane(
     core: Rc<Core>,
-    (index, gate): (usize, Option<Arc<PauseGate>>),
+    (index, gate, client): (usize, Option<Arc<PauseGate>>, Option<Rc<Client>>),
     tickets: Rc<Tickets>,
     mut lane: Lane,
 ) {
@@ -362,7 +381,8 @@ async fn run_lane(
         tickets.pending.set(tickets.pending.get() - 1);
         tickets.taken.set(tickets.taken.get() + 1);
         tickets.available.set(tickets.available.get() - 1);
-        lane.send(&core, &core.shared.iterations[index], None).await;
+        let it = &core.shared.iterations[index];
+        lane.send(&core, it, None, client.as_deref()).await;
         tickets.available.set(tickets.available.get() + 1);
         tickets.done.set(tickets.done.get() + 1);
         tickets.finished.notify_one();
@@ -377,7 +397,7 @@ async fn run_lane(
 /// Lanes start no retry at or after `deadline`.
 fn issue(
     core: &Rc<Core>,
-    (index, gate): (usize, Option<&Arc<PauseGate>>),
+    (index, cx): (usize, &ClientCx),
     tickets: &Rc<Tickets>,
     (h2, deadline): (&H2Slot, Option<Instant>),
     lanes: &mut JoinSet<()>,
@@ -392,7 +412,8 @@ fn issue(
     while tickets.available.get() < tickets.pending.get() && lanes.len() < max_lanes {
         tickets.available.set(tickets.available.get() + 1);
         let lane = Lane::sharing(h2.clone()).until(deadline);
-        let lane = run_lane(core.clone(), (index, gate.cloned()), tickets.clone(), lane);
+        let who = (index, cx.pause.clone(), cx.client.clone());
+        let lane = run_lane(core.clone(), who, tickets.clone(), lane);
         lanes.spawn_local(lane);
     }
     tickets.issued.notify_waiters();
@@ -403,7 +424,7 @@ fn issue(
 /// when it opens, and the cooldown runs from then.
 async fn batches(
     core: &Rc<Core>,
-    (it, gate): (&Prepared, Option<Arc<PauseGate>>),
+    (it, cx): (&Prepared, &ClientCx),
     limit: Option<u64>,
     deadline: Option<Instant>,
     batch: u32,
@@ -423,13 +444,13 @@ async fn batches(
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
-            if !pass(gate.as_deref(), deadline, || core.stopped()).await {
+            if !pass(cx.pause.as_deref(), deadline, || core.stopped()).await {
                 break;
             }
             let dispatched = Instant::now();
             issue(
                 core,
-                (it.index, gate.as_ref()),
+                (it.index, cx),
                 &tickets,
                 (&h2, deadline),
                 &mut lanes,

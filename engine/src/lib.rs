@@ -17,6 +17,8 @@
 //! - `rounds`: [`RoundGate`], the round barrier across nodes (a cluster's).
 //! - `iteration`: the LPS modes (R, D, CB, CRB, DCB) and the open model.
 //! - `client`: a lane sending requests over HTTP/1.1 or HTTP/2.
+//! - `script`: LPS 3.x scripts while they run: sessions, templated
+//!   requests, captures, expressions.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `pause`: [`PauseGate`], which holds every core's new requests while
@@ -39,6 +41,7 @@ mod iteration;
 mod pause;
 mod rounds;
 mod runner;
+mod script;
 mod snapshot;
 mod stats;
 

@@ -23,12 +23,15 @@ use tokio_util::sync::CancellationToken;
 use crate::client::{Core, H2Request, Prepared, RoundRun, Shared, Wire};
 use crate::connect::{tls_connector, tls_connector_with};
 use crate::error::EngineError;
+use crate::iteration::ClientCx;
 use crate::pause::PauseGate;
 use crate::rounds::RoundGate;
+use crate::script::{Client, Scripted};
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
 use crate::{http1, iteration};
 use lps_config::{Mode, Plan, Scheme};
+use regex::Regex;
 
 /// How the engine runs a plan.
 #[derive(Debug, Clone)]
@@ -197,6 +200,12 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),
         gate: opts.rounds.clone(),
+        globals: globals(plan)?,
+        scripted: plan
+            .rounds
+            .iter()
+            .flat_map(|r| &r.iterations)
+            .any(|i| i.script.is_some()),
     });
     let (tx, rx) = crossbeam_channel::unbounded();
     let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
@@ -284,9 +293,6 @@ fn prepare(
     it: &lps_config::Iteration,
     insecure: bool,
 ) -> Result<Prepared, EngineError> {
-    if it.script.is_some() {
-        return Err(EngineError::Scripted(it.name.clone()));
-    }
     let req = &it.request;
     let t = &req.target;
     let addrs = resolve(&t.host, t.port)?;
@@ -323,7 +329,59 @@ fn prepare(
         h2: h2_request(req)?,
         retry: req.retry,
         tls,
+        script: scripted(it)?,
     })
+}
+
+/// The plan's global variables, as the plan was read with them.
+fn globals(plan: &Plan) -> Result<lps_scenario::Globals, EngineError> {
+    let globals = lps_scenario::Globals::default();
+    for v in &plan.variables {
+        let regex = match &v.regex {
+            Some(r) => Some(
+                Regex::new(r).map_err(|e| EngineError::Variable(v.name.clone(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        globals.put(
+            &v.name,
+            lps_scenario::Variable::new(v.kind, v.value.clone()).with_regex(regex),
+        );
+    }
+    Ok(globals)
+}
+
+/// A scripted iteration's fixed parts, around which each request is built.
+fn scripted(it: &lps_config::Iteration) -> Result<Option<Box<Scripted>>, EngineError> {
+    let Some(script) = &it.script else {
+        return Ok(None);
+    };
+    let req = &it.request;
+    let capture_regex = match script
+        .request
+        .capture
+        .as_ref()
+        .and_then(|c| c.regex.as_ref())
+    {
+        Some(r) => {
+            Some(Regex::new(r).map_err(|e| EngineError::Variable(it.name.clone(), e.to_string()))?)
+        }
+        None => None,
+    };
+    let scheme = match req.target.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    Ok(Some(Box::new(Scripted {
+        script: script.clone(),
+        capture_regex,
+        method: req.method.clone(),
+        authority: req.target.authority(),
+        origin: format!("{scheme}://{}", req.target.authority()),
+        path: req.target.path_and_query.clone(),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+    })))
 }
 
 /// The TLS connector of an iteration that presents a client certificate,
@@ -381,7 +439,7 @@ fn h2_request(req: &lps_config::HttpRequest) -> Result<H2Request, EngineError> {
 /// Host header, and forbids connection-specific headers (RFC 9113 8.2.2):
 /// they are left out, as .NET's HttpClient (which LPS runs on) does, rather
 /// than failing every request of a plan written for HTTP/1.1.
-fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap, EngineError> {
+pub(crate) fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap, EngineError> {
     let mut map = http::HeaderMap::new();
     for (name, value) in headers {
         let te_not_trailers =
@@ -638,15 +696,23 @@ async fn run_client(
     let run = &shared.rounds[r];
     let clients = run.round.clients();
     sleep_until(begin + run.round.arrival(client)).await;
+    // A fresh session per client and round, as LPS's fresh clients.
+    let session = shared.scripted.then(|| {
+        let id = (r as u64) << 32 | u64::from(client);
+        Rc::new(Client::new(id))
+    });
+    let cx = ClientCx {
+        pause,
+        client: session,
+    };
     if run.round.run_in_parallel && run.iterations.len() > 1 {
         let mut set = JoinSet::new();
         for &index in &run.iterations {
-            let pause = pause.clone();
             set.spawn_local(run_iteration(
                 state.clone(),
                 index,
                 (client, clients),
-                pause,
+                cx.clone(),
             ));
         }
         while set.join_next().await.is_some() {}
@@ -655,23 +721,18 @@ async fn run_client(
             if state.stopped() {
                 return;
             }
-            run_iteration(state.clone(), index, (client, clients), pause.clone()).await;
+            run_iteration(state.clone(), index, (client, clients), cx.clone()).await;
         }
     }
 }
 
 /// One client's run of an iteration, after the iteration's startup delay.
-async fn run_iteration(
-    state: Rc<Core>,
-    index: usize,
-    (client, clients): (u32, u32),
-    pause: Option<Arc<PauseGate>>,
-) {
+async fn run_iteration(state: Rc<Core>, index: usize, (client, clients): (u32, u32), cx: ClientCx) {
     let delay = state.shared.iterations[index].startup_delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if !state.stopped() {
-        iteration::run(state, index, (client, clients), pause).await;
+        iteration::run(state, index, (client, clients), cx).await;
     }
 }

@@ -130,6 +130,11 @@ pub struct Stats {
     /// Requests sent and still unanswered when the run ended (the grace at
     /// the end of a duration or on stop ran out): neither ok nor failed.
     pub unfinished: u64,
+    /// LPS 3.x: requests and client iterations a `skipIf` skipped (not sent).
+    pub skipped: u64,
+    /// LPS 3.x: placeholders that read nothing (an unknown variable, a path
+    /// a capture does not have), which LPS leaves as written or empty.
+    pub unresolved: u64,
     /// When the iteration ran: microseconds from the run's start to its
     /// first start and to its last end, over every client (min and max).
     pub span: Span,
@@ -199,6 +204,8 @@ impl Stats {
             bytes_received: 0,
             send_lag: LazyHistogram::new(CONNECT_SIGFIG),
             unfinished: 0,
+            skipped: 0,
+            unresolved: 0,
             span: Span {
                 began_us: None,
                 ended_us: None,
@@ -334,6 +341,8 @@ impl Stats {
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
         self.send_lag.merge(&other.send_lag);
         self.unfinished = self.unfinished.saturating_add(other.unfinished);
+        self.skipped = self.skipped.saturating_add(other.skipped);
+        self.unresolved = self.unresolved.saturating_add(other.unresolved);
         self.span.merge(&other.span);
     }
 
@@ -404,6 +413,8 @@ impl Stats {
             && self.bytes_received == 0
             && self.send_lag.is_empty()
             && self.unfinished == 0
+            && self.skipped == 0
+            && self.unresolved == 0
             && self.span == Span::default()
     }
 }

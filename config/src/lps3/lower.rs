@@ -173,8 +173,12 @@ impl Lowering<'_> {
         self.warn_unused(req.save_response, line, "saveResponse");
         let embedded = req.download_html_embedded_resources;
         self.warn_unused(embedded, line, "downloadHtmlEmbeddedResources");
-        let target = Target::parse(&fixed.url)
+        let mut target = Target::parse(&fixed.url)
             .map_err(|e| self.refuse(line, format!("{at}.url"), format!("{:?}: {e}", req.url)))?;
+        if let Some(text) = fixed.path_text {
+            // Resolved per request; reports show it as written.
+            target.path_and_query = text;
+        }
         let mut headers = fixed.headers;
         self.check_headers(at, line, &req.headers)?;
         // LPS attaches a payload to POST, PUT and PATCH only (a method
@@ -480,7 +484,10 @@ mod tests {
         )
         .expect("runs");
         let it = &p.plan.rounds[0].iterations[0];
-        assert_eq!(it.request.target.url(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            it.request.target.url(),
+            "http://127.0.0.1:8080/items/${id}?q=$counter(start=1)"
+        );
         let path = it
             .script
             .as_ref()

@@ -15,6 +15,8 @@ use crate::plan::{Capture, RequestScript, Script};
 pub(super) struct Fixed {
     /// The URL with any per-request path replaced by `/`.
     pub url: String,
+    /// The per-request path and query as written, shown in reports.
+    pub path_text: Option<String>,
     /// Headers whose values hold no placeholder.
     pub headers: Vec<(String, String)>,
     /// The method, `GET` when it is a template.
@@ -36,8 +38,14 @@ pub(super) fn lower_script(
         path,
         ..RequestScript::default()
     };
+    let path_text = url
+        .find("://")
+        .and_then(|at| url[at + 3..].find(['/', '?']).map(|p| at + 3 + p))
+        .filter(|_| script.path.is_some())
+        .map(|p| req.url[p..].to_owned());
     let mut fixed = Fixed {
         url,
+        path_text,
         headers: Vec::new(),
         method: req.method.clone(),
     };

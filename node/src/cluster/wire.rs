@@ -196,6 +196,8 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
                 send_lag_histogram,
                 unfinished: s.unfinished,
                 h2_connections: s.h2_connections,
+                skipped: s.skipped,
+                unresolved: s.unresolved,
                 began_us: s.span.began_us,
                 ended_us: s.span.ended_us,
                 status_codes: s
@@ -327,7 +329,10 @@ fn decode_iteration(
         began_us: it.began_us,
         ended_us: it.ended_us,
     };
-    Ok(rebuilt.with_schedule(send_lag.as_ref(), it.unfinished, span))
+    let mut rebuilt = rebuilt.with_schedule(send_lag.as_ref(), it.unfinished, span);
+    rebuilt.skipped = it.skipped;
+    rebuilt.unresolved = it.unresolved;
+    Ok(rebuilt)
 }
 
 /// V2 cookies of hdrhistogram's serialisation, plain and deflated (the base
@@ -427,6 +432,8 @@ mod tests {
             a.record_send_lag(us);
         }
         a.record_unfinished(40);
+        a.skipped = 3;
+        a.unresolved = 2;
         a.span.begin(20);
         a.span.end(1_400_000);
         let snap = Snapshot {
@@ -452,6 +459,7 @@ mod tests {
         assert_eq!(b.send_lag, a.send_lag);
         assert_eq!(b.send_lag.len(), 3);
         assert_eq!(b.unfinished, 1);
+        assert_eq!((b.skipped, b.unresolved), (3, 2));
         assert_eq!(b.span, a.span);
         // A span alone (an iteration begun, nothing answered yet) is sent.
         let mut begun = Stats::new();

@@ -144,14 +144,19 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
 /// Requests, duration, throughput, latency and connection times.
 fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
-    let unfinished = if r.unfinished > 0 {
-        format!(", {} unfinished (unanswered at the end)", r.unfinished)
-    } else {
-        String::new()
-    };
+    let mut extra = String::new();
+    if r.unfinished > 0 {
+        extra += &format!(", {} unfinished (unanswered at the end)", r.unfinished);
+    }
+    if r.skipped > 0 {
+        extra += &format!(", {} skipped (skipIf)", r.skipped);
+    }
+    if r.unresolved > 0 {
+        extra += &format!(", {} placeholders read nothing", r.unresolved);
+    }
     put!(
         out,
-        "{pad}Requests:    {} total, {} ok, {} failed{unfinished}",
+        "{pad}Requests:    {} total, {} ok, {} failed{extra}",
         r.total,
         r.ok,
         r.failed

@@ -193,6 +193,11 @@ pub struct Requests {
     /// Sent and still unanswered when the run ended (after the grace); not
     /// in `total`: `total + unfinished` is what the target received.
     pub unfinished: u64,
+    /// LPS 3.x: requests and client iterations a `skipIf` skipped (not sent).
+    pub skipped: u64,
+    /// LPS 3.x: placeholders that read nothing (an unknown variable, a path
+    /// the captured response does not have).
+    pub unresolved: u64,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -222,6 +227,8 @@ impl Figures {
                 ok: stats.ok,
                 failed: stats.failed,
                 unfinished: stats.unfinished,
+                skipped: stats.skipped,
+                unresolved: stats.unresolved,
             },
             status_codes: stats
                 .status_codes()

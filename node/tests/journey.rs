@@ -1,0 +1,211 @@
+//! LPS 3.x journeys against the built-in target's journey routes: variables
+//! and environments, a captured token carried by every later request, data
+//! picked from a captured body, skipIf, retry conditions, and the counts the
+//! report gives. The target's own counters say what was sent.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Scratch, Target, lps, lps_json, u};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A login, two authorized reads capturing the catalogue, a cart line with
+/// the second item's id, and a tag with the environment's value.
+fn shop(base: &str) -> String {
+    format!(
+        r#"name: Shop
+variables:
+  - name: base
+    value: {base}
+  - name: clients
+    value: 3
+  - name: who
+    value: default
+environments:
+  - name: qa
+    variables:
+      - name: who
+        value: qa-user
+rounds:
+  - name: shop
+    numberOfClients: ${{clients}}
+    iterations:
+      - name: login
+        httpRequest:
+          url: ${{base}}/login
+          method: POST
+          headers:
+            Content-Type: application/json
+          payload:
+            raw: '{{"user": "${{who}}-$counter(start=1, isGlobal=true)", "password": "x"}}'
+          capture:
+            to: auth
+            as: Json
+      - name: items
+        requestCount: 2
+        httpRequest:
+          url: ${{base}}/api/items
+          method: GET
+          headers:
+            Authorization: Bearer ${{auth.Body.token}}
+          capture:
+            to: items
+            as: Json
+      - name: cart
+        httpRequest:
+          skipIf: ${{items.StatusCode}} != 200
+          url: ${{base}}/api/cart
+          method: POST
+          headers:
+            Authorization: Bearer ${{auth.Body.token}}
+          payload:
+            raw: '{{"itemId": ${{items.Body[1].id}}, "quantity": 2}}'
+      - name: tag
+        httpRequest:
+          url: ${{base}}/tag/${{who}}
+          method: GET
+"#
+    )
+}
+
+fn run(dir: &Scratch, plan: &str, extra: &[&str]) -> serde_json::Value {
+    let path = dir.write("plan.yaml", plan);
+    let mut args = vec!["run", path.to_str().expect("utf-8 path")];
+    args.extend(extra);
+    let (code, report, stderr) = lps_json(&args, LIMIT);
+    assert_eq!(code, 0, "{stderr}");
+    report
+}
+
+#[test]
+fn every_request_carries_the_captured_token_and_the_environment_changes_what_is_sent() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey");
+    let report = run(&dir, &shop(&target.url("")), &["-e", "qa"]);
+    assert_eq!(u(&report["requests"]["ok"]), 3 * 5, "{report}");
+    assert_eq!(u(&report["requests"]["unresolved"]), 0, "{report}");
+    let j = &target.stats()["journey"];
+    // Each client logged in as its own user, and each of its four API
+    // calls carried the token it captured.
+    for n in 1..=3 {
+        let user = format!("qa-user-{n}");
+        assert_eq!(u(&j["logins"][&user]), 1, "{j}");
+        assert_eq!(u(&j["authorized"][&user]), 3, "{j}");
+    }
+    assert_eq!(u(&j["unauthorized"]), 0, "{j}");
+    // The cart line took the second item's id from the captured list.
+    assert_eq!(u(&j["cart"]["2"]), 3, "{j}");
+    assert_eq!(u(&j["tags"]["qa-user"]), 3, "{j}");
+    // Without -e, the plan's own value is sent.
+    let report = run(&dir, &shop(&target.url("")), &[]);
+    assert_eq!(u(&report["requests"]["ok"]), 15, "{report}");
+    let j = &target.stats()["journey"];
+    assert_eq!(u(&j["tags"]["default"]), 3, "{j}");
+    assert_eq!(u(&j["logins"]["default-1"]), 1, "{j}");
+}
+
+#[test]
+fn skipped_requests_are_not_sent_and_reads_of_nothing_are_counted() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-skip");
+    let plan = format!(
+        r#"name: Skip
+rounds:
+  - name: r
+    numberOfClients: 2
+    iterations:
+      - name: never
+        requestCount: 3
+        httpRequest:
+          skipIf: 1 = 1
+          url: {url}/tag/skipped
+          method: GET
+      - name: skipped-iteration
+        skipIf: '"a" == "a"'
+        httpRequest:
+          url: {url}/tag/skipped-too
+          method: GET
+      - name: unknown
+        httpRequest:
+          url: {url}/tag/${{nosuch}}
+          method: GET
+"#,
+        url = target.url("")
+    );
+    let report = run(&dir, &plan, &[]);
+    let its = &report["iterations"];
+    assert_eq!(u(&its[0]["requests"]["skipped"]), 6, "{report}");
+    assert_eq!(u(&its[0]["requests"]["total"]), 0, "{report}");
+    assert_eq!(u(&its[1]["requests"]["skipped"]), 2, "{report}");
+    // An unknown variable is sent as written (LPS) and counted.
+    assert_eq!(u(&its[2]["requests"]["unresolved"]), 2, "{report}");
+    let tags = &target.stats()["journey"]["tags"];
+    assert!(
+        tags.get("skipped").is_none() && tags.get("skipped-too").is_none(),
+        "{tags}"
+    );
+    assert_eq!(u(&tags["${nosuch}"]), 2, "{tags}");
+    assert_eq!(u(&report["requests"]["skipped"]), 8, "{report}");
+}
+
+#[test]
+fn a_retry_condition_reads_the_response_it_captured() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-retry");
+    let plan = |path: &str| {
+        format!(
+            r#"name: Retry
+rounds:
+  - name: r
+    iterations:
+      - name: r
+        httpRequest:
+          url: {url}{path}
+          method: GET
+          capture:
+            to: last
+          retry:
+            if: ${{last.StatusCode}} >= 500
+            maxRetries: 3
+            delayInMs: 10
+"#,
+            url = target.url("")
+        )
+    };
+    let report = run(&dir, &plan("/status/200"), &[]);
+    assert_eq!(u(&report["requests"]["total"]), 1, "{report}");
+    let path = dir.write("plan.yaml", plan("/status/503"));
+    let out = lps(
+        &[
+            "run",
+            path.to_str().expect("utf-8"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+        LIMIT,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a report");
+    assert_eq!(u(&report["requests"]["failed"]), 4, "{report}");
+}
+
+#[test]
+fn a_fault_in_a_script_names_its_line_before_any_load() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-fault");
+    let plan = format!(
+        "name: Bad\nrounds:\n  - name: r\n    iterations:\n      - name: i\n        httpRequest:\n          url: {}\n          method: GET\n          headers:\n            X-Id: $frobnicate(a=1)\n",
+        target.url("/")
+    );
+    let path = dir.write("plan.yaml", plan);
+    let out = lps(&["run", path.to_str().expect("utf-8")], LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("plan.yaml:5: rounds[0].iterations[0].httpRequest.headers.X-Id: unknown method $frobnicate()"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(u(&target.stats()["requests"]), 0);
+}
