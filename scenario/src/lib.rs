@@ -15,6 +15,7 @@
 //! - `methods`: the declarative methods.
 //! - `expr`: the boolean expressions of `skipIf`, `retry.if` and rules.
 //! - `arith`: integer arithmetic inside paths.
+//! - `xpath`: the XPath subset for XML variables and `$findxml`.
 
 mod args;
 mod arith;
@@ -23,6 +24,7 @@ pub mod methods;
 mod scope;
 mod template;
 mod variable;
+mod xpath;
 
 pub use args::Args;
 pub use scope::{Globals, Scope, Session};

@@ -171,7 +171,7 @@ impl Variable {
         }
     }
 
-    /// A path into the body: JSON, CSV (XML is not read yet), through the
+    /// A path into the body: JSON, CSV, XML (XPath), through the
     /// regex, quoted for the `Q` types.
     fn write_body_path(&self, path: &str, out: &mut String) -> bool {
         if path.is_empty() {
@@ -182,7 +182,7 @@ impl Variable {
             VarType::String | VarType::QString => None,
             VarType::Json | VarType::QJson => self.json_at(path),
             VarType::Csv | VarType::QCsv => csv_at(&self.raw, path),
-            VarType::Xml | VarType::QXml => None,
+            VarType::Xml | VarType::QXml => xml_at(&self.raw, path),
             _ if self.kind.scalar() => Some(self.raw.clone()),
             _ => None,
         };
@@ -310,6 +310,31 @@ pub fn select<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
 fn quoted(s: &str) -> Option<&str> {
     let s = s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''));
     s.or(None)
+}
+
+/// The text of the first node `path` (an XPath; `[1+1]` evaluated) selects.
+fn xml_at(text: &str, path: &str) -> Option<String> {
+    crate::xpath::first_text(text, &arith_brackets(path))
+}
+
+/// LPS's `NormalizeBracketNumericExpressions`: `[2-1]` becomes `[1]`.
+fn arith_brackets(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        let inner = &rest[open + 1..close];
+        out.push_str(&rest[..open]);
+        match arith::eval_int(inner) {
+            Some(n) if inner.trim().parse::<i64>().is_err() => out.push_str(&format!("[{n}]")),
+            _ => out.push_str(&rest[open..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `[row,col]` of a CSV with a header line (rows and columns from 0).

@@ -5,8 +5,24 @@
 //! (`isGlobal=true`: for every client).
 //!
 //! - `core`: identifiers, randomness, time, counters, variables, text.
+//! - `math`: arithmetic over numbers and lists, and comparisons.
+//! - `cond`: `$setvariableif`, `$readif`, `$randomItem`.
+//! - `read`: `$read` and the source reader `$readif` and `$jwtsign` share.
+//! - `find`: `$find` over JSON.
+//! - `findxml`: `$findxml` over XML.
+//! - `crypto`: `$hash`, `$hmac`, `$jwtsign`, `$jwtclaim`.
+//! - `format`: `$format`.
+//! - `store`: storing a typed result; .NET number text.
 
+mod cond;
 mod core;
+mod crypto;
+mod find;
+mod findxml;
+mod format;
+mod math;
+mod read;
+pub(crate) mod store;
 
 use crate::args::Args;
 use crate::arith;
@@ -36,6 +52,39 @@ pub enum MethodId {
     StartsWith,
     EndsWith,
     GenerateEmail,
+    RandomItem,
+    Hash,
+    Hmac,
+    Format,
+    JwtClaim,
+    JwtSign,
+    Read,
+    ReadIf,
+    Find,
+    FindXml,
+    SetVariableIf,
+    Sum,
+    Min,
+    Max,
+    Multiply,
+    Average,
+    Divide,
+    Subtract,
+    Mod,
+    Pow,
+    Abs,
+    Floor,
+    Ceil,
+    Round,
+    Clamp,
+    GreaterThan,
+    SmallerThan,
+    GreaterThanOrEqual,
+    SmallerThanOrEqual,
+    Greater,
+    Less,
+    Equal,
+    StringEquals,
 }
 
 /// Why a method name is not runnable.
@@ -47,44 +96,9 @@ pub enum Lookup {
     NotYet,
 }
 
-/// LPS's methods lps does not run yet: named apart so that the error says so.
-const NOT_YET: &[&str] = &[
-    "randomitem",
-    "hash",
-    "hmac",
-    "format",
-    "jwtclaim",
-    "jwtsign",
-    "read",
-    "readif",
-    "find",
-    "findxml",
-    "setvariableif",
-    "setif",
-    "sum",
-    "min",
-    "max",
-    "multiply",
-    "average",
-    "avg",
-    "divide",
-    "subtract",
-    "mod",
-    "pow",
-    "abs",
-    "floor",
-    "ceil",
-    "round",
-    "clamp",
-    "greaterthan",
-    "smallerthan",
-    "greaterthanorequal",
-    "smallerthanorequal",
-    "greater",
-    "less",
-    "equal",
-    "stringequals",
-];
+/// LPS's methods lps does not run yet, named apart so that the error says
+/// so (none left; kept for methods LPS adds).
+const NOT_YET: &[&str] = &[];
 
 /// The method `name` calls (any case; LPS's aliases).
 pub fn lookup(name: &str) -> Result<MethodId, Lookup> {
@@ -110,6 +124,47 @@ pub fn lookup(name: &str) -> Result<MethodId, Lookup> {
         "startswith" => M::StartsWith,
         "endswith" => M::EndsWith,
         "generateemail" => M::GenerateEmail,
+        "randomitem" => M::RandomItem,
+        "hash" => M::Hash,
+        "hmac" => M::Hmac,
+        "format" => M::Format,
+        "jwtclaim" => M::JwtClaim,
+        "jwtsign" => M::JwtSign,
+        "read" => M::Read,
+        "readif" => M::ReadIf,
+        "find" => M::Find,
+        "findxml" => M::FindXml,
+        "setvariableif" | "setif" => M::SetVariableIf,
+        other => return math_lookup(other),
+    })
+}
+
+/// The math and comparison methods' names.
+fn math_lookup(lower: &str) -> Result<MethodId, Lookup> {
+    use MethodId as M;
+    Ok(match lower {
+        "sum" => M::Sum,
+        "min" => M::Min,
+        "max" => M::Max,
+        "multiply" => M::Multiply,
+        "average" | "avg" => M::Average,
+        "divide" => M::Divide,
+        "subtract" => M::Subtract,
+        "mod" => M::Mod,
+        "pow" => M::Pow,
+        "abs" => M::Abs,
+        "floor" => M::Floor,
+        "ceil" => M::Ceil,
+        "round" => M::Round,
+        "clamp" => M::Clamp,
+        "greaterthan" => M::GreaterThan,
+        "smallerthan" => M::SmallerThan,
+        "greaterthanorequal" => M::GreaterThanOrEqual,
+        "smallerthanorequal" => M::SmallerThanOrEqual,
+        "greater" => M::Greater,
+        "less" => M::Less,
+        "equal" => M::Equal,
+        "stringequals" => M::StringEquals,
         other if NOT_YET.contains(&other) => return Err(Lookup::NotYet),
         _ => return Err(Lookup::Unknown),
     })
@@ -121,8 +176,23 @@ pub fn call(call: &Call, scope: &mut Scope<'_>, out: &mut String) {
         args: &call.args,
         scope,
     };
-    let (result, kind) = core::run(call.method, &mut cx);
-    cx.keep(&result, kind);
+    use MethodId as M;
+    let result = match call.method {
+        M::SetVariable | M::RandomItem | M::SetVariableIf | M::ReadIf => {
+            cond::run(call.method, &mut cx)
+        }
+        M::Read => read::run(&mut cx),
+        M::Find => find::run(&mut cx),
+        M::FindXml => findxml::run(&mut cx),
+        M::Hash | M::Hmac | M::JwtSign | M::JwtClaim => crypto::run(call.method, &mut cx),
+        M::Format => format::run(&mut cx),
+        m if math::handles(m) => math::run(m, &mut cx),
+        m => {
+            let (result, kind) = core::run(m, &mut cx);
+            cx.keep(&result, kind);
+            result
+        }
+    };
     out.push_str(&result);
 }
 
@@ -150,6 +220,12 @@ impl Cx<'_, '_> {
         Some(t.render_string(self.scope))
     }
 
+    /// The first positional argument resolved.
+    pub fn positional_text(&mut self) -> Option<String> {
+        let t = self.args.positional()?;
+        Some(t.render_string(self.scope))
+    }
+
     /// `key` as an integer (arithmetic allowed), else `default`, as LPS's
     /// `ExtractNumberAsync` falls back.
     pub fn number(&mut self, key: &str, default: i64) -> i64 {
@@ -171,6 +247,39 @@ impl Cx<'_, '_> {
             Some(v) if v == "false" => false,
             _ => default,
         }
+    }
+
+    /// `key`'s template, to render only when needed (`default`, `value`).
+    pub fn template(&self, key: &str) -> Option<&crate::template::Template> {
+        self.args.get(key)
+    }
+
+    /// `variable=`, trimmed ("" when not given).
+    pub fn variable(&mut self) -> String {
+        self.text_or("variable", "").trim().to_string()
+    }
+
+    /// Stores `value` in `variable=` as LPS's `StoreTypedVariableAsync` does
+    /// with `as_type` (`isGlobal=true`: for every client).
+    pub fn store(&mut self, value: &serde_json::Value, as_type: &str) {
+        let name = self.variable();
+        if name.is_empty() {
+            return;
+        }
+        let global = self.flag("isGlobal", false);
+        let var = store::typed_variable(value, as_type);
+        self.scope.store(&name, var, global);
+    }
+
+    /// Stores `text` as a string (what LPS's text methods and failures do).
+    pub fn store_text(&mut self, text: &str) {
+        self.store(&serde_json::Value::String(text.to_string()), "string");
+    }
+
+    /// Stores "true"/"false" as a boolean and returns it.
+    pub fn store_bool(&mut self, value: bool) -> String {
+        self.store(&serde_json::Value::Bool(value), "bool");
+        value.to_string()
     }
 
     /// Stores `result` in `variable=` when given, as `kind` (or `as=`).
