@@ -209,3 +209,28 @@ fn a_fault_in_a_script_names_its_line_before_any_load() {
     );
     assert_eq!(u(&target.stats()["requests"]), 0);
 }
+
+#[test]
+fn the_example_journey_runs_every_step_with_each_clients_token() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-example");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/journey.yaml");
+    let text = std::fs::read_to_string(example).expect("the example");
+    let report = run(
+        &dir,
+        &text.replace("127.0.0.1:8080", &target.addr.to_string()),
+        &[],
+    );
+    // 4 clients: login, 3 reads, a cart line, a checkout.
+    assert_eq!(u(&report["requests"]["ok"]), 4 * 6, "{report}");
+    assert_eq!(u(&report["requests"]["skipped"]), 0, "{report}");
+    assert_eq!(u(&report["requests"]["unresolved"]), 0, "{report}");
+    let j = &target.stats()["journey"];
+    for n in 1..=4 {
+        assert_eq!(u(&j["authorized"][&format!("shopper-{n}")]), 5, "{j}");
+    }
+    // The first item in stock is item 1.
+    assert_eq!(u(&j["cart"]["1"]), 4, "{j}");
+    assert_eq!(u(&j["checkouts"]), 4, "{j}");
+}
