@@ -53,6 +53,8 @@ pub(crate) struct Prepared {
     /// LPS 3.x variables, captures and expressions; `None` sends the
     /// request above as it is.
     pub script: Option<Box<Scripted>>,
+    /// No script and no retry: one send per command, of the bytes above.
+    pub plain: bool,
 }
 
 pub(crate) struct H2Request {
@@ -390,8 +392,11 @@ impl Lane {
     /// intended start of `schedule` (the open model) or, without one, from
     /// when the request goes out: now, or once a connection it needs has
     /// opened (its connect time is recorded apart). The timeout covers both.
-    /// True when the request got a response.
-    async fn send_once(
+    /// True when the request got a response. Loops call it directly for a
+    /// plain request (no script, no retry): through [`Lane::send`], its
+    /// future would be polled one level deeper on every wake-up (about 90
+    /// instructions a request, measured with callgrind).
+    pub async fn send_once(
         &mut self,
         core: &Core,
         it: &Prepared,

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::alarm::Alarm;
-use crate::client::{Core, H2Slot, Lane, Prepared, Schedule, TimerGate, Wire};
+use crate::client::{Core, H2Slot, Lane, Prepared, Req, Schedule, TimerGate, Wire};
 use crate::pause::{PauseGate, pass};
 use crate::script::{self, Client};
 use crate::stats::ErrorKind;
@@ -177,10 +177,17 @@ async fn closed(
     // `expired` as well as `draining`: a retry waits out to the deadline,
     // and no command may start at it before the deadline timer is seen.
     while count.is_none_or(|n| i < n) && !draining.get() && !lane.expired() && !core.stopped() {
-        if !pass(gate, deadline, || core.stopped() || draining.get()).await {
+        // Checked here first: awaiting `pass` on every request costs its
+        // future's poll even when the gate is open.
+        let held = gate.is_some_and(PauseGate::is_closed);
+        if held && !pass(gate, deadline, || core.stopped() || draining.get()).await {
             break;
         }
-        lane.send(core, it, None, client).await;
+        if it.plain {
+            lane.send_once(core, it, None, Req::of(it)).await;
+        } else {
+            lane.send(core, it, None, client).await;
+        }
         i += 1;
     }
 }
@@ -222,7 +229,11 @@ async fn paced(
             intended: at,
             ready: at.max(free),
         };
-        lane.send(core, it, Some(schedule), client).await;
+        if it.plain {
+            lane.send_once(core, it, Some(schedule), Req::of(it)).await;
+        } else {
+            lane.send(core, it, Some(schedule), client).await;
+        }
         free = Instant::now();
         i += 1;
     }
@@ -382,7 +393,11 @@ async fn run_lane(
         tickets.taken.set(tickets.taken.get() + 1);
         tickets.available.set(tickets.available.get() - 1);
         let it = &core.shared.iterations[index];
-        lane.send(&core, it, None, client.as_deref()).await;
+        if it.plain {
+            lane.send_once(&core, it, None, Req::of(it)).await;
+        } else {
+            lane.send(&core, it, None, client.as_deref()).await;
+        }
         tickets.available.set(tickets.available.get() + 1);
         tickets.done.set(tickets.done.get() + 1);
         tickets.finished.notify_one();

@@ -330,6 +330,7 @@ fn prepare(
         retry: req.retry,
         tls,
         script: scripted(it)?,
+        plain: it.script.is_none() && req.retry.is_none(),
     })
 }
 
