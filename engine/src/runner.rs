@@ -31,6 +31,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::Stats;
 use crate::{http1, iteration};
 use lps_config::{Mode, Plan, Scheme};
+use lps_scenario::feed::Share;
 use regex::Regex;
 
 /// How the engine runs a plan.
@@ -66,6 +67,11 @@ pub struct RunOptions {
     /// first waits for the gate's release as well as for this node's
     /// cores. `None`: only this node's cores (a single node).
     pub rounds: Option<Arc<RoundGate>>,
+    /// This node's share of every feeder's rows (`$feed`) in a cluster:
+    /// `(index, nodes)`, node `index` taking rows `index`, `index + nodes`,
+    /// ... (`nodes` 0: none, a worker that joined after the start). `None`:
+    /// every row (a node alone).
+    pub feed_share: Option<(u32, u32)>,
 }
 
 impl Default for RunOptions {
@@ -82,6 +88,7 @@ impl Default for RunOptions {
             start_at: None,
             pause: None,
             rounds: None,
+            feed_share: None,
         }
     }
 }
@@ -200,7 +207,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),
         gate: opts.rounds.clone(),
-        globals: globals(plan)?,
+        globals: globals(plan, opts.feed_share)?,
         scripted: plan
             .rounds
             .iter()
@@ -334,9 +341,11 @@ fn prepare(
     })
 }
 
-/// The plan's global variables, as the plan was read with them.
-fn globals(plan: &Plan) -> Result<lps_scenario::Globals, EngineError> {
-    let globals = lps_scenario::Globals::default();
+/// The plan's global variables, as the plan was read with them, and its
+/// feeders taking this node's `share` of their files.
+fn globals(plan: &Plan, share: Option<(u32, u32)>) -> Result<lps_scenario::Globals, EngineError> {
+    let share = share.map_or(Share::ALL, |(index, nodes)| Share { index, nodes });
+    let globals = lps_scenario::Globals::with_feed_share(share);
     for v in &plan.variables {
         let regex = match &v.regex {
             Some(r) => Some(

@@ -768,3 +768,107 @@ fn a_worker_whose_master_died_goes_on_to_the_next_rounds_without_it() {
     assert_eq!(u(&its[0]["requests"]["total"]), 30);
     assert_eq!(u(&its[1]["requests"]["total"]), 2, "round Second ran");
 }
+
+#[test]
+fn a_queue_feeders_rows_go_to_one_client_each_across_the_cluster() {
+    let target = Target::start(&[]);
+    // The master runs load too: three nodes, two clients each.
+    let c = Cluster::new("feed", ClusterSettings::for_test(2, true));
+    let names = ["ann", "bob", "cyd", "dee", "eve", "fay"];
+    c.dir
+        .write("users.csv", format!("name\n{}\n", names.join("\n")));
+    let plan = c.dir.write(
+        "plan.yaml",
+        format!(
+            r#"name: Feed
+rounds:
+  - name: r
+    numberOfClients: 2
+    iterations:
+      - name: tag
+        before:
+          - $feed(source=users.csv, strategy=queue, variable=user)
+        httpRequest:
+          url: {url}/tag/${{user.name}}
+          method: GET
+"#,
+            url = target.url("")
+        ),
+    );
+    let master = c.spawn_plan(
+        "master",
+        "127.0.0.1",
+        &plan,
+        &args("--threads 1 --json master.json"),
+    );
+    let w1 = c.spawn_plan("worker", "127.0.0.2", &plan, &args("--threads 1"));
+    let w2 = c.spawn_plan("worker", "127.0.0.3", &plan, &args("--threads 1"));
+    let (w1, w2, master) = (wait(w1), wait(w2), wait(master));
+    for out in [&w1, &w2, &master] {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    let report = json(&c.path("master.json"));
+    assert_eq!(u(&report["requests"]["ok"]), 6, "{report}");
+    assert_eq!(u(&report["requests"]["unresolved"]), 0, "{report}");
+    // Each name was sent once, by one client of one node.
+    let tags = &target.stats()["journey"]["tags"];
+    for name in names {
+        assert_eq!(u(&tags[name]), 1, "{tags}");
+    }
+    assert_eq!(tags.as_object().map(|t| t.len()), Some(6), "{tags}");
+}
+
+#[test]
+fn a_worker_that_joins_after_the_start_takes_no_feeder_rows() {
+    let target = Target::start(&[]);
+    let c = Cluster::new("feed-late", ClusterSettings::for_test(0, true));
+    c.dir.write("users.csv", "name\nann\nbob\ncyd\n");
+    // A row, then 3 s of slow requests (30 × 100 ms) for the late worker to join in.
+    let plan = c.dir.write(
+        "plan.yaml",
+        format!(
+            r#"name: Feed
+rounds:
+  - name: r
+    iterations:
+      - name: tag
+        before:
+          - $feed(source=users.csv, strategy=queue, variable=user)
+        skipIf: '"${{user.name}}" == ""'
+        httpRequest:
+          url: {url}/tag/${{user.name}}
+          method: GET
+      - name: slow
+        requestCount: 30
+        httpRequest:
+          url: {url}/delay/100
+          method: GET
+"#,
+            url = target.url("")
+        ),
+    );
+    let master = c.spawn_plan("master", "127.0.0.1", &plan, &args("--threads 1"));
+    target.wait_for_requests(2, SOON);
+    let late = c.spawn_plan(
+        "worker",
+        "127.0.0.2",
+        &plan,
+        &args("--threads 1 --json late.json --node-id late"),
+    );
+    let (late, master) = (wait(late), wait(master));
+    for out in [&late, &master] {
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    assert!(
+        late.stderr.contains("joined after the start"),
+        "{}",
+        late.stderr
+    );
+    // Its rows could be the ones the nodes from the start hand out: it
+    // takes none, and skips the iteration that needs one.
+    let report = json(&c.path("late.json"));
+    let tag = &report["iterations"][0]["requests"];
+    assert_eq!((u(&tag["total"]), u(&tag["skipped"])), (0, 1), "{report}");
+    let tags = &target.stats()["journey"]["tags"];
+    assert_eq!(tags, &serde_json::json!({"ann": 1}), "{tags}");
+}

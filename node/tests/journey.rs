@@ -234,3 +234,90 @@ fn the_example_journey_runs_every_step_with_each_clients_token() {
     assert_eq!(u(&j["cart"]["1"]), 4, "{j}");
     assert_eq!(u(&j["checkouts"]), 4, "{j}");
 }
+
+/// A plan whose `clients` each take a row of `users.csv` (in the directory
+/// lps runs in) with `strategy` and send `/tag/<name>`; an iteration with
+/// no row is skipped.
+fn feeder_plan(url: &str, clients: u32, strategy: &str) -> String {
+    format!(
+        r#"name: Feed
+rounds:
+  - name: r
+    numberOfClients: {clients}
+    iterations:
+      - name: tag
+        before:
+          - $feed(source=users.csv, strategy={strategy}, variable=user)
+        skipIf: '"${{user.name}}" == ""'
+        httpRequest:
+          url: {url}/tag/${{user.name}}
+          method: GET
+"#
+    )
+}
+
+/// Runs `plan` with lps in `dir` (a feeder's file is relative to it).
+fn run_in(dir: &Scratch, plan: &str) -> serde_json::Value {
+    dir.write("plan.yaml", plan);
+    let out =
+        common::Lps::spawn_in(dir.dir(), &["run", "plan.yaml", "--json", "-", "-q"]).wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+#[test]
+fn each_client_takes_its_own_row_from_a_queue_feeder() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-feed");
+    dir.write("users.csv", "name,password\nann,a1\nbob,b2\ncyd,c3\n");
+    let report = run_in(&dir, &feeder_plan(&target.url(""), 3, "queue"));
+    assert_eq!(u(&report["requests"]["ok"]), 3, "{report}");
+    assert_eq!(u(&report["requests"]["unresolved"]), 0, "{report}");
+    let tags = &target.stats()["journey"]["tags"];
+    for name in ["ann", "bob", "cyd"] {
+        assert_eq!(u(&tags[name]), 1, "{tags}");
+    }
+    assert_eq!(tags.as_object().map(|t| t.len()), Some(3), "{tags}");
+}
+
+#[test]
+fn a_used_up_queue_leaves_the_clients_without_a_row_skipped() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-feed-out");
+    dir.write("users.csv", "name\nann\nbob\ncyd\n");
+    let report = run_in(&dir, &feeder_plan(&target.url(""), 5, "queue"));
+    assert_eq!(u(&report["requests"]["ok"]), 3, "{report}");
+    assert_eq!(u(&report["requests"]["skipped"]), 2, "{report}");
+    // Each of the two: its $feed call and its skipIf's read of user.name.
+    assert_eq!(u(&report["requests"]["unresolved"]), 4, "{report}");
+    let tags = &target.stats()["journey"]["tags"];
+    for name in ["ann", "bob", "cyd"] {
+        assert_eq!(u(&tags[name]), 1, "{tags}");
+    }
+    assert_eq!(tags.as_object().map(|t| t.len()), Some(3), "{tags}");
+    // Circular goes round instead: 5 clients, 3 rows.
+    let target = Target::start(&[]);
+    let report = run_in(&dir, &feeder_plan(&target.url(""), 5, "circular"));
+    assert_eq!(u(&report["requests"]["ok"]), 5, "{report}");
+    let tags = &target.stats()["journey"]["tags"];
+    let counts: Vec<u64> = ["ann", "bob", "cyd"].iter().map(|n| u(&tags[*n])).collect();
+    assert_eq!(counts, [2, 2, 1], "{tags}");
+}
+
+#[test]
+fn a_feeders_short_csv_row_stops_the_plan_before_any_load() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-feed-bad");
+    dir.write("users.csv", "name,password\nann,a1\nbob\n");
+    dir.write("plan.yaml", feeder_plan(&target.url(""), 2, "queue"));
+    let out = common::Lps::spawn_in(dir.dir(), &["run", "plan.yaml"]).wait(LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "plan.yaml:8: rounds[0].iterations[0].before[0]: $feed: \"users.csv\" line 3: 1 column(s), the header has 2"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(u(&target.stats()["requests"]), 0);
+}

@@ -13,6 +13,9 @@
 /// 5: rounds are a barrier across the cluster (RoundDone, RoundStart, the
 /// Welcome's round): a version 4 worker would never say it finished a
 /// round, and would run the next ones unaligned.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: the start (StateChange) gives each node its share of the feeders'
+/// rows: a version 5 worker would take every row, handing rows that
+/// other nodes hand out too.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 tonic::include_proto!("lps.cluster.v1");

@@ -13,6 +13,8 @@
 //! - `variable`: [`Variable`], [`VarType`] and reading a path into a value.
 //! - `scope`: [`Session`], [`Globals`], [`Scope`].
 //! - `methods`: the declarative methods.
+//! - `feed`: feeders (`$feed`, beyond LPS): data files' rows, shared by
+//!   every core, split across a cluster's nodes.
 //! - `expr`: the boolean expressions of `skipIf`, `retry.if` and rules.
 //! - `arith`: integer arithmetic inside paths.
 //! - `xpath`: the XPath subset for XML variables and `$findxml`.
@@ -20,6 +22,7 @@
 mod args;
 mod arith;
 pub mod expr;
+pub mod feed;
 pub mod methods;
 mod scope;
 mod template;

@@ -6,17 +6,32 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::feed::{Feeds, Share};
 use crate::variable::Variable;
 
-/// The run's global variables and counters, shared by every client of
-/// every core; written rarely (global captures, `isGlobal=true`).
+/// The run's global variables, counters and feeders, shared by every
+/// client of every core; written rarely (global captures, `isGlobal=true`).
 #[derive(Debug, Default)]
 pub struct Globals {
     vars: RwLock<HashMap<String, Arc<Variable>>>,
     counters: Mutex<HashMap<String, i64>>,
+    feeds: Feeds,
 }
 
 impl Globals {
+    /// Globals whose feeders hand out this node's `share` of each file.
+    pub fn with_feed_share(share: Share) -> Globals {
+        Globals {
+            feeds: Feeds::new(share),
+            ..Globals::default()
+        }
+    }
+
+    /// The run's feeders (`$feed`).
+    pub fn feeds(&self) -> &Feeds {
+        &self.feeds
+    }
+
     /// Sets `name` (names are case-sensitive, as in LPS).
     pub fn put(&self, name: &str, value: Variable) {
         if let Ok(mut vars) = self.vars.write() {
@@ -62,6 +77,16 @@ impl Session {
 
     pub fn put(&mut self, name: &str, value: Variable) {
         self.vars.insert(name.to_string(), Arc::new(value));
+    }
+
+    /// Sets `name` to a value other clients hold too (a feeder's row).
+    pub fn put_shared(&mut self, name: &str, value: Arc<Variable>) {
+        self.vars.insert(name.to_string(), value);
+    }
+
+    /// Counts a read of nothing that is not a placeholder's (`$feed`).
+    pub(crate) fn miss(&mut self) {
+        self.misses += 1;
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Variable>> {

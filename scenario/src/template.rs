@@ -88,21 +88,26 @@ impl Template {
 
     /// The methods this template calls, nested arguments included.
     pub fn methods(&self) -> Vec<MethodId> {
+        self.calls().into_iter().map(|c| c.method).collect()
+    }
+
+    /// The method calls of this template, nested arguments included.
+    pub fn calls(&self) -> Vec<&Call> {
         let mut out = Vec::new();
-        self.collect_methods(&mut out);
+        self.collect_calls(&mut out);
         out
     }
 
-    fn collect_methods(&self, out: &mut Vec<MethodId>) {
+    fn collect_calls<'t>(&'t self, out: &mut Vec<&'t Call>) {
         for part in &self.parts {
             match part {
                 Part::Call(c) => {
-                    out.push(c.method);
+                    out.push(c);
                     for t in c.args.templates() {
-                        t.collect_methods(out);
+                        t.collect_calls(out);
                     }
                 }
-                Part::DynVar(t) => t.collect_methods(out),
+                Part::DynVar(t) => t.collect_calls(out),
                 _ => {}
             }
         }

@@ -352,10 +352,17 @@ fn csv_at(text: &str, path: &str) -> Option<String> {
 
 /// The records of a CSV text, the header first; fields may be quoted.
 pub fn csv_records(text: &str) -> Vec<Vec<String>> {
+    csv_records_at(text).into_iter().map(|(_, r)| r).collect()
+}
+
+/// [`csv_records`], each with the line it starts on (1-based; a quoted
+/// field may hold line breaks).
+pub fn csv_records_at(text: &str) -> Vec<(usize, Vec<String>)> {
     let mut records = Vec::new();
     let mut record = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
+    let (mut line, mut start) = (1, 1);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match (c, quoted) {
@@ -368,14 +375,20 @@ pub fn csv_records(text: &str) -> Vec<Vec<String>> {
             ('\r', false) => {}
             ('\n', false) => {
                 record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
+                records.push((start, std::mem::take(&mut record)));
+                line += 1;
+                start = line;
+            }
+            ('\n', true) => {
+                field.push(c);
+                line += 1;
             }
             _ => field.push(c),
         }
     }
     if !field.is_empty() || !record.is_empty() {
         record.push(field);
-        records.push(record);
+        records.push((start, record));
     }
     records
 }

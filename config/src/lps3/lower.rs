@@ -448,6 +448,69 @@ mod tests {
     }
 
     #[test]
+    fn a_feeders_file_is_read_at_load_and_its_faults_named() {
+        let dir = std::env::temp_dir().join(format!("lps-lower-feed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let good = write("users.csv", "name,password\nann,1\n");
+        let short = write("short.csv", "name,password\nann,1\nbob\n");
+        let feed = |args: &str| {
+            one(&format!(
+                "          method: GET\n        before:\n          - $feed({args})\n"
+            ))
+            .map(|_| ())
+        };
+        assert_eq!(feed(&format!("source={good}, variable=user")), Ok(()));
+        // A source known only at run time is not read now.
+        assert_eq!(feed("source=${file}, variable=user"), Ok(()));
+        let at = "p.yaml:11: rounds[0].iterations[0].before[0]: $feed:";
+        let cases = [
+            (
+                format!("source={short}, strategy=queue, variable=user"),
+                format!("{at} \"{short}\" line 3: 1 column(s), the header has 2"),
+            ),
+            (
+                "source=no-such-users.csv, variable=user".to_owned(),
+                format!(
+                    "{at} cannot read \"no-such-users.csv\": No such file or directory (os error 2)"
+                ),
+            ),
+            (
+                format!("source={good}, strategy=shuffle, variable=user"),
+                format!("{at} strategy \"shuffle\" is not queue, circular or random"),
+            ),
+            (
+                format!("source={good}"),
+                format!("{at} variable= (the name the row is stored as) is required"),
+            ),
+            (
+                "variable=user".to_owned(),
+                format!("{at} source= (the data file) is required"),
+            ),
+            (
+                format!("source={good}, format=xml, variable=user"),
+                format!("{at} format \"xml\" is not csv, json or text"),
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(feed(&args), Err(expected), "{args}");
+        }
+        // In a request's path too, at its key.
+        let err = lowered(&format!(
+            "  - name: R\n    iterations:\n      - name: a\n        httpRequest:\n          method: GET\n          url: http://127.0.0.1:1/$feed(source={short}, variable=u)\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("httpRequest.url: $feed:") && err.contains("line 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn scripts_are_lowered_into_templates_and_fixed_parts() {
         let p = one(
             "          method: POST\n          headers:\n            Accept: text/plain\n            Authorization: Bearer ${auth.Body.token}\n          payload:\n            raw: '{\"id\": ${id}}'\n          capture:\n            to: out\n            as: Json\n          retry:\n            if: ${out.StatusCode} >= 500\n        skipIf: ${n} = 0\n        before:\n          - $set(variable=n, value=1)\n",

@@ -4,7 +4,9 @@
 //! a raw payload) compiled into templates, and its capture. A fault names
 //! the plan file, line and key.
 
-use lps_scenario::{Template, VarType};
+use lps_scenario::feed::{self, Format, Strategy};
+use lps_scenario::methods::MethodId;
+use lps_scenario::{Call, Template, VarType};
 
 use super::check;
 use super::model::{self, Payload, Site};
@@ -100,7 +102,44 @@ impl Compiler<'_> {
     }
 
     fn compile(&self, line: usize, key: &str, text: &str) -> Result<Template, ConfigError> {
-        Template::compile(text).map_err(|e| self.refuse(line, key, e.to_string()))
+        let template =
+            Template::compile(text).map_err(|e| self.refuse(line, key, e.to_string()))?;
+        for call in template.calls() {
+            if call.method == MethodId::Feed {
+                self.feed(call)
+                    .map_err(|m| self.refuse(line, key, format!("$feed: {m}")))?;
+            }
+        }
+        Ok(template)
+    }
+
+    /// A `$feed` call's fixed arguments, and its file read now when its
+    /// `source` is fixed, so that a missing file or a short CSV row stops
+    /// the plan before any load.
+    fn feed(&self, call: &Call) -> Result<(), String> {
+        let fixed = |key: &str| call.args.get(key).and_then(Template::as_static);
+        if call.args.get("variable").is_none() {
+            return Err("variable= (the name the row is stored as) is required".into());
+        }
+        if let Some(s) = fixed("strategy")
+            && Strategy::parse(&s).is_none()
+        {
+            return Err(format!("strategy {s:?} is not queue, circular or random"));
+        }
+        let source = call.args.get_or_positional("source");
+        let Some(source) = source.and_then(Template::as_static) else {
+            return match source {
+                None => Err("source= (the data file) is required".into()),
+                // Known only at run time: a file that cannot be read then gives no rows.
+                Some(_) => Ok(()),
+            };
+        };
+        let format_name = fixed("format").unwrap_or_default();
+        let format = Format::parse(&format_name, source.trim())
+            .ok_or_else(|| format!("format {format_name:?} is not csv, json or text"))?;
+        feed::load(source.trim(), format)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn one(&self, script: Option<&model::Script>) -> Result<Option<Template>, ConfigError> {

@@ -12,17 +12,21 @@
 //! - `findxml`: `$findxml` over XML.
 //! - `crypto`: `$hash`, `$hmac`, `$jwtsign`, `$jwtclaim`.
 //! - `format`: `$format`.
+//! - `feed`: `$feed`, beyond LPS: a data file's next row for the client.
 //! - `store`: storing a typed result; .NET number text.
 
 mod cond;
 mod core;
 mod crypto;
+mod feed;
 mod find;
 mod findxml;
 mod format;
 mod math;
 mod read;
 pub(crate) mod store;
+
+pub(crate) use read::decode;
 
 use crate::args::Args;
 use crate::arith;
@@ -85,6 +89,8 @@ pub enum MethodId {
     Less,
     Equal,
     StringEquals,
+    /// Beyond LPS: a feeder's next row.
+    Feed,
 }
 
 /// Why a method name is not runnable.
@@ -135,6 +141,7 @@ pub fn lookup(name: &str) -> Result<MethodId, Lookup> {
         "find" => M::Find,
         "findxml" => M::FindXml,
         "setvariableif" | "setif" => M::SetVariableIf,
+        "feed" => M::Feed,
         other => return math_lookup(other),
     })
 }
@@ -186,6 +193,7 @@ pub fn call(call: &Call, scope: &mut Scope<'_>, out: &mut String) {
         M::FindXml => findxml::run(&mut cx),
         M::Hash | M::Hmac | M::JwtSign | M::JwtClaim => crypto::run(call.method, &mut cx),
         M::Format => format::run(&mut cx),
+        M::Feed => feed::run(&mut cx),
         m if math::handles(m) => math::run(m, &mut cx),
         m => {
             let (result, kind) = core::run(m, &mut cx);

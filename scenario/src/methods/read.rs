@@ -52,7 +52,8 @@ fn read_file(path: &str, encoding: &str) -> String {
     decode(&bytes, encoding)
 }
 
-fn decode(bytes: &[u8], encoding: &str) -> String {
+/// `bytes` as text in `encoding`, a byte-order mark deciding first.
+pub(crate) fn decode(bytes: &[u8], encoding: &str) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return String::from_utf8_lossy(rest).into_owned();
     }

@@ -1047,3 +1047,45 @@ fn jwtsign_rs256_with_pkcs8_and_pkcs1_pem_keys() {
     let t = r#"$jwtsign(claims={"sub":"1"}, key=not-a-pem, algorithm=RS256)"#;
     assert_eq!(run(t, &g, &mut s), "");
 }
+
+#[test]
+fn feed_gives_each_call_the_next_row_then_an_empty_variable() {
+    let dir = std::env::temp_dir().join(format!("lps-feed-method-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("users.csv");
+    std::fs::write(&path, "name,role\nann,admin\nbob,user\n").unwrap();
+    let call = format!(
+        "$feed(source={}, strategy=queue, variable=user)",
+        path.display()
+    );
+    let g = Globals::default();
+    let (mut a, mut b) = (Session::new(1), Session::new(2));
+    assert_eq!(run(&call, &g, &mut a), r#"{"name":"ann","role":"admin"}"#);
+    assert_eq!(run(&call, &g, &mut b), r#"{"name":"bob","role":"user"}"#);
+    assert_eq!(run("${user.name}/${user.role}", &g, &mut a), "ann/admin");
+    assert_eq!(run("${user.name}", &g, &mut b), "bob");
+    assert_eq!(a.take_misses() + b.take_misses(), 0);
+    // Used up: the client's row from before is gone, the call and the
+    // field's read count as reads of nothing, and skipIf can tell.
+    assert_eq!(run(&call, &g, &mut a), "");
+    assert_eq!(run("${user.name}", &g, &mut a), "");
+    assert_eq!(a.take_misses(), 2);
+    let skip = Template::compile(r#""${user.name}" == """#).unwrap();
+    assert!(crate::expr::eval_template(
+        &skip,
+        &mut Scope::new(&mut a, &g)
+    ));
+    assert!(!crate::expr::eval_template(
+        &skip,
+        &mut Scope::new(&mut b, &g)
+    ));
+    // Circular keeps going; the default strategy is queue.
+    let circular = format!("$feed({}, strategy=Circular, variable=u)", path.display());
+    let got: Vec<String> = (0..3)
+        .map(|_| run(&format!("{circular}${{u.name}}"), &g, &mut a))
+        .map(|t| t.rsplit('}').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(got, ["ann", "bob", "ann"]);
+    let default = format!("$feed(source={}, variable=v)", path.display());
+    assert_eq!(run(&default, &g, &mut b), "");
+}

@@ -9,7 +9,7 @@ use lps_config::Plan;
 use lps_engine::{RunOptions, Snapshot};
 
 use super::shared::Master;
-use super::state::State;
+use super::state::{OWN_NODE, State};
 use super::{MasterConfig, control, views};
 use crate::cluster;
 use crate::dashboard::live::Live;
@@ -144,6 +144,7 @@ fn run_own_load(
         start_at: Some(cluster::instant_of_unix_ms(start_ms)),
         // Each round after the first waits for every node's end of the one before.
         rounds: Some(master.own_rounds.clone()),
+        feed_share: Some(master.read(|s| s.feed_share(OWN_NODE))),
         ..opts.clone()
     };
     let mut seq = 0u64;

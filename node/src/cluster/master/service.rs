@@ -214,10 +214,19 @@ fn msg(kind: master_message::Kind) -> Result<MasterMessage, Status> {
     Ok(MasterMessage { kind: Some(kind) })
 }
 
-fn state_change((state, at): (State, u64)) -> Result<MasterMessage, Status> {
+/// A state change as node `node_id` is told it: with its share of the
+/// feeders' rows, fixed once the test is Ready.
+fn state_change(
+    master: &Master,
+    node_id: &str,
+    (state, at): (State, u64),
+) -> Result<MasterMessage, Status> {
+    let (feed_index, feed_nodes) = master.read(|s| s.feed_share(node_id));
     msg(master_message::Kind::State(proto::StateChange {
         state: state.to_proto() as i32,
         start_at_unix_ms: at,
+        feed_index,
+        feed_nodes,
     }))
 }
 
@@ -250,7 +259,7 @@ async fn serve_worker(
         .send(msg(master_message::Kind::Welcome(welcome)))
         .await
         .is_err()
-        || tx.send(state_change(first)).await.is_err()
+        || tx.send(state_change(master, node_id, first)).await.is_err()
     {
         return;
     }
@@ -263,7 +272,7 @@ async fn serve_worker(
             changed = states.changed() => match changed {
                 Ok(()) => {
                     let current = *states.borrow_and_update();
-                    sent(tx.send(state_change(current)).await)
+                    sent(tx.send(state_change(master, node_id, current)).await)
                 }
                 Err(_) => ControlFlow::Break(()),
             },

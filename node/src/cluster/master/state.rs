@@ -10,6 +10,9 @@ use lps_proto as proto;
 
 use crate::cluster::Counts;
 
+/// The node id of the master's own load (`MasterNodeIsWorker`).
+pub const OWN_NODE: &str = "master";
+
 /// How far ahead of "ready" the shared start instant lies.
 pub const START_LEAD: Duration = Duration::from_millis(400);
 /// How far ahead of the release a round's shared start instant lies: time
@@ -135,6 +138,9 @@ pub struct Node {
     pub rounds_done: u32,
     /// It sent a RoundDone for a round the plan does not have (logged once).
     pub bad_round: bool,
+    /// Its place among the nodes that run from the start: it takes the
+    /// feeders' rows `slot`, `slot + n`, ... `None`: it joined late.
+    pub feed_slot: Option<u32>,
 }
 
 impl Node {
@@ -157,6 +163,7 @@ impl Node {
             caught_up: false,
             rounds_done: 0,
             bad_round: false,
+            feed_slot: None,
         }
     }
 
@@ -376,6 +383,8 @@ pub struct MasterState {
     round: u32,
     /// When that round starts, in Unix ms (the start instant for round 0).
     round_start_ms: u64,
+    /// Nodes that run from the start, each with its feed slot (set at Ready).
+    feed_nodes: u32,
 }
 
 impl MasterState {
@@ -390,6 +399,7 @@ impl MasterState {
             full: false,
             round: 0,
             round_start_ms: 0,
+            feed_nodes: 0,
         }
     }
 
@@ -445,14 +455,15 @@ impl MasterState {
 
     /// Adds the master's own node, which runs load like a worker's.
     pub fn add_master_node(&mut self, host: String, cores: u32, now: Now) {
-        let mut own = Node::new("master".into(), 0, host, cores, Phase::Observer, now);
+        let mut own = Node::new(OWN_NODE.into(), 0, host, cores, Phase::Observer, now);
         own.is_master = true;
         self.nodes.push(own);
         self.note_end(now);
     }
 
     /// Idle -> Ready once enough workers are ready to run, the start
-    /// [`START_LEAD`] ahead; the observers then run.
+    /// [`START_LEAD`] ahead; the observers then run, each given its feed
+    /// slot in node order (the master's own node first).
     pub fn check_ready(&mut self, now: Now) {
         if self.state != State::Idle || self.ready_workers() < self.rules.expected_workers {
             return;
@@ -460,10 +471,24 @@ impl MasterState {
         self.start_at_ms = now.unix_ms + START_LEAD.as_millis() as u64;
         self.round_start_ms = self.start_at_ms;
         self.set_state(State::Ready);
+        let mut slots = 0;
         for n in self.nodes.iter_mut().filter(|n| n.phase == Phase::Observer) {
             n.phase = Phase::Running;
+            n.feed_slot = Some(slots);
+            slots += 1;
         }
+        self.feed_nodes = slots;
         self.note_end(now);
+    }
+
+    /// Node `node_id`'s share of every feeder's rows: `(slot, nodes)` for
+    /// a node that runs from the start; `(0, 0)`, no rows, for one that
+    /// joined later (the rows are all shared out already) or is unknown.
+    pub fn feed_share(&self, node_id: &str) -> (u32, u32) {
+        match self.node(node_id).and_then(|n| n.feed_slot) {
+            Some(slot) => (slot, self.feed_nodes),
+            None => (0, 0),
+        }
     }
 
     /// Workers that took part (whatever became of them).
@@ -1020,6 +1045,30 @@ mod tests {
             phases(&m),
             vec![("master", Phase::Running), ("w1", Phase::Running)]
         );
+    }
+
+    #[test]
+    fn nodes_running_from_the_start_share_the_feeders_rows_and_late_ones_take_none() {
+        let clock = Clock::new();
+        let mut m = MasterState::new(rules(2, true));
+        m.add_master_node("m".into(), 1, clock.at(0));
+        m.register(&reg("gone", 9), clock.at(1)).unwrap();
+        // It leaves before the start: it is forgotten and takes no slot.
+        m.left("gone", 9, clock.at(2));
+        m.register(&reg("w1", 1), clock.at(3)).unwrap();
+        assert_eq!(m.feed_share("w1"), (0, 0), "no share before the start");
+        m.register(&reg("w2", 2), clock.at(4)).unwrap();
+        assert_eq!(m.state(), State::Ready);
+        assert_eq!(m.feed_share("master"), (0, 3));
+        assert_eq!(m.feed_share("w1"), (1, 3));
+        assert_eq!(m.feed_share("w2"), (2, 3));
+        // A worker joining after the start gets no rows: all are shared out.
+        m.register(&reg("late", 3), clock.at(500)).unwrap();
+        assert_eq!(m.feed_share("late"), (0, 0));
+        assert_eq!(m.feed_share("stranger"), (0, 0));
+        // A reconnect (another session of the same process) keeps its slot.
+        m.register(&reg("w1", 1), clock.at(600)).unwrap();
+        assert_eq!(m.feed_share("w1"), (1, 3));
     }
 
     #[test]

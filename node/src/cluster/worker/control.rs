@@ -362,7 +362,15 @@ impl Control {
         match state {
             proto::State::Ready | proto::State::Running if !self.started => {
                 self.started = true;
-                self.tell(Event::Start(change.start_at_unix_ms));
+                if change.feed_nodes == 0 {
+                    eprintln!(
+                        "lps worker: joined after the start: the feeders' rows are shared out already, so a queue or circular $feed gives this worker none"
+                    );
+                }
+                self.tell(Event::Start {
+                    at_ms: change.start_at_unix_ms,
+                    feed_share: (change.feed_index, change.feed_nodes),
+                });
             }
             proto::State::Cancelled | proto::State::Failed => {
                 log::warn!("lps worker: the master cancelled the test");

@@ -70,8 +70,9 @@ enum Outgoing {
 
 /// From the control thread to the run.
 enum Event {
-    /// Start load at this wall-clock time (Unix ms).
-    Start(u64),
+    /// Start load at this wall-clock time (Unix ms), taking this share of
+    /// the feeders' rows (`RunOptions::feed_share`).
+    Start { at_ms: u64, feed_share: (u32, u32) },
     /// The worker cannot take part: unreachable or refused.
     Fatal(WorkerError),
     /// Every snapshot reached the master; after catching up this many

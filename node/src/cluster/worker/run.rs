@@ -53,8 +53,8 @@ pub fn run(
         rounds.clone(),
     );
     let control = control::spawn(control, stop.clone())?;
-    let start_ms = match wait_for_start(&events) {
-        Ok(ms) => ms,
+    let (start_ms, feed_share) = match wait_for_start(&events) {
+        Ok(start) => start,
         Err(e) => {
             // After a fatal answer the control thread ends: let it. After a
             // Ctrl-C it may still be connecting, and is not waited for.
@@ -66,6 +66,7 @@ pub fn run(
     };
     let opts = RunOptions {
         rounds: Some(rounds),
+        feed_share: Some(feed_share),
         ..opts.clone()
     };
     let engine = (&opts, cfg.watchdog.as_ref());
@@ -105,12 +106,13 @@ fn register(plan: &Plan, cfg: &WorkerConfig, opts: &RunOptions) -> proto::Regist
     }
 }
 
-/// Blocks until the master's start instant (Unix ms), a reason the worker
-/// cannot take part, or Ctrl-C.
-fn wait_for_start(events: &Receiver<Event>) -> Result<u64, WorkerError> {
+/// Blocks until the master's start instant (Unix ms) and this worker's
+/// share of the feeders' rows, a reason the worker cannot take part, or
+/// Ctrl-C.
+fn wait_for_start(events: &Receiver<Event>) -> Result<(u64, (u32, u32)), WorkerError> {
     loop {
         match events.recv() {
-            Ok(Event::Start(ms)) => return Ok(ms),
+            Ok(Event::Start { at_ms, feed_share }) => return Ok((at_ms, feed_share)),
             Ok(Event::Fatal(why)) => return Err(why),
             Ok(Event::Stopped) => return Err(WorkerError::Interrupted),
             // Only sent after the start.
@@ -164,7 +166,7 @@ fn wait_for_delivery(events: &Receiver<Event>, cfg: &WorkerConfig) -> Result<u32
             Ok(Event::Delivered { restarts }) => return Ok(restarts),
             Ok(Event::MasterGone(why) | Event::Fatal(why)) => return Err(why),
             // Start came before; Stopped: see above.
-            Ok(Event::Start(_) | Event::Stopped) => {}
+            Ok(Event::Start { .. } | Event::Stopped) => {}
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                 return Err(WorkerError::Unacknowledged { master: cfg.master });
             }
