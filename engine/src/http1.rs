@@ -34,14 +34,8 @@ pub fn build_request(
     body: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + body.len());
-    build_request_into(
-        &mut out,
-        method,
-        authority,
-        path_and_query,
-        headers.iter(),
-        body,
-    );
+    let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    build_request_into(&mut out, method, authority, path_and_query, pairs, body);
     out
 }
 
@@ -51,7 +45,7 @@ pub fn build_request_into<'a>(
     method: &str,
     authority: &str,
     path_and_query: &str,
-    headers: impl Iterator<Item = &'a (String, String)> + Clone,
+    headers: impl Iterator<Item = (&'a str, &'a str)> + Clone,
     body: &[u8],
 ) {
     out.extend_from_slice(method.as_bytes());

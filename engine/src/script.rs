@@ -51,7 +51,9 @@ impl Client {
     }
 }
 
-/// A request built for one send, reused by its lane.
+/// A request built for one send, reused by its lane: its buffers keep
+/// their capacity, so a request allocates only for what its templates
+/// produce the first times (and for a templated path).
 #[derive(Default)]
 pub(crate) struct Built {
     pub h1: Vec<u8>,
@@ -59,7 +61,11 @@ pub(crate) struct Built {
     pub head: bool,
     /// The response kept for a capture.
     pub kept: Kept,
-    text: String,
+    method: String,
+    path: String,
+    /// The templated headers' values, in order.
+    values: Vec<String>,
+    body: String,
 }
 
 /// Renders `templates` for their side effects (`before`, `after`).
@@ -158,80 +164,67 @@ pub(crate) fn build(
     built: &mut Built,
 ) -> Result<(), ErrorKind> {
     let r = &sc.script.request;
-    let parts = client.with(&core.shared.globals, |scope| {
-        render_parts(sc, r, scope, &mut built.text)
-    });
+    client.with(&core.shared.globals, |scope| render_parts(r, scope, built));
     count_misses(core, it.index, client);
-    let Parts {
-        method,
-        path,
-        headers,
-        body,
-    } = parts;
-    let all = sc.headers.iter().chain(headers.iter());
+    let method = r
+        .method
+        .as_ref()
+        .map_or(sc.method.as_str(), |_| built.method.as_str());
+    let path = r
+        .path
+        .as_ref()
+        .map_or(sc.path.as_str(), |_| built.path.as_str());
+    // LPS attaches a payload to POST, PUT and PATCH only.
+    let body: &[u8] = match (matches!(method, "POST" | "PUT" | "PATCH"), &r.body) {
+        (false, _) => &[],
+        (true, Some(_)) => built.body.as_bytes(),
+        (true, None) => &sc.body,
+    };
+    let fixed = sc.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let templated = r
+        .headers
+        .iter()
+        .zip(&built.values)
+        .map(|((n, _), v)| (n.as_str(), v.as_str()));
+    let all = fixed.chain(templated);
     built.head = method == "HEAD";
     built.h1.clear();
     http1::build_request_into(
         &mut built.h1,
-        &method,
+        method,
         &sc.authority,
-        &path,
+        path,
         all.clone(),
-        &body,
+        body,
     );
     built.h2 = match it.wire {
         crate::client::Wire::Http1 => None,
-        _ => Some(h2_request(sc, &method, &path, all, body)?),
+        _ => Some(h2_request(sc, method, path, all, body)?),
     };
     Ok(())
 }
 
-/// What the templates of one request gave.
-struct Parts {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn render_parts(
-    sc: &Scripted,
-    r: &RequestScript,
-    scope: &mut Scope<'_>,
-    text: &mut String,
-) -> Parts {
-    let mut render = |t: &Template| {
-        text.clear();
-        t.render(scope, text);
-        text.clone()
-    };
-    let method = r.method.as_ref().map_or_else(
-        || sc.method.clone(),
-        |t| render(t).trim().to_ascii_uppercase(),
-    );
-    let path = match &r.path {
-        Some(t) => lps_config::encode_request_target(&render(t)),
-        None => sc.path.clone(),
-    };
-    let headers = r
-        .headers
-        .iter()
-        .map(|(n, t)| (n.clone(), render(t)))
-        .collect();
-    // LPS attaches a payload to POST, PUT and PATCH only.
-    let body = if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-        match &r.body {
-            Some(t) => render(t).into_bytes(),
-            None => sc.body.clone(),
-        }
-    } else {
-        Vec::new()
-    };
-    Parts {
-        method,
-        path,
-        headers,
-        body,
+/// Renders the templated parts of the request into `built`'s buffers.
+fn render_parts(r: &RequestScript, scope: &mut Scope<'_>, built: &mut Built) {
+    if let Some(t) = &r.method {
+        built.method.clear();
+        t.render(scope, &mut built.method);
+        let upper = built.method.trim().to_ascii_uppercase();
+        built.method = upper;
+    }
+    if let Some(t) = &r.path {
+        built.path.clear();
+        t.render(scope, &mut built.path);
+        built.path = lps_config::encode_request_target(&built.path);
+    }
+    built.values.resize_with(r.headers.len(), String::new);
+    for ((_, t), value) in r.headers.iter().zip(built.values.iter_mut()) {
+        value.clear();
+        t.render(scope, value);
+    }
+    if let Some(t) = &r.body {
+        built.body.clear();
+        t.render(scope, &mut built.body);
     }
 }
 
@@ -239,19 +232,20 @@ fn h2_request<'a>(
     sc: &Scripted,
     method: &str,
     path: &str,
-    headers: impl Iterator<Item = &'a (String, String)>,
-    body: Vec<u8>,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
 ) -> Result<H2Request, ErrorKind> {
     let method = http::Method::from_bytes(method.as_bytes()).map_err(|_| ErrorKind::Protocol)?;
     let uri = format!("{}{path}", sc.origin)
         .parse()
         .map_err(|_| ErrorKind::Protocol)?;
-    let headers: Vec<(String, String)> = headers.cloned().collect();
+    let headers: Vec<(String, String)> =
+        headers.map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
     Ok(H2Request {
         method,
         uri,
         headers: crate::runner::h2_headers(&headers).map_err(|_| ErrorKind::Protocol)?,
-        body: Bytes::from(body),
+        body: Bytes::copy_from_slice(body),
     })
 }
 

@@ -146,3 +146,51 @@ fn retries_allocate_nothing_per_request_either() {
         "{small} allocations for 200 requests, {large} for 1,200: {extra} more"
     );
 }
+
+/// Allocations made while running `requests` requests whose header is
+/// built per request from a variable (an LPS 3.x template), and the count sent.
+fn allocations_templated(port: u16, requests: u64) -> (u64, u64) {
+    let opts = RunOptions {
+        threads: 1,
+        pin: false,
+        snapshot_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let mut plan = common::get_plan(port, Mode::Requests { requests });
+    plan.variables.push(lps_config::GlobalVariable {
+        name: "token".into(),
+        kind: lps_scenario::VarType::String,
+        raw: "abc".into(),
+        value: "abc".into(),
+        regex: None,
+    });
+    let header = lps_scenario::Template::compile("Bearer ${token}").unwrap();
+    let mut script = lps_config::Script::default();
+    script
+        .request
+        .headers
+        .push(("Authorization".into(), header));
+    plan.rounds[0].iterations[0].script = Some(std::sync::Arc::new(script));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
+    let agg = common::finish(run);
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before, agg.total().ok)
+}
+
+#[test]
+fn templated_requests_allocate_nothing_per_request_either() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = common::serve();
+    allocations_templated(port, 100);
+    let (small, sent_small) = allocations_templated(port, 1_000);
+    let (large, sent_large) = allocations_templated(port, 6_000);
+    assert_eq!((sent_small, sent_large), (1_000, 6_000));
+    let per = large.saturating_sub(small) as f64 / 5_000.0;
+    eprintln!(
+        "allocations: {small} for 1,000 templated requests, {large} for 6,000: {per:.2} per request"
+    );
+    // The request's bytes and the header's value go into buffers the lane
+    // reuses: what allocates is what a template's lookups clone, if anything.
+    assert!(per < 1.0, "{per} allocations per templated request");
+}
