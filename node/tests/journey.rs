@@ -112,6 +112,10 @@ fn skipped_requests_are_not_sent_and_reads_of_nothing_are_counted() {
     let dir = Scratch::new("journey-skip");
     let plan = format!(
         r#"name: Skip
+variables:
+  - name: doc
+    value: '{{"a": 1}}'
+    as: Json
 rounds:
   - name: r
     numberOfClients: 2
@@ -129,7 +133,7 @@ rounds:
           method: GET
       - name: unknown
         httpRequest:
-          url: {url}/tag/${{nosuch}}
+          url: {url}/tag/x${{doc.nosuch}}
           method: GET
 "#,
         url = target.url("")
@@ -139,14 +143,14 @@ rounds:
     assert_eq!(u(&its[0]["requests"]["skipped"]), 6, "{report}");
     assert_eq!(u(&its[0]["requests"]["total"]), 0, "{report}");
     assert_eq!(u(&its[1]["requests"]["skipped"]), 2, "{report}");
-    // An unknown variable is sent as written (LPS) and counted.
+    // A path a variable does not have reads nothing, and is counted.
     assert_eq!(u(&its[2]["requests"]["unresolved"]), 2, "{report}");
     let tags = &target.stats()["journey"]["tags"];
     assert!(
         tags.get("skipped").is_none() && tags.get("skipped-too").is_none(),
         "{tags}"
     );
-    assert_eq!(u(&tags["${nosuch}"]), 2, "{tags}");
+    assert_eq!(u(&tags["x"]), 2, "{tags}");
     assert_eq!(u(&report["requests"]["skipped"]), 8, "{report}");
 }
 
@@ -189,6 +193,25 @@ rounds:
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a report");
     assert_eq!(u(&report["requests"]["failed"]), 4, "{report}");
+}
+
+#[test]
+fn a_variable_the_plan_never_sets_is_an_error_at_its_line() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-unset");
+    let plan = format!(
+        "name: Typo\nrounds:\n  - name: r\n    iterations:\n      - name: login\n        httpRequest:\n          url: {url}/login\n          method: POST\n          capture:\n            to: auth\n      - name: me\n        httpRequest:\n          url: {url}/api/me\n          method: GET\n          headers:\n            Authorization: Bearer ${{auht.Body.token}}\n",
+        url = target.url("")
+    );
+    let path = dir.write("plan.yaml", plan);
+    let out = lps(&["run", path.to_str().expect("utf-8")], LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("plan.yaml:11: rounds[0].iterations[1].httpRequest.headers.Authorization: variable \"auht\" is not set by the plan"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(u(&target.stats()["requests"]), 0);
 }
 
 #[test]

@@ -125,6 +125,36 @@ impl Template {
             .collect()
     }
 
+    /// Every variable this template reads by a name known when compiled,
+    /// in method arguments and nested placeholders too.
+    pub fn reads(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_reads(&mut out);
+        out
+    }
+
+    fn collect_reads<'t>(&'t self, out: &mut Vec<&'t str>) {
+        for part in &self.parts {
+            match part {
+                Part::Var { name, .. } => out.push(name),
+                Part::DynVar(inner) => inner.collect_reads(out),
+                Part::Call(c) => c.args.templates().for_each(|t| t.collect_reads(out)),
+                Part::Text(_) => {}
+            }
+        }
+    }
+
+    /// The variables this template's method calls store (`variable=NAME`,
+    /// and the comparisons' `numberVariable=NAME`, written out).
+    pub fn sets(&self) -> Vec<&str> {
+        self.calls()
+            .into_iter()
+            .flat_map(|c| [c.args.raw("variable"), c.args.raw("numberVariable")])
+            .flatten()
+            .filter(|name| !name.contains('$') && !name.is_empty())
+            .collect()
+    }
+
     /// Appends the text for the client of `scope` to `out`.
     pub fn render(&self, scope: &mut Scope<'_>, out: &mut String) {
         for part in &self.parts {

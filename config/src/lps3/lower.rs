@@ -42,6 +42,7 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
     let mut lowering = Lowering {
         file,
         unused: Vec::new(),
+        uses: Vec::new(),
     };
     let mut rounds = Vec::with_capacity(plan.rounds.len());
     for (r, round) in plan.rounds.iter().enumerate() {
@@ -50,6 +51,7 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
             rounds.push(lowering.round(r, round)?);
         }
     }
+    check_reads(file, &plan, &lowering.uses)?;
     warnings.extend(lowering.unused);
     warnings.sort_by_key(|w| w.line);
     Ok(Lowered {
@@ -89,6 +91,37 @@ struct Lowering<'a> {
     file: &'a str,
     /// One warning per key accepted and not used, at its first use.
     unused: Vec<Warning>,
+    /// Where the scripts read and set variables.
+    uses: Vec<script::Use>,
+}
+
+/// Every variable a script reads by name must be set somewhere in the plan:
+/// a plan or environment variable, a capture's `to`, or a method's
+/// `variable=`. (LPS sends an unknown one as written; a typo would load.)
+fn check_reads(file: &str, plan: &model::Plan, uses: &[script::Use]) -> Result<(), ConfigError> {
+    let envs = plan.environments.iter().flat_map(|e| &e.variables);
+    let mut set: std::collections::HashSet<&str> = plan
+        .variables
+        .iter()
+        .chain(envs)
+        .map(|v| v.name.as_str())
+        .collect();
+    set.extend(uses.iter().flat_map(|u| u.sets.iter().map(String::as_str)));
+    // Rules read live metrics through this root (issue 17).
+    set.insert("Metrics");
+    for u in uses {
+        if let Some(name) = u.reads.iter().find(|n| !set.contains(n.as_str())) {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                line: Some(u.line),
+                key: u.key.clone(),
+                message: format!(
+                    "variable \"{name}\" is not set by the plan (its variables, environments, a capture's to or a method's variable=)"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Lowering<'_> {
@@ -147,7 +180,8 @@ impl Lowering<'_> {
         at: &str,
         it: &model::Iteration,
     ) -> Result<plan::Iteration, ConfigError> {
-        let (script, fixed) = script::lower_script(self.file, at, it)?;
+        let (script, fixed, uses) = script::lower_script(self.file, at, it)?;
+        self.uses.extend(uses);
         let at = format!("{at}.httpRequest");
         Ok(plan::Iteration {
             name: it.name.clone(),

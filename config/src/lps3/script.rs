@@ -4,6 +4,8 @@
 //! a raw payload) compiled into templates, and its capture. A fault names
 //! the plan file, line and key.
 
+use std::cell::RefCell;
+
 use lps_scenario::feed::{self, Format, Strategy};
 use lps_scenario::methods::MethodId;
 use lps_scenario::{Call, Template, VarType};
@@ -25,14 +27,27 @@ pub(super) struct Fixed {
     pub method: String,
 }
 
+/// Where a template reads and sets variables, for the check that every
+/// variable read is set somewhere in the plan.
+pub(super) struct Use {
+    pub line: usize,
+    pub key: String,
+    pub reads: Vec<String>,
+    pub sets: Vec<String>,
+}
+
 /// The iteration's script, `None` when it has nothing per request (then
-/// the engine sends fixed bytes), and the request's fixed parts.
+/// the engine sends fixed bytes), the request's fixed parts, and where its
+/// templates read and set variables.
 pub(super) fn lower_script(
     file: &str,
     at: &str,
     it: &model::Iteration,
-) -> Result<(Option<Script>, Fixed), ConfigError> {
-    let c = Compiler { file };
+) -> Result<(Option<Script>, Fixed, Vec<Use>), ConfigError> {
+    let c = Compiler {
+        file,
+        uses: RefCell::new(Vec::new()),
+    };
     let req = &it.request;
     let line = it.line;
     let (url, path) = c.split_url(line, &format!("{at}.httpRequest.url"), &req.url)?;
@@ -84,11 +99,12 @@ pub(super) fn lower_script(
         request: script,
     };
     let empty = script == Script::default();
-    Ok(((!empty).then_some(script), fixed))
+    Ok(((!empty).then_some(script), fixed, c.uses.into_inner()))
 }
 
 struct Compiler<'a> {
     file: &'a str,
+    uses: RefCell<Vec<Use>>,
 }
 
 impl Compiler<'_> {
@@ -110,6 +126,12 @@ impl Compiler<'_> {
                     .map_err(|m| self.refuse(line, key, format!("$feed: {m}")))?;
             }
         }
+        self.uses.borrow_mut().push(Use {
+            line,
+            key: key.to_owned(),
+            reads: template.reads().into_iter().map(str::to_owned).collect(),
+            sets: template.sets().into_iter().map(str::to_owned).collect(),
+        });
         Ok(template)
     }
 
@@ -247,6 +269,12 @@ impl Compiler<'_> {
                 Some(r.to_owned())
             }
         };
+        self.uses.borrow_mut().push(Use {
+            line: *line,
+            key: key.clone(),
+            reads: Vec::new(),
+            sets: vec![c.to.clone()],
+        });
         Ok(Capture {
             to: c.to.clone(),
             kind,
