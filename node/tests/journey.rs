@@ -215,6 +215,26 @@ fn a_variable_the_plan_never_sets_is_an_error_at_its_line() {
 }
 
 #[test]
+fn a_malformed_expression_is_an_error_at_its_line() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-expr");
+    // `||` is not Flee's: LPS would take the skipIf as false on every request.
+    let plan = format!(
+        "name: Expr\nvariables:\n  - name: n\n    value: 1\nrounds:\n  - name: r\n    iterations:\n      - name: i\n        skipIf: ${{n}} = 1 || ${{n}} = 2\n        httpRequest:\n          url: {}\n          method: GET\n",
+        target.url("/")
+    );
+    let path = dir.write("plan.yaml", plan);
+    let out = lps(&["run", path.to_str().expect("utf-8")], LIMIT);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("plan.yaml:9: rounds[0].iterations[0].skipIf: \"${n} = 1 || ${n} = 2\" is not an expression lps can evaluate"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(u(&target.stats()["requests"]), 0);
+}
+
+#[test]
 fn a_fault_in_a_script_names_its_line_before_any_load() {
     let target = Target::start(&[]);
     let dir = Scratch::new("journey-fault");

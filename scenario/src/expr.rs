@@ -21,6 +21,23 @@ pub enum Val {
     Float(f64),
     Str(String),
     Bool(bool),
+    /// A placeholder's value while a plan is checked ([`check`]): any of
+    /// the above; what it meets gives `Any` rather than an error.
+    Any,
+}
+
+/// Stands for a placeholder in the skeleton [`check`] reads.
+pub const ANY: char = '\u{E000}';
+
+/// Checks an expression before any value is known: `skeleton` is its text
+/// with each placeholder replaced by [`ANY`]. Errors are what no value can
+/// mend: syntax, `||`, unknown functions or members, a result that is not
+/// a boolean.
+pub fn check(skeleton: &str) -> Result<(), ExprError> {
+    match eval(skeleton)? {
+        Val::Bool(_) | Val::Any => Ok(()),
+        other => err(format!("it gives {other:?}, not true or false")),
+    }
 }
 
 /// Why an expression has no value (LPS logs it and takes false).
@@ -90,6 +107,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, ExprError> {
     while i < c.len() {
         let ch = c[i];
         if ch.is_whitespace() {
+            i += 1;
+        } else if ch == ANY {
+            out.push(Tok::Num(Val::Any));
             i += 1;
         } else if ch == '"' {
             let (text, next) = string_literal(&c, i + 1)?;
@@ -272,6 +292,7 @@ impl Parser<'_> {
                     .map(Val::Int)
                     .ok_or(ExprError("overflow".into())),
                 Val::Float(f) => Ok(Val::Float(-f)),
+                Val::Any => Ok(Val::Any),
                 _ => err("'-' needs a number"),
             };
         }
@@ -375,6 +396,7 @@ impl Parser<'_> {
 fn truth(v: &Val) -> Result<bool, ExprError> {
     match v {
         Val::Bool(b) => Ok(*b),
+        Val::Any => Ok(true),
         other => err(format!("{other:?} is not a boolean")),
     }
 }
@@ -389,6 +411,9 @@ fn num(v: &Val) -> Option<f64> {
 
 fn compare(op: &str, l: &Val, r: &Val) -> Result<bool, ExprError> {
     use std::cmp::Ordering;
+    if *l == Val::Any || *r == Val::Any {
+        return Ok(true);
+    }
     let ord = match (l, r) {
         (Val::Int(a), Val::Int(b)) => a.cmp(b),
         (Val::Str(a), Val::Str(b)) => match op {
@@ -417,6 +442,9 @@ fn compare(op: &str, l: &Val, r: &Val) -> Result<bool, ExprError> {
 }
 
 fn arith(op: &str, l: &Val, r: &Val) -> Result<Val, ExprError> {
+    if *l == Val::Any || *r == Val::Any {
+        return Ok(Val::Any);
+    }
     if op == "+"
         && let (Val::Str(_), _) | (_, Val::Str(_)) = (l, r)
     {
@@ -456,6 +484,7 @@ fn text(v: &Val) -> String {
         Val::Str(s) => s.clone(),
         Val::Bool(true) => "True".into(),
         Val::Bool(false) => "False".into(),
+        Val::Any => String::new(),
     }
 }
 
@@ -475,6 +504,14 @@ fn int_arg(args: &[Val], i: usize) -> Result<usize, ExprError> {
 
 /// A member of a string value.
 fn member(v: &Val, name: &str, args: &[Val]) -> Result<Val, ExprError> {
+    if *v == Val::Any || args.contains(&Val::Any) {
+        let known = MEMBERS.contains(&name.to_ascii_lowercase().as_str());
+        return if known {
+            Ok(Val::Any)
+        } else {
+            err(format!("no member {name}"))
+        };
+    }
     let Val::Str(s) = v else {
         return match name.to_ascii_lowercase().as_str() {
             "tostring" => Ok(Val::Str(text(v))),
@@ -514,7 +551,53 @@ fn member(v: &Val, name: &str, args: &[Val]) -> Result<Val, ExprError> {
 }
 
 /// `Math.*`, `String.*`, `Convert.*`.
+/// The string members [`member`] knows.
+const MEMBERS: &[&str] = &[
+    "startswith",
+    "endswith",
+    "contains",
+    "equals",
+    "toupper",
+    "toupperinvariant",
+    "tolower",
+    "tolowerinvariant",
+    "trim",
+    "tostring",
+    "length",
+    "indexof",
+    "replace",
+    "substring",
+];
+
+/// The functions [`static_call`] knows, as `type.name`.
+const STATICS: &[&str] = &[
+    "math.abs",
+    "math.max",
+    "math.min",
+    "math.floor",
+    "math.ceiling",
+    "math.round",
+    "math.pow",
+    "math.sqrt",
+    "string.isnullorempty",
+    "string.isnullorwhitespace",
+    "convert.toint32",
+    "convert.toint64",
+    "convert.todouble",
+    "convert.todecimal",
+    "convert.tostring",
+    "convert.toboolean",
+];
+
 fn static_call(ty: &str, name: &str, args: &[Val]) -> Result<Val, ExprError> {
+    if args.contains(&Val::Any) {
+        let known = STATICS.contains(&format!("{ty}.{name}").as_str());
+        return if known {
+            Ok(Val::Any)
+        } else {
+            err(format!("unknown {ty}.{name}"))
+        };
+    }
     let n = |i: usize| {
         args.get(i)
             .and_then(num)
@@ -604,6 +687,30 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(eval(text), Ok(Val::Bool(want)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_plan_s_expressions_are_checked_before_their_values_are_known() {
+        let a = ANY.to_string();
+        let fine = [
+            format!("{a} = 10"),
+            format!("\"{a}\" == \"\" or {a} <>200"),
+            format!("{a}.StartsWith(\"Clementina\")"),
+            format!("Math.Max({a}, 3) > 2 and not ({a} < 1)"),
+            a.clone(),
+        ];
+        for text in fine {
+            assert_eq!(check(&text), Ok(()), "{text}");
+        }
+        for text in [
+            format!("{a} = 1 || {a} = 2"),
+            format!("({a} = 1"),
+            format!("{a}.Frob()"),
+            format!("Math.Frob({a})"),
+            "5".to_string(),
+        ] {
+            assert!(check(&text).is_err(), "{text}");
         }
     }
 

@@ -125,6 +125,18 @@ impl Template {
             .collect()
     }
 
+    /// The text with each placeholder replaced by `marker`: what an
+    /// expression looks like before its values are known.
+    pub fn skeleton(&self, marker: char) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.clone(),
+                _ => marker.to_string(),
+            })
+            .collect()
+    }
+
     /// Every variable this template reads by a name known when compiled,
     /// in method arguments and nested placeholders too.
     pub fn reads(&self) -> Vec<&str> {

@@ -500,7 +500,10 @@ mod tests {
         };
         assert_eq!(feed(&format!("source={good}, variable=user")), Ok(()));
         // A source known only at run time is not read now.
-        assert_eq!(feed("source=${file}, variable=user"), Ok(()));
+        let dynamic = one(
+            "          method: GET\n        before:\n          - $set(variable=file, value=a.csv)\n          - $feed(source=${file}, variable=user)\n",
+        );
+        assert_eq!(dynamic.map(|_| ()), Ok(()));
         let at = "p.yaml:11: rounds[0].iterations[0].before[0]: $feed:";
         let cases = [
             (
@@ -547,7 +550,7 @@ mod tests {
     #[test]
     fn scripts_are_lowered_into_templates_and_fixed_parts() {
         let p = one(
-            "          method: POST\n          headers:\n            Accept: text/plain\n            Authorization: Bearer ${auth.Body.token}\n          payload:\n            raw: '{\"id\": ${id}}'\n          capture:\n            to: out\n            as: Json\n          retry:\n            if: ${out.StatusCode} >= 500\n        skipIf: ${n} = 0\n        before:\n          - $set(variable=n, value=1)\n",
+            "          method: POST\n          headers:\n            Accept: text/plain\n            Authorization: Bearer ${auth.Body.token}\n          payload:\n            raw: '{\"id\": ${id}}'\n          capture:\n            to: out\n            as: Json\n          retry:\n            if: ${out.StatusCode} >= 500\n        skipIf: ${n} = 0\n        before:\n          - $set(variable=n, value=1)\n          - $set(variable=id, value=2)\n          - $set(variable=auth, value=x)\n",
         )
         .expect("runs");
         let it = &p.plan.rounds[0].iterations[0];
@@ -559,7 +562,7 @@ mod tests {
         assert!(req.retry.is_some(), "an expression keeps the retry");
         let script = it.script.as_deref().expect("a script");
         let text = |t: &Option<lps_scenario::Template>| t.is_some();
-        assert!(text(&script.skip_if) && script.before.len() == 1);
+        assert!(text(&script.skip_if) && script.before.len() == 3);
         assert_eq!(script.request.headers.len(), 1);
         assert_eq!(script.request.headers[0].0, "Authorization");
         assert!(text(&script.request.body) && text(&script.request.retry_if));
@@ -577,7 +580,7 @@ mod tests {
     #[test]
     fn a_templated_path_keeps_its_host_fixed() {
         let p = lowered(
-            "  - name: R\n    iterations:\n      - name: I\n        httpRequest:\n          url: http://127.0.0.1:8080/items/${id}?q=$counter(start=1)\n          method: GET\n",
+            "  - name: R\n    iterations:\n      - name: I\n        before: ['$set(variable=id, value=7)']\n        httpRequest:\n          url: http://127.0.0.1:8080/items/${id}?q=$counter(start=1)\n          method: GET\n",
         )
         .expect("runs");
         let it = &p.plan.rounds[0].iterations[0];

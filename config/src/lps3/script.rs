@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use lps_scenario::feed::{self, Format, Strategy};
 use lps_scenario::methods::MethodId;
-use lps_scenario::{Call, Template, VarType};
+use lps_scenario::{Call, Template, VarType, expr};
 
 use super::check;
 use super::model::{self, Payload, Site};
@@ -85,7 +85,7 @@ pub(super) fn lower_script(
     }
     script.body = c.body(line, &format!("{at}.httpRequest.payload"), &req.payload)?;
     script.capture = req.capture.as_ref().map(|cap| c.capture(cap)).transpose()?;
-    script.skip_if = c.one(req.skip_if.as_ref())?;
+    script.skip_if = c.condition(req.skip_if.as_ref())?;
     script.before = c.all(&req.before)?;
     script.after = c.all(&req.after)?;
     if let Some(retry) = &req.retry {
@@ -93,7 +93,7 @@ pub(super) fn lower_script(
         script.stop_if = c.expression(retry.stop_if.as_ref())?;
     }
     let script = Script {
-        skip_if: c.one(it.skip_if.as_ref())?,
+        skip_if: c.condition(it.skip_if.as_ref())?,
         before: c.all(&it.before)?,
         after: c.all(&it.after)?,
         request: script,
@@ -181,9 +181,28 @@ impl Compiler<'_> {
     /// is lowered as such elsewhere.
     fn expression(&self, script: Option<&model::Script>) -> Result<Option<Template>, ConfigError> {
         match script {
-            Some(s) if model::literal_bool(&s.text).is_none() => self.one(Some(s)),
+            Some(s) if model::literal_bool(&s.text).is_none() => self.condition(Some(s)),
             _ => Ok(None),
         }
+    }
+
+    /// An expression (`skipIf`, a retry's `if`/`stopIf`), checked before its
+    /// values are known: LPS would take a malformed one as false on every
+    /// request.
+    fn condition(&self, script: Option<&model::Script>) -> Result<Option<Template>, ConfigError> {
+        let Some(t) = self.one(script)? else {
+            return Ok(None);
+        };
+        if let Some(s) = script {
+            expr::check(&t.skeleton(expr::ANY)).map_err(|e| {
+                self.refuse(
+                    s.site.line,
+                    &s.site.key,
+                    format!("{:?} is not an expression lps can evaluate: {e}", s.text),
+                )
+            })?;
+        }
+        Ok(Some(t))
     }
 
     /// The URL's fixed part and its per-request path and query, if any.
