@@ -152,6 +152,7 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
                     client_identity: None,
                 },
                 script: None,
+                failure_rules: Vec::new(),
             }],
             ..Round::single("Round-1", clients, Duration::ZERO)
         }],

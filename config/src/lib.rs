@@ -68,6 +68,7 @@ mod locate;
 pub mod lps3;
 pub mod plan;
 mod plan_file;
+pub mod rules;
 pub mod settings;
 mod target;
 mod tree;

@@ -209,6 +209,8 @@ pub struct Iteration {
     pub request: HttpRequest,
     /// Variables, captures and expressions; `None` for a fixed request.
     pub script: Option<Arc<Script>>,
+    /// LPS's `failureRules`: judged on the iteration's data when the run ends.
+    pub failure_rules: Vec<crate::rules::FailureRule>,
 }
 
 /// The LPS iteration modes, each with the numbers it needs.

@@ -662,6 +662,7 @@ impl IterationFile {
             startup_delay: Duration::ZERO,
             request,
             script: None,
+            failure_rules: Vec::new(),
         })
     }
 
@@ -1124,6 +1125,7 @@ rounds:
                         client_identity: None,
                     },
                     script: None,
+                    failure_rules: Vec::new(),
                 }],
                 ..Round::single("Round-1", 1, Duration::ZERO)
             }],

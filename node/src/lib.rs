@@ -26,6 +26,8 @@
 //! - [`EXIT_FAILED`] (1): the test failed: every request failed, none
 //!   completed, or the run could not complete.
 //! - [`EXIT_BAD_INPUT`] (2): the options, plan or settings are at fault.
+//! - [`EXIT_RULES`] (4): the test ran and a failure rule of its plan held
+//!   (judged on the merged data: a master's is the cluster's verdict).
 //! - [`EXIT_OUTPUT`] (3): the test ran and did not fail, but an output
 //!   (`--json`, `--histogram`, the summary) could not be written; the
 //!   others were. A failed test exits 1 all the same.
@@ -45,3 +47,4 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_OUTPUT: u8 = 3;
+pub const EXIT_RULES: u8 = 4;

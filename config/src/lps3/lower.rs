@@ -11,6 +11,7 @@ use super::script;
 use crate::error::ConfigError;
 use crate::plan::{self, Backoff, ClientIdentity, HttpVersion, MOST_CLIENTS, Stage, Target};
 use crate::plan_file::{is_framing_header, is_tchar};
+use crate::rules::{self, FailureRule};
 
 /// A plan the engine can run, and everything to tell the user about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +191,7 @@ impl Lowering<'_> {
             startup_delay: it.startup_delay,
             request: self.request(&at, it.line, &it.request, fixed)?,
             script: script.map(std::sync::Arc::new),
+            failure_rules: self.failure_rules(&it.failure_rules)?,
         })
     }
 
@@ -238,6 +240,32 @@ impl Lowering<'_> {
             retry: req.retry.as_ref().and_then(retry),
             client_identity,
         })
+    }
+
+    /// `failureRules`, parsed as LPS's validators read them; a rule with
+    /// an `expression` needs live metrics (issue 17) and is refused.
+    fn failure_rules(&self, rules: &[model::Rule]) -> Result<Vec<FailureRule>, ConfigError> {
+        let mut out = Vec::with_capacity(rules.len());
+        for rule in rules {
+            let refuse = |m: String| self.refuse(rule.site.line, rule.site.key.clone(), m);
+            if rule.expression.is_some() {
+                return Err(refuse("a rule's expression reads live metrics, which lps does not judge yet (issue 17); use metric".into()));
+            }
+            let Some(text) = &rule.metric else {
+                return Err(refuse("a rule needs metric".into()));
+            };
+            let condition = rules::condition(text).map_err(&refuse)?;
+            let error_codes = match &rule.error_status_codes {
+                Some(codes) => Some(rules::status_codes(codes).map_err(&refuse)?),
+                None => None,
+            };
+            out.push(FailureRule {
+                text: text.trim().to_owned(),
+                condition,
+                error_codes,
+            });
+        }
+        Ok(out)
     }
 
     /// The certificate and key of `clientCertificatePath`, read now so that a
@@ -464,8 +492,16 @@ mod tests {
                 "p.yaml:5: rounds[0].iterations[0].httpRequest.headers: \"Content-Length\" is not allowed: lps frames the payload itself (Content-Length)",
             ),
             (
-                "          method: GET\n        failureRules:\n          - metric: ErrorRate > 0.05\n",
-                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: failureRules: lps does not judge rules yet (issue 17)",
+                "          method: GET\n        terminationRules:\n          - metric: ErrorRate > 0.05\n",
+                "p.yaml:11: rounds[0].iterations[0].terminationRules[0]: terminationRules: lps does not judge rules yet (issue 17)",
+            ),
+            (
+                "          method: GET\n        failureRules:\n          - expression: ${Metrics.R.a.ErrorRate} > 0.05\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: a rule's expression reads live metrics, which lps does not judge yet (issue 17); use metric",
+            ),
+            (
+                "          method: GET\n        failureRules:\n          - metric: TTFB.P90 > 5\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: TTFB is not recorded by lps yet",
             ),
             (
                 "          method: GET\n          headers:\n            X-A: $nosuch(a=1)\n",

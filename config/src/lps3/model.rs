@@ -280,14 +280,11 @@ impl std::fmt::Display for Unsupported {
 
 impl Plan {
     /// The first use, in document order, of something lps cannot run yet:
-    /// the rules (issue 17).
+    /// the termination rules (issue 17).
     pub fn first_unsupported(&self) -> Option<Unsupported> {
         let inline = self.rounds.iter().flat_map(|r| &r.iterations);
         let mut uses = Vec::new();
         for iteration in self.iterations.iter().chain(inline) {
-            for rule in &iteration.failure_rules {
-                uses.push(keyed(&rule.site, "failureRules"));
-            }
             for rule in &iteration.termination_rules {
                 uses.push(keyed(&rule.site, "terminationRules"));
             }

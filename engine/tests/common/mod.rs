@@ -38,6 +38,7 @@ pub fn get_plan(port: u16, mode: Mode) -> Plan {
                     client_identity: None,
                 },
                 script: None,
+                failure_rules: Vec::new(),
             }],
             ..Round::single("r", 1, Duration::ZERO)
         }],

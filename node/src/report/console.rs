@@ -61,6 +61,20 @@ impl Report {
                 render_figures(&mut out, &it.figures, it.duration_s, "    ");
             }
         }
+        if !self.rules.is_empty() {
+            put!(out, "\n  Failure rules:");
+            for r in &self.rules {
+                let verdict = if r.failed { "FAIL" } else { "pass" };
+                let seen = super::outcome::observed(r.observed);
+                put!(
+                    out,
+                    "    {verdict}  {}/{}: {}  (observed {seen})",
+                    r.round,
+                    r.iteration,
+                    r.rule
+                );
+            }
+        }
         out
     }
 }

@@ -64,6 +64,9 @@ pub struct Report {
     /// What this node's watchdog did, when the settings have a `Watchdog`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watchdog: Option<WatchdogReport>,
+    /// LPS's failure rules and their verdicts, when the plan has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<super::RuleReport>,
 }
 
 /// The watchdog's pauses of this node's load.
@@ -360,6 +363,7 @@ impl Report {
             iterations,
             nodes: None,
             watchdog: None,
+            rules: Vec::new(),
         }
     }
 

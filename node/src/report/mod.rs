@@ -17,6 +17,7 @@ mod console;
 mod histogram;
 mod json;
 mod outcome;
+mod rules;
 mod write;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub use json::{
     RunInfo, SCHEMA_VERSION,
 };
 pub use outcome::{Verdict, why_all_failed};
+pub use rules::RuleReport;
 pub use write::{Destinations, Output, Written, check_writable, write, write_atomic};
 
 /// Why a report could not be written. Each names what it was writing; the

@@ -4,7 +4,7 @@
 use lps_config::Plan;
 use lps_engine::{ErrorKind, Stats};
 
-use crate::{EXIT_FAILED, EXIT_OK};
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_RULES};
 
 /// How the run went, as far as the exit code is concerned.
 #[derive(Debug, PartialEq)]
@@ -14,11 +14,34 @@ pub enum Verdict {
     AllFailed(String),
     /// The run ended on its own without a single completed request.
     NoneCompleted,
+    /// The run went well but these failure rules held.
+    RulesFailed(Vec<String>),
 }
 
 impl Verdict {
     /// Judges the merged `total` of a run of `plan`; a run stopped early
     /// (Ctrl-C) with nothing completed is not a failure.
+    /// A run that went well fails on the failure rules that held (`rules`).
+    pub fn with_rules(self, rules: &[super::RuleReport]) -> Verdict {
+        let held: Vec<String> = rules
+            .iter()
+            .filter(|r| r.failed)
+            .map(|r| {
+                format!(
+                    "{}/{}: {} (observed {})",
+                    r.round,
+                    r.iteration,
+                    r.rule,
+                    observed(r.observed)
+                )
+            })
+            .collect();
+        match self {
+            Verdict::Ok if !held.is_empty() => Verdict::RulesFailed(held),
+            other => other,
+        }
+    }
+
     pub fn of(plan: &Plan, total: &Stats, interrupted: bool) -> Verdict {
         if total.requests() > 0 && total.ok == 0 {
             Verdict::AllFailed(why_all_failed(plan, total))
@@ -35,6 +58,11 @@ impl Verdict {
             Verdict::Ok => {}
             Verdict::AllFailed(why) => log::error!("lps: every request failed: {why}"),
             Verdict::NoneCompleted => log::error!("lps: no request completed"),
+            Verdict::RulesFailed(rules) => {
+                for rule in rules {
+                    log::error!("lps: failure rule held: {rule}");
+                }
+            }
         }
     }
 
@@ -42,7 +70,17 @@ impl Verdict {
         match self {
             Verdict::Ok => EXIT_OK,
             Verdict::AllFailed(_) | Verdict::NoneCompleted => EXIT_FAILED,
+            Verdict::RulesFailed(_) => EXIT_RULES,
         }
+    }
+}
+
+/// A rule's observed value as the lines show it.
+pub fn observed(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.4}"),
+        None => "no data".into(),
     }
 }
 

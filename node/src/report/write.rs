@@ -73,6 +73,8 @@ pub fn write(
         .watchdog
         .as_ref()
         .map(super::json::WatchdogReport::new);
+    let run_us = outcome.duration.as_micros() as u64;
+    report.rules = super::rules::judge(plan, &outcome.aggregate, run_us);
     let total = outcome.aggregate.total();
     let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
@@ -102,7 +104,7 @@ pub fn write(
     {
         failed.push((Output::Dashboard, e));
     }
-    let verdict = Verdict::of(plan, &total, outcome.interrupted);
+    let verdict = Verdict::of(plan, &total, outcome.interrupted).with_rules(&report.rules);
     verdict.announce();
     Written { verdict, failed }
 }
