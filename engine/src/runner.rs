@@ -435,7 +435,15 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, EngineError> {
 fn h2_request(req: &lps_config::HttpRequest) -> Result<H2Request, EngineError> {
     let method = http::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| EngineError::Method(req.method.clone()))?;
-    let url = req.target.url();
+    // A templated path is kept as written (a method call may hold spaces):
+    // encoded, it is a valid URI, and plain paths are already encoded.
+    let t = &req.target;
+    let scheme = match t.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    let path = lps_config::encode_request_target(&t.path_and_query);
+    let url = format!("{scheme}://{}{path}", t.authority());
     let uri: http::Uri = url.parse().map_err(|_| EngineError::Url(url))?;
     Ok(H2Request {
         method,
@@ -744,5 +752,38 @@ async fn run_iteration(state: Rc<Core>, index: usize, (client, clients): (u32, u
     }
     if !state.stopped() {
         iteration::run(state, index, (client, clients), cx).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request whose path is a template (resolved per request) keeps the
+    /// text as written, spaces and all, as its fixed path: building the fixed
+    /// HTTP/2 request from it must not refuse the plan (LPS's documentation:
+    /// `url: ${baseUrl}/resources/$counter(start=1, end=50)`).
+    #[test]
+    fn a_templated_path_as_written_still_builds_the_fixed_h2_request() {
+        let target = lps_config::Target {
+            scheme: Scheme::Http,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            path_and_query: "/api/resources/$counter(start=1, end=50)".into(),
+        };
+        let req = lps_config::HttpRequest {
+            method: "GET".into(),
+            target,
+            headers: Vec::new(),
+            body: Vec::new(),
+            version: lps_config::HttpVersion::Http11,
+            retry: None,
+            client_identity: None,
+        };
+        let h2 = h2_request(&req).expect("a fixed HTTP/2 request");
+        assert_eq!(
+            h2.uri.to_string(),
+            "http://127.0.0.1:8080/api/resources/$counter(start=1,%20end=50)"
+        );
     }
 }

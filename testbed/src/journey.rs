@@ -159,11 +159,11 @@ pub fn data(file: DataFile) -> Response<RespBody> {
 
 /// Counts by key, keeping at most [`MAX_KEYS`] keys.
 #[derive(Debug, Default)]
-struct Tally(HashMap<String, u64>);
+pub(super) struct Tally(HashMap<String, u64>);
 
 impl Tally {
     /// Counts `key`; false when it is new and the tally is full (not counted by key).
-    fn add(&mut self, key: &str) -> bool {
+    pub(super) fn add(&mut self, key: &str) -> bool {
         if let Some(n) = self.0.get_mut(key) {
             *n += 1;
             return true;
@@ -175,7 +175,7 @@ impl Tally {
         true
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         Value::Object(
             self.0
                 .iter()
@@ -305,14 +305,14 @@ impl Journey {
     }
 
     /// Mints a token for `user`: `hex(user).serial.mac`.
-    fn issue(&self, user: &str) -> String {
+    pub(super) fn issue(&self, user: &str) -> String {
         let serial = self.next_id();
         let mac = self.keys.hash_one((serial, user));
         format!("{}.{serial:x}.{mac:016x}", hex(user.as_bytes()))
     }
 
     /// The user a token was issued to; `None` for anything this target did not issue.
-    fn user_of(&self, token: &str) -> Option<String> {
+    pub(super) fn user_of(&self, token: &str) -> Option<String> {
         let mut parts = token.rsplitn(3, '.');
         let mac = u64::from_str_radix(parts.next()?, 16).ok()?;
         let serial = u64::from_str_radix(parts.next()?, 16).ok()?;
@@ -381,13 +381,13 @@ impl Journey {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme in any case).
-fn bearer(req: &Request<Incoming>) -> Option<&str> {
+pub(super) fn bearer(req: &Request<Incoming>) -> Option<&str> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, Response<RespBody>> {
+pub(super) async fn read_body(body: Incoming) -> Result<Bytes, Response<RespBody>> {
     match Limited::new(body, MAX_JOURNEY_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -488,7 +488,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<RespBody> {
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<RespBody> {
     respond(
         status,
         "application/json",
@@ -496,11 +496,11 @@ fn json_response(status: StatusCode, value: &Value) -> Response<RespBody> {
     )
 }
 
-fn error(status: StatusCode, message: &str) -> Response<RespBody> {
+pub(super) fn error(status: StatusCode, message: &str) -> Response<RespBody> {
     json_response(status, &json!({ "error": message }))
 }
 
-fn not_allowed(allow: &'static str) -> Response<RespBody> {
+pub(super) fn not_allowed(allow: &'static str) -> Response<RespBody> {
     let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     response
         .headers_mut()

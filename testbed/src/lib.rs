@@ -16,6 +16,8 @@
 //!   counters live in one cache-line-padded slot per thread, summed only when `/stats` is asked.
 //! - `journey`: the journey routes (login, a token-guarded shop, tags, data documents) and
 //!   their counters, behind one lock that the load routes never take.
+//! - `fixtures`: routes in the shape of the demo APIs the LPS documentation's examples call
+//!   (fakestore, jsonplaceholder, httpbin's `/post`, stand-ins for invented hosts).
 //! - [`probe`]: a minimal blocking HTTP/1.1 client, to ask the target (or a dashboard) from tests.
 //!
 //! # Routes
@@ -33,11 +35,12 @@
 //! | `/api/...` | a small shop that answers only a `Bearer` token from `/login` |
 //! | `/tag/{value}` | 200, counting `value` |
 //! | `/data/users.csv`, `/data/items.xml` | fixed documents to capture from |
+//! | `/products`, `/carts`, `/auth/login`, `/users`, `/posts`, `/post`, `/hosts/{host}/...` | fixtures shaped like fakestore, jsonplaceholder and httpbin |
 //! | anything else | 404 (counted) |
 //!
 //! The journey routes (`/login`, `/api/`, `/tag/`, `/data/`, module `journey`) count what each
-//! request carried under `journey` in `/stats`; they are matched after every load route, so
-//! those pay nothing for them.
+//! request carried under `journey` in `/stats`, the fixtures (module `fixtures`) under
+//! `fixtures`; both are matched after every load route, so those pay nothing for them.
 //!
 //! # Example
 //! ```no_run
@@ -51,6 +54,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod fixtures;
 mod journey;
 pub mod probe;
 
@@ -204,6 +208,7 @@ pub fn spawn_until(opts: TargetOptions, stop: &CancellationToken) -> anyhow::Res
         pause_until_us: AtomicU64::new(0),
         arrivals: opts.record_arrivals.then(|| Mutex::new(Vec::new())),
         journey: journey::Journey::default(),
+        fixtures: fixtures::Fixtures::default(),
     });
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let mut handles = Vec::with_capacity(threads);
@@ -320,6 +325,8 @@ struct Shared {
     arrivals: Option<Mutex<Vec<u64>>>,
     /// Tokens and counters of the journey routes (touched by those routes only).
     journey: journey::Journey,
+    /// Counters of the fixture routes (touched by those routes only).
+    fixtures: fixtures::Fixtures,
 }
 
 impl Shared {
@@ -362,6 +369,7 @@ impl Shared {
         }
         self.pause_until_us.store(0, Relaxed);
         self.journey.reset();
+        self.fixtures.reset();
     }
 
     fn stats_json(&self) -> String {
@@ -384,6 +392,7 @@ impl Shared {
             "threads": self.cores.len(),
             "by_path": by_path,
             "journey": self.journey.stats(),
+            "fixtures": self.fixtures.stats(),
         });
         if let Some(arrivals) = &self.arrivals {
             let mut sorted = arrivals
@@ -420,11 +429,12 @@ enum Route {
     Api,
     Tag,
     Data,
+    Fixtures,
     NotFound,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    const ALL: [Route; 11] = [
         Route::Hello,
         Route::Status,
         Route::Delay,
@@ -434,6 +444,7 @@ impl Route {
         Route::Api,
         Route::Tag,
         Route::Data,
+        Route::Fixtures,
         Route::NotFound,
     ];
 
@@ -448,6 +459,7 @@ impl Route {
             Route::Api => "/api",
             Route::Tag => "/tag",
             Route::Data => "/data",
+            Route::Fixtures => "fixtures",
             Route::NotFound => "other",
         }
     }
@@ -466,6 +478,8 @@ enum Action<'a> {
     /// `/tag/{value}`, the value still URL-encoded.
     Tag(&'a str),
     Data(journey::DataFile),
+    /// A fixture page (fakestore, jsonplaceholder, httpbin shapes, stand-in hosts).
+    Fixture(fixtures::Page),
     Stats,
     StatsReset,
     Pause(Duration),
@@ -487,6 +501,7 @@ impl Action<'_> {
             Action::Api(_) => Some(Route::Api),
             Action::Tag(_) => Some(Route::Tag),
             Action::Data(_) => Some(Route::Data),
+            Action::Fixture(_) => Some(Route::Fixtures),
             Action::BadRequest(route, _) => Some(*route),
             Action::NotFound => Some(Route::NotFound),
             Action::Stats | Action::StatsReset | Action::Pause(_) => None,
@@ -550,7 +565,7 @@ fn journey_route(path: &str) -> Action<'_> {
     match path {
         "/data/users.csv" => Action::Data(journey::DataFile::UsersCsv),
         "/data/items.xml" => Action::Data(journey::DataFile::ItemsXml),
-        _ => Action::NotFound,
+        _ => fixtures::Page::parse(path).map_or(Action::NotFound, Action::Fixture),
     }
 }
 
@@ -695,6 +710,10 @@ impl Core {
             Action::Api(api) => self.shared.journey.api(api, req).await,
             Action::Tag(raw) => self.shared.journey.tag(raw),
             Action::Data(file) => journey::data(file),
+            Action::Fixture(page) => {
+                let shared = &self.shared;
+                shared.fixtures.serve(page, req, &shared.journey).await
+            }
             Action::BadRequest(_, reason) => text(StatusCode::BAD_REQUEST, reason),
             Action::NotFound => text(StatusCode::NOT_FOUND, "not found\n"),
         };
@@ -951,6 +970,13 @@ mod tests {
             ("/data/users.csv", Action::Data(journey::DataFile::UsersCsv)),
             ("/data/items.xml", Action::Data(journey::DataFile::ItemsXml)),
             ("/data/other.csv", Action::NotFound),
+            ("/products", Action::Fixture(fixtures::Page::Products)),
+            ("/users/1", Action::Fixture(fixtures::Page::User(1))),
+            (
+                "/hosts/api.example.com/users",
+                Action::Fixture(fixtures::Page::Host),
+            ),
+            ("/users/x", Action::NotFound),
             ("/login/", Action::NotFound),
             ("/api", Action::NotFound),
             ("/tag", Action::NotFound),

@@ -792,3 +792,148 @@ fn reset_clears_the_journey_counters_but_not_the_tokens() {
         serde_json::json!({"dave": 1})
     );
 }
+
+#[test]
+fn the_store_fixture_carts_logs_in_and_counts_authorized_cart_updates() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+    let json = ["Content-Type: application/json"];
+
+    let products = c.get("/products");
+    assert_eq!(products.status, 200);
+    let products = products.json().expect("JSON");
+    let cheap: Vec<u64> = products
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["price"].as_f64().is_some_and(|price| price < 50.0))
+        .map(|p| p["id"].as_u64().expect("an id"))
+        .collect();
+    assert_eq!(cheap, [2, 4, 5, 7]);
+    assert_eq!(c.get("/products/4").json().unwrap()["title"], "Silver Ring");
+    assert_eq!(c.get("/products/99").status, 404);
+
+    let cart = c.send(
+        "POST",
+        "/carts",
+        &json,
+        br#"{"userId": 1, "products": [{"productId": 2, "quantity": 1}, {"productId": 4, "quantity": 2}]}"#,
+    );
+    assert_eq!(cart.status, 200, "{}", cart.text());
+    let cart = cart.json().unwrap();
+    assert_eq!(cart["id"], 11);
+    assert_eq!(cart["products"][1]["quantity"], 2);
+    assert_eq!(c.send("POST", "/carts", &json, b"{not json").status, 400);
+    assert_eq!(c.get("/carts").status, 405);
+
+    let login = c.send(
+        "POST",
+        "/auth/login",
+        &json,
+        br#"{"username": "mor_2314", "password": "pw"}"#,
+    );
+    assert_eq!(login.status, 200);
+    let token = login.json().unwrap()["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let no_password = br#"{"username": "mor_2314"}"#;
+    assert_eq!(
+        c.send("POST", "/auth/login", &json, no_password).status,
+        400
+    );
+
+    let update = br#"{"userId": 1, "totalQuantity": 3}"#;
+    let auth = bearer(&token);
+    let put = c.send("PUT", "/carts/11", &[json[0], &auth], update);
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.json().unwrap()["id"], 11);
+    assert_eq!(put.json().unwrap()["totalQuantity"], 3);
+    let anonymous = c.send("PATCH", "/carts/11", &json, update);
+    assert_eq!(anonymous.status, 200);
+    let forged = bearer("6d6f72.1.0000000000000000");
+    let put = c.send("PUT", "/carts/11", &[json[0], &forged], update);
+    assert_eq!(put.status, 200);
+
+    let fixtures = &stats_of(addr)["fixtures"];
+    assert_eq!(fixtures["carts"], 1, "{fixtures}");
+    assert_eq!(
+        fixtures["cart_products"],
+        serde_json::json!({"2": 1, "4": 1})
+    );
+    assert_eq!(fixtures["logins"], serde_json::json!({"mor_2314": 1}));
+    assert_eq!(fixtures["cart_updates"], 3, "{fixtures}");
+    assert_eq!(fixtures["cart_updates_authorized"], 1, "{fixtures}");
+    assert_eq!(fixtures["requests"]["PUT /carts/11"], 2, "{fixtures}");
+    assert_eq!(
+        fixtures["headers"][&format!("authorization: Bearer {token}")],
+        1
+    );
+}
+
+#[test]
+fn the_placeholder_fixture_serves_users_and_what_they_own() {
+    let target = start(1, false);
+    let addr = target.local_addr();
+    let mut c = H1::connect(addr);
+
+    let users = c.get("/users").json().expect("JSON");
+    let users = users.as_array().expect("a list");
+    assert_eq!(users.len(), 10);
+    assert_eq!(users[0]["username"], "Bret");
+    assert_eq!(users[0]["company"]["name"], "Romaguera-Crona");
+    assert_eq!(users[9]["id"], 10);
+    assert_eq!(c.get("/users/1").json().unwrap(), users[0]);
+    let missing = c.get("/users/11");
+    assert_eq!((missing.status, missing.text().as_str()), (404, "{}"));
+    let todos = c.get("/users/1/todos").json().unwrap();
+    assert_eq!(todos.as_array().map(Vec::len), Some(4));
+    assert!(todos.as_array().unwrap().iter().all(|t| t["userId"] == 1));
+    assert_eq!(c.get("/users/2/albums").json().unwrap()[0]["id"], 4);
+    assert_eq!(c.get("/users/3/posts").json().unwrap()[0]["userId"], 3);
+    assert_eq!(c.get("/users/11/albums").status, 404);
+    assert_eq!(
+        c.get("/posts").json().unwrap().as_array().map(Vec::len),
+        Some(20)
+    );
+    assert_eq!(c.get("/posts/2").json().unwrap()["id"], 2);
+    assert_eq!(c.send("DELETE", "/users/1", &[], b"").status, 405);
+
+    let echoed = c.send("POST", "/post", &[], br#"{"a": 1}"#).json().unwrap();
+    assert_eq!(echoed["json"]["a"], 1);
+    assert_eq!(echoed["data"], r#"{"a": 1}"#);
+
+    let host = c.send(
+        "GET",
+        "/hosts/dev.api.example.com/users?x=1",
+        &["X-Timeout: 15", "Username: dev"],
+        b"",
+    );
+    assert_eq!(
+        host.json().unwrap(),
+        serde_json::json!({"host": "dev.api.example.com", "path": "/users", "method": "GET"})
+    );
+
+    let stats = stats_of(addr);
+    let fixtures = &stats["fixtures"];
+    assert_eq!(fixtures["requests"]["GET /users/1"], 1, "{fixtures}");
+    assert_eq!(
+        fixtures["requests"]["GET /hosts/dev.api.example.com/users"],
+        1
+    );
+    assert_eq!(
+        fixtures["headers"],
+        serde_json::json!({"x-timeout: 15": 1, "username: dev": 1})
+    );
+    // Every fixture request is counted once under `fixtures` (the two
+    // unparsable paths are not fixtures: 404, `other`).
+    assert_eq!(stats["by_path"]["fixtures"], 12, "{stats}");
+    assert_eq!(get(addr, "/users/x").status, 404);
+    assert_eq!(stats_of(addr)["by_path"]["other"], 1);
+
+    get(addr, "/stats/reset");
+    let fixtures = &stats_of(addr)["fixtures"];
+    assert_eq!(fixtures["requests"], serde_json::json!({}));
+    assert_eq!(fixtures["headers"], serde_json::json!({}));
+}
