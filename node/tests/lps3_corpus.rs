@@ -46,9 +46,9 @@ const CORPUS: &[Expect] = &[
     // The third client starts 2 x 300 ms after the first.
     plan("arrival-delay.yaml", 3, (0.6, 2.5)),
     plan("startup-delay.yaml", 4, (0.5, 2.5)),
-    // Two 400 ms requests at once, not one after the other.
-    plan("run-in-parallel.yaml", 2, (0.4, 0.75)),
-    plan("sequential.yaml", 2, (0.8, 2.0)),
+    // Two 600 ms requests at once (0.6 s), not one after the other (1.2 s).
+    plan("run-in-parallel.yaml", 2, (0.6, 1.15)),
+    plan("sequential.yaml", 2, (1.2, 2.5)),
     plan("delay-client-creation.yaml", 8, (0.6, 2.5)),
     plan("base-url.yaml", 6, (0.0, 2.0)),
     Expect {
@@ -67,9 +67,9 @@ const CORPUS: &[Expect] = &[
     plan("mode-crb.yaml", 9, (0.4, 2.0)),
     // Batches of 2 at 0, 400 and 800 ms.
     plan("mode-dcb.yaml", 6, (1.0, 2.5)),
-    // Batches of four 600 ms requests 250 ms apart end at 850 ms, not at
-    // 1200 ms as they would if a batch waited for the one before.
-    plan("maximize-throughput.yaml", 8, (0.83, 1.19)),
+    // Batches of four 900 ms requests 300 ms apart end at 1.2 s, not at
+    // 1.8 s as they would if a batch waited for the one before.
+    plan("maximize-throughput.yaml", 8, (1.2, 1.75)),
     plan("iteration-delay.yaml", 4, (0.6, 2.0)),
     plan("payloads.yaml", 5, (0.0, 2.0)),
     // Only the h2c iteration speaks HTTP/2: one connection.
