@@ -29,6 +29,8 @@
 //! - [`EXIT_OUTPUT`] (3): the test ran and did not fail, but an output
 //!   (`--json`, `--histogram`, the summary) could not be written; the
 //!   others were. A failed test exits 1 all the same.
+//! - [`EXIT_RULES`] (4): a limit or rule failed: `lps compare` found a
+//!   regression over its limits (the plan's rules will exit the same way).
 
 mod app;
 pub mod cluster;
@@ -45,3 +47,4 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_OUTPUT: u8 = 3;
+pub const EXIT_RULES: u8 = 4;
