@@ -26,11 +26,12 @@
 //! - [`EXIT_FAILED`] (1): the test failed: every request failed, none
 //!   completed, or the run could not complete.
 //! - [`EXIT_BAD_INPUT`] (2): the options, plan or settings are at fault.
-//! - [`EXIT_RULES`] (4): the test ran and a failure rule of its plan held
-//!   (judged on the merged data: a master's is the cluster's verdict).
 //! - [`EXIT_OUTPUT`] (3): the test ran and did not fail, but an output
 //!   (`--json`, `--histogram`, the summary) could not be written; the
 //!   others were. A failed test exits 1 all the same.
+//! - [`EXIT_RULES`] (4): a limit or rule failed: a failure rule of the plan
+//!   held (judged on the merged data: a master's is the cluster's verdict),
+//!   or `lps compare` found a regression over its limits.
 
 mod app;
 pub mod cluster;

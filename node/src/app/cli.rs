@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
     version,
     disable_help_flag = true,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  lps demo                                   start the built-in target and test it\n  lps --url http://127.0.0.1:8080/ -rc 1000 -nc 4\n  lps -u http://127.0.0.1:8080/ -im D -d 10 -nc 64 --rate 20000\n  lps run config/examples/quick.yaml --json report.json\n  lps target --listen 127.0.0.1:8080\n\nExit codes: 0 ok, 1 the test failed (every request failed), 2 bad input."
+    after_help = "Examples:\n  lps demo                                   start the built-in target and test it\n  lps --url http://127.0.0.1:8080/ -rc 1000 -nc 4\n  lps -u http://127.0.0.1:8080/ -im D -d 10 -nc 64 --rate 20000\n  lps run config/examples/quick.yaml --json report.json\n  lps target --listen 127.0.0.1:8080\n  lps compare base.json new.json --max-regression p99=10%,rps=5%\n\nExit codes: 0 ok, 1 the test failed (every request failed), 2 bad input, 3 an output could not be written, 4 a limit was exceeded (lps compare)."
 )]
 pub struct Cli {
     /// Print help.
@@ -161,6 +161,44 @@ pub enum Command {
         #[arg(long = "numberOfClients", short = 'c', default_value_t = 32)]
         clients: u32,
     },
+    /// Compare two JSON reports (a baseline and a new run) iteration by
+    /// iteration; with limits, exit 4 when the new run exceeds one.
+    Compare(CompareArgs),
+}
+
+/// `lps compare`'s options.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Limits: FIGURE=AMOUNT[,...]; figures requests, rps, error_rate, p50, p90, p99, \
+                  p99.9, max; N% relative to the baseline, or absolute: latencies in µs or \
+                  with us/ms/s, rps, requests, error_rate as a fraction (0.01) or in points (1pp).\n\
+                  Exit codes: 0 no limit exceeded, 2 bad input, 4 a limit exceeded."
+)]
+pub struct CompareArgs {
+    /// The baseline's JSON report (`--json` of an earlier run).
+    pub base: PathBuf,
+    /// The new run's JSON report.
+    pub new: PathBuf,
+    /// How much worse each figure may get, e.g. p99=10%,rps=5%,error_rate=0.01.
+    #[arg(long = "max-regression", value_name = "LIMITS")]
+    pub max_regression: Option<String>,
+    /// The same limits from a file: a map of figure to amount (JSON, or YAML).
+    #[arg(long, value_name = "FILE", conflicts_with = "max_regression")]
+    pub limits: Option<PathBuf>,
+    /// Both runs' histogram logs (`--histogram`), for the full distributions.
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"])]
+    pub histograms: Option<Vec<PathBuf>>,
+    /// A change within this many percent is `same` (the error rate: 0.1 points).
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 2.0,
+        allow_hyphen_values = true
+    )]
+    pub noise: f64,
+    /// Also write the comparison as JSON to PATH ('-': stdout, instead of the table).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
 }
 
 /// Which rounds of a plan run, and with which environments.
@@ -702,6 +740,8 @@ fn table(command: Option<&str>) -> Vec<&'static [Opt]> {
         Some("variable") => vec![VARIABLE, COMMON],
         Some("target") => vec![TARGET, COMMON],
         Some("demo") => vec![DEMO, ENGINE, OUTPUT, COMMON],
+        // Its options are spelt only as clap knows them.
+        Some("compare") => vec![COMMON],
         Some(word) if settings(word) => vec![COMMON],
         Some(_) => vec![COMMON],
     }
@@ -717,6 +757,7 @@ const COMMANDS: &[&str] = &[
     "variable",
     "target",
     "demo",
+    "compare",
     "cluster",
     "httpclient",
     "dashboard",

@@ -1,6 +1,7 @@
 //! The errors of the `lps` command, worded for the command line, and the
 //! exit code each calls for: the user's input (2) or the run (1); and the
-//! outputs of a finished run that could not be written (3).
+//! outputs of a finished run that could not be written (3). A limit
+//! exceeded (4) is not an error: `compare` returns its code.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +96,11 @@ pub enum Error {
     /// The report could not be written.
     #[error("{}", chain(.0))]
     Report(#[from] ReportError),
+
+    /// `lps compare` cannot compare: a report, histogram log or limit is
+    /// not acceptable.
+    #[error(transparent)]
+    Compare(#[from] crate::report::compare::CompareError),
 
     /// The run itself failed (the cluster, the built-in target, ...).
     #[error("{0:#}")]
@@ -200,6 +206,10 @@ mod tests {
             (Error::Engine(EngineError::Thread(io())), EXIT_FAILED),
             (Error::Report(ReportError::Stdout(io())), EXIT_FAILED),
             (Error::Run(anyhow::anyhow!("lost")), EXIT_FAILED),
+            (
+                Error::Compare(crate::report::compare::CompareError::Noise(-1.0)),
+                EXIT_BAD_INPUT,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error}");

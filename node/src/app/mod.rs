@@ -16,10 +16,12 @@
 //!   the two roles of a cluster, each ending with the report.
 //! - `demo`: the built-in target and a test of it.
 //! - `board`: the dashboard around a run.
+//! - `compare`: `lps compare`, two reports side by side, and its limits.
 //! - `error`: [`Error`], each failure with what it is about, and its exit code.
 
 mod board;
 mod cli;
+mod compare;
 mod demo;
 mod error;
 mod master;
@@ -158,6 +160,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             shutdown::cancel_on_ctrl_c(&stop);
             return demo::run(&engine, &output, request_count, clients, &stop);
         }
+        Command::Compare(args) => return compare::run(&args),
         Command::Create { plan, name } => plan_cmd::create(&plan, &name)?,
         Command::Round { plan, round } => plan_cmd::round(&plan, &round)?,
         Command::Iteration { plan, iteration } => plan_cmd::iteration(&plan, &iteration)?,

@@ -12,7 +12,10 @@
 //! - `histogram`: the HdrHistogram interval log ([`histogram_log`]).
 //! - `outcome`: the [`Verdict`] of a run and its exit code.
 //! - `write`: [`write`], which does all of the above at the end of a run.
+//! - `compare`: `lps compare`, two reports side by side and the limits on
+//!   regressions.
 
+pub mod compare;
 mod console;
 mod histogram;
 mod json;
