@@ -74,3 +74,48 @@ fn a_rule_lps_cannot_read_is_an_error_at_its_line() {
     );
     assert_eq!(u(&target.stats()["requests"]), 0);
 }
+
+#[test]
+fn junit_lists_the_run_and_each_rule_as_test_cases() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-junit");
+    let rules = "        failureRules:\n          - metric: ErrorRate > 0.5\n          - metric: TotalTime.Max > 60000\n";
+    let path = dir.write("plan.yaml", plan(&target.url(""), rules));
+    let junit = dir.path("rules.xml");
+    let out = lps(
+        &[
+            "run",
+            path.to_str().expect("utf-8"),
+            "-q",
+            "--junit",
+            junit.to_str().expect("utf-8"),
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testsuite name=\"Rules\" tests=\"3\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase classname=\"lps\" name=\"run\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase classname=\"r.bad\" name=\"ErrorRate &gt; 0.5\"")
+            && xml.contains("<failure message=\"ErrorRate &gt; 0.5 held\">observed 1</failure>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"TotalTime.Max &gt; 60000\" time=\"0.000\"/>"),
+        "{xml}"
+    );
+    // Opened and closed in pairs: well formed enough for any CI reader.
+    assert_eq!(xml.matches("<testcase").count(), 3);
+    assert_eq!(xml.matches("</testcase>").count(), 1);
+}

@@ -505,6 +505,9 @@ pub struct OutputArgs {
     /// Save the merged latency histogram (HdrHistogram log, V2 deflate).
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub histogram: Option<PathBuf>,
+    /// Write the verdict and the failure rules as JUnit XML test cases.
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub junit: Option<PathBuf>,
     /// No progress line and no console summary.
     #[arg(long, short = 'q', help_heading = "Reports")]
     pub quiet: bool,
@@ -563,6 +566,7 @@ const ENGINE: &[Opt] = &[
 const OUTPUT: &[Opt] = &[
     Opt(&["--json"], "json", One),
     Opt(&["--histogram"], "histogram", One),
+    Opt(&["--junit"], "junit", One),
     Opt(&["-q", "--quiet"], "quiet", Zero),
     Opt(&["--dashboard"], "dashboard", Zero),
     Opt(&["--dashboard-listen"], "dashboard-listen", One),

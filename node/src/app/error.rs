@@ -174,6 +174,7 @@ fn output_wording(output: Output, e: &ReportError) -> String {
         Output::Summary => return chain(e),
         Output::Json => "--json",
         Output::Histogram => "--histogram",
+        Output::Junit => "--junit",
         Output::Dashboard => "--dashboard",
     };
     format!("{option}: {}", chain(e))

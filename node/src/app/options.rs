@@ -75,7 +75,11 @@ pub fn model(engine: &EngineArgs) -> Model {
 
 /// Fails before the run, not after it, when a report file cannot be written.
 pub fn check_outputs(output: &OutputArgs) -> Result<(), Error> {
-    let files = [("--json", &output.json), ("--histogram", &output.histogram)];
+    let files = [
+        ("--json", &output.json),
+        ("--histogram", &output.histogram),
+        ("--junit", &output.junit),
+    ];
     for (option, path) in files {
         let Some(path) = path.as_deref().filter(|p| *p != Path::new("-")) else {
             continue;
@@ -96,6 +100,7 @@ pub fn destinations(output: &OutputArgs) -> Destinations<'_> {
     Destinations {
         json: output.json.as_deref(),
         histogram: output.histogram.as_deref(),
+        junit: output.junit.as_deref(),
         quiet: output.quiet,
     }
 }

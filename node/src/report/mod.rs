@@ -19,6 +19,7 @@ pub mod compare;
 mod console;
 mod histogram;
 mod json;
+mod junit;
 mod outcome;
 mod rules;
 mod write;
@@ -57,6 +58,12 @@ pub enum ReportError {
     HistogramEncode { name: String, message: String },
     #[error("cannot write the histogram log to {}", .path.display())]
     Histogram {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the JUnit report to {}", .path.display())]
+    Junit {
         path: PathBuf,
         #[source]
         source: std::io::Error,

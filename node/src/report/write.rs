@@ -22,6 +22,8 @@ pub struct Destinations<'a> {
     pub json: Option<&'a Path>,
     /// `--histogram`: the histogram log's file.
     pub histogram: Option<&'a Path>,
+    /// `--junit`: the verdict and the rules as JUnit XML.
+    pub junit: Option<&'a Path>,
     /// `--quiet`: no console summary.
     pub quiet: bool,
 }
@@ -35,6 +37,8 @@ pub enum Output {
     Json,
     /// `--histogram`.
     Histogram,
+    /// `--junit`.
+    Junit,
     /// The final report handed to the dashboard.
     Dashboard,
 }
@@ -105,6 +109,13 @@ pub fn write(
         failed.push((Output::Dashboard, e));
     }
     let verdict = Verdict::of(plan, &total, outcome.interrupted).with_rules(&report.rules);
+    if let Some(path) = to.junit {
+        let xml = super::junit::xml(&report, &verdict);
+        if let Err(source) = write_atomic(path, xml.as_bytes()) {
+            let path = path.to_path_buf();
+            failed.push((Output::Junit, ReportError::Junit { path, source }));
+        }
+    }
     verdict.announce();
     Written { verdict, failed }
 }
