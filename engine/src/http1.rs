@@ -466,31 +466,9 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     async fn skip_chunked(&mut self) -> Result<u64, (ErrorKind, u64)> {
         let mut read = 0u64;
         loop {
-            // Chunk size line.
-            let size = loop {
-                match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        self.start += used;
-                        break size;
-                    }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => return Err((ErrorKind::Protocol, read)),
-                }
-                read += self.fill_or_closed(read).await?;
-            };
+            let size = self.chunk_size(&mut read).await?;
             if size == 0 {
-                // Trailers end with an empty line.
-                loop {
-                    let data = &self.buf[self.start..self.end];
-                    if let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-                        self.start += pos + 2;
-                        if pos == 0 {
-                            return Ok(read);
-                        }
-                        continue;
-                    }
-                    read += self.fill_or_closed(read).await?;
-                }
+                return self.skip_trailers(read).await;
             }
             // Chunk data and its CRLF; a size line of 16 hex digits parses.
             let chunk = size.checked_add(2).ok_or((ErrorKind::Protocol, read))?;
@@ -498,6 +476,22 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                 .skip_exact(chunk, false)
                 .await
                 .map_err(|(k, n)| (k, read + n))?;
+        }
+    }
+
+    /// Reads the next chunk's size line; the bytes read for it are added
+    /// to `read`.
+    async fn chunk_size(&mut self, read: &mut u64) -> Result<u64, (ErrorKind, u64)> {
+        loop {
+            match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    self.start += used;
+                    return Ok(size);
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(_) => return Err((ErrorKind::Protocol, *read)),
+            }
+            *read += self.fill_or_closed(*read).await?;
         }
     }
 
@@ -538,17 +532,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     async fn keep_chunked(&mut self, out: &mut Vec<u8>) -> Result<u64, (ErrorKind, u64)> {
         let mut read = 0u64;
         loop {
-            let size = loop {
-                match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        self.start += used;
-                        break size;
-                    }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => return Err((ErrorKind::Protocol, read)),
-                }
-                read += self.fill_or_closed(read).await?;
-            };
+            let size = self.chunk_size(&mut read).await?;
             if size == 0 {
                 return self.skip_trailers(read).await;
             }
@@ -609,6 +593,16 @@ mod tests {
     /// Runs one exchange against a scripted peer that answers `reply` in
     /// pieces of `split` bytes, then closes if `close_after`.
     async fn exchange_with(reply: &[u8], split: usize, head: bool) -> Result<Response, Failure> {
+        exchange_keeping(reply, split, head, None).await
+    }
+
+    /// [`exchange_with`], keeping the response in `kept` when given.
+    async fn exchange_keeping(
+        reply: &[u8],
+        split: usize,
+        head: bool,
+        kept: Option<&mut Kept>,
+    ) -> Result<Response, Failure> {
         let (client, mut server) = tokio::io::duplex(1 << 20);
         let reply = reply.to_vec();
         let peer = tokio::spawn(async move {
@@ -624,10 +618,40 @@ mod tests {
         });
         let mut conn = Connection::new(client);
         let out = conn
-            .exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head)
+            .exchange_keeping(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", head, kept)
             .await;
         let _ = peer.await;
         out
+    }
+
+    #[tokio::test]
+    async fn a_kept_response_has_its_head_and_whole_body_however_framed() {
+        let replies: [(&[u8], &[u8]); 3] = [
+            (b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-Id: 7\r\n\r\nhello", b"hello"),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nT: x\r\n\r\n",
+                b"abcde",
+            ),
+            (b"HTTP/1.0 200 OK\r\n\r\nuntil close", b"until close"),
+        ];
+        for split in [1, 4, 1024] {
+            for (reply, body) in replies {
+                let mut kept = Kept::default();
+                let r = exchange_keeping(reply, split, false, Some(&mut kept)).await;
+                let r =
+                    r.unwrap_or_else(|f| panic!("{f:?} for {:?}", String::from_utf8_lossy(reply)));
+                assert_eq!(r.received, reply.len() as u64);
+                assert_eq!(kept.body, body, "split {split}");
+                let (status, _, headers) = kept.parts();
+                assert_eq!(status, r.status);
+                if r.status == 201 {
+                    assert!(
+                        headers.contains(&("X-Id".to_owned(), "7".to_owned())),
+                        "{headers:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// The same over a loopback TCP connection, where bodies are dropped in
