@@ -88,38 +88,38 @@ fn count_misses(core: &Core, index: usize, client: &Client) {
 /// A client's start of an iteration: `before`, then `skipIf`; false when
 /// it skips the iteration (counted as skipped).
 pub(crate) fn start_iteration(core: &Core, it: &Prepared, sc: &Scripted, client: &Client) -> bool {
-    let globals = &core.shared.globals;
     let s = &sc.script;
-    let skip = client.with(globals, |scope| {
-        run_all(&s.before, scope);
-        s.skip_if
-            .as_ref()
-            .is_some_and(|t| expr::eval_template(t, scope))
-    });
-    if skip {
-        core.stats.borrow_mut()[it.index].skipped += 1;
-    }
-    count_misses(core, it.index, client);
-    !skip
+    start(core, it, client, (&s.before, s.skip_if.as_ref()))
 }
 
 /// A client's end of an iteration: its `after`.
 pub(crate) fn end_iteration(core: &Core, it: &Prepared, sc: &Scripted, client: &Client) {
-    client.with(&core.shared.globals, |scope| {
-        run_all(&sc.script.after, scope)
-    });
-    count_misses(core, it.index, client);
+    end(core, it, client, &sc.script.after);
 }
 
 /// Before a request command: the request's `before`, then its `skipIf`;
 /// false when it is skipped (counted).
 pub(crate) fn start_request(core: &Core, it: &Prepared, sc: &Scripted, client: &Client) -> bool {
     let r = &sc.script.request;
+    start(core, it, client, (&r.before, r.skip_if.as_ref()))
+}
+
+/// After a request command (its retries included): its `after`.
+pub(crate) fn end_request(core: &Core, it: &Prepared, sc: &Scripted, client: &Client) {
+    end(core, it, client, &sc.script.request.after);
+}
+
+/// Runs `before`, then evaluates `skip_if`; false (and one skip counted)
+/// when it is true.
+fn start(
+    core: &Core,
+    it: &Prepared,
+    client: &Client,
+    (before, skip_if): (&[Template], Option<&Template>),
+) -> bool {
     let skip = client.with(&core.shared.globals, |scope| {
-        run_all(&r.before, scope);
-        r.skip_if
-            .as_ref()
-            .is_some_and(|t| expr::eval_template(t, scope))
+        run_all(before, scope);
+        skip_if.is_some_and(|t| expr::eval_template(t, scope))
     });
     if skip {
         core.stats.borrow_mut()[it.index].skipped += 1;
@@ -128,11 +128,9 @@ pub(crate) fn start_request(core: &Core, it: &Prepared, sc: &Scripted, client: &
     !skip
 }
 
-/// After a request command (its retries included): its `after`.
-pub(crate) fn end_request(core: &Core, it: &Prepared, sc: &Scripted, client: &Client) {
-    client.with(&core.shared.globals, |scope| {
-        run_all(&sc.script.request.after, scope)
-    });
+/// Runs `after` for its side effects.
+fn end(core: &Core, it: &Prepared, client: &Client, after: &[Template]) {
+    client.with(&core.shared.globals, |scope| run_all(after, scope));
     count_misses(core, it.index, client);
 }
 
