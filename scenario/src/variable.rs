@@ -265,51 +265,38 @@ pub fn select<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
     let mut i = usize::from(p.first() == Some(&'$'));
     let mut at = root;
     while i < p.len() {
-        match p[i] {
-            '.' => {
-                let start = i + 1;
-                let mut end = start;
-                while end < p.len() && p[end] != '.' && p[end] != '[' {
-                    end += 1;
-                }
-                let name: String = p[start..end].iter().collect();
-                at = at.get(name.as_str())?;
-                i = end;
-            }
-            '[' => {
-                let close = (i..p.len()).find(|&j| p[j] == ']')?;
-                let inner: String = p[i + 1..close].iter().collect();
-                let inner = inner.trim();
-                at = if let Some(name) = quoted(inner) {
-                    at.get(name)?
-                } else {
-                    let n = inner
-                        .parse::<i64>()
-                        .ok()
-                        .or_else(|| arith::eval_int(inner))?;
-                    at.get(usize::try_from(n).ok()?)?
-                };
-                i = close + 1;
-            }
-            _ => {
-                // A path without a leading dot names a property.
-                let start = i;
-                let mut end = start;
-                while end < p.len() && p[end] != '.' && p[end] != '[' {
-                    end += 1;
-                }
-                let name: String = p[start..end].iter().collect();
-                at = at.get(name.as_str())?;
-                i = end;
-            }
+        if p[i] == '[' {
+            let close = (i..p.len()).find(|&j| p[j] == ']')?;
+            let inner: String = p[i + 1..close].iter().collect();
+            let inner = inner.trim();
+            at = if let Some(name) = quoted(inner) {
+                at.get(name)?
+            } else {
+                let n = inner
+                    .parse::<i64>()
+                    .ok()
+                    .or_else(|| arith::eval_int(inner))?;
+                at.get(usize::try_from(n).ok()?)?
+            };
+            i = close + 1;
+            continue;
         }
+        // `.name`, or a bare name (a path without a leading dot names a
+        // property too).
+        let start = i + usize::from(p[i] == '.');
+        let end = (start..p.len())
+            .find(|&j| p[j] == '.' || p[j] == '[')
+            .unwrap_or(p.len());
+        let name: String = p[start..end].iter().collect();
+        at = at.get(name.as_str())?;
+        i = end;
     }
     Some(at)
 }
 
+/// `'name'` without its quotes.
 fn quoted(s: &str) -> Option<&str> {
-    let s = s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''));
-    s.or(None)
+    s.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
 }
 
 /// The text of the first node `path` (an XPath; `[1+1]` evaluated) selects.
