@@ -45,19 +45,30 @@ fn allocations_for(port: u16, requests: u64) -> (u64, u64) {
 /// Allocations made while running one iteration in `mode`, and the count sent.
 fn allocations_in(port: u16, mode: Mode) -> (u64, u64) {
     let opts = RunOptions {
-        threads: 1,
-        pin: false,
-        // Long enough that no snapshot tick falls inside a run.
-        snapshot_interval: Duration::from_secs(3600),
         // An open pause gate (a watchdog that never pauses): passing it
         // must cost nothing per request either.
         pause: Some(std::sync::Arc::new(PauseGate::new(Duration::from_millis(
             100,
         )))),
-        ..Default::default()
+        ..one_thread()
     };
+    allocations_of(&common::get_plan(port, mode), &opts)
+}
+
+/// One engine thread, unpinned, and no snapshot tick inside a run.
+fn one_thread() -> RunOptions {
+    RunOptions {
+        threads: 1,
+        pin: false,
+        snapshot_interval: Duration::from_secs(3600),
+        ..Default::default()
+    }
+}
+
+/// Allocations made while running `plan`, and the requests answered ok.
+fn allocations_of(plan: &lps_config::Plan, opts: &RunOptions) -> (u64, u64) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run = lps_engine::start(&common::get_plan(port, mode), &opts, Default::default()).unwrap();
+    let run = lps_engine::start(plan, opts, Default::default()).unwrap();
     let agg = common::finish(run);
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     (after - before, agg.total().ok)
@@ -111,23 +122,13 @@ fn batch_modes_allocate_nothing_per_request_either() {
 /// Allocations made while running `commands` request commands that each
 /// retry once, and the count sent.
 fn allocations_with_retry(port: u16, commands: u64) -> (u64, u64) {
-    let opts = RunOptions {
-        threads: 1,
-        pin: false,
-        snapshot_interval: Duration::from_secs(3600),
-        ..Default::default()
-    };
     let mut plan = common::get_plan(port, Mode::Requests { requests: commands });
     plan.rounds[0].iterations[0].request.retry = Some(lps_config::Retry {
         max_retries: 1,
         delay: Duration::from_millis(1),
         backoff: lps_config::Backoff::Fixed,
     });
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
-    let agg = common::finish(run);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    (after - before, agg.total().ok)
+    allocations_of(&plan, &one_thread())
 }
 
 #[test]
@@ -150,12 +151,6 @@ fn retries_allocate_nothing_per_request_either() {
 /// Allocations made while running `requests` requests whose header is
 /// built per request from a variable (an LPS 3.x template), and the count sent.
 fn allocations_templated(port: u16, requests: u64) -> (u64, u64) {
-    let opts = RunOptions {
-        threads: 1,
-        pin: false,
-        snapshot_interval: Duration::from_secs(3600),
-        ..Default::default()
-    };
     let mut plan = common::get_plan(port, Mode::Requests { requests });
     plan.variables.push(lps_config::GlobalVariable {
         name: "token".into(),
@@ -171,11 +166,7 @@ fn allocations_templated(port: u16, requests: u64) -> (u64, u64) {
         .headers
         .push(("Authorization".into(), header));
     plan.rounds[0].iterations[0].script = Some(std::sync::Arc::new(script));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
-    let agg = common::finish(run);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    (after - before, agg.total().ok)
+    allocations_of(&plan, &one_thread())
 }
 
 #[test]
