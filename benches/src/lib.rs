@@ -153,6 +153,7 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
                 },
                 script: None,
                 failure_rules: Vec::new(),
+                termination_rules: Vec::new(),
             }],
             ..Round::single("Round-1", clients, Duration::ZERO)
         }],

@@ -210,7 +210,10 @@ pub struct Iteration {
     /// Variables, captures and expressions; `None` for a fixed request.
     pub script: Option<Arc<Script>>,
     /// LPS's `failureRules`: judged on the iteration's data when the run ends.
-    pub failure_rules: Vec<crate::rules::FailureRule>,
+    pub failure_rules: Vec<crate::rules::Rule>,
+    /// LPS's `terminationRules`: judged live on the whole test's data; one
+    /// that holds for its grace period ends the iteration on every node.
+    pub termination_rules: Vec<crate::rules::Rule>,
 }
 
 /// The LPS iteration modes, each with the numbers it needs.

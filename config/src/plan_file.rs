@@ -663,6 +663,7 @@ impl IterationFile {
             request,
             script: None,
             failure_rules: Vec::new(),
+            termination_rules: Vec::new(),
         })
     }
 
@@ -1126,6 +1127,7 @@ rounds:
                     },
                     script: None,
                     failure_rules: Vec::new(),
+                    termination_rules: Vec::new(),
                 }],
                 ..Round::single("Round-1", 1, Duration::ZERO)
             }],

@@ -121,10 +121,22 @@ pub(crate) struct Shared {
     pub start: Instant,
     /// The round barrier across nodes, if any ([`crate::RunOptions::rounds`]).
     pub gate: Option<Arc<crate::rounds::RoundGate>>,
+    /// Iterations a termination rule ended, if the run judges any.
+    pub terminations: Option<Arc<crate::Terminations>>,
     /// The plan's global variables (LPS 3.x), and what clients make global.
     pub globals: lps_scenario::Globals,
     /// Some iteration has a script: clients keep a session.
     pub scripted: bool,
+}
+
+impl Shared {
+    /// True once a termination rule ended iteration `index`.
+    #[inline]
+    pub fn terminated(&self, index: usize) -> bool {
+        self.terminations
+            .as_ref()
+            .is_some_and(|t| t.is_terminated(index))
+    }
 }
 
 /// One core's state, shared by its tasks through `Rc`: no locks.
@@ -144,6 +156,13 @@ impl Core {
     #[inline]
     pub fn stopped(&self) -> bool {
         self.stopping.get().is_some()
+    }
+
+    /// True once the run is stopped or iteration `index` terminated: its
+    /// clients start nothing new.
+    #[inline]
+    pub fn ended(&self, index: usize) -> bool {
+        self.stopped() || self.shared.terminated(index)
     }
 
     /// Microseconds from the run's start to `at`.
@@ -309,7 +328,7 @@ impl Lane {
         self.send_once(core, it, schedule, Req::of(it)).await;
         if let Some(retry) = &it.retry {
             for n in 1..=retry.max_retries {
-                if !self.wait_retry(core, retry, n).await {
+                if !self.wait_retry(core, (it.index, retry), n).await {
                     return;
                 }
                 self.send_once(core, it, None, Req::of(it)).await;
@@ -337,7 +356,7 @@ impl Lane {
             if n > 0 {
                 let retry = it.retry.as_ref().expect("retries come from a retry");
                 if !script::retry_again(core, it, sc, client)
-                    || !self.wait_retry(core, retry, n).await
+                    || !self.wait_retry(core, (it.index, retry), n).await
                 {
                     break;
                 }
@@ -369,12 +388,12 @@ impl Lane {
     }
 
     /// Waits before retry `n`; false when no retry may start: the run
-    /// stopped, or the wait passes the lane's deadline (then the command
+    /// stopped or the iteration terminated, or the wait passes the lane's deadline (then the command
     /// lasts to the deadline rather than ending early, when the loop would
     /// start the next one at once). Retries are not paced: in the open
     /// model their latency runs from when they go out.
-    async fn wait_retry(&self, core: &Core, retry: &Retry, n: u32) -> bool {
-        if core.stopped() {
+    async fn wait_retry(&self, core: &Core, (index, retry): (usize, &Retry), n: u32) -> bool {
+        if core.ended(index) {
             return false;
         }
         let at = Instant::now() + retry.delay_before(n);
@@ -385,7 +404,7 @@ impl Lane {
             return false;
         }
         tokio::time::sleep_until(at).await;
-        !core.stopped()
+        !core.ended(index)
     }
 
     /// Sends one request of `it` and records it. Latency runs from the

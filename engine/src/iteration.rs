@@ -40,6 +40,10 @@ pub(crate) struct ClientCx {
 /// (a skip ends it) and its `after` last.
 pub(crate) async fn run(core: Rc<Core>, index: usize, who: (u32, u32), cx: ClientCx) {
     let shared = core.shared.clone();
+    // A terminated iteration starts for no client.
+    if shared.terminated(index) {
+        return;
+    }
     let it = &shared.iterations[index];
     let scripted = it.script.as_deref().zip(cx.client.as_deref());
     if let Some((sc, client)) = scripted
@@ -47,7 +51,11 @@ pub(crate) async fn run(core: Rc<Core>, index: usize, who: (u32, u32), cx: Clien
     {
         return;
     }
-    run_mode(&core, it, who, &cx).await;
+    let work = run_mode(&core, it, who, &cx);
+    match shared.terminations.as_deref() {
+        Some(t) => until_terminated(&core, work, t, index).await,
+        None => work.await,
+    }
     if let Some((sc, client)) = scripted {
         script::end_iteration(&core, it, sc, client);
     }
@@ -91,6 +99,36 @@ async fn run_mode(core: &Rc<Core>, it: &Prepared, (client, clients): (u32, u32),
         } => {
             let deadline = Some(start + duration);
             batches(core, (it, cx), None, deadline, batch, cooldown).await
+        }
+    }
+}
+
+/// Runs `work` (a client's run of iteration `index`) to its end or, once a
+/// termination rule ended the iteration, until nothing is in flight on this
+/// core or the grace is over: the loops start nothing new once they see it
+/// (`Core::ended`), and dropping `work` cuts what is left (a cooldown, a
+/// request past the grace: unfinished), as a stop does.
+async fn until_terminated(
+    core: &Core,
+    work: impl Future<Output = ()>,
+    terminations: &crate::Terminations,
+    index: usize,
+) {
+    tokio::pin!(work);
+    let Some(terminated) = terminations.terminated(index) else {
+        return work.await;
+    };
+    tokio::select! {
+        biased;
+        () = &mut work => return,
+        () = terminated => {}
+    }
+    let until = Instant::now() + core.shared.grace;
+    // Watched, as `runner::drain` watches it after a stop.
+    while core.in_flight.get() > 0 && Instant::now() < until {
+        tokio::select! {
+            () = &mut work => return,
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
         }
     }
 }
@@ -176,11 +214,12 @@ async fn closed(
     let mut i = 0u64;
     // `expired` as well as `draining`: a retry waits out to the deadline,
     // and no command may start at it before the deadline timer is seen.
-    while count.is_none_or(|n| i < n) && !draining.get() && !lane.expired() && !core.stopped() {
+    let ended = || core.ended(it.index);
+    while count.is_none_or(|n| i < n) && !draining.get() && !lane.expired() && !ended() {
         // Checked here first: awaiting `pass` on every request costs its
         // future's poll even when the gate is open.
         let held = gate.is_some_and(PauseGate::is_closed);
-        if held && !pass(gate, deadline, || core.stopped() || draining.get()).await {
+        if held && !pass(gate, deadline, || ended() || draining.get()).await {
             break;
         }
         if it.plain {
@@ -208,7 +247,8 @@ async fn paced(
     // When the lane was last free to send: its previous response.
     let mut free = Instant::now();
     let mut i = 0u64;
-    while count.is_none_or(|n| i < n) && !core.stopped() {
+    let ended = || core.ended(it.index);
+    while count.is_none_or(|n| i < n) && !ended() {
         let at = pace.at(i);
         if deadline.is_some_and(|d| at >= d || free >= d) {
             break;
@@ -218,7 +258,7 @@ async fn paced(
         // from its intended start, its send lag from the gate's opening
         // (the pause is not lps falling behind).
         let held = gate.is_some_and(PauseGate::is_closed);
-        if core.stopped() || !pass(gate, deadline, || core.stopped()).await {
+        if ended() || !pass(gate, deadline, ended).await {
             break;
         }
         if held {
@@ -269,7 +309,7 @@ async fn until_deadline(
 }
 
 /// Open model, when the loop has ended: every request that was due before
-/// the end (the deadline, or the stop) and was never sent, because the
+/// the end (the deadline, the stop or the termination) and was never sent, because the
 /// target kept its lane waiting, failed as a timeout, or a stall at the end
 /// of a test would vanish from the report. A request sent and not answered
 /// is unfinished, not late (see `client::InFlight`).
@@ -284,12 +324,13 @@ struct Late<'a> {
 
 impl Drop for Late<'_> {
     fn drop(&mut self) {
-        let end = match (self.deadline, self.core.stopping.get()) {
-            (Some(d), Some(s)) => d.min(s),
-            (Some(d), None) => d,
-            (None, Some(s)) => s,
-            // Not cut: every request was sent.
-            (None, None) => return,
+        let terminated = (self.core.shared.terminations.as_deref())
+            .and_then(|t| t.terminated_at(self.it.index))
+            .map(Instant::from_std);
+        let ends = [self.deadline, self.core.stopping.get(), terminated];
+        // Not cut: every request was sent.
+        let Some(end) = ends.into_iter().flatten().min() else {
+            return;
         };
         let late = self.pace.due(self.sent.get(), self.count, end);
         // Stats are borrowed only for a moment by code that never awaits.
@@ -381,11 +422,11 @@ async fn run_lane(
     mut lane: Lane,
 ) {
     loop {
-        while tickets.pending.get() == 0 || core.stopped() {
+        while tickets.pending.get() == 0 || core.ended(index) {
             tickets.issued.notified().await;
         }
         if gate.as_ref().is_some_and(|g| g.is_closed()) {
-            pass(gate.as_deref(), None, || core.stopped()).await;
+            pass(gate.as_deref(), None, || core.ended(index)).await;
             // The tickets may have been withdrawn meanwhile: look again.
             continue;
         }
@@ -453,13 +494,14 @@ async fn batches(
         // uses the precise timer instead.
         let mut alarm = it.maximize_throughput.then(Alarm::new);
         let mut sent = 0u64;
-        while !core.stopped() {
+        let ended = || core.ended(it.index);
+        while !ended() {
             let n = match limit {
                 Some(l) if sent >= l => break,
                 Some(l) => (l - sent).min(batch as u64),
                 None => batch as u64,
             };
-            if !pass(cx.pause.as_deref(), deadline, || core.stopped()).await {
+            if !pass(cx.pause.as_deref(), deadline, ended).await {
                 break;
             }
             let dispatched = Instant::now();

@@ -44,6 +44,7 @@ mod runner;
 mod script;
 mod snapshot;
 mod stats;
+mod terminate;
 
 pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;
@@ -58,5 +59,6 @@ pub use stats::{
     ErrorKind, LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, Span, Stats, is_success,
     new_histogram,
 };
+pub use terminate::Terminations;
 /// The one stop signal a run is given: cancelled, every core stops.
 pub use tokio_util::sync::CancellationToken;

@@ -29,6 +29,7 @@ use crate::rounds::RoundGate;
 use crate::script::{Client, Scripted};
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
+use crate::terminate::Terminations;
 use crate::{http1, iteration};
 use lps_config::{Mode, Plan, Scheme};
 use lps_scenario::feed::Share;
@@ -72,6 +73,9 @@ pub struct RunOptions {
     /// ... (`nodes` 0: none, a worker that joined after the start). `None`:
     /// every row (a node alone).
     pub feed_share: Option<(u32, u32)>,
+    /// Iterations a termination rule ended (the node that judges the
+    /// rules sets them); `None`: no iteration ends before its time.
+    pub terminations: Option<Arc<Terminations>>,
 }
 
 impl Default for RunOptions {
@@ -89,6 +93,7 @@ impl Default for RunOptions {
             pause: None,
             rounds: None,
             feed_share: None,
+            terminations: None,
         }
     }
 }
@@ -207,6 +212,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
         tls_h2: tls_connector(opts.insecure, &[b"h2", b"http/1.1"]),
         start: Instant::from_std(started),
         gate: opts.rounds.clone(),
+        terminations: opts.terminations.clone(),
         globals: globals(plan, opts.feed_share)?,
         scripted: plan
             .rounds

@@ -16,6 +16,7 @@
 //! - `dashboard`: its HTTP server, JSON API and Prometheus metrics;
 //!   `dashboard::live`, the live model of a running test.
 //! - `report`: console summary, JSON report, histogram log, and the verdict.
+//! - `rules`: LPS's failure and termination rules, judged on merged data.
 //! - `shutdown`: the one stop signal, and Ctrl-C.
 //! - `logger`: what lps says on stderr, and LPS's log file (`FileLogger`).
 //! - `watchdog`: LPS's watchdog: pauses the load while this node's memory,
@@ -39,6 +40,7 @@ mod dashboard;
 mod local;
 mod logger;
 pub mod report;
+mod rules;
 mod shutdown;
 mod watchdog;
 

@@ -12,6 +12,7 @@ use lps_engine::{Aggregate, CancellationToken, RunOptions, Snapshot, Stats};
 
 use crate::dashboard::live::Live;
 use crate::report::us;
+use crate::rules::RuleState;
 use crate::watchdog::{Pauses, Watchdog};
 
 /// What a finished (or stopped) run collected.
@@ -23,11 +24,14 @@ pub struct Outcome {
     pub interrupted: bool,
     /// What the watchdog did, when the settings have one.
     pub watchdog: Option<Pauses>,
+    /// The termination rules as they ended (the caller's [`crate::rules::Watch`]).
+    pub rules: Vec<RuleState>,
 }
 
 /// Runs `plan` to the end, or until `stop` is cancelled (Ctrl-C, the
-/// master's cancel). `on_tick` runs at least every 100 ms (the master
-/// refreshes its dashboard). `on_snapshot` sees every snapshot as it arrives (a
+/// master's cancel). `on_tick` runs at least every 100 ms with the merged
+/// data and the time into the run in µs (the termination rules are judged
+/// there). `on_snapshot` sees every snapshot as it arrives (a
 /// worker forwards them; a master merges its own). With `watchdog` limits,
 /// the load pauses while this node is over them.
 pub fn run(
@@ -36,7 +40,7 @@ pub fn run(
     mut on_snapshot: impl FnMut(&Snapshot),
     stop: &CancellationToken,
     live: Option<&Live>,
-    mut on_tick: impl FnMut(),
+    mut on_tick: impl FnMut(&Aggregate, u64),
 ) -> anyhow::Result<Outcome> {
     let watchdog = watchdog
         .map(Watchdog::start)
@@ -86,7 +90,10 @@ pub fn run(
         if let Some(live) = live {
             live.tick_if_due();
         }
-        on_tick();
+        let now_us = Instant::now()
+            .saturating_duration_since(run.started())
+            .as_micros();
+        on_tick(&aggregate, now_us as u64);
         // The engine holds the same token and stops by itself; this only
         // records that the run did not end on its own.
         interrupted |= stop.is_cancelled();
@@ -103,6 +110,7 @@ pub fn run(
         threads,
         interrupted,
         watchdog,
+        rules: Vec::new(),
     })
 }
 

@@ -78,7 +78,14 @@ fn bad_command_lines() {
         "LPS 3.x names the plan with -n/--name",
     );
     bad(&["--url", url, "-rp", "5"], "-ad/--arrivalDelay");
-    bad(&["--url", url, "-fr", "x"], "rules are not supported");
+    bad(
+        &["--url", url, "-fr", "x"],
+        "-fr/--failureRule: \"x\": expected metric, operator and value",
+    );
+    bad(
+        &["--url", url, "-tr", "TotalTime.P90 > 5;5s"],
+        "-tr/--terminationRule: gracePeriod: \"5s\" is not a time span",
+    );
     bad(&["--url", url, "-rc", "5", "-hv", "3"], "--httpVersion");
     bad(&["--url", url, "-rc", "5", "-h", "NoColon"], "--header");
     // lps frames the body itself: a user's framing header would replace its

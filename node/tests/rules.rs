@@ -1,5 +1,7 @@
-//! LPS's failure rules: judged on the run's data when it ends, exit code 4
-//! when one holds, each with its observed value in the report.
+//! LPS's rules on one node: failure rules judged on the run's data when it
+//! ends, termination rules judged live (an iteration ends once one held for
+//! its grace period); exit code 4 when one holds, each with its observed
+//! value in the report.
 
 mod common;
 
@@ -41,7 +43,7 @@ fn a_failure_rule_that_holds_fails_the_test_with_exit_code_4() {
     assert!(r[1]["observed"].as_f64().is_some_and(|ms| ms > 0.0), "{r}");
     assert_eq!(r[2]["failed"], false, "{r}");
     assert!(
-        stderr.contains("lps: failure rule held: r/bad: ErrorRate > 0.5 (observed 1)"),
+        stderr.contains("lps: failure rule r/bad: ErrorRate > 0.5 (observed 1)"),
         "{stderr}"
     );
     assert_eq!(u(&report["requests"]["total"]), 8);
@@ -118,4 +120,81 @@ fn junit_lists_the_run_and_each_rule_as_test_cases() {
     // Opened and closed in pairs: well formed enough for any CI reader.
     assert_eq!(xml.matches("<testcase").count(), 3);
     assert_eq!(xml.matches("</testcase>").count(), 1);
+}
+
+/// `bad` (503s) for up to a minute, then `good` (200s) 4 times.
+fn long_plan(url: &str, rules: &str) -> String {
+    format!(
+        "name: Rules\nrounds:\n  - name: r\n    iterations:\n      - name: bad\n        mode: D\n        duration: 60\n        httpRequest:\n          url: {url}/status/503\n          method: GET\n{rules}      - name: good\n        requestCount: 4\n        httpRequest:\n          url: {url}/\n          method: GET\n"
+    )
+}
+
+#[test]
+fn a_termination_rule_ends_its_iteration_after_its_grace_and_the_test_fails() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-terminate");
+    let rules = "        terminationRules:\n          - metric: ErrorRate > 0.5\n            gracePeriod: 00:00:01\n";
+    let started = std::time::Instant::now();
+    let (code, report, stderr) = run(&dir, &long_plan(&target.url(""), rules));
+    let took = started.elapsed();
+    assert_eq!(code, Some(4), "{stderr}");
+    // Not the minute the iteration asks for.
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let r = &report["rules"][0];
+    assert_eq!(r["kind"], "termination", "{r}");
+    assert_eq!(r["failed"], true, "{r}");
+    assert_eq!(r["observed"], 1.0, "{r}");
+    assert_eq!(r["grace_s"], 1.0, "{r}");
+    // The breach is seen once the first second's data is in, and must
+    // then last the grace.
+    let at = r["terminated_at_s"].as_f64().expect("terminated_at_s");
+    assert!((1.0..15.0).contains(&at), "{r}");
+    let bad = &report["iterations"][0];
+    assert!(
+        bad["duration_s"].as_f64().is_some_and(|d| d < at + 3.0),
+        "{bad}"
+    );
+    // The clients went on to the next iteration.
+    assert_eq!(u(&report["iterations"][1]["requests"]["total"]), 4);
+    assert!(
+        stderr.contains("lps: iteration r/bad terminated: the rule \"ErrorRate > 0.5\" held for its whole grace period of 1s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_expression_over_the_metrics_terminates_as_a_metric_does() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-expression");
+    let rules = "        terminationRules:\n          - expression: ${Metrics.r.bad.Throughput.ErrorRate} > 0.5 && ${Metrics.r.bad.Throughput.RequestsCount} >= 10\n";
+    let (code, report, stderr) = run(&dir, &long_plan(&target.url(""), rules));
+    assert_eq!(code, Some(4), "{stderr}");
+    let r = &report["rules"][0];
+    assert_eq!(r["failed"], true, "{r}");
+    assert_eq!(r["observed"], serde_json::Value::Null, "{r}");
+    let evaluated = r["evaluated"].as_str().expect("evaluated");
+    assert!(evaluated.starts_with("1 > 0.5 && "), "{r}");
+    assert_eq!(u(&report["iterations"][1]["requests"]["total"]), 4);
+}
+
+#[test]
+fn a_breach_shorter_than_the_grace_terminates_nothing() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-grace");
+    // Holds from the first response on, but the iteration lasts 2 s and
+    // the grace is a minute.
+    let rules = "        terminationRules:\n          - metric: TotalTime.Max > 0\n            gracePeriod: 00:01:00\n";
+    let text = long_plan(&target.url(""), rules)
+        .replace("duration: 60", "duration: 2")
+        .replace("/status/503", "/");
+    let (code, report, stderr) = run(&dir, &text);
+    assert_eq!(code, Some(0), "{stderr}");
+    let r = &report["rules"][0];
+    assert_eq!(r["failed"], false, "{r}");
+    assert_eq!(r["terminated_at_s"], serde_json::Value::Null, "{r}");
+    let bad = &report["iterations"][0];
+    assert!(
+        bad["duration_s"].as_f64().is_some_and(|d| d >= 2.0),
+        "{bad}"
+    );
 }

@@ -152,6 +152,19 @@ fn reports_of_every_kind_of_run_validate() {
         vec![
             "--url", &ok, "-im", "CRB", "-rc", "6", "-bs", "3", "-cdt", "10",
         ],
+        // Rules: a failure rule that holds, a termination rule that fires.
+        vec![
+            "--url",
+            &status,
+            "-im",
+            "D",
+            "-d",
+            "20",
+            "-fr",
+            "ErrorRate > 0.5",
+            "-tr",
+            "TotalTime.Max >= 0;00:00:00",
+        ],
     ];
     for args in runs {
         let (_, report, stderr) = lps_json(&args, Duration::from_secs(30));

@@ -16,6 +16,9 @@
 /// 6: the start (StateChange) gives each node its share of the feeders'
 /// rows: a version 5 worker would take every row, handing rows that
 /// other nodes hand out too.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: the master terminates iterations on every node (Terminate) when a
+/// termination rule holds on the merged data: a version 6 worker would run
+/// them on. Snapshots carry the TTFB and TLS handshake histograms.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 tonic::include_proto!("lps.cluster.v1");

@@ -76,6 +76,18 @@ pub struct IterationSpec {
     pub cool_down_time: Option<String>,
     pub maximize_throughput: Option<String>,
     pub request: RequestSpec,
+    /// `failureRules` and `terminationRules`: each replaces the iteration's
+    /// list when given, and leaves it as it is when empty.
+    pub failure_rules: Vec<RuleSpec>,
+    pub termination_rules: Vec<RuleSpec>,
+}
+
+/// A rule as the command line gives it (`-fr`, `-tr`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub metric: String,
+    pub grace_period: Option<String>,
+    pub error_status_codes: Option<String>,
 }
 
 /// The `httpRequest` keys an iteration command sets.
@@ -426,6 +438,14 @@ fn write_iteration(
     for (names, value) in keys {
         put(map, names, value.as_deref().map(text));
     }
+    for (key, rules) in [
+        ("failureRules", &spec.failure_rules),
+        ("terminationRules", &spec.termination_rules),
+    ] {
+        if !rules.is_empty() {
+            put(map, &[key], Some(rule_list(rules)));
+        }
+    }
     let request = map_at(map, &["httpRequest"], "httpRequest", file)?;
     let r = &spec.request;
     let headers = r
@@ -501,6 +521,22 @@ fn node(value: Value) -> Node {
 
 fn text(s: &str) -> Node {
     node(Value::Text(s.to_owned()))
+}
+
+/// Rules as LPS writes them: `metric`, then `gracePeriod` and
+/// `errorStatusCodes` when given.
+fn rule_list(rules: &[RuleSpec]) -> Node {
+    let rule = |r: &RuleSpec| {
+        let mut keys = vec![entry("metric", text(&r.metric))];
+        if let Some(g) = &r.grace_period {
+            keys.push(entry("gracePeriod", text(g)));
+        }
+        if let Some(c) = &r.error_status_codes {
+            keys.push(entry("errorStatusCodes", text(c)));
+        }
+        node(Value::Map(keys))
+    };
+    node(Value::List(rules.iter().map(rule).collect()))
 }
 
 fn texts(items: &[String]) -> Node {
@@ -678,6 +714,8 @@ mod tests {
                 payload: some("ping: 5"),
                 ..RequestSpec::default()
             },
+            failure_rules: Vec::new(),
+            termination_rules: Vec::new(),
         }
     }
 

@@ -1,17 +1,17 @@
 //! An LPS 3.x plan lowered to what the engine runs ([`crate::Plan`]), or
-//! refused with the file, line and key of what lps cannot run yet.
+//! refused with the file, line and key of what lps cannot run.
 
 use std::time::Duration;
 
 use super::certificate;
 use super::check;
 use super::load::{Loaded, Warning, WarningKind};
-use super::model::{self, Feature, Payload, Unsupported};
+use super::model::{self, Payload};
 use super::script;
 use crate::error::ConfigError;
 use crate::plan::{self, Backoff, ClientIdentity, HttpVersion, MOST_CLIENTS, Stage, Target};
 use crate::plan_file::{is_framing_header, is_tchar};
-use crate::rules::{self, FailureRule};
+use crate::rules::{self, Check, Rule};
 
 /// A plan the engine can run, and everything to tell the user about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,23 +27,19 @@ pub struct Lowered {
 /// its body, as it would with any fixed boundary).
 const BOUNDARY: &str = "lps-form-boundary-5d1c9a7e3b";
 
-/// Lowers `loaded` (read from `file`). Refuses the first use of what lps
-/// cannot run yet: variables, environments, captures, expressions (a
-/// retry's `if` and `stopIf` included, unless a literal `true` or `false`),
-/// rules and placeholders. Reads client certificate files.
+/// Lowers `loaded` (read from `file`): its scripts compiled, its rules
+/// parsed, what they read checked. Reads client certificate files.
 pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
     let Loaded {
         plan,
         mut warnings,
         globals,
     } = loaded;
-    if let Some(use_) = plan.first_unsupported() {
-        return Err(unsupported(file, &use_));
-    }
     let mut lowering = Lowering {
         file,
         unused: Vec::new(),
         uses: Vec::new(),
+        metric_refs: Vec::new(),
     };
     let mut rounds = Vec::with_capacity(plan.rounds.len());
     for (r, round) in plan.rounds.iter().enumerate() {
@@ -53,6 +49,7 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
         }
     }
     check_reads(file, &plan, &lowering.uses)?;
+    check_metric_refs(file, &rounds, &lowering.metric_refs)?;
     warnings.extend(lowering.unused);
     warnings.sort_by_key(|w| w.line);
     Ok(Lowered {
@@ -65,27 +62,32 @@ pub fn lower(loaded: Loaded, file: &str) -> Result<Lowered, ConfigError> {
     })
 }
 
-fn unsupported(file: &str, use_: &Unsupported) -> ConfigError {
-    let message = match &use_.feature {
-        Feature::Key(key @ ("failureRules" | "terminationRules")) => {
-            format!("{key}: lps does not judge rules yet (issue 17)")
+/// Every `${Metrics.<round>.<iteration>...}` of a rule's expression names an
+/// iteration of the plan (LPS would read nothing, and the rule never hold).
+fn check_metric_refs(
+    file: &str,
+    rounds: &[plan::Round],
+    refs: &[(usize, String, rules::MetricRef)],
+) -> Result<(), ConfigError> {
+    for (line, key, r) in refs {
+        let found = rounds
+            .iter()
+            .filter(|round| round.name == r.round)
+            .flat_map(|round| &round.iterations)
+            .any(|it| it.name == r.iteration);
+        if !found {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                line: Some(*line),
+                key: key.clone(),
+                message: format!(
+                    "expression: Metrics.{}.{}: the plan has no iteration {:?} in a round {:?}",
+                    r.round, r.iteration, r.iteration, r.round
+                ),
+            });
         }
-        Feature::Key(key @ ("retry.if" | "retry.stopIf")) => format!(
-            "{key} needs expressions, which lps does not run yet (issue 16); only a literal true or false runs"
-        ),
-        Feature::Key(key) => {
-            format!("{key} needs variables and expressions, which lps does not run yet (issue 16)")
-        }
-        Feature::Placeholder(text) => format!(
-            "the placeholder in {text:?} needs variables, which lps does not run yet (issue 16)"
-        ),
-    };
-    ConfigError::Invalid {
-        file: file.to_owned(),
-        line: Some(use_.site.line),
-        key: use_.site.key.clone(),
-        message,
     }
+    Ok(())
 }
 
 struct Lowering<'a> {
@@ -94,6 +96,8 @@ struct Lowering<'a> {
     unused: Vec<Warning>,
     /// Where the scripts read and set variables.
     uses: Vec<script::Use>,
+    /// What rule expressions read, and where: checked once every round is known.
+    metric_refs: Vec<(usize, String, rules::MetricRef)>,
 }
 
 /// Every variable a script reads by name must be set somewhere in the plan:
@@ -191,7 +195,8 @@ impl Lowering<'_> {
             startup_delay: it.startup_delay,
             request: self.request(&at, it.line, &it.request, fixed)?,
             script: script.map(std::sync::Arc::new),
-            failure_rules: self.failure_rules(&it.failure_rules)?,
+            failure_rules: self.rules(&it.failure_rules)?,
+            termination_rules: self.rules(&it.termination_rules)?,
         })
     }
 
@@ -242,28 +247,50 @@ impl Lowering<'_> {
         })
     }
 
-    /// `failureRules`, parsed as LPS's validators read them; a rule with
-    /// an `expression` needs live metrics (issue 17) and is refused.
-    fn failure_rules(&self, rules: &[model::Rule]) -> Result<Vec<FailureRule>, ConfigError> {
+    /// `failureRules` or `terminationRules`, parsed as LPS's validators
+    /// read them. A rule with a metric and an expression is two rules: LPS
+    /// judges them as independent triggers, each with its own grace.
+    fn rules(&mut self, rules: &[model::Rule]) -> Result<Vec<Rule>, ConfigError> {
         let mut out = Vec::with_capacity(rules.len());
         for rule in rules {
             let refuse = |m: String| self.refuse(rule.site.line, rule.site.key.clone(), m);
-            if rule.expression.is_some() {
-                return Err(refuse("a rule's expression reads live metrics, which lps does not judge yet (issue 17); use metric".into()));
-            }
-            let Some(text) = &rule.metric else {
-                return Err(refuse("a rule needs metric".into()));
+            let grace = match &rule.grace_period {
+                Some(g) => {
+                    rules::grace_period(g).map_err(|m| refuse(format!("gracePeriod: {m}")))?
+                }
+                None => Duration::ZERO,
             };
-            let condition = rules::condition(text).map_err(&refuse)?;
             let error_codes = match &rule.error_status_codes {
                 Some(codes) => Some(rules::status_codes(codes).map_err(&refuse)?),
                 None => None,
             };
-            out.push(FailureRule {
-                text: text.trim().to_owned(),
-                condition,
-                error_codes,
-            });
+            if let Some(text) = &rule.metric {
+                out.push(Rule {
+                    text: text.trim().to_owned(),
+                    check: Check::Metric(rules::condition(text).map_err(&refuse)?),
+                    error_codes,
+                    grace,
+                });
+            }
+            if let Some(text) = &rule.expression {
+                let (expr, skeleton) = rules::MetricsExpr::parse(text, lps_scenario::expr::ANY)
+                    .map_err(|m| refuse(format!("expression: {m}")))?;
+                lps_scenario::expr::check(&skeleton).map_err(|e| {
+                    refuse(format!(
+                        "{text:?} is not an expression lps can evaluate: {e}"
+                    ))
+                })?;
+                for r in expr.refs() {
+                    self.metric_refs
+                        .push((rule.site.line, rule.site.key.clone(), r.clone()));
+                }
+                out.push(Rule {
+                    text: text.trim().to_owned(),
+                    check: Check::Expression(expr),
+                    error_codes: None,
+                    grace,
+                });
+            }
         }
         Ok(out)
     }
@@ -485,19 +512,27 @@ mod tests {
     }
 
     #[test]
-    fn what_lps_cannot_run_yet_is_refused_with_its_line_and_key() {
+    fn what_lps_cannot_run_is_refused_with_its_line_and_key() {
         let cases = [
             (
                 "          method: GET\n          headers:\n            Content-Length: '3'\n",
                 "p.yaml:5: rounds[0].iterations[0].httpRequest.headers: \"Content-Length\" is not allowed: lps frames the payload itself (Content-Length)",
             ),
             (
-                "          method: GET\n        terminationRules:\n          - metric: ErrorRate > 0.05\n",
-                "p.yaml:11: rounds[0].iterations[0].terminationRules[0]: terminationRules: lps does not judge rules yet (issue 17)",
+                "          method: GET\n        terminationRules:\n          - metric: ErrorRate > 0.05\n            gracePeriod: 5s\n",
+                "p.yaml:11: rounds[0].iterations[0].terminationRules[0]: gracePeriod: \"5s\" is not a time span (hh:mm:ss, e.g. 00:00:30)",
             ),
             (
                 "          method: GET\n        failureRules:\n          - expression: ${Metrics.R.a.ErrorRate} > 0.05\n",
-                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: a rule's expression reads live metrics, which lps does not judge yet (issue 17); use metric",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: expression: ${Metrics.R.a.ErrorRate}: expected Metrics.<round>.<iteration>.<Duration|Throughput|DataTransmission>.<field>",
+            ),
+            (
+                "          method: GET\n        failureRules:\n          - expression: ${Metrics.R.b.Throughput.ErrorRate} > 0.05\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: expression: Metrics.R.b: the plan has no iteration \"b\" in a round \"R\"",
+            ),
+            (
+                "          method: GET\n        failureRules:\n          - expression: ${Metrics.R.a.Throughput.ErrorRate} >\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: \"${Metrics.R.a.Throughput.ErrorRate} >\" is not an expression lps can evaluate: unexpected end",
             ),
             (
                 "          method: GET\n        failureRules:\n          - metric: TTFB.P90 > 5\n",
@@ -515,6 +550,37 @@ mod tests {
         for (keys, expected) in cases {
             assert_eq!(one(keys).map(|_| ()), Err(expected.to_owned()), "{keys}");
         }
+    }
+
+    #[test]
+    fn rules_keep_their_checks_grace_and_codes() {
+        let p = one("          method: GET\n        failureRules:\n          - metric: ErrorRate > 0.05\n            errorStatusCodes: '>= 500'\n        terminationRules:\n          - metric: TotalTime.P90 > 250\n            expression: ${Metrics.R.a.Throughput.RPS} < 40\n            gracePeriod: 00:00:03\n")
+            .expect("runs");
+        let it = &p.plan.rounds[0].iterations[0];
+        let [f] = &it.failure_rules[..] else {
+            panic!("{:?}", it.failure_rules)
+        };
+        assert!(matches!(f.check, Check::Metric(_)));
+        assert_eq!(f.error_codes, Some(rules::status_codes(">= 500").unwrap()));
+        assert_eq!(f.grace, Duration::ZERO);
+        // A metric and an expression: two triggers, each with the grace.
+        let texts: Vec<(&str, Duration)> = it
+            .termination_rules
+            .iter()
+            .map(|r| (r.text.as_str(), r.grace))
+            .collect();
+        let grace = Duration::from_secs(3);
+        assert_eq!(
+            texts,
+            [
+                ("TotalTime.P90 > 250", grace),
+                ("${Metrics.R.a.Throughput.RPS} < 40", grace)
+            ]
+        );
+        assert!(matches!(
+            it.termination_rules[1].check,
+            Check::Expression(_)
+        ));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - `model`: the plan as lps will run it ([`Plan`], [`Round`],
-//!   [`Iteration`], [`HttpRequest`], ...) and [`Plan::first_unsupported`].
+//!   [`Iteration`], [`HttpRequest`], ...).
 //! - `load`: [`load`] and [`parse`]: LPS's key rules per level, with
 //!   [`Warning`]s for what LPS ignores.
 //! - `request`: reading iterations, requests, payloads, retry, capture, rules.
@@ -46,19 +46,17 @@
 //! assert_eq!(round.clients, 2);
 //! assert_eq!(round.iterations[0].mode, Mode::Requests { requests: 5 });
 //! assert_eq!(round.iterations[0].request.url, "http://127.0.0.1:8080/index.html");
-//! assert_eq!(loaded.plan.first_unsupported(), None);
 //! # Ok::<(), lps_config::ConfigError>(())
 //! ```
 
 pub use edit::{
-    CaptureSpec, Document, EditError, IterationSpec, RequestSpec, RoundSpec, VariableSpec,
+    CaptureSpec, Document, EditError, IterationSpec, RequestSpec, RoundSpec, RuleSpec, VariableSpec,
 };
 pub use load::{Loaded, Warning, WarningKind, load, load_with, parse, parse_with};
 pub use lower::{Lowered, lower};
 pub use model::{
-    Capture, ClientCertificate, Environment, Feature, FileField, HttpRequest, HttpVersion,
-    Iteration, Payload, Plan, Retry, Round, Rule, Script, Site, Stage, Strategy, TextField,
-    Unsupported, Variable,
+    Capture, ClientCertificate, Environment, FileField, HttpRequest, HttpVersion, Iteration,
+    Payload, Plan, Retry, Round, Rule, Script, Site, Stage, Strategy, TextField, Variable,
 };
 
 mod certificate;

@@ -1,10 +1,9 @@
 //! An LPS 3.x plan as lps will run it: every default applied, units turned
 //! into durations, `baseUrl` joined and `reference`s resolved.
 //!
-//! What lps cannot run yet (variables, environments, captures, expressions,
-//! rules and `${...}` / `$method(...)` placeholders) is kept here as located
-//! raw text, and [`Plan::first_unsupported`] names the first use so that the
-//! caller can refuse the plan with the file's line and key.
+//! Variables, environments, captures, expressions, rules and `${...}` /
+//! `$method(...)` placeholders are kept here as located raw text, for
+//! `vars`, `script` and `lower` to evaluate, compile and check.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,8 +41,7 @@ pub struct Plan {
     /// Values other than expressions that hold a `${...}`, `$name`,
     /// `$method(...)` or `$$`, in document order. Such a value needs the
     /// resolver: a text keeps it as written, a number or switch gets a
-    /// stand-in (its default, or 1), so the plan must not run while any is
-    /// left (see [`Plan::first_unsupported`]).
+    /// stand-in (its default, or 1) until `vars` resolves it.
     pub placeholders: Vec<Script>,
 }
 
@@ -246,59 +244,6 @@ pub struct Capture {
     pub as_type: String,
     pub make_global: bool,
     pub regex: String,
-}
-
-/// A use of something lps cannot run yet, and where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported {
-    pub site: Site,
-    pub feature: Feature,
-}
-
-/// What an [`Unsupported`] use needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Feature {
-    /// An LPS key that needs variables, expressions or rules (`variables`,
-    /// `capture`, `skipIf`, `retry.if`, ...), named as in the file.
-    Key(&'static str),
-    /// A `${...}`, `$name`, `$method(...)` or `$$` in a value, as written.
-    Placeholder(String),
-}
-
-impl std::fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.feature {
-            Feature::Key(key) => write!(f, "line {}: {}: key {key}", self.site.line, self.site.key),
-            Feature::Placeholder(text) => write!(
-                f,
-                "line {}: {}: placeholder in {text:?}",
-                self.site.line, self.site.key
-            ),
-        }
-    }
-}
-
-impl Plan {
-    /// The first use, in document order, of something lps cannot run yet:
-    /// the termination rules (issue 17).
-    pub fn first_unsupported(&self) -> Option<Unsupported> {
-        let inline = self.rounds.iter().flat_map(|r| &r.iterations);
-        let mut uses = Vec::new();
-        for iteration in self.iterations.iter().chain(inline) {
-            for rule in &iteration.termination_rules {
-                uses.push(keyed(&rule.site, "terminationRules"));
-            }
-        }
-        // Stable: of two uses on one line, the one found first.
-        uses.into_iter().min_by_key(|u| u.site.line)
-    }
-}
-
-fn keyed(site: &Site, key: &'static str) -> Unsupported {
-    Unsupported {
-        site: site.clone(),
-        feature: Feature::Key(key),
-    }
 }
 
 impl Retry {

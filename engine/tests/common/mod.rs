@@ -39,6 +39,7 @@ pub fn get_plan(port: u16, mode: Mode) -> Plan {
                 },
                 script: None,
                 failure_rules: Vec::new(),
+                termination_rules: Vec::new(),
             }],
             ..Round::single("r", 1, Duration::ZERO)
         }],

@@ -392,6 +392,13 @@ pub struct IterationArgs {
     /// [-mt] Batch modes: poll for the next batch's time instead of sleeping [default: false].
     #[arg(long = "maximizeThroughput", value_name = "BOOL", help_heading = "Iteration mode", num_args = 0..=1, default_missing_value = "true")]
     pub maximize_throughput: Option<String>,
+
+    /// [-fr] Failure rule "metric[;errorStatusCodes]", e.g. "ErrorRate > 0.05;>= 500" (repeat -fr); judged when the run ends, exit 4 when one holds.
+    #[arg(long = "failureRule", value_name = "RULE", help_heading = "Rules")]
+    pub failure_rules: Vec<String>,
+    /// [-tr] Termination rule "metric;gracePeriod[;errorStatusCodes]", e.g. "TotalTime.P90 > 500;00:00:05" (repeat -tr); ends the iteration once it held for its grace period.
+    #[arg(long = "terminationRule", value_name = "RULE", help_heading = "Rules")]
+    pub termination_rules: Vec<String>,
 }
 
 /// `lps round`'s options.
@@ -610,6 +617,8 @@ const ITERATION_COMMON: &[Opt] = &[
     Opt(&["-cdt", "--cooldowntime"], "coolDownTime", One),
     Opt(&["-bs", "--batchsize"], "batchSize", One),
     Opt(&["-mt", "--maximizethroughput"], "maximizeThroughput", Bool),
+    Opt(&["-fr", "--failurerule"], "failureRule", Many),
+    Opt(&["-tr", "--terminationrule"], "terminationRule", Many),
     Opt(&["-hv", "--httpversion"], "httpVersion", One),
     Opt(
         &["-dhtmler", "--downloadhtmlembeddedresources"],
@@ -708,10 +717,6 @@ const REFUSED: &[(&[&str], &str)] = &[
     (
         &["--runname"],
         "LPS 2.x's iteration name; LPS 3.x names it with -in/--iterationName, and -rn/--roundName names the round",
-    ),
-    (
-        &["-fr", "--failurerule", "-tr", "--terminationrule"],
-        "failure and termination rules are not supported by lps yet",
     ),
 ];
 
@@ -1105,8 +1110,6 @@ mod tests {
         assert!(refused(&["-rp", "10"]).contains("-ad/--arrivalDelay"));
         assert!(refused(&["--rampupPeriod", "10"]).contains("-ad/--arrivalDelay"));
         assert!(refused(&["--runName", "x"]).contains("-in/--iterationName"));
-        assert!(refused(&["-fr", "x"]).contains("rules are not supported"));
-        assert!(refused(&["iteration", "p.yaml", "-tr", "x"]).contains("rules"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn run(
     let plan = quick::quick_plan(&args)?;
     let plan = quick::lowered(plan)?;
     let model = options::model(engine);
-    let code = local::run(&plan, (&opts, None), |_| {}, stop, None, || {})
+    let code = local::run(&plan, (&opts, None), |_| {}, stop, None, |_, _| {})
         .map_err(Error::from)
         .map(|outcome| {
             let to = options::destinations(output);

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use lps_config::lps3::{self, Document, IterationSpec, RequestSpec, RoundSpec};
+use lps_config::lps3::{self, Document, IterationSpec, RequestSpec, RoundSpec, RuleSpec};
 use lps_config::{ConfigError, Format};
 
 use super::cli::{IterationArgs, QuickArgs};
@@ -116,7 +116,56 @@ pub fn iteration_spec(it: &IterationArgs, quick: bool) -> Result<IterationSpec, 
             client_certificate_path: it.client_certificate_path.clone(),
             client_certificate_password: it.client_certificate_password.clone(),
         },
+        failure_rules: rules(&it.failure_rules, false)?,
+        termination_rules: rules(&it.termination_rules, true)?,
     })
+}
+
+/// `-fr "metric[;errorStatusCodes]"` and `-tr "metric;gracePeriod[;errorStatusCodes]"`,
+/// split on `;` as LPS splits them. (LPS drops a `-tr` without its grace
+/// period silently; lps says so.)
+fn rules(given: &[String], termination: bool) -> Result<Vec<RuleSpec>, QuickError> {
+    let option = if termination {
+        "-tr/--terminationRule"
+    } else {
+        "-fr/--failureRule"
+    };
+    let invalid = |message: String| QuickError::Invalid {
+        option: option.to_owned(),
+        message,
+    };
+    let mut out = Vec::with_capacity(given.len());
+    for text in given {
+        let parts: Vec<&str> = text.split(';').map(str::trim).collect();
+        let nonempty = |p: Option<&&str>| p.filter(|s| !s.is_empty()).map(|s| s.to_string());
+        let rule = match (termination, parts.len()) {
+            (false, 1 | 2) => RuleSpec {
+                metric: parts[0].to_owned(),
+                grace_period: None,
+                error_status_codes: nonempty(parts.get(1)),
+            },
+            (true, 2 | 3) => RuleSpec {
+                metric: parts[0].to_owned(),
+                grace_period: nonempty(parts.get(1)),
+                error_status_codes: nonempty(parts.get(2)),
+            },
+            (false, _) => {
+                return Err(invalid(format!(
+                    "{text:?}: expected \"metric[;errorStatusCodes]\""
+                )));
+            }
+            (true, _) => {
+                return Err(invalid(format!(
+                    "{text:?}: expected \"metric;gracePeriod[;errorStatusCodes]\", e.g. \"ErrorRate > 0.1;00:00:05\""
+                )));
+            }
+        };
+        if rule.metric.is_empty() {
+            return Err(invalid(format!("{text:?}: the metric is empty")));
+        }
+        out.push(rule);
+    }
+    Ok(out)
 }
 
 /// `-im` in any case, upper-cased as LPS's file reader needs it; without
@@ -239,6 +288,8 @@ fn option_of_key(key: &str) -> Option<&'static str> {
             "-dhtmler/--downloadHtmlEmbeddedResources",
         ),
         ("clientCertificatePath", "-ccp/--clientCertificatePath"),
+        ("failureRules", "-fr/--failureRule"),
+        ("terminationRules", "-tr/--terminationRule"),
     ];
     let key = key.split('[').next().unwrap_or(key);
     KEYS.iter().find(|(k, _)| *k == key).map(|(_, o)| *o)
@@ -516,6 +567,43 @@ mod tests {
     }
 
     #[test]
+    fn rules_from_the_command_line_are_the_iteration_s() {
+        let p = plan(&[
+            "-fr",
+            "ErrorRate > 0.05;>= 500",
+            "TotalTime.P90 > 250",
+            "-tr",
+            "TotalTime.P99 > 900;00:00:05;",
+        ]);
+        let it = &p.rounds[0].iterations[0];
+        let rule = |r: &lps3::Rule| {
+            let text = |t: &Option<String>| t.clone().unwrap_or_default();
+            (
+                text(&r.metric),
+                text(&r.error_status_codes),
+                text(&r.grace_period),
+            )
+        };
+        let failure: Vec<_> = it.failure_rules.iter().map(rule).collect();
+        let s = |t: &str| t.to_owned();
+        assert_eq!(
+            failure,
+            [
+                (s("ErrorRate > 0.05"), s(">= 500"), s("")),
+                (s("TotalTime.P90 > 250"), s(""), s(""))
+            ]
+        );
+        let termination: Vec<_> = it.termination_rules.iter().map(rule).collect();
+        assert_eq!(
+            termination,
+            [(s("TotalTime.P99 > 900"), s(""), s("00:00:05"))]
+        );
+        let lowered = lowered(p).expect("lowers");
+        let it = &lowered.rounds[0].iterations[0];
+        assert_eq!(it.termination_rules[0].grace, Duration::from_secs(5));
+    }
+
+    #[test]
     fn bad_values_name_their_option() {
         let cases: &[(&[&str], &str)] = &[
             (
@@ -542,6 +630,15 @@ mod tests {
             (
                 &["-h", "Content-Length: 0"],
                 "lps frames the payload itself",
+            ),
+            (
+                &["-tr", "ErrorRate > 0.1"],
+                "-tr/--terminationRule: \"ErrorRate > 0.1\": expected \"metric;gracePeriod[;errorStatusCodes]\"",
+            ),
+            (&["-fr", "a;b;c"], "-fr/--failureRule: \"a;b;c\": expected"),
+            (
+                &["-fr", ";>= 500"],
+                "-fr/--failureRule: \";>= 500\": the metric is empty",
             ),
         ];
         for (line, expected) in cases {

@@ -4,7 +4,9 @@
 use super::error::conclude;
 use super::{Error, Setup, board, options};
 use crate::dashboard::live::Live;
-use crate::{local, report};
+use crate::{local, report, rules};
+use lps_engine::Aggregate;
+use std::time::Instant;
 
 /// Runs the plan on this node's engine and writes the report.
 pub fn run(setup: &Setup) -> Result<u8, Error> {
@@ -20,8 +22,15 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
             live.add("local", snap);
         }
     };
-    let engine = (&setup.opts, setup.settings.watchdog.as_ref());
-    let outcome = local::run(plan, engine, on_snapshot, stop, live.as_deref(), || {})?;
+    let (mut watch, opts) = rules::watch(plan, &setup.opts);
+    let on_tick = |agg: &Aggregate, now_us| {
+        if let Some(w) = watch.as_mut() {
+            w.check(agg, now_us, Instant::now());
+        }
+    };
+    let engine = (&opts, setup.settings.watchdog.as_ref());
+    let mut outcome = local::run(plan, engine, on_snapshot, stop, live.as_deref(), on_tick)?;
+    outcome.rules = watch.map(|w| w.states(Instant::now())).unwrap_or_default();
     let code = conclude(report::write(
         plan,
         &outcome,

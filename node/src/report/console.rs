@@ -62,17 +62,10 @@ impl Report {
             }
         }
         if !self.rules.is_empty() {
-            put!(out, "\n  Failure rules:");
+            put!(out, "\n  Rules:");
             for r in &self.rules {
                 let verdict = if r.failed { "FAIL" } else { "pass" };
-                let seen = super::outcome::observed(r.observed);
-                put!(
-                    out,
-                    "    {verdict}  {}/{}: {}  (observed {seen})",
-                    r.round,
-                    r.iteration,
-                    r.rule
-                );
+                put!(out, "    {verdict}  {}", r.describe());
             }
         }
         out

@@ -2,7 +2,7 @@
 //! cases, which CI systems show as tests (issue 17).
 
 use super::json::Report;
-use super::outcome::{Verdict, observed};
+use super::outcome::Verdict;
 
 /// The JUnit document: one suite named after the test, a `run` case that
 /// fails when the run did (every request failed, none completed), and a
@@ -25,7 +25,7 @@ pub fn xml(report: &Report, verdict: &Verdict) -> String {
         run_failure.map(|why| (why, requests)),
     ));
     for r in &report.rules {
-        let seen = format!("observed {}", observed(r.observed));
+        let seen = r.seen();
         let failure = r.failed.then(|| (format!("{} held", r.rule), seen));
         cases.push(case(
             &format!("{}.{}", r.round, r.iteration),

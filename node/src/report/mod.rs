@@ -21,11 +21,11 @@ mod histogram;
 mod json;
 mod junit;
 mod outcome;
-mod rules;
 mod write;
 
 use std::path::PathBuf;
 
+pub use crate::rules::RuleReport;
 pub use console::us;
 pub use histogram::{histogram_log, write_histogram_log};
 pub use json::{
@@ -33,7 +33,6 @@ pub use json::{
     RunInfo, SCHEMA_VERSION,
 };
 pub use outcome::{Verdict, why_all_failed};
-pub use rules::RuleReport;
 pub use write::{Destinations, Output, Written, check_writable, write, write_atomic};
 
 /// Why a report could not be written. Each names what it was writing; the

@@ -14,7 +14,8 @@ pub enum Verdict {
     AllFailed(String),
     /// The run ended on its own without a single completed request.
     NoneCompleted,
-    /// The run went well but these failure rules held.
+    /// The run went well but these rules held (failure rules at the end,
+    /// termination rules that terminated their iteration).
     RulesFailed(Vec<String>),
 }
 
@@ -26,15 +27,7 @@ impl Verdict {
         let held: Vec<String> = rules
             .iter()
             .filter(|r| r.failed)
-            .map(|r| {
-                format!(
-                    "{}/{}: {} (observed {})",
-                    r.round,
-                    r.iteration,
-                    r.rule,
-                    observed(r.observed)
-                )
-            })
+            .map(super::RuleReport::describe)
             .collect();
         match self {
             Verdict::Ok if !held.is_empty() => Verdict::RulesFailed(held),
@@ -60,7 +53,7 @@ impl Verdict {
             Verdict::NoneCompleted => log::error!("lps: no request completed"),
             Verdict::RulesFailed(rules) => {
                 for rule in rules {
-                    log::error!("lps: failure rule held: {rule}");
+                    log::error!("lps: {rule}");
                 }
             }
         }
@@ -72,15 +65,6 @@ impl Verdict {
             Verdict::AllFailed(_) | Verdict::NoneCompleted => EXIT_FAILED,
             Verdict::RulesFailed(_) => EXIT_RULES,
         }
-    }
-}
-
-/// A rule's observed value as the lines show it.
-pub fn observed(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.4}"),
-        None => "no data".into(),
     }
 }
 

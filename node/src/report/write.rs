@@ -78,7 +78,7 @@ pub fn write(
         .as_ref()
         .map(super::json::WatchdogReport::new);
     let run_us = outcome.duration.as_micros() as u64;
-    report.rules = super::rules::judge(plan, &outcome.aggregate, run_us);
+    report.rules = crate::rules::judge(plan, &outcome.aggregate, run_us, &outcome.rules);
     let total = outcome.aggregate.total();
     let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {

@@ -22,6 +22,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// How often the master's own load is checked for a round it finished:
 /// often, as every node waits for the next round meanwhile.
 const ROUND_POLL: Duration = Duration::from_millis(5);
+/// How often the termination rules are judged on the merged data: a
+/// snapshot arrives from each core once a second, so a rule that holds is
+/// seen at most a quarter of a second after the data that shows it.
+const RULES_POLL: Duration = Duration::from_millis(250);
 /// How long the server, once told to stop, may take to deliver what is
 /// under way (the final state, the last acks) to the workers still
 /// connected: it stops as soon as they hung up, or after this.
@@ -108,17 +112,22 @@ async fn serve(
 
 /// Every [`TICK`]: silent workers are lost, Ready turns Running at the
 /// start instant, and the dashboard is brought up to date; every
-/// [`ROUND_POLL`], the rounds the master's own load finished are noted.
+/// [`ROUND_POLL`], the rounds the master's own load finished are noted;
+/// every [`RULES_POLL`], the termination rules are judged.
 async fn timers(master: &Master) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Polled: the engine's cores cannot wake this runtime (engine fd_table).
     let mut round_poll = tokio::time::interval(ROUND_POLL);
     round_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut rules_poll = tokio::time::interval(RULES_POLL);
+    rules_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let rules = master.has_termination_rules();
     let mut nodes_shown = None;
     let mut own_rounds = 0;
     loop {
         tokio::select! {
+            _ = rules_poll.tick(), if rules => master.check_terminations(),
             _ = tick.tick() => {
                 master.update(|state, now| state.tick(now));
                 master.refresh_live(&mut nodes_shown);

@@ -84,6 +84,7 @@ pub fn run(
             interrupted: state == State::Cancelled,
             // The master's own pauses: a worker's are in its own report.
             watchdog,
+            rules: master.rule_states(),
         },
         nodes,
     })
@@ -145,6 +146,7 @@ fn run_own_load(
         // Each round after the first waits for every node's end of the one before.
         rounds: Some(master.own_rounds.clone()),
         feed_share: Some(master.read(|s| s.feed_share(OWN_NODE))),
+        terminations: Some(master.terminations.clone()),
         ..opts.clone()
     };
     let mut seq = 0u64;
@@ -154,7 +156,7 @@ fn run_own_load(
     };
     // The control thread's timer refreshes the dashboard: nothing to do per tick.
     let engine = (&opts, master.cfg.watchdog.as_ref());
-    let outcome = local::run(plan, engine, on_snapshot, stop, None, || {})?;
+    let outcome = local::run(plan, engine, on_snapshot, stop, None, |_, _| {})?;
     master.update(|state, now| state.own_finished(seq, now));
     Ok((outcome.threads, outcome.watchdog))
 }

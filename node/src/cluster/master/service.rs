@@ -237,12 +237,18 @@ fn round_start((round, at): (u32, u64)) -> Result<MasterMessage, Status> {
     }))
 }
 
+fn terminate(iterations: Vec<u32>) -> Result<MasterMessage, Status> {
+    msg(master_message::Kind::Terminate(proto::Terminate {
+        iterations,
+    }))
+}
+
 fn ack(applied_seq: u64) -> Result<MasterMessage, Status> {
     msg(master_message::Kind::Ack(proto::Ack { applied_seq }))
 }
 
 /// Feeds one worker's stream: its welcome, the state and the round, then
-/// state changes, round starts and acks out, snapshots and round ends in,
+/// state changes, round starts, terminated iterations and acks out, snapshots and round ends in,
 /// until either side hangs up.
 async fn serve_worker(
     session: SessionGuard,
@@ -253,8 +259,10 @@ async fn serve_worker(
     let (master, node_id) = (&session.master, session.node_id.as_str());
     let mut states = master.states();
     let mut rounds = master.rounds();
+    let mut terminated = master.terminated();
     let first = *states.borrow_and_update();
     let round = *rounds.borrow_and_update();
+    let ended = terminated.borrow_and_update().clone();
     if tx
         .send(msg(master_message::Kind::Welcome(welcome)))
         .await
@@ -265,6 +273,10 @@ async fn serve_worker(
     }
     // A worker back from a broken stream may have missed the round's start.
     if round.0 > 0 && tx.send(round_start(round)).await.is_err() {
+        return;
+    }
+    // ... or the iterations terminated meanwhile.
+    if !ended.is_empty() && tx.send(terminate(ended)).await.is_err() {
         return;
     }
     loop {
@@ -280,6 +292,13 @@ async fn serve_worker(
                 Ok(()) => {
                     let current = *rounds.borrow_and_update();
                     sent(tx.send(round_start(current)).await)
+                }
+                Err(_) => ControlFlow::Break(()),
+            },
+            changed = terminated.changed() => match changed {
+                Ok(()) => {
+                    let all = terminated.borrow_and_update().clone();
+                    sent(tx.send(terminate(all)).await)
                 }
                 Err(_) => ControlFlow::Break(()),
             },

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use lps_config::Plan;
-use lps_engine::{RoundGate, Snapshot};
+use lps_engine::{RoundGate, Snapshot, Terminations};
 use tokio::sync::watch;
 
 use super::MasterConfig;
@@ -14,6 +14,7 @@ use super::state::{Event, MasterState, Now, Rules, State};
 use super::views;
 use crate::cluster;
 use crate::dashboard::live::Live;
+use crate::rules::{RuleState, Watch};
 
 /// How often the dashboard's nodes table is rebuilt.
 const NODES_REFRESH: Duration = Duration::from_millis(500);
@@ -43,6 +44,14 @@ pub struct Master {
     pub instance: u64,
     /// The dashboard's view, fed with every merged snapshot.
     pub live: Option<Arc<Live>>,
+    /// The iterations the termination rules ended: the master's own load
+    /// stops them, and every worker stream tells its worker.
+    pub terminations: Arc<Terminations>,
+    /// The termination rules, judged on every node's merged data.
+    watch: Mutex<Option<Watch>>,
+    /// The iterations terminated so far (plan indices), watched by every
+    /// worker stream.
+    terminated_tx: watch::Sender<Vec<u32>>,
 }
 
 /// The time now, on both clocks.
@@ -56,6 +65,8 @@ pub fn now() -> Now {
 impl Master {
     pub fn new(plan: &Plan, cfg: MasterConfig, live: Option<Arc<Live>>) -> Master {
         let iterations = plan.rounds.iter().map(|r| r.iterations.len()).sum();
+        let terminations = Arc::new(Terminations::new(iterations));
+        let watch = Watch::new(plan, terminations.clone());
         let rules = Rules {
             expected_workers: cfg.expected_workers,
             master_is_worker: cfg.master_is_worker,
@@ -76,6 +87,9 @@ impl Master {
             instance: cluster::process_instance(),
             cfg,
             live,
+            terminations,
+            watch: Mutex::new(watch),
+            terminated_tx: watch::channel(Vec::new()).0,
         }
     }
 
@@ -144,6 +158,49 @@ impl Master {
             let round = u32::try_from(done - 1).unwrap_or(u32::MAX);
             self.update(|state, now| state.round_done("master", round, now));
         }
+    }
+
+    /// The iterations terminated so far, from now on.
+    pub fn terminated(&self) -> watch::Receiver<Vec<u32>> {
+        self.terminated_tx.subscribe()
+    }
+
+    /// Judges the termination rules on every node's merged data while the
+    /// test runs; the iterations they terminate stop on this node and are
+    /// told to every worker.
+    pub fn check_terminations(&self) {
+        let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = watch.as_mut() else { return };
+        let now = now();
+        let (global, now_us) = {
+            let state = self.lock();
+            if state.state() != State::Running {
+                return;
+            }
+            let now_us = now.unix_ms.saturating_sub(state.start_at_ms()) * 1000;
+            (state.global(), now_us)
+        };
+        let ended = w.check(&global, now_us, now.instant);
+        if !ended.is_empty() {
+            let ended = ended
+                .into_iter()
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX));
+            self.terminated_tx.send_modify(|all| all.extend(ended));
+        }
+    }
+
+    /// The termination rules as they stand (for the report).
+    pub fn rule_states(&self) -> Vec<RuleState> {
+        let watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+        (watch.as_ref()).map_or_else(Vec::new, |w| w.states(Instant::now()))
+    }
+
+    /// Whether the plan has termination rules to judge.
+    pub fn has_termination_rules(&self) -> bool {
+        self.watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// When every node was done, from now on.

@@ -7,7 +7,7 @@ use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lps_engine::RoundGate;
+use lps_engine::{RoundGate, Terminations};
 use lps_proto as proto;
 use proto::{WorkerMessage, master_message, worker_message};
 use tokio::sync::mpsc;
@@ -96,6 +96,9 @@ pub(super) struct Control {
     rounds: Arc<RoundGate>,
     /// Rounds done that this session told the master.
     rounds_told: usize,
+    /// The run's iterations the master terminated (a termination rule held
+    /// on the cluster's data).
+    terminations: Arc<Terminations>,
 }
 
 impl Control {
@@ -105,7 +108,7 @@ impl Control {
         out_rx: mpsc::UnboundedReceiver<Outgoing>,
         events: Sender<Event>,
         cancel: CancellationToken,
-        rounds: Arc<RoundGate>,
+        (rounds, terminations): (Arc<RoundGate>, Arc<Terminations>),
     ) -> Control {
         Control {
             cfg,
@@ -119,6 +122,7 @@ impl Control {
             finished_at: None,
             rounds,
             rounds_told: 0,
+            terminations,
         }
     }
 
@@ -305,6 +309,17 @@ impl Control {
                 let at = cluster::instant_of_unix_ms(start.start_at_unix_ms);
                 // A round the plan lacks is ignored by the gate.
                 self.rounds.release(start.round as usize, at);
+                Ok(())
+            }
+            Some(master_message::Kind::Terminate(t)) => {
+                for i in t.iterations {
+                    // An index the plan lacks is ignored.
+                    if self.terminations.terminate(i as usize) {
+                        log::warn!(
+                            "lps worker: the master terminated iteration {i} (a termination rule held on the cluster's data)"
+                        );
+                    }
+                }
                 Ok(())
             }
             Some(master_message::Kind::Ack(ack)) => {

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use lps_config::{Plan, WatchdogSettings};
-use lps_engine::{RoundGate, RunOptions, Snapshot};
+use lps_engine::{RoundGate, RunOptions, Snapshot, Terminations};
 use lps_proto as proto;
 use tokio::sync::mpsc;
 
@@ -44,13 +44,15 @@ pub fn run(
     let register = register(plan, &cfg, opts);
     // Each round after the first waits for every node's end of the one before.
     let rounds = Arc::new(RoundGate::new(plan.rounds.len()));
+    let iterations = plan.rounds.iter().map(|r| r.iterations.len()).sum();
+    let terminations = Arc::new(Terminations::new(iterations));
     let control = Control::new(
         cfg.clone(),
         register,
         out_rx,
         event_tx,
         cancel.clone(),
-        rounds.clone(),
+        (rounds.clone(), terminations.clone()),
     );
     let control = control::spawn(control, stop.clone())?;
     let (start_ms, feed_share) = match wait_for_start(&events) {
@@ -67,6 +69,7 @@ pub fn run(
     let opts = RunOptions {
         rounds: Some(rounds),
         feed_share: Some(feed_share),
+        terminations: Some(terminations),
         ..opts.clone()
     };
     let engine = (&opts, cfg.watchdog.as_ref());
@@ -144,7 +147,7 @@ fn run_locally(
         let _ = out_tx.send(Outgoing::Snapshot(wire, Box::new(snap.clone())));
     };
     let engine = (&opts, watchdog);
-    let outcome = local::run(plan, engine, on_snapshot, cancel, None, || {})?;
+    let outcome = local::run(plan, engine, on_snapshot, cancel, None, |_, _| {})?;
     // As above: a control thread that gave up needs no marker.
     let _ = out_tx.send(Outgoing::Finished {
         last_seq: seq,

@@ -1,8 +1,15 @@
 //! LPS 3.x's rules, parsed and checked as LPS's validators do: a metric
-//! condition (`TotalTime.P90 > 250`, `ErrorRate between 0.1 and 0.2`) and
-//! the status codes that count as errors (`>= 500`). Spec section 6.
+//! condition (`TotalTime.P90 > 250`, `ErrorRate between 0.1 and 0.2`), an
+//! expression over the live metrics (`${Metrics.R.I.Throughput.RPS} < 40`),
+//! the status codes that count as errors (`>= 500`) and a termination
+//! rule's grace period (`00:00:05`). Spec section 6.
 
 use std::fmt;
+use std::time::Duration;
+
+mod metrics;
+
+pub use metrics::{MetricField, MetricRef, MetricsExpr, Part};
 
 /// What a rule measures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,13 +76,27 @@ pub struct StatusCodes {
     pub upper: Option<u16>,
 }
 
-/// A failure rule: judged on the iteration's data when the run ends.
+/// What a rule judges: a metric condition, or an expression over the
+/// metrics. An LPS rule with both is two rules (LPS: independent triggers).
 #[derive(Debug, Clone, PartialEq)]
-pub struct FailureRule {
-    /// As written, for reports.
+pub enum Check {
+    Metric(Condition),
+    Expression(MetricsExpr),
+}
+
+/// A failure rule (judged on the iteration's data when the run ends) or a
+/// termination rule (judged live; the test stops the iteration once its
+/// check has held for `grace`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The metric condition or the expression as written, for reports.
     pub text: String,
-    pub condition: Condition,
+    pub check: Check,
+    /// For a metric condition on ErrorRate: which statuses are errors.
     pub error_codes: Option<StatusCodes>,
+    /// Termination rules: how long the check must hold without a break
+    /// (zero: at once; failure rules have none).
+    pub grace: Duration,
 }
 
 impl Condition {
@@ -225,6 +246,45 @@ fn aggregation(agg: Option<&str>) -> Result<Aggregation, String> {
     })
 }
 
+/// Parses a `gracePeriod` as .NET's `TimeSpan.TryParse` reads the forms
+/// plans use: `hh:mm`, `hh:mm:ss`, `d.hh:mm:ss`, with optional fractions of
+/// a second, or a bare integer, which .NET reads as days.
+pub fn grace_period(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    let bad = || format!("{t:?} is not a time span (hh:mm:ss, e.g. 00:00:30)");
+    let int = |s: &str, max: u64| -> Result<u64, String> {
+        let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let v: u64 = ok.then(|| s.parse().ok()).flatten().ok_or_else(bad)?;
+        if v > max { Err(bad()) } else { Ok(v) }
+    };
+    let parts: Vec<&str> = t.split(':').collect();
+    let (days, rest) = match parts[0].split_once('.') {
+        Some((d, h)) if parts.len() == 3 => (int(d, 10_675_199)?, h),
+        _ => (0, parts[0]),
+    };
+    let secs = match parts.len() {
+        1 => int(rest, 10_675_199)? * 86_400,
+        2 => int(rest, 23)? * 3600 + int(parts[1], 59)? * 60,
+        3 => {
+            let (s, frac) = parts[2].split_once('.').unwrap_or((parts[2], ""));
+            let nanos = match frac {
+                "" => 0,
+                f if f.len() <= 7 && f.bytes().all(|b| b.is_ascii_digit()) => {
+                    f.parse::<u64>().map_err(|_| bad())? * 10u64.pow(9 - f.len() as u32)
+                }
+                _ => return Err(bad()),
+            };
+            let whole = days * 86_400 + int(rest, 23)? * 3600 + int(parts[1], 59)? * 60;
+            return Ok(Duration::new(whole + int(s, 59)?, nanos as u32));
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
 /// Parses `errorStatusCodes` (`>= 500`, `between 500 and 599`); codes are
 /// 0 (no response) or 100-599.
 pub fn status_codes(text: &str) -> Result<StatusCodes, String> {
@@ -277,6 +337,29 @@ mod tests {
         );
         assert!(condition("Nope > 1").is_err());
         assert!(condition("ErrorRate between 1").is_err());
+    }
+
+    #[test]
+    fn grace_periods_as_dotnet_reads_them() {
+        let s = |t: &str| grace_period(t).map(|d| d.as_secs_f64());
+        assert_eq!(s("00:00:05"), Ok(5.0));
+        assert_eq!(s("01:02:03"), Ok(3723.0));
+        assert_eq!(s("00:00:00.5"), Ok(0.5));
+        assert_eq!(s("1.00:00:01"), Ok(86_401.0));
+        assert_eq!(s("00:10"), Ok(600.0));
+        assert_eq!(s(""), Ok(0.0));
+        // .NET reads a bare integer as days.
+        assert_eq!(s("2"), Ok(172_800.0));
+        for bad in [
+            "00:00:60",
+            "24:00:00",
+            "5s",
+            "00:00:-1",
+            "1:2:3:4",
+            "00:00:05.12345678",
+        ] {
+            assert!(grace_period(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
