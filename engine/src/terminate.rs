@@ -47,6 +47,15 @@ impl Terminations {
         first
     }
 
+    /// The plan's iterations.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
     #[inline]
     pub fn is_terminated(&self, index: usize) -> bool {
         self.flags

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use crossbeam_channel::RecvTimeoutError;
 use lps_config::{Plan, WatchdogSettings};
-use lps_engine::{Aggregate, CancellationToken, RunOptions, Snapshot, Stats};
+use lps_engine::{Aggregate, CancellationToken, RunOptions, Snapshot, Stats, Terminations};
 
 use crate::dashboard::live::Live;
 use crate::report::us;
@@ -26,6 +26,9 @@ pub struct Outcome {
     pub watchdog: Option<Pauses>,
     /// The termination rules as they ended (the caller's [`crate::rules::Watch`]).
     pub rules: Vec<RuleState>,
+    /// The iterations a termination rule ended, and when (seconds from the
+    /// start).
+    pub terminated: Vec<(usize, f64)>,
 }
 
 /// Runs `plan` to the end, or until `stop` is cancelled (Ctrl-C, the
@@ -102,6 +105,7 @@ pub fn run(
     let watchdog = watchdog.map(|w| w.finish(run.started()));
     progress.finish(&aggregate, duration);
     log::debug!("lps: {}", Progress::final_line(&aggregate, duration));
+    let terminated = terminated(opts.terminations.as_deref(), run.started());
     run.join()?;
     Ok(Outcome {
         aggregate,
@@ -111,7 +115,21 @@ pub fn run(
         interrupted,
         watchdog,
         rules: Vec::new(),
+        terminated,
     })
+}
+
+/// The iterations terminated in a run, and when, in seconds from `start`.
+pub fn terminated(t: Option<&Terminations>, start: Instant) -> Vec<(usize, f64)> {
+    let Some(t) = t else {
+        return Vec::new();
+    };
+    (0..t.len())
+        .filter_map(|i| {
+            let at = t.terminated_at(i)?;
+            Some((i, at.saturating_duration_since(start).as_secs_f64()))
+        })
+        .collect()
 }
 
 /// The wall-clock time of `at`, which may lie ahead (a cluster starts

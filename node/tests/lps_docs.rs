@@ -12,9 +12,8 @@
 //! and httpbin.org become the target (its fixtures serve their paths); a host
 //! the documentation invents (`api.example.com`, `dev.service.example.com`)
 //! becomes `/hosts/{host}` on the target, so what an environment changed shows
-//! in the path the target counted. The checkout's `terminationRules` and
-//! `failureRules` are cut from the copy: lps does not judge rules yet
-//! (issue 17) and refuses them. The files the `$read` examples read are
+//! in the path the target counted; the checkout's rules are judged as
+//! written. The files the `$read` examples read are
 //! written beside the plan. Each run must end as the example means it to
 //! (requests sent, skipped, unresolved, failed, exit code), and the
 //! target's counters must show what the journey sent.
@@ -61,6 +60,11 @@ const fn sent(sent: u64) -> Expect {
 /// Sent `n`, and skipped `skipped` (not sent, not counted in `n`).
 const fn skipped(n: u64, skipped: u64) -> Expect {
     Expect { skipped, ..sent(n) }
+}
+
+/// Refused at load (exit 2, no report, nothing sent).
+const fn refused() -> Expect {
+    Expect { exit: 2, ..sent(0) }
 }
 
 /// One example run: the file, its `-e`, how it ends, and counts the target
@@ -148,20 +152,10 @@ const CASES: &[Case] = &[
             (&["by_path", "/"], 0),
         ],
     ),
-    // The example never captures LoginResponse: its skipIf stays unresolved
-    // (counted) and Home is sent, as in LPS.
-    case(
-        "articles__16.SkipIf.md__block01.yaml",
-        None,
-        Expect {
-            unresolved: 50,
-            ..sent(100)
-        },
-        &[
-            (&["fixtures", "requests", "POST /post"], 50),
-            (&["by_path", "/"], 50),
-        ],
-    ),
+    // The example never captures LoginResponse: LPS sends its skipIf's
+    // placeholder as written (never skipping); lps refuses the plan at load,
+    // naming the line, before any request.
+    case("articles__16.SkipIf.md__block01.yaml", None, refused(), &[]),
     case(
         "articles__15.Capture.md__block03.yaml",
         None,
@@ -562,33 +556,6 @@ fn rewrite_hosts(plan: &str, base: &str) -> String {
     out
 }
 
-/// Cuts `terminationRules` and `failureRules` blocks (the key's line and
-/// every more-indented or blank line after it); true when any was cut.
-fn strip_rules(plan: &str) -> (String, bool) {
-    let mut out = String::with_capacity(plan.len());
-    let mut cutting: Option<usize> = None;
-    let mut cut = false;
-    for line in plan.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let blank = line.trim().is_empty();
-        if let Some(level) = cutting {
-            if blank || indent > level {
-                continue;
-            }
-            cutting = None;
-        }
-        let key = line.trim_start();
-        if key.starts_with("terminationRules:") || key.starts_with("failureRules:") {
-            cutting = Some(indent);
-            cut = true;
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    (out, cut)
-}
-
 /// The files the `$read` examples read (`../data/`, `../secrets/` from the
 /// plan's folder, where lps runs).
 fn write_read_files(dir: &Scratch) {
@@ -616,8 +583,6 @@ fn write_read_files(dir: &Scratch) {
 struct Row {
     case: usize,
     got: Option<Expect>,
-    /// The rules were cut from the copy.
-    rules_cut: bool,
     /// Empty when the run ended as expected and every count held.
     faults: Vec<String>,
 }
@@ -635,7 +600,7 @@ fn run_case(examples: &Path, index: usize) -> Row {
     let target = Target::start(&[]);
     let dir = Scratch::new("lps-docs");
     write_read_files(&dir);
-    let (plan, rules_cut) = strip_rules(&rewrite_hosts(&original, &target.url("")));
+    let plan = rewrite_hosts(&original, &target.url(""));
     dir.write(&format!("plans/{}", case.file), plan);
     let report = dir.path("report.json");
     let mut args = vec![
@@ -655,12 +620,18 @@ fn run_case(examples: &Path, index: usize) -> Row {
         .args(&args);
     let out = Lps::start(&mut command).wait(LIMIT);
     let code = out.code.unwrap_or(-1);
+    if !report.exists() && code == 2 && case.expect == refused() {
+        return Row {
+            case: index,
+            got: Some(refused()),
+            faults,
+        };
+    }
     if !report.exists() {
         faults.push(format!("exit {code}, no report: {}", out.stderr.trim()));
         return Row {
             case: index,
             got: None,
-            rules_cut,
             faults,
         };
     }
@@ -689,7 +660,6 @@ fn run_case(examples: &Path, index: usize) -> Row {
     Row {
         case: index,
         got: Some(got),
-        rules_cut,
         faults,
     }
 }
@@ -711,9 +681,7 @@ fn print_table(rows: &[Row]) {
             ),
             None => Default::default(),
         };
-        let verdict = if row.faults.is_empty() && row.rules_cut {
-            "as the example means (rules cut)".to_owned()
-        } else if row.faults.is_empty() {
+        let verdict = if row.faults.is_empty() {
             "as the example means".to_owned()
         } else {
             format!("FAIL: {}", row.faults.join("; "))
@@ -753,9 +721,6 @@ fn the_documentations_journeys_run_against_the_fixtures() {
     let mut rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
     rows.sort_by_key(|r| r.case);
     print_table(&rows);
-    println!(
-        "(the checkout's terminationRules and failureRules were cut from its copy: lps does not judge rules yet, issue 17)"
-    );
     let failed: Vec<&str> = rows
         .iter()
         .filter(|r| !r.faults.is_empty())
@@ -791,13 +756,4 @@ fn hosts_are_rewritten_and_only_hosts() {
          c: http://127.0.0.1:9/hosts/dev.api.example.com/users\n\
          d: https://other.org/x\n"
     );
-}
-
-#[test]
-fn rules_blocks_are_cut_and_nothing_else() {
-    let plan = "a:\n  - name: x\n    terminationRules:\n      - metric: \"E > 1\"\n\n        gracePeriod: 1\n    failureRules:\n      # why\n      - metric: m\n    after: 1\nb: 2\n";
-    let (cut, any) = strip_rules(plan);
-    assert!(any);
-    assert_eq!(cut, "a:\n  - name: x\n    after: 1\nb: 2\n");
-    assert_eq!(strip_rules("a: 1\n"), ("a: 1\n".to_owned(), false));
 }

@@ -41,7 +41,12 @@ fn a_failure_rule_that_holds_fails_the_test_with_exit_code_4() {
     assert_eq!(r[0]["failed"], true);
     assert_eq!(r[1]["failed"], false, "{r}");
     assert!(r[1]["observed"].as_f64().is_some_and(|ms| ms > 0.0), "{r}");
-    assert_eq!(r[2]["failed"], false, "{r}");
+    // LPS's RPS counts successful requests only: none of these 503s.
+    assert_eq!(
+        (&r[2]["observed"], &r[2]["failed"]),
+        (&0.0.into(), &true.into()),
+        "{r}"
+    );
     assert!(
         stderr.contains("lps: failure rule r/bad: ErrorRate > 0.5 (observed 1)"),
         "{stderr}"

@@ -30,8 +30,12 @@ pub struct MetricRef {
 pub enum MetricField {
     /// `Duration.<Timing>.<Aggregation>`, in milliseconds.
     Time(Timing, Aggregation),
-    /// `Throughput.RPS`: requests per second over the iteration's span.
+    /// `Throughput.RPS`: successful requests per second over the
+    /// iteration's span (LPS counts only those).
     Rps,
+    /// `Throughput.RPSCD`: successful requests per cooldown period (batch
+    /// modes; 0 in the others, as LPS).
+    RpsPerCooldown,
     /// `Throughput.RequestsCount`.
     Requests,
     /// `Throughput.SuccessfulRequestCount`: requests that were not errors.
@@ -171,6 +175,7 @@ fn field_of(path: &[&str]) -> Result<MetricField, String> {
     Ok(match lower.as_slice() {
         ["duration", timing, agg] => F::Time(duration_timing(timing)?, aggregation(agg)?),
         ["throughput", "rps"] => F::Rps,
+        ["throughput", "rpscd"] => F::RpsPerCooldown,
         ["throughput", "requestscount"] => F::Requests,
         ["throughput", "successfulrequestcount"] => F::Successful,
         ["throughput", "failedrequestscount"] => F::Failed,
@@ -186,7 +191,7 @@ fn field_of(path: &[&str]) -> Result<MetricField, String> {
         ["datatransmission", "throughputbps"] => F::Bps,
         [
             "throughput",
-            "rpscd" | "maxconcurrentrequests" | "currentactiverequests",
+            "maxconcurrentrequests" | "currentactiverequests",
         ]
         | ["responsecode", ..] => {
             return Err(format!("{} is not recorded by lps", path.join(".")));
@@ -260,7 +265,10 @@ mod tests {
     #[test]
     fn what_lps_does_not_record_is_said() {
         let err = |t: &str| MetricsExpr::parse(t, '#').unwrap_err();
-        assert!(err("${Metrics.R.I.Throughput.RPSCD} < 10").contains("not recorded by lps"));
+        assert!(
+            err("${Metrics.R.I.Throughput.MaxConcurrentRequests} < 10")
+                .contains("not recorded by lps")
+        );
         assert!(err("${Metrics.R.I.Duration.TotalTime.P10} > 1").contains("P10"));
         assert!(err("${Metrics.R.I.Nope.X} > 1").contains("expected Metrics"));
         assert!(err("${threshold} > 1").contains("only ${Metrics"));

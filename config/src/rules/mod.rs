@@ -20,7 +20,8 @@ pub enum Metric {
     SkipRatio,
     /// Requests a `skipIf` skipped.
     SkippedCount,
-    /// Requests per second over the iteration's own span.
+    /// Successful requests per second over the iteration's own span (LPS
+    /// counts only those).
     Throughput,
     /// A time in milliseconds, aggregated.
     Time(Timing, Aggregation),

@@ -156,6 +156,10 @@ pub struct IterationReport {
     /// The iteration's own span: from its first start to its last end, over
     /// every client, core and node; its throughput is over this span.
     pub duration_s: f64,
+    /// When a termination rule ended it on this node (seconds from the
+    /// start); on a worker, the master's rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated_at_s: Option<f64>,
     #[serde(flatten)]
     pub figures: Figures,
 }
@@ -340,6 +344,7 @@ impl Report {
                     url: it.request.target.url(),
                     http_version: it.request.version.as_str(),
                     duration_s: seconds(span),
+                    terminated_at_s: None,
                     figures: Figures::from_stats(stats, span).with_send_lag(stats, info.model),
                 });
             }

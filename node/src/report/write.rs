@@ -77,6 +77,11 @@ pub fn write(
         .watchdog
         .as_ref()
         .map(super::json::WatchdogReport::new);
+    for &(index, at_s) in &outcome.terminated {
+        if let Some(it) = report.iterations.get_mut(index) {
+            it.terminated_at_s = Some(at_s);
+        }
+    }
     let run_us = outcome.duration.as_micros() as u64;
     report.rules = crate::rules::judge(plan, &outcome.aggregate, run_us, &outcome.rules);
     let total = outcome.aggregate.total();

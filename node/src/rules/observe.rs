@@ -2,8 +2,8 @@
 //! (`ErrorRate`, `TotalTime.P90`, ...) and the fields of its `Metrics`
 //! snapshots that rule expressions read.
 
-use lps_config::Plan;
 use lps_config::rules::{Aggregation, Check, Metric, MetricField, Rule, StatusCodes, Timing};
+use lps_config::{Mode, Plan};
 use lps_engine::{Aggregate, LazyHistogram, Stats};
 
 /// How long an iteration has run, for its rates.
@@ -26,17 +26,24 @@ impl Clock {
     }
 }
 
-/// Iterations by round and name, for the references of expressions.
-pub struct Names(Vec<(String, String)>);
+/// Iterations by round and name, for the references of expressions, and
+/// the cooldown of those in a batch mode.
+pub struct Names(Vec<(String, String, Option<f64>)>);
 
 impl Names {
     pub fn of(plan: &Plan) -> Names {
-        let pairs = plan.rounds.iter().flat_map(|r| {
-            r.iterations
-                .iter()
-                .map(|it| (r.name.clone(), it.name.clone()))
+        let triples = plan.rounds.iter().flat_map(|r| {
+            r.iterations.iter().map(|it| {
+                let cooldown = match it.mode {
+                    Mode::CooldownBatch { cooldown, .. }
+                    | Mode::CooldownRequestBatch { cooldown, .. }
+                    | Mode::DurationCooldownBatch { cooldown, .. } => Some(cooldown.as_secs_f64()),
+                    Mode::Requests { .. } | Mode::Duration { .. } => None,
+                };
+                (r.name.clone(), it.name.clone(), cooldown)
+            })
         });
-        Names(pairs.collect())
+        Names(triples.collect())
     }
 
     /// The plan's iterations, rounds flattened.
@@ -47,7 +54,7 @@ impl Names {
     fn index(&self, round: &str, iteration: &str) -> Option<usize> {
         self.0
             .iter()
-            .position(|(r, i)| r == round && i == iteration)
+            .position(|(r, i, _)| r == round && i == iteration)
     }
 }
 
@@ -79,8 +86,9 @@ pub fn judge(rule: &Rule, (agg, names): (&Aggregate, &Names), index: usize, cloc
         }
         Check::Expression(expr) => {
             let (evaluated, holds) = expr.eval(|r| {
-                let stats = agg.iterations.get(names.index(&r.round, &r.iteration)?)?;
-                field(r.field, stats, clock)
+                let at = names.index(&r.round, &r.iteration)?;
+                let cooldown_s = names.0[at].2;
+                field(r.field, (agg.iterations.get(at)?, cooldown_s), clock)
             });
             Seen {
                 value: None,
@@ -104,23 +112,31 @@ fn metric(metric: Metric, codes: Option<StatusCodes>, stats: &Stats, clock: Cloc
             (all > 0).then(|| stats.skipped as f64 / all as f64)
         }
         Metric::SkippedCount => Some(stats.skipped as f64),
-        Metric::Throughput => rate(requests as f64, stats, clock),
+        Metric::Throughput => rate(successful(stats) as f64, stats, clock),
         Metric::Time(timing, agg) => time_ms(timing_histogram(stats, timing), agg),
     }
 }
 
-/// A field of LPS's `Metrics` snapshots on one iteration's stats.
-fn field(field: MetricField, stats: &Stats, clock: Clock) -> Option<f64> {
+/// A field of LPS's `Metrics` snapshots on one iteration's stats (of a
+/// batch mode with that cooldown, in seconds).
+fn field(
+    field: MetricField,
+    (stats, cooldown_s): (&Stats, Option<f64>),
+    clock: Clock,
+) -> Option<f64> {
     let requests = stats.requests();
     let per_request = |bytes: u64| (requests > 0).then(|| bytes as f64 / requests as f64);
-    // LPS's default classification: a status >= 400, or no response.
-    let failed = || errors(stats, StatusCodes::DEFAULT) + stats.transport_errors();
+    let failed = || requests - successful(stats);
     use MetricField as F;
     match field {
         F::Time(timing, agg) => time_ms(timing_histogram(stats, timing), agg),
-        F::Rps => rate(requests as f64, stats, clock),
+        F::Rps => rate(successful(stats) as f64, stats, clock),
+        F::RpsPerCooldown => match cooldown_s {
+            Some(c) => rate(successful(stats) as f64 * c, stats, clock),
+            None => Some(0.0),
+        },
         F::Requests => Some(requests as f64),
-        F::Successful => Some(requests.saturating_sub(failed()) as f64),
+        F::Successful => Some(successful(stats) as f64),
         F::Failed => Some(failed() as f64),
         F::ErrorRate => (requests > 0).then(|| failed() as f64 / requests as f64),
         F::Skipped => Some(stats.skipped as f64),
@@ -137,6 +153,13 @@ fn field(field: MetricField, stats: &Stats, clock: Clock) -> Option<f64> {
             clock,
         ),
     }
+}
+
+/// Requests that were not errors by LPS's default classification (a status
+/// >= 400, or no response).
+fn successful(stats: &Stats) -> u64 {
+    let failed = errors(stats, StatusCodes::DEFAULT) + stats.transport_errors();
+    stats.requests().saturating_sub(failed)
 }
 
 /// `amount` per second of the iteration's span, once it has one.
@@ -186,4 +209,49 @@ fn time_ms(h: &LazyHistogram, agg: Aggregation) -> Option<f64> {
         Aggregation::Sum => h.mean() * h.len() as f64,
     };
     Some(us / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 8 answers 200 and 2 answer 503 over a 2 s span, 100 bytes out and
+    /// 1000 in each.
+    fn stats() -> Stats {
+        let mut s = Stats::new();
+        for i in 0..10 {
+            let status = if i < 8 { 200 } else { 503 };
+            s.record_response(status, 1000 * (i + 1), 100, 1000);
+        }
+        s.span.begin(1_000_000);
+        s.span.end(3_000_000);
+        s
+    }
+
+    #[test]
+    fn lps_metrics_fields_from_stats() {
+        let s = stats();
+        let at = |f, cooldown| field(f, (&s, cooldown), Clock::Final(9_000_000));
+        use MetricField as F;
+        // LPS's rates count the successful requests: 8 over 2 s.
+        assert_eq!(at(F::Rps, None), Some(4.0));
+        // ...per cooldown: 4/s times a 0.5 s cooldown; 0 outside batch modes.
+        assert_eq!(at(F::RpsPerCooldown, Some(0.5)), Some(2.0));
+        assert_eq!(at(F::RpsPerCooldown, None), Some(0.0));
+        assert_eq!(at(F::Requests, None), Some(10.0));
+        assert_eq!(at(F::Successful, None), Some(8.0));
+        assert_eq!(at(F::Failed, None), Some(2.0));
+        assert_eq!(at(F::ErrorRate, None), Some(0.2));
+        assert_eq!(at(F::Elapsed, None), Some(2000.0));
+        assert_eq!(at(F::BytesSent, None), Some(1000.0));
+        assert_eq!(at(F::AverageReceived, None), Some(1000.0));
+        assert_eq!(at(F::Bps, None), Some(5500.0));
+        let p90 = at(F::Time(Timing::TotalTime, Aggregation::P90), None);
+        assert!(p90.is_some_and(|ms| (9.0..=9.1).contains(&ms)), "{p90:?}");
+        // Under way, an iteration runs until now.
+        let live = field(F::Rps, (&s, None), Clock::Live(5_000_000));
+        assert_eq!(live, Some(2.0));
+        // No span yet: no rate.
+        assert_eq!(field(F::Rps, (&Stats::new(), None), Clock::Final(1)), None);
+    }
 }

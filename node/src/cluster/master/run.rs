@@ -85,6 +85,7 @@ pub fn run(
             // The master's own pauses: a worker's are in its own report.
             watchdog,
             rules: master.rule_states(),
+            terminated: local::terminated(Some(&master.terminations), start),
         },
         nodes,
     })
