@@ -712,6 +712,8 @@ impl Browser {
                 statusCodes: document.getElementById("r-status").textContent,
                 latencies: document.getElementById("r-latency").textContent,
                 facts: document.getElementById("r-facts").textContent,
+                rulesShown: !document.getElementById("rules-panel").hidden,
+                rules: [...document.querySelectorAll("#rules tbody tr")].map(tr => tr.textContent),
             })"##,
         )
         .as_str()
@@ -1008,6 +1010,67 @@ fn the_final_report_of_an_open_model_run_shows_its_send_lag() {
     let facts = page["facts"].as_str().unwrap();
     assert!(facts.contains("Send lagp50 "), "{page}");
     assert!(facts.contains(" p99 "), "{page}");
+    drop(browser);
+    run.kill();
+}
+
+#[test]
+fn the_page_shows_each_rule_s_state_as_it_changes() {
+    let Some(exe) = chromium_or_skip() else {
+        return;
+    };
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-page");
+    // The termination rule holds from the first response: it breaches for
+    // its 3 s grace, then ends the 60 s iteration.
+    let url = target.url("/");
+    let text = format!(
+        "--url {url} -im D -d 60 -nc 1 --threads 1 --dashboard --dashboard-listen 127.0.0.1:0 \
+         --dashboard-linger 60 -q"
+    );
+    let mut line = args(&text);
+    line.extend([
+        "-tr",
+        "TotalTime.Max >= 0;00:00:03",
+        "-fr",
+        "ErrorRate > 0.5",
+    ]);
+    let mut run = Lps::spawn_in(dir.dir(), &line);
+    let addr = run.dashboard(Duration::from_secs(10));
+    let mut browser = Browser::open(&exe, &format!("http://{addr}/"), &dir);
+    let rules = |p: &Value| -> Vec<String> {
+        p["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let breaching = wait_for("a breaching rule on the page", LIMIT, || {
+        let p = browser.probe()?;
+        let r = rules(&p);
+        r.iter().any(|r| r.starts_with("breaching ")).then_some(p)
+    });
+    assert_eq!(breaching["rulesShown"], true, "{breaching}");
+    let r = rules(&breaching);
+    assert!(r.iter().any(|r| r.starts_with("passingfailure")), "{r:?}");
+    let done = wait_for("the final report on the page", LIMIT, || {
+        let p = browser.probe()?;
+        (p["finished"] == true && p["reportTitle"] == "Final report").then_some(p)
+    });
+    assert_eq!(done["errors"], serde_json::json!([]), "{done}");
+    let r = rules(&done);
+    assert!(
+        r[0].starts_with("passedfailureQuick-Test-Round / Quick-Http-IterationErrorRate > 0.5"),
+        "{r:?}"
+    );
+    assert!(r[1].starts_with("terminated at "), "{r:?}");
+    assert!(
+        r[1].contains("terminationQuick-Test-Round / Quick-Http-IterationTotalTime.Max >= 0"),
+        "{r:?}"
+    );
+    browser.screenshot(&dir.path("rules.png"));
     drop(browser);
     run.kill();
 }

@@ -25,7 +25,11 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
     let (mut watch, opts) = rules::watch(plan, &setup.opts);
     let on_tick = |agg: &Aggregate, now_us| {
         if let Some(w) = watch.as_mut() {
-            w.check(agg, now_us, Instant::now());
+            let now = Instant::now();
+            w.check(agg, now_us, now);
+            if let Some(live) = &live {
+                live.set_rules(w.states(now));
+            }
         }
     };
     let engine = (&opts, setup.settings.watchdog.as_ref());

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::report::{Model, NodeReport, Report, RunInfo};
+use crate::rules::RuleState;
 
 /// Points kept for `/api/series` (an hour at one per second).
 const SERIES_CAPACITY: usize = 3600;
@@ -135,6 +136,8 @@ struct LiveData {
     nodes: Option<Vec<NodeView>>,
     final_report: Option<String>,
     final_histogram: Option<Vec<u8>>,
+    /// The termination rules at their last look (the run's watch).
+    rules: Vec<RuleState>,
 }
 
 impl LiveData {
@@ -194,6 +197,7 @@ impl Live {
                 nodes: None,
                 final_report: None,
                 final_histogram: None,
+                rules: Vec::new(),
             }),
             feed: broadcast::channel(FEED_CAPACITY).0,
         })
@@ -256,6 +260,11 @@ impl Live {
             data.in_flight.retain(|(node, _), _| *node != lost.id);
         }
         data.nodes = Some(nodes);
+    }
+
+    /// The termination rules as the run's watch last judged them.
+    pub fn set_rules(&self, rules: Vec<RuleState>) {
+        self.lock().rules = rules;
     }
 
     /// Closes the current second if it is over: one series point, fed to
@@ -358,6 +367,10 @@ impl Live {
             interrupted: false,
         };
         let mut report = Report::new(&info, &total);
+        // Each rule as it stands: a failure rule on the data so far, a
+        // termination rule with its breach and whether it fired.
+        let run_us = duration.as_micros() as u64;
+        report.rules = crate::rules::judge(&self.plan, &total, run_us, &data.rules);
         report.nodes = data.nodes.as_ref().map(|nodes| {
             nodes
                 .iter()

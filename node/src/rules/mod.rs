@@ -60,6 +60,10 @@ pub struct RuleReport {
     /// start); what it observed is then the value at that moment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terminated_at_s: Option<f64>,
+    /// While the run goes (the dashboard): how long a termination rule's
+    /// check has held so far without terminating yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaching_s: Option<f64>,
     /// True when the rule held (a termination rule: it terminated its
     /// iteration): the test failed on it.
     pub failed: bool,
@@ -95,9 +99,10 @@ impl RuleReport {
     }
 }
 
-/// Judges every rule of `plan` on `agg` (the run lasted `run_us`): failure
-/// rules on the final data, termination rules by what `fired` (from the
-/// run's [`Watch`]) or, for those that did not, on the final data.
+/// Judges every rule of `plan` on `agg` (the run lasted `run_us`, or has
+/// lasted so far): failure rules on that data, termination rules by what
+/// `fired` (the run's [`Watch`] states) or, for those that did not, on that
+/// data.
 pub fn judge(plan: &Plan, agg: &Aggregate, run_us: u64, fired: &[RuleState]) -> Vec<RuleReport> {
     let names = Names::of(plan);
     let mut out = Vec::new();
@@ -113,6 +118,7 @@ pub fn judge(plan: &Plan, agg: &Aggregate, run_us: u64, fired: &[RuleState]) -> 
                 evaluated: seen.evaluated,
                 grace_s: None,
                 terminated_at_s: None,
+                breaching_s: None,
                 failed: seen.holds,
             };
             for rule in &it.failure_rules {
@@ -120,12 +126,11 @@ pub fn judge(plan: &Plan, agg: &Aggregate, run_us: u64, fired: &[RuleState]) -> 
                 out.push(report(rule, "failure", seen));
             }
             for rule in &it.termination_rules {
-                let fire = fired
-                    .iter()
-                    .find(|s| {
-                        s.round == round.name && s.iteration == it.name && s.rule == rule.text
-                    })
-                    .and_then(|s| s.fired.clone());
+                let state = fired.iter().find(|s| {
+                    s.round == round.name && s.iteration == it.name && s.rule == rule.text
+                });
+                let fire = state.and_then(|s| s.fired.clone());
+                let breaching_s = state.filter(|s| s.fired.is_none() && s.breach_s > 0.0);
                 let seen = match &fire {
                     Some(f) => f.seen.clone(),
                     None => Seen {
@@ -136,6 +141,7 @@ pub fn judge(plan: &Plan, agg: &Aggregate, run_us: u64, fired: &[RuleState]) -> 
                 out.push(RuleReport {
                     grace_s: Some(rule.grace.as_secs_f64()),
                     terminated_at_s: fire.map(|f| f.at_s),
+                    breaching_s: breaching_s.map(|s| s.breach_s),
                     ..report(rule, "termination", seen)
                 });
             }

@@ -181,6 +181,9 @@ impl Master {
             (state.global(), now_us)
         };
         let ended = w.check(&global, now_us, now.instant);
+        if let Some(live) = &self.live {
+            live.set_rules(w.states(now.instant));
+        }
         if !ended.is_empty() {
             let ended = ended
                 .into_iter()

@@ -513,8 +513,40 @@
     document.body.dataset.nodes = String(nodes.length);
   }
 
+  // A rule's state: a failure rule on the data so far (its verdict once
+  // the run is over), a termination rule with its breach and whether it
+  // ended its iteration.
+  function ruleState(rule) {
+    if (rule.kind === 'termination') {
+      if (rule.terminated_at_s != null) return ['bad', 'terminated at ' + seconds(rule.terminated_at_s)];
+      if (rule.breaching_s != null) {
+        return ['warn', 'breaching ' + rule.breaching_s.toFixed(1) + ' of ' + rule.grace_s + ' s'];
+      }
+      return ['ok', 'ok'];
+    }
+    if (rule.failed) return ['bad', finished ? 'failed' : 'failing'];
+    return ['ok', finished ? 'passed' : 'passing'];
+  }
+
+  function renderRules(rules) {
+    $('rules-panel').hidden = rules.length === 0;
+    $('rules-count').textContent = String(rules.length);
+    $('rules').tBodies[0].replaceChildren(...rules.map((rule) => {
+      const [kind, text] = ruleState(rule);
+      const seen = rule.evaluated != null ? rule.evaluated
+        : rule.observed != null ? trim3(rule.observed) : '\u2013';
+      return el('tr', null,
+        el('td', null, el('span', { class: 'rule rule-' + kind }, text)),
+        el('td', null, el('span', { class: 'tag' }, rule.kind)),
+        el('td', null, rule.round + ' / ' + rule.iteration),
+        el('td', { class: 'id' }, rule.rule),
+        el('td', { class: 'num' }, seen));
+    }));
+  }
+
   function renderSummary(r) {
     summary = r;
+    renderRules(r.rules || []);
     const iterations = r.iterations || [];
     const body = $('iterations').tBodies[0];
     const rows = iterations.map((it) => {
