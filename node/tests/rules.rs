@@ -203,3 +203,75 @@ fn a_breach_shorter_than_the_grace_terminates_nothing() {
         "{bad}"
     );
 }
+
+/// The README's CI example against this target: `broken` turns browsing
+/// into 503s.
+fn ci_example(target: &Target, broken: bool) -> String {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/ci.yaml");
+    let text = std::fs::read_to_string(example).expect("the example");
+    let text = text.replace("127.0.0.1:8080", &target.addr.to_string());
+    if broken {
+        text.replace("/delay/2", "/status/503")
+    } else {
+        text
+    }
+}
+
+#[test]
+fn the_readme_ci_example_passes_a_healthy_build_and_fails_a_broken_one() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-ci");
+    let plan = dir.write("ci.yaml", ci_example(&target, false));
+    let gate = |json: &str, junit: &str| {
+        let out = lps(
+            &[
+                "run",
+                plan.to_str().expect("utf-8"),
+                "--json",
+                dir.path(json).to_str().expect("utf-8"),
+                "--junit",
+                dir.path(junit).to_str().expect("utf-8"),
+                "-q",
+            ],
+            LIMIT,
+        );
+        (out.code, out.stderr)
+    };
+    let (code, stderr) = gate("baseline.json", "baseline.xml");
+    assert_eq!(code, Some(0), "{stderr}");
+    let compare = |new: &str| {
+        let out = lps(
+            &[
+                "compare",
+                dir.path("baseline.json").to_str().expect("utf-8"),
+                dir.path(new).to_str().expect("utf-8"),
+                "--max-regression",
+                "error_rate=0.01",
+            ],
+            LIMIT,
+        );
+        (out.code, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // The same build again passes its rules and the comparison.
+    let (code, stderr) = gate("new.json", "new.xml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(compare("new.json").0, Some(0));
+    let junit = std::fs::read_to_string(dir.path("new.xml")).expect("JUnit");
+    assert!(junit.contains("tests=\"5\" failures=\"0\""), "{junit}");
+    // A build that answers 503: its rules fail, and the comparison too.
+    std::fs::write(&plan, ci_example(&target, true)).expect("plan");
+    let (code, stderr) = gate("broken.json", "broken.xml");
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("failure rule smoke/browse: ErrorRate > 0.01"),
+        "{stderr}"
+    );
+    let (code, table) = compare("broken.json");
+    assert_eq!(code, Some(4), "{table}");
+    let junit = std::fs::read_to_string(dir.path("broken.xml")).expect("JUnit");
+    assert!(
+        junit.contains("failures=\"1\"") || junit.contains("failures=\"2\""),
+        "{junit}"
+    );
+}
