@@ -1071,6 +1071,21 @@ fn the_page_shows_each_rule_s_state_as_it_changes() {
         "{r:?}"
     );
     browser.screenshot(&dir.path("rules.png"));
+    // Prometheus sees the same verdicts.
+    let metrics = String::from_utf8(get(addr, "/metrics", &[]).body).expect("utf-8");
+    let rule = |kind: &str| {
+        metric(
+            &metrics,
+            &format!(
+                "lps_rule_failed{{round=\"Quick-Test-Round\",iteration=\"Quick-Http-Iteration\",kind=\"{kind}\""
+            ),
+        )
+    };
+    assert_eq!(
+        (rule("failure"), rule("termination")),
+        (0.0, 1.0),
+        "{metrics}"
+    );
     drop(browser);
     run.kill();
 }

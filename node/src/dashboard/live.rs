@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::report::{Model, NodeReport, Report, RunInfo};
-use crate::rules::RuleState;
+use crate::rules::{RuleReport, RuleState};
 
 /// Points kept for `/api/series` (an hour at one per second).
 const SERIES_CAPACITY: usize = 3600;
@@ -367,10 +367,7 @@ impl Live {
             interrupted: false,
         };
         let mut report = Report::new(&info, &total);
-        // Each rule as it stands: a failure rule on the data so far, a
-        // termination rule with its breach and whether it fired.
-        let run_us = duration.as_micros() as u64;
-        report.rules = crate::rules::judge(&self.plan, &total, run_us, &data.rules);
+        report.rules = self.judge(&data, &total, duration);
         report.nodes = data.nodes.as_ref().map(|nodes| {
             nodes
                 .iter()
@@ -385,6 +382,23 @@ impl Live {
                 .collect()
         });
         report
+    }
+
+    /// Each rule of the plan as it stands, for `/metrics`.
+    pub fn rules(&self) -> Vec<RuleReport> {
+        let data = self.lock();
+        let total = Self::total(&data, self.iterations);
+        let duration = data.start.map_or(Duration::ZERO, |s| {
+            Instant::now().saturating_duration_since(s)
+        });
+        self.judge(&data, &total, duration)
+    }
+
+    /// Each rule as it stands after `duration`: a failure rule on the data
+    /// so far, a termination rule with its breach and whether it fired.
+    fn judge(&self, data: &LiveData, total: &Aggregate, duration: Duration) -> Vec<RuleReport> {
+        let run_us = duration.as_micros() as u64;
+        crate::rules::judge(&self.plan, total, run_us, &data.rules)
     }
 
     /// The final JSON report, once the run is over.

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use lps_engine::{ErrorKind, Stats};
 
 use super::live::Live;
+use crate::rules::RuleReport;
 
 /// What `/metrics` shows.
 pub(super) struct MetricsInput {
@@ -23,6 +24,8 @@ pub(super) struct MetricsInput {
     pub possible_node_states: &'static [&'static str],
     /// Requests in flight over every node and core.
     pub in_flight: u64,
+    /// The plan's rules as they stand.
+    pub rules: Vec<RuleReport>,
 }
 
 impl MetricsInput {
@@ -35,6 +38,7 @@ impl MetricsInput {
             node_states: live.node_states(),
             possible_node_states: live.possible_node_states(),
             in_flight: live.in_flight(),
+            rules: live.rules(),
         }
     }
 }
@@ -52,6 +56,7 @@ pub(super) fn render(m: &MetricsInput) -> String {
     nodes(&mut out, m.possible_node_states, &m.node_states);
     in_flight(&mut out, m.in_flight);
     bytes(&mut out, &m.total);
+    rules(&mut out, &m.rules);
     out.0
 }
 
@@ -214,6 +219,28 @@ fn seconds(us: f64) -> String {
     }
 }
 
+/// Only when the plan has rules.
+fn rules(out: &mut Text, rules: &[RuleReport]) {
+    if rules.is_empty() {
+        return;
+    }
+    out.family(
+        "lps_rule_failed",
+        "gauge",
+        "1 while a rule of the plan holds (the test fails on it): a failure rule on the data so far, a termination rule once it ended its iteration.",
+    );
+    for r in rules {
+        out.line(format_args!(
+            "lps_rule_failed{{round=\"{}\",iteration=\"{}\",kind=\"{}\",rule=\"{}\"}} {}",
+            label(&r.round),
+            label(&r.iteration),
+            r.kind,
+            label(&r.rule),
+            u8::from(r.failed)
+        ));
+    }
+}
+
 /// A label value escaped for the text format.
 fn label(value: &str) -> String {
     value
@@ -258,6 +285,18 @@ mod tests {
             node_states: vec!["Running", "Lost", "Running"],
             possible_node_states: &crate::dashboard::live::CLUSTER_NODE_STATES,
             in_flight: 7,
+            rules: vec![RuleReport {
+                round: "r".into(),
+                iteration: "home".into(),
+                kind: "termination",
+                rule: "TotalTime.P90 > \"1\"".into(),
+                observed: Some(2.0),
+                evaluated: None,
+                grace_s: Some(5.0),
+                terminated_at_s: Some(7.5),
+                breaching_s: None,
+                failed: true,
+            }],
         };
         let expected = r#"# HELP lps_test_info The test being run (its plan's name).
 # TYPE lps_test_info gauge
@@ -298,6 +337,9 @@ lps_in_flight 7
 # TYPE lps_bytes_total counter
 lps_bytes_total{direction="sent"} 300
 lps_bytes_total{direction="received"} 6000
+# HELP lps_rule_failed 1 while a rule of the plan holds (the test fails on it): a failure rule on the data so far, a termination rule once it ended its iteration.
+# TYPE lps_rule_failed gauge
+lps_rule_failed{round="r",iteration="home",kind="termination",rule="TotalTime.P90 > \"1\""} 1
 "#;
         assert_eq!(render(&input), expected);
     }
@@ -311,10 +353,12 @@ lps_bytes_total{direction="received"} 6000
             node_states: vec![],
             possible_node_states: &[],
             in_flight: 0,
+            rules: Vec::new(),
         };
         let text = render(&input);
         assert!(text.contains("lps_latency_seconds{quantile=\"0.99\"} NaN\n"));
         assert!(text.contains("lps_latency_seconds_sum 0\nlps_latency_seconds_count 0\n"));
+        assert!(!text.contains("lps_rule_failed"), "no rules, no family");
     }
 
     #[test]
