@@ -573,9 +573,48 @@
     if (r.interrupted) facts.push(['Interrupted', 'yes']);
     (r.warnings || []).forEach((w) => facts.push(['Warning', w]));
     $('r-facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', null, k), el('dd', { title: v }, v)]));
+    renderRules(r.rules);
     renderLatencyKpi();
     renderMeta();
     if (state) renderState({});
+  }
+
+  // ----------------------------------------------------------------- rules
+  // The report's rules, each with the value observed and its verdict; the
+  // panel stays hidden when there is none.
+  function renderRules(rules) {
+    rules = rules || [];
+    $('rules-panel').hidden = !rules.length;
+    const observed = (v) => (v == null ? '\u2013' : String(parseFloat(v.toPrecision(6))));
+    $('rules').tBodies[0].replaceChildren(...rules.map((r) => el('tr', null,
+      el('td', { class: 'id' }, r.round + '/' + r.iteration),
+      el('td', null, el('span', { class: 'tag' }, r.kind)),
+      el('td', { class: 'rule' }, r.rule),
+      el('td', { class: 'num' }, observed(r.observed)),
+      el('td', null, el('span', { class: 'verdict ' + (r.failed ? 'fail' : 'pass') },
+        r.failed ? 'failed' : 'passed')))));
+    const failed = rules.filter((r) => r.failed).length;
+    $('rules-count').textContent = failed ? failed + ' of ' + rules.length + ' failed' : String(rules.length);
+  }
+
+  // ----------------------------------------------------------- report file
+  // `lps --html` writes this page with the run's final data in a JSON block:
+  // the page then draws that, and asks no API and opens no feed.
+  function embeddedReport() {
+    const block = document.getElementById('lps-report');
+    return block ? JSON.parse(block.textContent) : null;
+  }
+  function showReport(data) {
+    document.body.classList.add('report-file');
+    setConn('file', 'report file');
+    for (const p of data.series || []) addPoint(p);
+    renderSummary(data.summary);
+    renderState(data.state);
+    renderNodes(data.nodes || []);
+    drawCharts();
+    $('link-metrics').parentNode.replaceChildren('lps \u00b7 report file');
+    // What the browser test waits for: everything above is drawn.
+    document.body.dataset.report = 'drawn';
   }
 
   // ------------------------------------------------------------------ feed
@@ -685,10 +724,16 @@
     backfill();
   }
 
-  // First paint from the API, then the feed keeps everything current.
+  // First paint from the API, then the feed keeps everything current; a
+  // report file has everything inside.
   drawCharts();
-  refresh();
-  connect();
+  const report = embeddedReport();
+  if (report) {
+    showReport(report);
+  } else {
+    refresh();
+    connect();
+  }
 
   let resizeFrame = 0;
   new ResizeObserver(() => {
