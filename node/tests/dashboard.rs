@@ -1089,3 +1089,128 @@ fn the_page_shows_each_rule_s_state_as_it_changes() {
     drop(browser);
     run.kill();
 }
+
+/// The HTML report of a run with rules (one holds, one does not): three
+/// iterations one after another, refused connections, 503s, and 2 s of
+/// paced 200s.
+fn html_report_plan(url: &str) -> String {
+    let refused = format!("http://127.0.0.1:{}/", closed_port());
+    format!(
+        "name: Report\nrounds:\n  - name: r\n    numberOfClients: 2\n    iterations:\n      \
+         - name: refused\n        mode: R\n        requestCount: 5\n        httpRequest:\n          method: GET\n          url: {refused}\n      \
+         - name: bad\n        mode: R\n        requestCount: 20\n        httpRequest:\n          method: GET\n          url: {url}/status/503\n        \
+         failureRules:\n          - metric: ErrorRate > 0.5\n      \
+         - name: ok\n        mode: D\n        duration: 2\n        httpRequest:\n          method: GET\n          url: {url}/delay/5\n        \
+         failureRules:\n          - metric: TotalTime.P90 > 60000\n"
+    )
+}
+
+/// Pixels of `#id`'s canvas in the colour `rgb` (give or take 8 per channel,
+/// opaque): what a chart drew of its series.
+fn pixels_of(browser: &mut Browser, id: &str, rgb: [u8; 3]) -> u64 {
+    let [r, g, b] = rgb;
+    let js = format!(
+        "(() => {{ const c = document.querySelector('#{id} canvas'); \
+         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; \
+         for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - {r}) <= 8 && \
+         Math.abs(d[i + 1] - {g}) <= 8 && Math.abs(d[i + 2] - {b}) <= 8 && d[i + 3] === 255) n++; \
+         return n; }})()"
+    );
+    browser.eval(&js).as_u64().unwrap()
+}
+
+#[test]
+fn the_html_report_opens_from_disk_draws_the_run_and_asks_for_nothing() {
+    let Some(exe) = chromium_or_skip() else {
+        return;
+    };
+    let _serial = serial();
+    let target = Target::start(&[]);
+    let dir = Scratch::new("html-report");
+    let plan = dir.write("plan.yaml", html_report_plan(&target.url("")));
+    let line = format!(
+        "run {} --threads 1 --html r.html --json r.json -q",
+        plan.display()
+    );
+    let out = Lps::spawn_in(dir.dir(), &args(&line)).wait(LIMIT);
+    assert_eq!(out.code, Some(4), "a failure rule held: {}", out.stderr);
+    let report = common::read_json(&dir.path("r.json"));
+    let file = std::fs::canonicalize(dir.path("r.html")).unwrap();
+    let url = format!("file://{}", file.display());
+
+    // Every request the page makes is seen from its first.
+    let mut browser = Browser::open(&exe, "about:blank", &dir);
+    browser.call("Network.enable", serde_json::json!({}));
+    browser.call("Page.navigate", serde_json::json!({ "url": url }));
+    let page = wait_for("the report drawn", LIMIT, || {
+        let p = browser.probe()?;
+        // A request the policy blocked is an error on the page: fail now.
+        assert_eq!(p["errors"], serde_json::json!([]), "{p}");
+        (browser.eval("document.body.dataset.report") == "drawn").then_some(p)
+    });
+    assert_eq!(page["state"], "Completed", "{page}");
+    assert_eq!(page["finished"], true, "{page}");
+    assert_eq!(page["reportTitle"], "Final report", "{page}");
+    // The totals are the JSON report's.
+    let total = u(&report["requests"]["total"]);
+    assert_eq!(
+        page["requests"].as_str().unwrap().replace(',', ""),
+        total.to_string(),
+        "{page}"
+    );
+    assert_eq!(page["iterations"], 3, "{page}");
+    let codes = page["statusCodes"].as_str().unwrap();
+    assert!(codes.contains("200") && codes.contains("503"), "{page}");
+    // The charts are drawn: every second of the run, values in every legend,
+    // the throughput's line on its canvas.
+    assert!(u(&page["points"]) >= 2, "{page}");
+    assert!(
+        page["legend"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v != "\u{2013}"),
+        "every chart shows values: {page}"
+    );
+    assert!(pixels_of(&mut browser, "c-rps", [0x4f, 0x9d, 0xff]) > 50);
+    assert!(pixels_of(&mut browser, "c-latency", [0xf2, 0x5f, 0x5c]) > 50);
+    // The rules, each with its observed value and verdict.
+    let rules = browser.eval(
+        "[...document.querySelectorAll('#rules tbody tr')].map(tr => [...tr.cells].map(td => td.textContent))",
+    );
+    let observed = report["rules"][0]["observed"].as_f64().unwrap();
+    assert_eq!(
+        rules[0],
+        serde_json::json!([
+            "failed",
+            "failure",
+            "r / bad",
+            "ErrorRate > 0.5",
+            observed.to_string()
+        ]),
+        "{rules}"
+    );
+    assert_eq!(rules[1][2], "r / ok", "{rules}");
+    assert_eq!(rules[1][0], "passed", "{rules}");
+    assert_eq!(rules.as_array().unwrap().len(), 2, "{rules}");
+    assert_eq!(
+        browser.eval("document.getElementById('rules-panel').hidden"),
+        false
+    );
+    // Nothing was asked of a network: the file itself, and its empty icon.
+    let requests: Vec<String> = browser
+        .take_events("Network.requestWillBeSent")
+        .iter()
+        .map(|e| e["params"]["request"]["url"].as_str().unwrap().to_string())
+        .collect();
+    assert!(requests.contains(&url), "{requests:?}");
+    assert!(
+        requests.iter().all(|r| *r == url || r.starts_with("data:")),
+        "{requests:?}"
+    );
+    let shot = target_dir().join("report-html-screenshot.png");
+    browser.screenshot(&shot);
+    let last = browser.probe().expect("the page");
+    assert_eq!(last["errors"], serde_json::json!([]), "{last}");
+    eprintln!("HTML report screenshot: {}", shot.display());
+}

@@ -232,6 +232,8 @@ fn the_readme_ci_example_passes_a_healthy_build_and_fails_a_broken_one() {
                 dir.path(json).to_str().expect("utf-8"),
                 "--junit",
                 dir.path(junit).to_str().expect("utf-8"),
+                "--html",
+                dir.path("report.html").to_str().expect("utf-8"),
                 "-q",
             ],
             LIMIT,
@@ -257,6 +259,11 @@ fn the_readme_ci_example_passes_a_healthy_build_and_fails_a_broken_one() {
     let (code, stderr) = gate("new.json", "new.xml");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(compare("new.json").0, Some(0));
+    let html = std::fs::read_to_string(dir.path("report.html")).expect("the HTML report");
+    assert!(
+        html.contains("id=\"lps-report\"") && html.contains("CiGate"),
+        "the data is in the page"
+    );
     let junit = std::fs::read_to_string(dir.path("new.xml")).expect("JUnit");
     assert!(junit.contains("tests=\"5\" failures=\"0\""), "{junit}");
     // A build that answers 503: its rules fail, and the comparison too.

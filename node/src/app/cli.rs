@@ -515,6 +515,14 @@ pub struct OutputArgs {
     /// Write the verdict and the failure rules as JUnit XML test cases.
     #[arg(long, value_name = "PATH", help_heading = "Reports")]
     pub junit: Option<PathBuf>,
+    /// Write the per-second series, of the whole run and of each iteration:
+    /// CSV for a .csv PATH, JSON Lines for .jsonl or .ndjson.
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub series: Option<PathBuf>,
+    /// Write the report as one HTML file that opens from disk (the
+    /// dashboard's charts and tables, with the final data inside).
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub html: Option<PathBuf>,
     /// No progress line and no console summary.
     #[arg(long, short = 'q', help_heading = "Reports")]
     pub quiet: bool,
@@ -574,6 +582,8 @@ const OUTPUT: &[Opt] = &[
     Opt(&["--json"], "json", One),
     Opt(&["--histogram"], "histogram", One),
     Opt(&["--junit"], "junit", One),
+    Opt(&["--series"], "series", One),
+    Opt(&["--html"], "html", One),
     Opt(&["-q", "--quiet"], "quiet", Zero),
     Opt(&["--dashboard"], "dashboard", Zero),
     Opt(&["--dashboard-listen"], "dashboard-listen", One),

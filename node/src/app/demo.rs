@@ -6,6 +6,7 @@ use lps_config::Settings;
 
 use super::cli::{EngineArgs, IterationArgs, OutputArgs, QuickArgs};
 use super::{Error, options, quick};
+use crate::dashboard::live::Live;
 use crate::shutdown::CancellationToken;
 use crate::{local, report};
 
@@ -46,12 +47,30 @@ pub fn run(
     let plan = quick::quick_plan(&args)?;
     let plan = quick::lowered(plan)?;
     let model = options::model(engine);
-    let code = local::run(&plan, (&opts, None), |_| {}, stop, None, |_, _| {})
-        .map_err(Error::from)
-        .map(|outcome| {
-            let to = options::destinations(output);
-            super::error::conclude(report::write(&plan, &outcome, model, to, None, None))
-        });
+    // The live model only for `--series` and `--html`: the demo has no dashboard.
+    let live = options::needs_live(output).then(|| Live::new(&plan, model));
+    if let Some(live) = &live {
+        options::prepare_live(live, output);
+    }
+    let on_snapshot = |snap: &lps_engine::Snapshot| {
+        if let Some(live) = &live {
+            live.add("local", snap);
+        }
+    };
+    let code = local::run(
+        &plan,
+        (&opts, None),
+        on_snapshot,
+        stop,
+        live.as_deref(),
+        |_, _| {},
+    )
+    .map_err(Error::from)
+    .map(|outcome| {
+        let to = options::destinations(output);
+        let written = report::write(&plan, &outcome, model, to, None, live.as_deref());
+        super::error::conclude(written)
+    });
     handle.stop();
     code
 }

@@ -70,6 +70,20 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `--series` names a file whose extension names no format.
+    #[error(
+        "--series: {}: the extension must be .csv (CSV), or .jsonl or .ndjson (JSON Lines)",
+        .path.display()
+    )]
+    SeriesFormat { path: PathBuf },
+
+    /// `--series` or `--html` on a worker: the cluster's series is the
+    /// master's.
+    #[error(
+        "{option}: a worker writes no {option} file; give {option} to the master, which has the whole cluster's"
+    )]
+    WorkerOutput { option: &'static str },
+
     /// A master listening beyond loopback without a shared secret.
     #[error(
         "Cluster.Secret (or {}) is required when the master listens on {listen}, beyond loopback",
@@ -175,6 +189,8 @@ fn output_wording(output: Output, e: &ReportError) -> String {
         Output::Json => "--json",
         Output::Histogram => "--histogram",
         Output::Junit => "--junit",
+        Output::Series => "--series",
+        Output::Html => "--html",
         Output::Dashboard => "--dashboard",
     };
     format!("{option}: {}", chain(e))

@@ -20,6 +20,7 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
     };
     // The master always hosts the dashboard.
     let live = Live::new(setup.plan, setup.model);
+    options::prepare_live(&live, setup.output);
     let board = board::start(&live, setup.output, &setup.settings);
     let done = cluster::master::run(setup.plan, cfg, &setup.opts, Some(live.clone()), setup.stop)?;
     let code = super::error::conclude(report::write(

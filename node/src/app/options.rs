@@ -8,6 +8,8 @@ use lps_engine::RunOptions;
 
 use super::Error;
 use super::cli::{EngineArgs, OutputArgs};
+use crate::dashboard::live::Live;
+use crate::report::series::SeriesFormat;
 use crate::report::{self, Destinations, Model};
 
 /// The settings file read when `--settings` is not given.
@@ -73,12 +75,34 @@ pub fn model(engine: &EngineArgs) -> Model {
     }
 }
 
-/// Fails before the run, not after it, when a report file cannot be written.
+/// Whether the run needs the live model without a dashboard: `--series`
+/// and `--html` are made of its seconds.
+pub fn needs_live(output: &OutputArgs) -> bool {
+    output.series.is_some() || output.html.is_some()
+}
+
+/// Has `live` keep what `--series` writes, if it is asked for (before the
+/// run: the series starts with it).
+pub fn prepare_live(live: &Live, output: &OutputArgs) {
+    if output.series.is_some() {
+        live.record_series();
+    }
+}
+
+/// Fails before the run, not after it, when a report file cannot be written
+/// or `--series` names no format.
 pub fn check_outputs(output: &OutputArgs) -> Result<(), Error> {
+    if let Some(path) = &output.series
+        && SeriesFormat::of(path).is_none()
+    {
+        return Err(Error::SeriesFormat { path: path.clone() });
+    }
     let files = [
         ("--json", &output.json),
         ("--histogram", &output.histogram),
         ("--junit", &output.junit),
+        ("--series", &output.series),
+        ("--html", &output.html),
     ];
     for (option, path) in files {
         let Some(path) = path.as_deref().filter(|p| *p != Path::new("-")) else {
@@ -101,6 +125,8 @@ pub fn destinations(output: &OutputArgs) -> Destinations<'_> {
         json: output.json.as_deref(),
         histogram: output.histogram.as_deref(),
         junit: output.junit.as_deref(),
+        series: output.series.as_deref(),
+        html: output.html.as_deref(),
         quiet: output.quiet,
     }
 }

@@ -1,5 +1,6 @@
 //! A run on this node alone, with the dashboard if `--dashboard` or the
-//! settings' `Dashboard.BuiltInDashboard` asks for it.
+//! settings' `Dashboard.BuiltInDashboard` asks for it (and its live model,
+//! without the dashboard, for `--series` and `--html`).
 
 use super::error::conclude;
 use super::{Error, Setup, board, options};
@@ -13,9 +14,14 @@ pub fn run(setup: &Setup) -> Result<u8, Error> {
     let Setup {
         plan, output, stop, ..
     } = *setup;
-    let live = options::dashboard(output, &setup.settings).then(|| Live::new(plan, setup.model));
+    let dashboard = options::dashboard(output, &setup.settings);
+    let live = (dashboard || options::needs_live(output)).then(|| Live::new(plan, setup.model));
+    if let Some(live) = &live {
+        options::prepare_live(live, output);
+    }
     let board = live
         .as_ref()
+        .filter(|_| dashboard)
         .and_then(|live| board::start(live, output, &setup.settings));
     let on_snapshot = |snap: &lps_engine::Snapshot| {
         if let Some(live) = &live {

@@ -14,6 +14,7 @@ use crate::report;
 
 /// Runs the worker until its share is done and writes its own report.
 pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Result<u8, Error> {
+    refuse_cluster_outputs(setup)?;
     let cfg = WorkerConfig {
         watchdog: setup.settings.watchdog.clone(),
         ..config(cluster, args)?
@@ -46,6 +47,18 @@ pub fn run(setup: &Setup, cluster: &ClusterSettings, args: &ClusterArgs) -> Resu
         None,
         None,
     )))
+}
+
+/// `--series` and `--html` are the cluster's, the master's to write: a
+/// worker refuses them before it registers.
+fn refuse_cluster_outputs(setup: &Setup) -> Result<(), Error> {
+    let output = setup.output;
+    for (option, asked) in [("--series", &output.series), ("--html", &output.html)] {
+        if asked.is_some() {
+            return Err(Error::WorkerOutput { option });
+        }
+    }
+    Ok(())
 }
 
 /// Where a worker whose master is gone writes its result: the `--json`

@@ -14,6 +14,7 @@ use lps_engine::{Aggregate, Snapshot, Stats};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::report::series::{Recorder, Row};
 use crate::report::{Model, NodeReport, Report, RunInfo};
 use crate::rules::{RuleReport, RuleState};
 
@@ -58,7 +59,7 @@ pub struct Point {
 impl Point {
     /// The point of the seconds up to `upto` (`span` long), from what
     /// arrived in them.
-    fn new(interval: &Stats, upto: Duration, span: Duration, in_flight: u64) -> Point {
+    pub(crate) fn new(interval: &Stats, upto: Duration, span: Duration, in_flight: u64) -> Point {
         let secs = span.as_secs_f64().max(0.001);
         let class = |lo: u16| -> u64 {
             interval
@@ -138,6 +139,8 @@ struct LiveData {
     final_histogram: Option<Vec<u8>>,
     /// The termination rules at their last look (the run's watch).
     rules: Vec<RuleState>,
+    /// `--series`: every second's rows, the total's and each iteration's.
+    record: Option<Recorder>,
 }
 
 impl LiveData {
@@ -198,6 +201,7 @@ impl Live {
                 final_report: None,
                 final_histogram: None,
                 rules: Vec::new(),
+                record: None,
             }),
             feed: broadcast::channel(FEED_CAPACITY).0,
         })
@@ -249,6 +253,9 @@ impl Live {
         for s in &snap.iterations {
             data.interval.merge(s);
         }
+        if let Some(record) = &mut data.record {
+            record.add(&snap.iterations);
+        }
     }
 
     /// The nodes table of a cluster run. A lost node's requests in flight
@@ -283,8 +290,12 @@ impl Live {
         let span = upto - data.closed;
         data.closed = upto;
         let interval = std::mem::take(&mut data.interval);
-        let point = Point::new(&interval, upto, span, data.in_flight.values().sum());
+        let in_flight = data.in_flight.values().sum();
+        let point = Point::new(&interval, upto, span, in_flight);
         data.push_point(point.clone());
+        if let Some(record) = &mut data.record {
+            record.close(&interval, (upto, span), in_flight);
+        }
         drop(data);
         if let Ok(json) =
             serde_json::to_string(&serde_json::json!({"type": "point", "point": point}))
@@ -292,6 +303,21 @@ impl Live {
             // No subscriber is fine: nobody is watching.
             let _ = self.feed.send(Arc::from(json));
         }
+    }
+
+    /// Keeps every second's rows from now on, the total's and each
+    /// iteration's, for `--series` (called before the run starts).
+    pub fn record_series(&self) {
+        let mut data = self.lock();
+        data.record.get_or_insert_with(|| Recorder::new(&self.plan));
+    }
+
+    /// The rows recorded since [`Live::record_series`]; none without it.
+    pub fn series_rows(&self) -> Vec<Row> {
+        let data = self.lock();
+        data.record
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.rows().to_vec())
     }
 
     /// Stores the final report and histogram log for download.

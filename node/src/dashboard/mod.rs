@@ -29,6 +29,8 @@ mod page;
 mod query;
 mod routes;
 
+pub(crate) use page::report_document;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -16,6 +16,48 @@ pub(super) fn document() -> String {
         .replacen("/*SCRIPT*/", PAGE_JS, 1)
 }
 
+/// The page as a file (`--html`): the run's final `data` inside, in a JSON
+/// block the script reads instead of the API, and the policy in a `<meta>`
+/// (a file has no headers) that lets nothing load or connect.
+pub(crate) fn report_document(data: &serde_json::Value) -> String {
+    // In the head: parsed before the script at the end of the body runs.
+    let block = format!(
+        "<script type=\"application/json\" id=\"lps-report\">{}</script>\n</head>",
+        embeddable(&data.to_string())
+    );
+    let doc = document().replacen("</head>", &block, 1);
+    let meta = format!(
+        "{CHARSET}\n<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">",
+        file_policy(&doc)
+    );
+    doc.replacen(CHARSET, &meta, 1)
+}
+
+/// The page's first element: the policy's `<meta>` goes right after it,
+/// before anything it governs.
+const CHARSET: &str = "<meta charset=\"utf-8\">";
+
+/// JSON text that cannot end or open an element inside `<script>`: `<`,
+/// `>` and `&` (only ever inside JSON strings) become `\u` escapes.
+fn embeddable(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// The file's policy: the page's inline script and style by hash, its empty
+/// icon; no connection, no other resource, no `<base>`, no form.
+fn file_policy(document: &str) -> String {
+    let scripts: Vec<String> = inline_blocks(document, "script").map(hash_source).collect();
+    let styles: Vec<String> = inline_blocks(document, "style").map(hash_source).collect();
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; img-src data:; base-uri 'none'; \
+         form-action 'none'",
+        scripts.join(" "),
+        styles.join(" "),
+    )
+}
+
 /// The policy sent with every answer: nothing loads or runs but the page's
 /// own inline scripts and style (named by hash, so that an injected one
 /// would not run), its API calls and feed (`connect-src 'self'`) and its
@@ -76,6 +118,38 @@ mod tests {
             hash_source("alert('Hello, world.');"),
             "'sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng='"
         );
+    }
+
+    #[test]
+    fn the_report_file_holds_its_data_and_a_policy_that_lets_nothing_connect() {
+        let data =
+            serde_json::json!({"summary": {"test": "</script><script>alert(1)</script> & more"}});
+        let doc = report_document(&data);
+        let meta = doc
+            .find("<meta http-equiv=\"Content-Security-Policy\"")
+            .unwrap();
+        assert!(
+            meta < doc.find("<script").unwrap(),
+            "the policy comes first"
+        );
+        let policy = &doc[meta..doc[meta..].find('>').unwrap() + meta];
+        assert!(
+            policy.contains("default-src 'none'; script-src 'sha256-"),
+            "{policy}"
+        );
+        assert!(!policy.contains("connect-src"), "{policy}");
+        // The page's two scripts run; the data block is no script.
+        for block in inline_blocks(&doc, "script") {
+            assert!(policy.contains(&hash_source(block)), "{policy}");
+        }
+        assert_eq!(inline_blocks(&doc, "script").count(), 2);
+        let open = "<script type=\"application/json\" id=\"lps-report\">";
+        let start = doc.find(open).unwrap() + open.len();
+        assert!(start < doc.find("</head>").unwrap());
+        let text = &doc[start..start + doc[start..].find("</script>").unwrap()];
+        let back: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(back, data, "the data survives its escapes whole");
+        assert!(!text.contains('<'), "{text}");
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - `console`: the console summary ([`Report::render`]) and [`us`].
 //! - `histogram`: the HdrHistogram interval log ([`histogram_log`]).
 //! - `outcome`: the [`Verdict`] of a run and its exit code.
+//! - `series`: `--series`, the per-second rows of the run and of each
+//!   iteration, as CSV or JSON Lines.
+//! - `html`: `--html`, the dashboard's page with the final data inside.
 //! - `write`: [`write`], which does all of the above at the end of a run.
 //! - `compare`: `lps compare`, two reports side by side and the limits on
 //!   regressions.
@@ -18,9 +21,11 @@
 pub mod compare;
 mod console;
 mod histogram;
+mod html;
 mod json;
 mod junit;
 mod outcome;
+pub mod series;
 mod write;
 
 use std::path::PathBuf;
@@ -67,4 +72,20 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write the series to {}", .path.display())]
+    Series {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the HTML report to {}", .path.display())]
+    Html {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run was not followed second by second (no live model): a caller
+    /// that asks for a series or an HTML report must keep one.
+    #[error("the run's seconds were not recorded")]
+    NotRecorded,
 }

@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use lps_config::Plan;
 use lps_engine::LazyHistogram;
 
+use super::series::SeriesFormat;
 use super::{Model, NodeReport, Report, ReportError, RunInfo, Verdict, histogram_log};
 use crate::dashboard::live::Live;
 use crate::local::Outcome;
@@ -24,6 +25,10 @@ pub struct Destinations<'a> {
     pub histogram: Option<&'a Path>,
     /// `--junit`: the verdict and the rules as JUnit XML.
     pub junit: Option<&'a Path>,
+    /// `--series`: the per-second series (CSV or JSON Lines by extension).
+    pub series: Option<&'a Path>,
+    /// `--html`: the report as one HTML file.
+    pub html: Option<&'a Path>,
     /// `--quiet`: no console summary.
     pub quiet: bool,
 }
@@ -39,6 +44,10 @@ pub enum Output {
     Histogram,
     /// `--junit`.
     Junit,
+    /// `--series`.
+    Series,
+    /// `--html`.
+    Html,
     /// The final report handed to the dashboard.
     Dashboard,
 }
@@ -51,8 +60,9 @@ pub struct Written {
     pub failed: Vec<(Output, ReportError)>,
 }
 
-/// Prints the summary, then writes the JSON report and histogram log and
-/// hands the final report to the dashboard, then announces the verdict. An
+/// Prints the summary, then writes the JSON report and histogram log,
+/// hands the final report to the dashboard, writes the JUnit report, the
+/// series and the HTML report, then announces the verdict. An
 /// output that fails does not stop the others: the run is over, and what
 /// can be kept of it is.
 pub fn write(
@@ -121,8 +131,41 @@ pub fn write(
             failed.push((Output::Junit, ReportError::Junit { path, source }));
         }
     }
+    // After the dashboard's: its end closed the run's last second.
+    if let Some(path) = to.series
+        && let Err(e) = write_series(path, live)
+    {
+        failed.push((Output::Series, e));
+    }
+    if let Some(path) = to.html
+        && let Err(e) = write_html(path, &report, live)
+    {
+        failed.push((Output::Html, e));
+    }
     verdict.announce();
     Written { verdict, failed }
+}
+
+/// Writes `--series`: the rows `live` recorded, in the format the path's
+/// extension names (checked before the run; CSV if it was not).
+fn write_series(path: &Path, live: Option<&Live>) -> Result<(), ReportError> {
+    let live = live.ok_or(ReportError::NotRecorded)?;
+    let format = SeriesFormat::of(path).unwrap_or(SeriesFormat::Csv);
+    let text = super::series::render(&live.series_rows(), format);
+    write_atomic(path, text.as_bytes()).map_err(|source| ReportError::Series {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `--html`: the dashboard's page with the final data inside.
+fn write_html(path: &Path, report: &Report, live: Option<&Live>) -> Result<(), ReportError> {
+    let live = live.ok_or(ReportError::NotRecorded)?;
+    let html = super::html::document(report, live)?;
+    write_atomic(path, html.as_bytes()).map_err(|source| ReportError::Html {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Hands the final report and histogram log to the dashboard.

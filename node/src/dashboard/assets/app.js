@@ -610,6 +610,26 @@
     if (state) renderState({});
   }
 
+  // ----------------------------------------------------------- report file
+  // `lps --html` writes this page with the run's final data in a JSON block:
+  // the page then draws that, and asks no API and opens no feed.
+  function embeddedReport() {
+    const block = document.getElementById('lps-report');
+    return block ? JSON.parse(block.textContent) : null;
+  }
+  function showReport(data) {
+    document.body.classList.add('report-file');
+    setConn('file', 'report file');
+    for (const p of data.series || []) addPoint(p);
+    renderSummary(data.summary);
+    renderState(data.state);
+    renderNodes(data.nodes || []);
+    drawCharts();
+    $('link-metrics').parentNode.replaceChildren('lps \u00b7 report file');
+    // What the browser test waits for: everything above is drawn.
+    document.body.dataset.report = 'drawn';
+  }
+
   // ------------------------------------------------------------------ feed
   function handle(item) {
     switch (item.type) {
@@ -717,10 +737,16 @@
     backfill();
   }
 
-  // First paint from the API, then the feed keeps everything current.
+  // First paint from the API, then the feed keeps everything current; a
+  // report file has everything inside.
   drawCharts();
-  refresh();
-  connect();
+  const report = embeddedReport();
+  if (report) {
+    showReport(report);
+  } else {
+    refresh();
+    connect();
+  }
 
   let resizeFrame = 0;
   new ResizeObserver(() => {
