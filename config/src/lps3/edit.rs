@@ -807,4 +807,53 @@ mod tests {
         assert!(std::fs::read_to_string(&path).unwrap().contains("DELAY"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn rules_given_replace_the_iteration_s_and_rules_not_given_are_kept() {
+        let dir = std::env::temp_dir().join(format!("lps-edit-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plan.yaml");
+        std::fs::write(
+            &path,
+            "name: P\nrounds:\n  - name: R\n    iterations:\n      - name: get\n        \
+             failureRules:\n          - metric: ErrorRate > 0.5\n        httpRequest:\n          \
+             url: http://127.0.0.1:9/\n",
+        )
+        .unwrap();
+        let mut spec = iteration("get");
+        spec.request.url = Some("http://127.0.0.1:9/x".into());
+        spec.termination_rules = vec![RuleSpec {
+            metric: "TotalTime.P90 > 500".into(),
+            grace_period: Some("00:00:05".into()),
+            error_status_codes: None,
+        }];
+        let mut doc = Document::open(&path).unwrap();
+        doc.upsert_iteration(Some("R"), &spec).unwrap();
+        doc.save().unwrap();
+        let plan = super::super::load(&path).unwrap().plan;
+        let it = &plan.rounds[0].iterations[0];
+        // The failure rule, not given, stays; the termination rule is written.
+        assert_eq!(
+            it.failure_rules[0].metric.as_deref(),
+            Some("ErrorRate > 0.5")
+        );
+        let t = &it.termination_rules[0];
+        assert_eq!(t.metric.as_deref(), Some("TotalTime.P90 > 500"));
+        assert_eq!(t.grace_period.as_deref(), Some("00:00:05"));
+        // Given, a list replaces the one there.
+        spec.failure_rules = vec![RuleSpec {
+            metric: "ErrorRate > 0.1".into(),
+            grace_period: None,
+            error_status_codes: Some(">= 500".into()),
+        }];
+        let mut doc = Document::open(&path).unwrap();
+        doc.upsert_iteration(Some("R"), &spec).unwrap();
+        doc.save().unwrap();
+        let plan = super::super::load(&path).unwrap().plan;
+        let f = &plan.rounds[0].iterations[0].failure_rules;
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].metric.as_deref(), Some("ErrorRate > 0.1"));
+        assert_eq!(f[0].error_status_codes.as_deref(), Some(">= 500"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
