@@ -2,9 +2,10 @@
 //! master's report: the whole cluster's, never one node's share). A rule
 //! states a failure: `ErrorRate > 0.05` fails the test when it holds.
 
+use hdrhistogram::Histogram;
 use lps_config::Plan;
 use lps_config::rules::{Aggregation, FailureRule, Metric, StatusCodes, Timing};
-use lps_engine::{Aggregate, LazyHistogram, Stats};
+use lps_engine::{Aggregate, Stats};
 use serde::Serialize;
 
 /// One rule's verdict.
@@ -63,8 +64,10 @@ fn observed(rule: &FailureRule, stats: &Stats, span_s: f64) -> Option<f64> {
         }
         Metric::SkippedCount => Some(stats.skipped as f64),
         Metric::Throughput => (span_s > 0.0).then(|| requests as f64 / span_s),
-        Metric::Time(Timing::TotalTime, agg) => time_ms(&stats.latency, agg),
-        Metric::Time(Timing::TcpHandshake, agg) => time_ms(&stats.connect, agg),
+        Metric::Time(Timing::TotalTime, agg) => time_ms(&stats.latency.histogram(), agg),
+        Metric::Time(Timing::Ttfb, agg) => time_ms(&stats.ttfb(), agg),
+        Metric::Time(Timing::TcpHandshake, agg) => time_ms(&stats.connect.histogram(), agg),
+        Metric::Time(Timing::TlsHandshake, agg) => time_ms(&stats.tls.histogram(), agg),
     }
 }
 
@@ -86,11 +89,10 @@ fn errors(stats: &Stats, codes: StatusCodes) -> u64 {
 }
 
 /// A histogram of microseconds aggregated, in milliseconds.
-fn time_ms(h: &LazyHistogram, agg: Aggregation) -> Option<f64> {
+fn time_ms(h: &Histogram<u64>, agg: Aggregation) -> Option<f64> {
     if h.is_empty() {
         return None;
     }
-    let h = h.histogram();
     let us = match agg {
         Aggregation::P50 => h.value_at_quantile(0.50) as f64,
         Aggregation::P90 => h.value_at_quantile(0.90) as f64,
