@@ -278,8 +278,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Result of one exchange: status and bytes, or failure kind and bytes.
-type Outcome = Result<(u16, u64, u64), (ErrorKind, u64, u64)>;
+/// Result of one exchange: the answer, or failure kind and bytes sent and
+/// received.
+type Outcome = Result<Answer, (ErrorKind, u64, u64)>;
+
+/// A response to one exchange.
+struct Answer {
+    status: u16,
+    sent: u64,
+    received: u64,
+    /// When its first byte arrived, if before the exchange ended; `None`
+    /// when it arrived in the read that completed the response.
+    first_byte: Option<Instant>,
+}
 
 impl Lane {
     pub fn new() -> Lane {
@@ -407,10 +418,12 @@ impl Lane {
         !core.ended(index)
     }
 
-    /// Sends one request of `it` and records it. Latency runs from the
-    /// intended start of `schedule` (the open model) or, without one, from
-    /// when the request goes out: now, or once a connection it needs has
-    /// opened (its connect time is recorded apart). The timeout covers both.
+    /// Sends one request of `it` and records it. Latency and the time to
+    /// first byte both run from the intended start of `schedule` (the open
+    /// model: what a user due at that instant waits, a late send included)
+    /// or, without one, from when the request goes out: now, or once a
+    /// connection it needs has opened (its TCP connect and TLS handshake
+    /// are recorded apart). The timeout covers both.
     /// True when the request got a response. Loops call it directly for a
     /// plain request (no script, no retry): through [`Lane::send`], its
     /// future would be polled one level deeper on every wake-up (about 90
@@ -469,16 +482,21 @@ impl Lane {
             // The connection is mid-exchange: it cannot be reused.
             self.conn = Conn::None;
         }
-        let latency_us = Instant::now()
-            .saturating_duration_since(intended.or(opened).unwrap_or(started))
-            .as_micros() as u64;
+        let end = Instant::now();
+        let start = intended.or(opened).unwrap_or(started);
+        let since_start = |at: Instant| at.saturating_duration_since(start).as_micros() as u64;
+        let latency_us = since_start(end);
         // Recorded below as answered or failed, not as unfinished.
         in_flight.written.set(0);
         let mut stats = core.stats.borrow_mut();
         let stats = &mut stats[it.index];
         match outcome {
-            Ok((status, sent, received)) => {
-                stats.record_response(status, latency_us, sent, received);
+            Ok(a) => {
+                stats.record_response(a.status, latency_us, a.sent, a.received);
+                // A response that came whole in one read had its first byte at its end.
+                if let Some(first) = a.first_byte {
+                    stats.record_split(latency_us, since_start(first));
+                }
                 true
             }
             Err((kind, sent, received)) => {
@@ -563,7 +581,12 @@ async fn exchange(
                         if r.close {
                             *conn = Conn::None;
                         }
-                        return Ok((r.status, sent, r.received));
+                        return Ok(Answer {
+                            status: r.status,
+                            sent,
+                            received: r.received,
+                            first_byte: r.first_byte,
+                        });
                     }
                     Err(Failure { kind, received }) => {
                         *conn = Conn::None;
@@ -595,22 +618,30 @@ async fn exchange(
     Err((ErrorKind::Closed, sent, 0))
 }
 
-/// Opens a connection for `it`, records how long that took, and returns it
-/// with the instant it was ready.
+/// Opens a connection for `it`, records how long its TCP connect (from the
+/// first address tried) and its TLS handshake took, and returns it with the
+/// instant it was ready.
 async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), ErrorKind> {
     let begun = Instant::now();
     // Boxed: the connect, TLS and h2 handshake futures are large, and a
     // client's task would carry their size for its whole life otherwise
     // (one allocation per connect, none per request).
-    let conn = Box::pin(open(core, it)).await?;
+    let (conn, tcp_at, tls) = Box::pin(open(core, it)).await?;
     let ready = Instant::now();
-    let us = ready.saturating_duration_since(begun).as_micros() as u64;
+    let us = tcp_at.saturating_duration_since(begun).as_micros() as u64;
     let h2 = matches!(conn, Conn::H2(_));
-    core.stats.borrow_mut()[it.index].record_connect(us, h2);
+    // Both in one borrow: a snapshot never holds a handshake without its connect.
+    let mut stats = core.stats.borrow_mut();
+    stats[it.index].record_connect(us, h2);
+    if let Some(tls) = tls {
+        stats[it.index].record_tls(tls.as_micros() as u64);
+    }
     Ok((conn, ready))
 }
 
-async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
+/// Opens a connection to the first address of `it` that takes one: the
+/// connection, when its TCP connect ended and how long its TLS handshake took.
+async fn open(core: &Core, it: &Prepared) -> Result<(Conn, Instant, Option<Duration>), ErrorKind> {
     let shared = &core.shared;
     let connector = match (&it.tls, it.wire) {
         (Some(own), _) => own,
@@ -621,7 +652,11 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
     let mut last = ErrorKind::Connect;
     for addr in &it.addrs {
         match connect::open(*addr, tls).await {
-            Ok(stream) => {
+            Ok(connect::Opened {
+                stream,
+                tcp_at,
+                tls,
+            }) => {
                 // Over TLS the server decides by ALPN; h2c is HTTP/2 with
                 // prior knowledge.
                 let use_h2 = match it.wire {
@@ -630,7 +665,7 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
                     Wire::Http1 => false,
                 };
                 if !use_h2 {
-                    return Ok(Conn::H1(http1::Connection::new(stream)));
+                    return Ok((Conn::H1(http1::Connection::new(stream)), tcp_at, tls));
                 }
                 let (sender, connection) = h2_builder()
                     .handshake(stream)
@@ -641,7 +676,7 @@ async fn open(core: &Core, it: &Prepared) -> Result<Conn, ErrorKind> {
                 tokio::task::spawn_local(async move {
                     let _ = connection.await;
                 });
-                return Ok(Conn::H2(sender));
+                return Ok((Conn::H2(sender), tcp_at, tls));
             }
             Err(kind) => last = kind,
         }
@@ -698,6 +733,8 @@ async fn h2_exchange(
         Ok(res) => res,
         Err(e) => return Err((h2_error_kind(&e), sent, 0)),
     };
+    // The head is the first of the response h2 hands over.
+    let first_byte = Some(Instant::now());
     let status = res.status().as_u16();
     // HTTP/2 bytes are counted as their HTTP/1.1 equivalent (head + body)
     // so both paths report comparable figures; frame overhead is not counted.
@@ -725,7 +762,12 @@ async fn h2_exchange(
             Err(e) => return Err((h2_error_kind(&e), sent, received)),
         }
     }
-    Ok((status, sent, received))
+    Ok(Answer {
+        status,
+        sent,
+        received,
+        first_byte,
+    })
 }
 
 fn h2_error_kind(e: &h2::Error) -> ErrorKind {

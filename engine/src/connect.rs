@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use lps_config::ClientIdentity;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -55,20 +57,39 @@ fn connect_error(e: &io::Error) -> ErrorKind {
     }
 }
 
+/// A connection just opened, and when its steps ended: the TCP connect and
+/// the TLS handshake are timed apart.
+pub struct Opened {
+    pub stream: Stream,
+    /// When the TCP connect completed.
+    pub tcp_at: Instant,
+    /// How long the TLS handshake took, over https.
+    pub tls: Option<Duration>,
+}
+
 /// Opens a connection, with TLS when `tls` is given.
 pub async fn open(
     addr: SocketAddr,
     tls: Option<(&TlsConnector, &ServerName<'static>)>,
-) -> Result<Stream, ErrorKind> {
+) -> Result<Opened, ErrorKind> {
     let tcp = tcp(addr).await?;
-    match tls {
-        None => Ok(Stream::Plain(tcp)),
-        Some((connector, name)) => connector
-            .connect(name.clone(), tcp)
-            .await
-            .map(|s| Stream::Tls(Box::new(s)))
-            .map_err(|_| ErrorKind::Tls),
-    }
+    let tcp_at = Instant::now();
+    let Some((connector, name)) = tls else {
+        return Ok(Opened {
+            stream: Stream::Plain(tcp),
+            tcp_at,
+            tls: None,
+        });
+    };
+    let stream = connector
+        .connect(name.clone(), tcp)
+        .await
+        .map_err(|_| ErrorKind::Tls)?;
+    Ok(Opened {
+        stream: Stream::Tls(Box::new(stream)),
+        tcp_at,
+        tls: Some(tcp_at.elapsed()),
+    })
 }
 
 impl Stream {

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::head::{LastHead, MAX_HEAD};
 use crate::stats::ErrorKind;
@@ -147,6 +148,10 @@ pub struct Response {
     /// The connection cannot be reused (`Connection: close`, HTTP/1.0 or a
     /// body delimited by close).
     pub close: bool,
+    /// When its first byte was read, if the response needed more reads
+    /// after that one; `None` when the read that brought its first byte
+    /// also completed it (then the caller's end instant is that moment).
+    pub first_byte: Option<Instant>,
 }
 
 /// A failed exchange: its kind and the bytes that moved before it failed.
@@ -256,6 +261,48 @@ pub struct Connection<S> {
     start: usize,
     end: usize,
     last_head: LastHead,
+    /// Where the response in progress is in its first byte's timing.
+    first: FirstByte,
+}
+
+/// The time to first byte, read from the clock only when it is needed: a
+/// response that arrives whole in one read (most, on keep-alive) costs no
+/// clock read here, its end instant being the instant of its first byte.
+#[derive(Debug, Clone, Copy)]
+enum FirstByte {
+    /// No byte of the response read yet.
+    Awaited,
+    /// Bytes were read and the clock not yet: read it before waiting again.
+    Arrived,
+    /// The clock read before the first wait after the first byte: the
+    /// first byte's instant, up to the CPU time in between (no wait).
+    At(Instant),
+}
+
+impl FirstByte {
+    /// Called before each read: the first one after bytes arrived reads the clock.
+    #[inline]
+    fn before_read(&mut self) {
+        if let FirstByte::Arrived = self {
+            *self = FirstByte::At(Instant::now());
+        }
+    }
+
+    /// Called after a read of `n > 0` bytes.
+    #[inline]
+    fn after_read(&mut self) {
+        if let FirstByte::Awaited = self {
+            *self = FirstByte::Arrived;
+        }
+    }
+
+    /// The instant to report in [`Response::first_byte`].
+    fn instant(self) -> Option<Instant> {
+        match self {
+            FirstByte::At(at) => Some(at),
+            FirstByte::Awaited | FirstByte::Arrived => None,
+        }
+    }
 }
 
 /// How the body of a response is delimited.
@@ -273,6 +320,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
             start: 0,
             end: 0,
             last_head: LastHead::default(),
+            first: FirstByte::Awaited,
         }
     }
 
@@ -292,6 +340,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
     ) -> Result<Response, Failure> {
         let mut received = 0u64;
         let fail = |kind, received| Failure { kind, received };
+        self.first = FirstByte::Awaited;
         if let Err(e) = self.stream.write_all(request).await {
             return Err(fail(ErrorKind::from_io(&e), 0));
         }
@@ -329,6 +378,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                         status,
                         received: received + n,
                         close: close || matches!(body, Body::UntilClose),
+                        first_byte: self.first.instant(),
                     }),
                     Err((kind, n)) => Err(fail(kind, received + n)),
                 };
@@ -351,6 +401,7 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                     status,
                     received: received + n,
                     close: close || matches!(body, Body::UntilClose),
+                    first_byte: self.first.instant(),
                 }),
                 Err((kind, n)) => Err(fail(kind, received + n)),
             };
@@ -401,7 +452,11 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
                 self.buf.resize(len, 0);
             }
         }
+        self.first.before_read();
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n > 0 {
+            self.first.after_read();
+        }
         self.end += n;
         Ok(n)
     }
@@ -449,6 +504,8 @@ impl<S: AsyncRead + AsyncWrite + Discard + Unpin> Connection<S> {
 
     /// Drops up to `max` bytes past the buffer, when the stream can.
     async fn discard(&mut self, max: usize, ends: bool) -> Option<io::Result<usize>> {
+        // Only body bytes are dropped: the head, so the first byte, came before.
+        self.first.before_read();
         let stream = &mut self.stream;
         let mut supported = true;
         let out = std::future::poll_fn(|cx| match stream.poll_discard(cx, max, ends) {
@@ -890,6 +947,52 @@ mod tests {
                 assert_eq!(r.received, reply.len() as u64, "exchange {i}");
             }
             drop(conn);
+            peer.await.unwrap();
+        });
+    }
+
+    #[test]
+    fn the_first_byte_is_timed_only_when_the_response_takes_more_reads() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n";
+        let hold = std::time::Duration::from_millis(150);
+        rt().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = tokio::spawn(async move {
+                let (mut server, _) = listener.accept().await.unwrap();
+                server.set_nodelay(true).unwrap();
+                let mut req = [0u8; 256];
+                // Whole at once, then the head and the body `hold` apart.
+                let _n = server.read(&mut req).await;
+                server
+                    .write_all(&[&head[..], b"body"].concat())
+                    .await
+                    .unwrap();
+                let _n = server.read(&mut req).await;
+                server.write_all(head).await.unwrap();
+                tokio::time::sleep(hold).await;
+                server.write_all(b"body").await.unwrap();
+            });
+            let mut conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+            let request = b"GET / HTTP/1.1\r\n\r\n";
+            let whole = conn.exchange(request, false).await.unwrap();
+            assert_eq!(
+                whole.first_byte, None,
+                "one read: its end is the first byte"
+            );
+            let sent = Instant::now();
+            let held = conn.exchange(request, false).await.unwrap();
+            let ended = Instant::now();
+            assert_eq!(held.received, head.len() as u64 + 4);
+            let first = held
+                .first_byte
+                .expect("the head came a read before the body");
+            assert!(
+                first >= sent && first + hold <= ended,
+                "{:?} {:?}",
+                first - sent,
+                ended - first
+            );
             peer.await.unwrap();
         });
     }

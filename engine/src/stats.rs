@@ -1,7 +1,7 @@
 //! What one core records, and how records from many cores merge exactly.
 //!
-//! A [`Stats`] holds the counters and the latency, connect-time and send-lag
-//! histograms of one iteration, and the span of time it ran; empty, it has
+//! A [`Stats`] holds the counters and the latency, time-to-first-byte,
+//! connect-time, TLS-handshake and send-lag histograms of one iteration, and the span of time it ran; empty, it has
 //! allocated nothing (see `compact`).
 //! Merging adds counts and histogram buckets, so the merge of any split of the
 //! same requests is identical to recording them all in one place: percentiles
@@ -101,10 +101,18 @@ pub struct Stats {
     /// the request's intended start in the open model, else from the moment
     /// it was written on an open connection (as wrk and k6 count it).
     pub latency: LazyHistogram,
-    /// Time to open each connection (TCP connect, and the TLS handshake over
-    /// https), in microseconds; kept apart so the closed model's latency
-    /// does not mix a connect burst into request times.
+    /// The responses of `latency` whose first byte came before their end,
+    /// which are all that make the time to first byte differ from the
+    /// latency: see [`Stats::ttfb`].
+    pub split: Split,
+    /// Time of each TCP connect, in microseconds (the TLS handshake is in
+    /// `tls`); kept apart so the closed model's latency does not mix a
+    /// connect burst into request times.
     pub connect: LazyHistogram,
+    /// Time of each TLS handshake over https, in microseconds: from the TCP
+    /// connect to the handshake's end. Recorded with the connect it follows,
+    /// so it never holds more values than `connect`.
+    pub tls: LazyHistogram,
     /// Connections of `connect` that spoke HTTP/2 (ALPN `h2` or h2c); the
     /// others spoke HTTP/1.1. What was asked is not always what is spoken.
     pub h2_connections: u64,
@@ -138,6 +146,39 @@ pub struct Stats {
     /// When the iteration ran: microseconds from the run's start to its
     /// first start and to its last end, over every client (min and max).
     pub span: Span,
+}
+
+/// The responses whose first byte came before their end: a read before the
+/// one that completed them (HTTP/1.1), or their head before their body
+/// (HTTP/2). Every other response came whole in one read, its first byte at
+/// its end: its time to first byte is its latency. Kept this way, a response
+/// that comes whole (most, on keep-alive) costs nothing more than its
+/// latency; both histograms are added on merge, so [`Stats::ttfb`] stays
+/// exact across cores and nodes.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// Their latencies, each also in [`Stats::latency`], at its precision.
+    pub latency: LazyHistogram,
+    /// Their times to first byte, in microseconds from the latency's start.
+    pub ttfb: LazyHistogram,
+}
+
+impl Split {
+    const fn new() -> Split {
+        Split {
+            latency: LazyHistogram::new(LATENCY_SIGFIG),
+            ttfb: LazyHistogram::new(LATENCY_SIGFIG),
+        }
+    }
+
+    fn merge(&mut self, other: &Split) {
+        self.latency.merge(&other.latency);
+        self.ttfb.merge(&other.ttfb);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.latency.is_empty() && self.ttfb.is_empty()
+    }
 }
 
 /// When an iteration ran, in microseconds since the run's start: the earliest
@@ -193,7 +234,9 @@ impl Stats {
     pub const fn new() -> Stats {
         Stats {
             latency: LazyHistogram::new(LATENCY_SIGFIG),
+            split: Split::new(),
             connect: LazyHistogram::new(CONNECT_SIGFIG),
+            tls: LazyHistogram::new(CONNECT_SIGFIG),
             h2_connections: 0,
             ok: 0,
             failed: 0,
@@ -236,11 +279,66 @@ impl Stats {
         self.bytes_received += received;
     }
 
-    /// Records a connection that opened, and whether it speaks HTTP/2.
+    /// Records that a response recorded with [`Stats::record_response`]
+    /// (with `latency_us`) had its first byte `ttfb_us` after its start,
+    /// before its end. A response not recorded here came whole: its time to
+    /// first byte is its latency.
+    #[inline]
+    pub fn record_split(&mut self, latency_us: u64, ttfb_us: u64) {
+        self.split.latency.record(latency_us);
+        self.split.ttfb.record(ttfb_us);
+    }
+
+    /// The time to the first byte of every response, in microseconds: from
+    /// the same start as `latency` (the intended start in the open model,
+    /// else the moment the request went out on an open connection) to the
+    /// moment its first byte was read (HTTP/1.1) or its head arrived
+    /// (HTTP/2). As many values as `latency`, none above its own latency:
+    /// the latencies, with those of the split responses replaced by their
+    /// times to first byte (bucket by bucket, so exactly).
+    pub fn ttfb(&self) -> Histogram<u64> {
+        let mut h = self.latency.histogram().into_owned();
+        if !self.split.is_empty() {
+            // Each split latency was recorded into `latency` too, at its
+            // precision (checked on a peer's by `split_is_within`): the
+            // subtraction finds every count it takes.
+            let _ = h.subtract(&*self.split.latency.histogram());
+            let _ = h.add(&*self.split.ttfb.histogram());
+        }
+        h
+    }
+
+    /// True when the split responses are responses of `latency`: as many
+    /// times to first byte as split latencies, and no more split latencies
+    /// in any bucket than `latency` has there. Always so for the engine's
+    /// own stats; a peer's are checked.
+    pub fn split_is_within(&self) -> bool {
+        if self.split.is_empty() {
+            return true;
+        }
+        let latency = self.latency.histogram();
+        let split = self.split.latency.histogram();
+        self.split.latency.len() == self.split.ttfb.len()
+            && split.iter_recorded().all(|v| {
+                // `count_at` reads the last bucket for any value beyond it.
+                let value = v.value_iterated_to();
+                value <= latency.max() && v.count_at_value() <= latency.count_at(value)
+            })
+    }
+
+    /// Records a connection that opened (its TCP connect), and whether it
+    /// speaks HTTP/2.
     #[inline]
     pub fn record_connect(&mut self, us: u64, h2: bool) {
         self.connect.record(us);
         self.h2_connections += u64::from(h2);
+    }
+
+    /// Records a TLS handshake, in the same borrow as the TCP connect it
+    /// followed (so no snapshot holds the handshake without its connect).
+    #[inline]
+    pub fn record_tls(&mut self, us: u64) {
+        self.tls.record(us);
     }
 
     /// Records how late lps sent a request of the open model.
@@ -306,6 +404,27 @@ impl Stats {
         self
     }
 
+    /// Adds a peer's split responses (their latencies and times to first
+    /// byte) and TLS-handshake histogram, when it sent them, to stats
+    /// rebuilt by [`Stats::from_parts`]; see [`Stats::split_is_within`].
+    pub fn with_timings(
+        mut self,
+        split: Option<(&Histogram<u64>, &Histogram<u64>)>,
+        tls: Option<&Histogram<u64>>,
+    ) -> Stats {
+        if let Some((latency, ttfb)) = split {
+            self.split.merge(&Split {
+                latency: LazyHistogram::from_histogram(latency, LATENCY_SIGFIG),
+                ttfb: LazyHistogram::from_histogram(ttfb, LATENCY_SIGFIG),
+            });
+        }
+        if let Some(tls) = tls {
+            self.tls
+                .merge(&LazyHistogram::from_histogram(tls, CONNECT_SIGFIG));
+        }
+        self
+    }
+
     /// Adds a peer's send lags, unfinished count and span to stats rebuilt
     /// by [`Stats::from_parts`].
     pub fn with_schedule(
@@ -334,7 +453,9 @@ impl Stats {
     /// may come from a peer.
     pub fn merge(&mut self, other: &Stats) {
         self.latency.merge(&other.latency);
+        self.split.merge(&other.split);
         self.connect.merge(&other.connect);
+        self.tls.merge(&other.tls);
         self.h2_connections = self.h2_connections.saturating_add(other.h2_connections);
         self.merge_counts(other);
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
@@ -408,7 +529,9 @@ impl Stats {
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.requests() == 0
+            && self.split.is_empty()
             && self.connect.is_empty()
+            && self.tls.is_empty()
             && self.bytes_sent == 0
             && self.bytes_received == 0
             && self.send_lag.is_empty()
@@ -439,9 +562,17 @@ mod tests {
             let status = if i % 10 == 0 { 503 } else { 200 };
             whole.record_response(status, *v, 10, 20);
             parts[i % 3].record_response(status, *v, 10, 20);
+            if i % 4 == 0 {
+                whole.record_split(*v, *v / 2);
+                parts[i % 3].record_split(*v, *v / 2);
+            }
             if i % 100 == 0 {
                 whole.record_connect(*v / 3, (i / 100) % 2 == 0);
                 parts[(i / 100) % 3].record_connect(*v / 3, (i / 100) % 2 == 0);
+            }
+            if i % 200 == 0 {
+                whole.record_tls(*v / 5);
+                parts[(i / 100) % 3].record_tls(*v / 5);
             }
         }
         let mut merged = Stats::new();
@@ -473,8 +604,13 @@ mod tests {
             merged.latency.histogram().mean(),
             whole.latency.histogram().mean()
         );
+        assert_eq!(merged.split.latency.len(), 2_500);
+        assert_eq!(buckets(&merged.ttfb()), buckets(&whole.ttfb()));
+        assert_eq!(merged.ttfb().len(), 10_000);
         assert_eq!(merged.connect.len(), 100);
         assert_eq!(merged.connect, whole.connect);
+        assert_eq!(merged.tls.len(), 50);
+        assert_eq!(merged.tls, whole.tls);
         assert_eq!(merged.h2_connections, whole.h2_connections);
         assert_eq!(merged.h2_connections, 50);
     }
@@ -484,11 +620,15 @@ mod tests {
         let mut original = Stats::new();
         for (i, v) in (1..=500u64).enumerate() {
             original.record_response([200, 302, 404, 503][i % 4], v * 13, 7, 11);
+            if v % 3 == 0 {
+                original.record_split(v * 13, v * 5);
+            }
         }
         original.record_error(ErrorKind::Timeout, 7, 0);
         original.record_error(ErrorKind::Connect, 0, 0);
         original.record_connect(120, true);
         original.record_connect(0, false);
+        original.record_tls(95);
         let errors: Vec<(ErrorKind, u64)> = ErrorKind::ALL
             .iter()
             .map(|k| (*k, original.errors(*k)))
@@ -500,7 +640,14 @@ mod tests {
             original.bytes_sent,
             original.bytes_received,
         )
-        .with_connect(&original.connect.histogram(), original.h2_connections);
+        .with_connect(&original.connect.histogram(), original.h2_connections)
+        .with_timings(
+            Some((
+                &original.split.latency.histogram(),
+                &original.split.ttfb.histogram(),
+            )),
+            Some(&original.tls.histogram()),
+        );
         assert_eq!(rebuilt.ok, 250);
         assert_eq!(rebuilt.failed, 252);
         assert_eq!((rebuilt.ok, rebuilt.failed), (original.ok, original.failed));
@@ -508,11 +655,83 @@ mod tests {
         assert_eq!(rebuilt.errors(ErrorKind::Timeout), 1);
         assert_eq!(rebuilt.latency, original.latency);
         assert_eq!(rebuilt.connect, original.connect);
+        assert_eq!(rebuilt.split.latency, original.split.latency);
+        assert_eq!(rebuilt.split.ttfb, original.split.ttfb);
+        assert_eq!(buckets(&rebuilt.ttfb()), buckets(&original.ttfb()));
+        assert_eq!(rebuilt.ttfb().len(), 500);
+        assert!(rebuilt.split_is_within());
+        assert_eq!(rebuilt.tls, original.tls);
+        assert_eq!(rebuilt.tls.histogram().max(), 95);
         assert_eq!(rebuilt.h2_connections, 1);
         assert_eq!(rebuilt.connect.histogram().min(), 1);
         assert_eq!(rebuilt.bytes_sent, original.bytes_sent);
         assert_eq!(ErrorKind::from_name("reset"), Some(ErrorKind::Reset));
         assert_eq!(ErrorKind::from_name("nope"), None);
+    }
+
+    /// A histogram's count, min, max and (bucket, count) pairs: what it reads as.
+    fn buckets(h: &Histogram<u64>) -> (u64, u64, u64, Vec<(u64, u64)>) {
+        let pairs = h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        (h.len(), h.min(), h.max(), pairs)
+    }
+
+    #[test]
+    fn the_time_to_first_byte_is_the_histogram_of_every_responses_first_byte() {
+        // Latencies up to 3 s; every third response split, its first byte
+        // at a third of its latency; the others whole (first byte = latency).
+        let mut stats = Stats::new();
+        let mut direct = new_histogram();
+        for i in 0..20_000u64 {
+            let latency = (i * 7_919) % 3_000_000 + 1;
+            stats.record_response(200, latency, 1, 1);
+            let ttfb = if i % 3 == 0 {
+                stats.record_split(latency, latency / 3);
+                latency / 3
+            } else {
+                latency
+            };
+            direct.record(ttfb.max(1)).unwrap();
+        }
+        let ttfb = stats.ttfb();
+        assert_eq!(buckets(&ttfb), buckets(&direct));
+        assert_eq!(ttfb.mean(), direct.mean());
+        for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(
+                ttfb.value_at_quantile(q),
+                direct.value_at_quantile(q),
+                "{q}"
+            );
+        }
+        // No split response: the time to first byte is the latency.
+        let mut whole = Stats::new();
+        whole.record_response(200, 40, 1, 1);
+        whole.record_response(200, 900, 1, 1);
+        assert_eq!(buckets(&whole.ttfb()), buckets(&whole.latency.histogram()));
+        assert!(Stats::new().ttfb().is_empty());
+    }
+
+    #[test]
+    fn split_responses_that_are_not_responses_are_told() {
+        let mut s = Stats::new();
+        s.record_response(200, 500, 1, 1);
+        s.record_split(500, 100);
+        assert!(s.split_is_within());
+        // A split latency in a bucket the latencies do not have.
+        let mut outside = s.clone();
+        outside.split.latency.record(70_000);
+        outside.split.ttfb.record(10);
+        assert!(!outside.split_is_within());
+        // More split latencies than latencies in the bucket.
+        let mut more = s.clone();
+        more.record_split(500, 200);
+        assert!(!more.split_is_within());
+        // A time to first byte without its latency.
+        let mut unpaired = s;
+        unpaired.split.ttfb.record(5);
+        assert!(!unpaired.split_is_within());
     }
 
     #[test]

@@ -282,3 +282,37 @@ fn the_readme_ci_example_passes_a_healthy_build_and_fails_a_broken_one() {
         "{junit}"
     );
 }
+
+#[test]
+fn a_ttfb_rule_is_judged_on_the_time_to_first_byte() {
+    let target = Target::start(&[]);
+    let dir = Scratch::new("rules-ttfb");
+    let url = target.url("");
+    // The target answers `/delay/300` 300 ms after the request: TTFB.P50 is
+    // over 250 ms. No TLS on http://: a TLS rule has nothing to judge.
+    let rules = "        failureRules:\n          - metric: TTFB.P50 > 250\n          - metric: TimeToFirstByte.Max > 60000\n          - metric: TCPHandshake.Max > 60000\n          - metric: TLS.P50 > 0\n";
+    let text = format!(
+        "name: Ttfb\nrounds:\n  - name: r\n    iterations:\n      - name: slow\n        requestCount: 3\n        httpRequest:\n          url: {url}/delay/300\n          method: GET\n{rules}"
+    );
+    let (code, report, stderr) = run(&dir, &text);
+    assert_eq!(code, Some(4), "{stderr}");
+    let r = &report["rules"];
+    assert_eq!(r[0]["rule"], "TTFB.P50 > 250");
+    assert_eq!(r[0]["failed"], true, "{r}");
+    let observed = r[0]["observed"].as_f64().expect("a TTFB was observed");
+    // Milliseconds, read from the same histogram as the report's ttfb_us.
+    assert!(observed >= 300.0, "{r}");
+    assert_eq!(
+        observed,
+        u(&report["iterations"][0]["ttfb_us"]["p50"]) as f64 / 1000.0
+    );
+    assert_eq!(r[1]["failed"], false, "{r}");
+    assert_eq!(r[2]["failed"], false, "{r}");
+    assert!(r[2]["observed"].as_f64().is_some(), "{r}");
+    assert_eq!(r[3]["observed"], serde_json::Value::Null, "{r}");
+    assert_eq!(r[3]["failed"], false, "{r}");
+    assert!(
+        stderr.contains("lps: failure rule r/slow: TTFB.P50 > 250 (observed 3"),
+        "{stderr}"
+    );
+}

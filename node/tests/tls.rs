@@ -38,6 +38,16 @@ fn tls_server(alpn: &[&[u8]]) -> TlsServer {
 /// As [`tls_server`]; with `client_ca`, the server requires a client
 /// certificate issued by it (mutual TLS).
 fn tls_server_for(alpn: &[&[u8]], client_ca: Option<CertificateDer<'static>>) -> TlsServer {
+    tls_server_with(alpn, client_ca, Duration::ZERO)
+}
+
+/// As [`tls_server_for`], holding each TLS handshake `hold` after the TCP
+/// connect (which the kernel completes without waiting for it).
+fn tls_server_with(
+    alpn: &[&[u8]],
+    client_ca: Option<CertificateDer<'static>>,
+    hold: Duration,
+) -> TlsServer {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -82,6 +92,9 @@ fn tls_server_for(alpn: &[&[u8]], client_ca: Option<CertificateDer<'static>>) ->
                 accepted.fetch_add(1, Ordering::SeqCst);
                 let (acceptor, c1, c2) = (acceptor.clone(), c1.clone(), c2.clone());
                 tokio::spawn(async move {
+                    if !hold.is_zero() {
+                        tokio::time::sleep(hold).await;
+                    }
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
@@ -149,6 +162,43 @@ fn https_http1_and_h2_by_alpn_record_identically() {
     // The same responses give the same byte counts on both paths.
     assert_eq!(r1["bytes"]["sent"], r2["bytes"]["sent"]);
     assert!(r2["latency_us"]["p50"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_tls_handshake_is_timed_apart_from_the_tcp_connect() {
+    const HOLD_MS: u64 = 300;
+    let server = tls_server_with(&[b"h2", b"http/1.1"], None, Duration::from_millis(HOLD_MS));
+    let url = format!("https://{}/", server.addr);
+    for version in ["1.1", "2.0"] {
+        let line = format!("--url {url} --insecure -rc 3 -nc 2 -hv {version}");
+        let (code, report, stderr) = lps_json(&args(&line), LIMIT);
+        assert_eq!(code, 0, "{version}: {stderr}");
+        let c = &report["connections"];
+        assert_eq!(c["opened"], 2, "{version}: {c}");
+        assert_eq!(c["tls_handshakes"], 2, "{version}: {c}");
+        // The server holds the handshake, not the connect: the TCP connect
+        // on loopback takes well under the hold, the handshake the rest of
+        // it (a client that sees its connect late sees the handshake shorter
+        // by as much: only their sum is at least the hold, per connection).
+        let (tls, connect) = (&c["tls_us"], &c["connect_us"]);
+        assert!(
+            connect["max"].as_u64().unwrap() < HOLD_MS * 1000 / 2,
+            "{version}: {c}"
+        );
+        assert!(
+            tls["min"].as_u64().unwrap() + connect["max"].as_u64().unwrap() >= HOLD_MS * 1000,
+            "{version}: {c}"
+        );
+        assert_eq!(c, &report["iterations"][0]["connections"], "{version}");
+    }
+    // The console shows the handshakes on a line of their own.
+    let out = lps(&args(&format!("--url {url} --insecure -rc 1 -nc 1")), LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\n  TLS:         1 handshake, mean "),
+        "{text}"
+    );
 }
 
 #[test]

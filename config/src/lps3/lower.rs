@@ -535,8 +535,8 @@ mod tests {
                 "p.yaml:11: rounds[0].iterations[0].failureRules[0]: \"${Metrics.R.a.Throughput.ErrorRate} >\" is not an expression lps can evaluate: unexpected end",
             ),
             (
-                "          method: GET\n        failureRules:\n          - metric: TTFB.P90 > 5\n",
-                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: TTFB is not recorded by lps yet",
+                "          method: GET\n        failureRules:\n          - metric: WaitingTime.P90 > 5\n",
+                "p.yaml:11: rounds[0].iterations[0].failureRules[0]: WaitingTime is not recorded by lps yet",
             ),
             (
                 "          method: GET\n          headers:\n            X-A: $nosuch(a=1)\n",

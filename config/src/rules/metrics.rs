@@ -210,8 +210,10 @@ fn duration_timing(name: &str) -> Result<Timing, String> {
     match name {
         "totaltime" => Ok(Timing::TotalTime),
         "tcphandshaketime" => Ok(Timing::TcpHandshake),
-        "sslhandshaketime" | "timetofirstbyte" | "waitingtime" | "receivingtime"
-        | "sendingtime" | "servertime" | "dbservertime" | "servercachetime" | "serverapptime" => {
+        "sslhandshaketime" => Ok(Timing::TlsHandshake),
+        "timetofirstbyte" => Ok(Timing::Ttfb),
+        "waitingtime" | "receivingtime" | "sendingtime" | "servertime" | "dbservertime"
+        | "servercachetime" | "serverapptime" => {
             Err(format!("Duration.{name} is not recorded by lps yet"))
         }
         _ => Err(format!("Duration.{name} is not a timing of LPS's metrics")),
@@ -270,6 +272,20 @@ mod tests {
                 .contains("not recorded by lps")
         );
         assert!(err("${Metrics.R.I.Duration.TotalTime.P10} > 1").contains("P10"));
+        assert!(err("${Metrics.R.I.Duration.WaitingTime.P90} > 1").contains("not recorded by lps"));
+        let (e, _) = MetricsExpr::parse(
+            "${Metrics.R.I.Duration.TimeToFirstByte.P90} > ${Metrics.R.I.Duration.SSLHandshakeTime.Max}",
+            '#',
+        )
+        .unwrap();
+        let fields: Vec<MetricField> = e.refs().map(|r| r.field).collect();
+        assert_eq!(
+            fields,
+            [
+                MetricField::Time(Timing::Ttfb, Aggregation::P90),
+                MetricField::Time(Timing::TlsHandshake, Aggregation::Max)
+            ]
+        );
         assert!(err("${Metrics.R.I.Nope.X} > 1").contains("expected Metrics"));
         assert!(err("${threshold} > 1").contains("only ${Metrics"));
         assert!(err("${Metrics.R.I.Throughput.RPS > 1").contains("closing"));

@@ -32,8 +32,12 @@ pub enum Metric {
 pub enum Timing {
     /// From a request's start to its response (lps's latency).
     TotalTime,
-    /// Opening a connection: TCP, and TLS over https (lps keeps them together).
+    /// From a request's start (the latency's) to the first byte of its response.
+    Ttfb,
+    /// The TCP connect of a connection, alone.
     TcpHandshake,
+    /// The TLS handshake of an https connection, alone (after its TCP connect).
+    TlsHandshake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,12 +222,15 @@ fn metric(name: &str) -> Result<Metric, String> {
         "skippedrequestscount" | "skippedcount" => scalar(Metric::SkippedCount),
         "throughput" | "rps" | "requestspersecond" => scalar(Metric::Throughput),
         "totaltime" => Ok(Metric::Time(Timing::TotalTime, aggregation(agg)?)),
+        "ttfb" | "timetofirstbyte" => Ok(Metric::Time(Timing::Ttfb, aggregation(agg)?)),
         "tcphandshake" | "tcp" => Ok(Metric::Time(Timing::TcpHandshake, aggregation(agg)?)),
-        "ttfb" | "timetofirstbyte" | "waitingtime" | "waiting" | "tlshandshake" | "tls" | "ssl"
-        | "sslhandshake" | "sendingtime" | "sending" | "upload" | "upstream" | "receivingtime"
-        | "receiving" | "download" | "downstream" | "servertime" | "server" | "servertimedb"
-        | "db" | "database" | "servertimecache" | "cache" | "servertimeapp" | "app"
-        | "application" => Err(format!("{base} is not recorded by lps yet")),
+        "tlshandshake" | "tls" | "ssl" | "sslhandshake" => {
+            Ok(Metric::Time(Timing::TlsHandshake, aggregation(agg)?))
+        }
+        "waitingtime" | "waiting" | "sendingtime" | "sending" | "upload" | "upstream"
+        | "receivingtime" | "receiving" | "download" | "downstream" | "servertime" | "server"
+        | "servertimedb" | "db" | "database" | "servertimecache" | "cache" | "servertimeapp"
+        | "app" | "application" => Err(format!("{base} is not recorded by lps yet")),
         _ => Err(format!("{base:?} is not an LPS metric")),
     }
 }
@@ -332,7 +339,7 @@ mod tests {
         );
         assert!(condition("TotalTime.P10 > 1").is_err());
         assert!(
-            condition("TTFB.P90 > 1")
+            condition("WaitingTime.P90 > 1")
                 .unwrap_err()
                 .contains("not recorded by lps yet")
         );
@@ -360,6 +367,48 @@ mod tests {
             "00:00:05.12345678",
         ] {
             assert!(grace_period(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_recorded_timing_by_its_lps_names() {
+        let cases = [
+            ("TTFB.P90 > 1", Timing::Ttfb, Aggregation::P90),
+            ("TimeToFirstByte < 2", Timing::Ttfb, Aggregation::Average),
+            ("ttfb.max >= 3", Timing::Ttfb, Aggregation::Max),
+            (
+                "TLSHandshake.P99 > 1",
+                Timing::TlsHandshake,
+                Aggregation::P99,
+            ),
+            ("TLS.Avg > 1", Timing::TlsHandshake, Aggregation::Average),
+            ("SSL.P50 > 1", Timing::TlsHandshake, Aggregation::P50),
+            (
+                "SSLHandshake.Min > 1",
+                Timing::TlsHandshake,
+                Aggregation::Min,
+            ),
+            (
+                "TCPHandshake.P95 > 1",
+                Timing::TcpHandshake,
+                Aggregation::P95,
+            ),
+            ("TCP > 1", Timing::TcpHandshake, Aggregation::Average),
+            ("TotalTime.Sum > 1", Timing::TotalTime, Aggregation::Sum),
+        ];
+        for (text, timing, agg) in cases {
+            assert_eq!(
+                condition(text).map(|c| c.metric),
+                Ok(Metric::Time(timing, agg)),
+                "{text}"
+            );
+        }
+        for refused in ["WaitingTime", "ServerTime.P90", "Download", "App.Max"] {
+            let err = condition(&format!("{refused} > 1")).unwrap_err();
+            assert!(
+                err.ends_with("is not recorded by lps yet"),
+                "{refused}: {err}"
+            );
         }
     }
 

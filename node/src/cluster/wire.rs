@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use lps_engine::{ErrorKind, Snapshot, Span, Stats};
+use lps_engine::{ErrorKind, LazyHistogram, Snapshot, Span, Stats};
 use lps_proto as proto;
 
 /// Why a peer's snapshot was rejected.
@@ -34,6 +34,10 @@ pub enum WireError {
     Elapsed(u64),
     #[error("iteration {0} has more HTTP/2 connections than connections")]
     H2Connections(u32),
+    #[error("iteration {0} has split responses that are not among its responses")]
+    Split(u32),
+    #[error("iteration {0} has more TLS handshakes than connections")]
+    TlsHandshakes(u32),
 }
 
 /// Most requests one core can complete in a second. The engine does a few
@@ -179,21 +183,23 @@ pub fn encode_snapshot(seq: u64, snap: &Snapshot) -> proto::Snapshot {
         .filter(|(_, s)| !s.is_empty())
         .map(|(index, s)| {
             let mut histogram = Vec::new();
-            let mut connect_histogram = Vec::new();
-            let mut send_lag_histogram = Vec::new();
             // Serialising into a Vec cannot fail for a histogram this crate built.
             let _ = serializer.serialize(&s.latency.histogram(), &mut histogram);
-            if !s.connect.is_empty() {
-                let _ = serializer.serialize(&s.connect.histogram(), &mut connect_histogram);
-            }
-            if !s.send_lag.is_empty() {
-                let _ = serializer.serialize(&s.send_lag.histogram(), &mut send_lag_histogram);
-            }
+            let mut optional = |h: &LazyHistogram| {
+                let mut bytes = Vec::new();
+                if !h.is_empty() {
+                    let _ = serializer.serialize(&h.histogram(), &mut bytes);
+                }
+                bytes
+            };
             proto::IterationStats {
                 index: index as u32,
                 histogram,
-                connect_histogram,
-                send_lag_histogram,
+                connect_histogram: optional(&s.connect),
+                send_lag_histogram: optional(&s.send_lag),
+                split_latency_histogram: optional(&s.split.latency),
+                split_ttfb_histogram: optional(&s.split.ttfb),
+                tls_histogram: optional(&s.tls),
                 unfinished: s.unfinished,
                 h2_connections: s.h2_connections,
                 skipped: s.skipped,
@@ -286,18 +292,22 @@ fn decode_iteration(
         source,
     };
     let latency = decode_histogram(&it.histogram, deserializer).map_err(histogram_error)?;
+    let mut optional = |bytes: &[u8]| {
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        decode_histogram(bytes, deserializer)
+            .map(Some)
+            .map_err(histogram_error)
+    };
     // Left empty by a core that opened no connection in the interval.
-    let connect = if it.connect_histogram.is_empty() {
-        None
-    } else {
-        Some(decode_histogram(&it.connect_histogram, deserializer).map_err(histogram_error)?)
-    };
+    let connect = optional(&it.connect_histogram)?;
     // Left empty by a core of the closed model, or that sent nothing.
-    let send_lag = if it.send_lag_histogram.is_empty() {
-        None
-    } else {
-        Some(decode_histogram(&it.send_lag_histogram, deserializer).map_err(histogram_error)?)
-    };
+    let send_lag = optional(&it.send_lag_histogram)?;
+    // Left empty by a core without a split response or a TLS handshake in the interval.
+    let split_latency = optional(&it.split_latency_histogram)?;
+    let split_ttfb = optional(&it.split_ttfb_histogram)?;
+    let tls = optional(&it.tls_histogram)?;
     // Every count adds to the totals: their sum must fit.
     let mut total = 0u64;
     let mut codes = Vec::with_capacity(it.status_codes.len());
@@ -321,7 +331,22 @@ fn decode_iteration(
     if it.h2_connections > connections {
         return Err(WireError::H2Connections(it.index));
     }
-    let mut rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received);
+    // The engine records a handshake with the connect it followed, in the
+    // same interval.
+    if tls.as_ref().is_some_and(|h| h.len() > connections) {
+        return Err(WireError::TlsHandshakes(it.index));
+    }
+    let split = match (&split_latency, &split_ttfb) {
+        (None, None) => None,
+        (Some(latency), Some(ttfb)) => Some((latency, ttfb)),
+        _ => return Err(WireError::Split(it.index)),
+    };
+    let mut rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received)
+        .with_timings(split, tls.as_ref());
+    // And a split response with its latency, in the same interval.
+    if !rebuilt.split_is_within() {
+        return Err(WireError::Split(it.index));
+    }
     if let Some(connect) = &connect {
         rebuilt = rebuilt.with_connect(connect, it.h2_connections);
     }
@@ -423,10 +448,16 @@ mod tests {
         let mut a = Stats::new();
         for v in 1..=2000u64 {
             a.record_response(if v % 7 == 0 { 500 } else { 200 }, v * 31, 40, 120);
+            if v % 5 == 0 {
+                a.record_split(v * 31, v * 17);
+            }
         }
         a.record_error(ErrorKind::Reset, 40, 3);
         for us in [35, 90, 4000] {
             a.record_connect(us, us > 50);
+        }
+        for us in [900, 2500] {
+            a.record_tls(us);
         }
         for us in [0, 12, 1500] {
             a.record_send_lag(us);
@@ -452,6 +483,12 @@ mod tests {
         assert_eq!(b.latency, a.latency);
         assert_eq!(b.connect, a.connect);
         assert_eq!(b.connect.len(), 3);
+        assert_eq!(b.split.latency, a.split.latency);
+        assert_eq!(b.split.ttfb, a.split.ttfb);
+        assert_eq!(b.split.ttfb.len(), 400);
+        assert_eq!(b.ttfb(), a.ttfb());
+        assert_eq!(b.tls, a.tls);
+        assert_eq!(b.tls.len(), 2);
         assert_eq!(b.h2_connections, 2);
         assert_eq!((b.ok, b.failed), (a.ok, a.failed));
         assert_eq!(b.status_codes(), a.status_codes());
@@ -471,6 +508,8 @@ mod tests {
         let back_only = decode_snapshot(&encode_snapshot(13, &only), 1, 2).unwrap();
         assert_eq!(back_only.iterations[0].span.began_us, Some(7));
         assert!(back_only.iterations[0].send_lag.is_empty());
+        assert!(back_only.iterations[0].ttfb().is_empty());
+        assert!(back_only.iterations[0].tls.is_empty());
         assert_eq!(
             (b.bytes_sent, b.bytes_received),
             (a.bytes_sent, a.bytes_received)
@@ -500,12 +539,23 @@ mod tests {
             decode_snapshot(&wire, 0, 1),
             Err(WireError::Iteration(0))
         ));
-        wire.iterations[0].connect_histogram = b"not a histogram either".to_vec();
-        assert!(matches!(
-            decode_snapshot(&wire, 1, 1),
-            Err(WireError::Histogram { iteration: 0, .. })
-        ));
-        wire.iterations[0].connect_histogram.clear();
+        let fields: [fn(&mut proto::IterationStats) -> &mut Vec<u8>; 4] = [
+            |i| &mut i.connect_histogram,
+            |i| &mut i.split_latency_histogram,
+            |i| &mut i.split_ttfb_histogram,
+            |i| &mut i.tls_histogram,
+        ];
+        for field in fields {
+            let kept = std::mem::replace(
+                field(&mut wire.iterations[0]),
+                b"not a histogram either".to_vec(),
+            );
+            assert!(matches!(
+                decode_snapshot(&wire, 1, 1),
+                Err(WireError::Histogram { iteration: 0, .. })
+            ));
+            *field(&mut wire.iterations[0]) = kept;
+        }
         wire.iterations[0].histogram = b"not a histogram".to_vec();
         let err = decode_snapshot(&wire, 1, 1).unwrap_err();
         assert!(
@@ -759,5 +809,51 @@ mod tests {
             decode_snapshot(&wire, 1, 1),
             Err(WireError::H2Connections(0))
         ));
+    }
+
+    #[test]
+    fn split_responses_without_their_latency_or_handshakes_without_connects_are_refused() {
+        let mut a = Stats::new();
+        a.record_response(200, 10, 1, 1);
+        a.record_split(10, 4);
+        a.record_connect(30, false);
+        a.record_tls(60);
+        let mut two = a.clone();
+        two.record_split(10, 5);
+        two.record_tls(70);
+        let snap = |s: Stats| Snapshot {
+            core: 0,
+            seq: 1,
+            elapsed: Duration::from_millis(100),
+            in_flight: 0,
+            iterations: vec![s],
+            last: false,
+        };
+        let mut wire = encode_snapshot(1, &snap(a));
+        assert!(decode_snapshot(&wire, 1, 1).is_ok());
+        let too_many = encode_snapshot(1, &snap(two)).iterations.remove(0);
+        // Two split responses of one response; then one without its time
+        // to first byte.
+        let kept = std::mem::replace(
+            &mut wire.iterations[0].split_latency_histogram,
+            too_many.split_latency_histogram,
+        );
+        let err = decode_snapshot(&wire, 1, 1).unwrap_err();
+        assert!(matches!(err, WireError::Split(0)), "{err}");
+        wire.iterations[0].split_ttfb_histogram.clear();
+        wire.iterations[0].split_latency_histogram = kept;
+        let err = decode_snapshot(&wire, 1, 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "iteration 0 has split responses that are not among its responses"
+        );
+        wire.iterations[0].split_latency_histogram.clear();
+        assert!(decode_snapshot(&wire, 1, 1).is_ok());
+        wire.iterations[0].tls_histogram = too_many.tls_histogram;
+        let err = decode_snapshot(&wire, 1, 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "iteration 0 has more TLS handshakes than connections"
+        );
     }
 }

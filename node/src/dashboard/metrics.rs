@@ -43,7 +43,7 @@ impl MetricsInput {
     }
 }
 
-/// The quantiles of `lps_latency_seconds`.
+/// The quantiles of `lps_latency_seconds` and `lps_ttfb_seconds`.
 const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// Renders every family, in a fixed order.
@@ -52,7 +52,8 @@ pub(super) fn render(m: &MetricsInput) -> String {
     test_info(&mut out, &m.test);
     requests(&mut out, &m.per_node_iterations);
     errors(&mut out, &m.total);
-    latency(&mut out, &m.total.latency.histogram());
+    summary(&mut out, LATENCY, &m.total.latency.histogram());
+    summary(&mut out, TTFB, &m.total.ttfb());
     nodes(&mut out, m.possible_node_states, &m.node_states);
     in_flight(&mut out, m.in_flight);
     bytes(&mut out, &m.total);
@@ -141,18 +142,27 @@ fn errors(out: &mut Text, total: &Stats) {
     }
 }
 
-fn latency(out: &mut Text, h: &Histogram<u64>) {
-    out.family(
-        "lps_latency_seconds",
-        "summary",
-        "Response latency, from the merged histogram (3 significant digits).",
-    );
+/// A summary family's name and help.
+type Family = (&'static str, &'static str);
+
+const LATENCY: Family = (
+    "lps_latency_seconds",
+    "Response latency, from the merged histogram (3 significant digits).",
+);
+const TTFB: Family = (
+    "lps_ttfb_seconds",
+    "Time to the first byte of each response, from the latency's start (3 significant digits).",
+);
+
+/// A histogram of microseconds as a summary in seconds.
+fn summary(out: &mut Text, (name, help): Family, h: &Histogram<u64>) {
+    out.family(name, "summary", help);
     for q in QUANTILES {
         if h.is_empty() {
-            out.line(format_args!("lps_latency_seconds{{quantile=\"{q}\"}} NaN"));
+            out.line(format_args!("{name}{{quantile=\"{q}\"}} NaN"));
         } else {
             out.line(format_args!(
-                "lps_latency_seconds{{quantile=\"{q}\"}} {}",
+                "{name}{{quantile=\"{q}\"}} {}",
                 seconds(h.value_at_quantile(q) as f64)
             ));
         }
@@ -162,8 +172,8 @@ fn latency(out: &mut Text, h: &Histogram<u64>) {
     } else {
         h.mean() * h.len() as f64
     };
-    out.line(format_args!("lps_latency_seconds_sum {}", seconds(sum)));
-    out.line(format_args!("lps_latency_seconds_count {}", h.len()));
+    out.line(format_args!("{name}_sum {}", seconds(sum)));
+    out.line(format_args!("{name}_count {}", h.len()));
 }
 
 /// One series per possible state, 0 where no node is: a state's series
@@ -253,12 +263,15 @@ fn label(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Stats of these responses, each with its first byte at half its latency.
     fn stats(codes: &[(u16, u64)], errors: &[(ErrorKind, u64)], latencies: &[u64]) -> Stats {
         let mut h = lps_engine::new_histogram();
+        let mut ttfb = lps_engine::new_histogram();
         for v in latencies {
             h.record(*v).unwrap();
+            ttfb.record(*v / 2).unwrap();
         }
-        Stats::from_parts(h, codes, errors, 100, 2000)
+        Stats::from_parts(h.clone(), codes, errors, 100, 2000).with_timings(Some((&h, &ttfb)), None)
     }
 
     #[test]
@@ -324,6 +337,14 @@ lps_latency_seconds{quantile="0.99"} 0.002
 lps_latency_seconds{quantile="0.999"} 0.002
 lps_latency_seconds_sum 0.006
 lps_latency_seconds_count 5
+# HELP lps_ttfb_seconds Time to the first byte of each response, from the latency's start (3 significant digits).
+# TYPE lps_ttfb_seconds summary
+lps_ttfb_seconds{quantile="0.5"} 0.0005
+lps_ttfb_seconds{quantile="0.9"} 0.001
+lps_ttfb_seconds{quantile="0.99"} 0.001
+lps_ttfb_seconds{quantile="0.999"} 0.001
+lps_ttfb_seconds_sum 0.003
+lps_ttfb_seconds_count 5
 # HELP lps_nodes Nodes of the run, by state.
 # TYPE lps_nodes gauge
 lps_nodes{state="Observer"} 0
@@ -359,6 +380,7 @@ lps_rule_failed{round="r",iteration="home",kind="termination",rule="TotalTime.P9
         assert!(text.contains("lps_latency_seconds{quantile=\"0.99\"} NaN\n"));
         assert!(text.contains("lps_latency_seconds_sum 0\nlps_latency_seconds_count 0\n"));
         assert!(!text.contains("lps_rule_failed"), "no rules, no family");
+        assert!(text.contains("lps_ttfb_seconds{quantile=\"0.5\"} NaN\n"));
     }
 
     #[test]

@@ -148,7 +148,8 @@ fn render_figures(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     render_results(out, f, pad);
 }
 
-/// Requests, duration, throughput, latency and connection times.
+/// Requests, duration, throughput, latency, time to first byte and
+/// connection times (TCP and TLS apart).
 fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     let r = &f.requests;
     let mut extra = String::new();
@@ -191,8 +192,21 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
         };
         put!(
             out,
-            "{pad}Connects:    {} opened ({spoke}), mean {}  p50 {}  p99 {}  max {}",
+            "{pad}Connects:    {} opened ({spoke}), TCP mean {}  p50 {}  p99 {}  max {}",
             c.opened,
+            us(l.mean as u64),
+            us(l.p50),
+            us(l.p99),
+            us(l.max)
+        );
+    }
+    if c.tls_handshakes > 0 {
+        let l = &c.tls_us;
+        put!(
+            out,
+            "{pad}TLS:         {} handshake{}, mean {}  p50 {}  p99 {}  max {}",
+            c.tls_handshakes,
+            if c.tls_handshakes == 1 { "" } else { "s" },
             us(l.mean as u64),
             us(l.p50),
             us(l.p99),
@@ -201,8 +215,8 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
     }
 }
 
-/// The latency line; without a response there is no latency (zeros would
-/// read as instant answers).
+/// The latency and time-to-first-byte lines; without a response there is
+/// neither (zeros would read as instant answers).
 fn render_latency(out: &mut String, f: &Figures, pad: &str) {
     // Every response has a status code, and only responses have a latency.
     if f.status_codes.is_empty() {
@@ -220,6 +234,18 @@ fn render_latency(out: &mut String, f: &Figures, pad: &str) {
         us(l.p99),
         us(l.p999),
         us(l.max)
+    );
+    let t = &f.ttfb_us;
+    put!(
+        out,
+        "{pad}TTFB:        min {}  mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        us(t.min),
+        us(t.mean as u64),
+        us(t.p50),
+        us(t.p90),
+        us(t.p99),
+        us(t.p999),
+        us(t.max)
     );
 }
 

@@ -171,6 +171,9 @@ pub struct Figures {
     pub status_codes: std::collections::BTreeMap<String, u64>,
     pub errors: std::collections::BTreeMap<&'static str, u64>,
     pub latency_us: Latency,
+    /// Time to the first byte of each response, from the same start as
+    /// `latency_us` (see `lps_engine::Stats::ttfb`).
+    pub ttfb_us: Latency,
     pub throughput_rps: f64,
     pub bytes: Bytes,
     pub connections: Connections,
@@ -180,15 +183,20 @@ pub struct Figures {
     pub send_lag_us: Option<Latency>,
 }
 
-/// Connections opened (the first of each client, then any reconnect) and
-/// the time each took, TLS handshake included.
+/// Connections opened (the first of each client, then any reconnect), the
+/// time each TCP connect took and, over https, each TLS handshake apart.
 #[derive(Debug, Serialize)]
 pub struct Connections {
     pub opened: u64,
     /// Of those, the ones that spoke HTTP/2 (ALPN `h2` or h2c): an HTTP/2
     /// request may be answered over HTTP/1.1 (LPS's negotiation).
     pub http2: u64,
+    /// The TCP connect alone.
     pub connect_us: Latency,
+    /// Of the connections opened, those that made a TLS handshake.
+    pub tls_handshakes: u64,
+    /// The TLS handshake alone, from the TCP connect to its end.
+    pub tls_us: Latency,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,6 +255,7 @@ impl Figures {
                 .map(|k| (k.as_str(), stats.errors(*k)))
                 .collect(),
             latency_us: Latency::from_histogram(&stats.latency.histogram()),
+            ttfb_us: Latency::from_histogram(&stats.ttfb()),
             throughput_rps: if secs > 0.0 { total as f64 / secs } else { 0.0 },
             bytes: Bytes {
                 sent: stats.bytes_sent,
@@ -256,6 +265,8 @@ impl Figures {
                 opened: stats.connect.len(),
                 http2: stats.h2_connections,
                 connect_us: Latency::from_histogram(&stats.connect.histogram()),
+                tls_handshakes: stats.tls.len(),
+                tls_us: Latency::from_histogram(&stats.tls.histogram()),
             },
             send_lag_us: None,
         }

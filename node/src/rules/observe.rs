@@ -2,9 +2,12 @@
 //! (`ErrorRate`, `TotalTime.P90`, ...) and the fields of its `Metrics`
 //! snapshots that rule expressions read.
 
+use std::borrow::Cow;
+
+use hdrhistogram::Histogram;
 use lps_config::rules::{Aggregation, Check, Metric, MetricField, Rule, StatusCodes, Timing};
 use lps_config::{Mode, Plan};
-use lps_engine::{Aggregate, LazyHistogram, Stats};
+use lps_engine::{Aggregate, Stats};
 
 /// How long an iteration has run, for its rates.
 #[derive(Debug, Clone, Copy)]
@@ -168,10 +171,14 @@ fn rate(amount: f64, stats: &Stats, clock: Clock) -> Option<f64> {
     (span_s > 0.0).then(|| amount / span_s)
 }
 
-fn timing_histogram(stats: &Stats, timing: Timing) -> &LazyHistogram {
+/// A timing's histogram (TTFB is rebuilt from the latency and the split
+/// responses, see `Stats::ttfb`).
+fn timing_histogram(stats: &Stats, timing: Timing) -> Cow<'_, Histogram<u64>> {
     match timing {
-        Timing::TotalTime => &stats.latency,
-        Timing::TcpHandshake => &stats.connect,
+        Timing::TotalTime => stats.latency.histogram(),
+        Timing::Ttfb => Cow::Owned(stats.ttfb()),
+        Timing::TcpHandshake => stats.connect.histogram(),
+        Timing::TlsHandshake => stats.tls.histogram(),
     }
 }
 
@@ -193,11 +200,10 @@ fn errors(stats: &Stats, codes: StatusCodes) -> u64 {
 }
 
 /// A histogram of microseconds aggregated, in milliseconds.
-fn time_ms(h: &LazyHistogram, agg: Aggregation) -> Option<f64> {
+fn time_ms(h: Cow<'_, Histogram<u64>>, agg: Aggregation) -> Option<f64> {
     if h.is_empty() {
         return None;
     }
-    let h = h.histogram();
     let us = match agg {
         Aggregation::P50 => h.value_at_quantile(0.50) as f64,
         Aggregation::P90 => h.value_at_quantile(0.90) as f64,

@@ -436,6 +436,50 @@ mod tests {
     }
 
     #[test]
+    fn the_masters_times_to_first_byte_and_handshakes_are_the_sum_of_the_nodes() {
+        let master = master(2);
+        register(&master, "w1");
+        register(&master, "w2");
+        let mut whole = lps_engine::Stats::new();
+        for (node, seq, n) in [("w1", 1, 30u64), ("w2", 1, 700), ("w1", 2, 5)] {
+            let mut stats = lps_engine::Stats::new();
+            for i in 0..n {
+                stats.record_response(200, 1_000 + i, 10, 10);
+                // Every other response split: its first byte before its end.
+                if i % 2 == 0 {
+                    stats.record_split(1_000 + i, 300 + i * seq);
+                }
+            }
+            stats.record_connect(50, false);
+            stats.record_tls(2_000 + n);
+            whole.merge(&stats);
+            let snap = lps_engine::Snapshot {
+                core: 0,
+                seq: 0,
+                elapsed: Duration::from_secs(seq),
+                in_flight: 0,
+                iterations: vec![stats],
+                last: false,
+            };
+            let wire = cluster::encode_snapshot(seq, &snap);
+            assert_eq!(apply(&master, node, &wire).unwrap(), seq);
+        }
+        let total = master.read(|s| s.global().total());
+        assert_eq!(total.ttfb().len(), 735);
+        assert_eq!(total.ttfb(), whole.ttfb());
+        assert_eq!(total.split.ttfb, whole.split.ttfb);
+        assert_eq!(total.tls.len(), 3);
+        assert_eq!(total.tls, whole.tls);
+        let node_ttfb: Vec<u64> = master.read(|s| {
+            s.nodes()
+                .iter()
+                .map(|n| n.aggregate.total().ttfb().len())
+                .collect()
+        });
+        assert_eq!(node_ttfb, [35, 700]);
+    }
+
+    #[test]
     fn a_catch_up_is_merged_once_and_marks_its_node() {
         let master = master(2);
         register(&master, "w1");

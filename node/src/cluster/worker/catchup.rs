@@ -157,6 +157,33 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn times_to_first_byte_and_tls_handshakes_are_caught_up_exactly() {
+        let mut so_far = SoFar::default();
+        let mut whole = Stats::new();
+        for seq in 1..=3 {
+            let mut s = snap(0, seq, 0);
+            for i in 0..seq * 10 {
+                s.iterations[0].record_response(200, 500 + i, 10, 20);
+                s.iterations[0].record_split(500 + i, 200 + i * seq);
+            }
+            s.iterations[0].record_connect(40 * seq, false);
+            s.iterations[0].record_tls(900 * seq);
+            whole.merge(&s.iterations[0]);
+            so_far.add(seq, &s);
+        }
+        let catch_up = so_far.catch_up();
+        assert_eq!(catch_up.len(), 1);
+        let back = cluster::decode_snapshot(&catch_up[0], 1, 1).expect("decodes");
+        let total = back.total();
+        assert_eq!(total.ttfb().len(), 60);
+        assert_eq!(total.split.ttfb, whole.split.ttfb);
+        assert_eq!(total.ttfb(), whole.ttfb());
+        assert_eq!(total.tls.len(), 3);
+        assert_eq!(total.tls, whole.tls);
+        assert_eq!(total.connect, whole.connect);
+    }
+
+    #[test]
     fn the_latest_gauge_and_last_flag_are_kept() {
         let mut so_far = SoFar::default();
         so_far.add(1, &snap(1, 1, 10));
