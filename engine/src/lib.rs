@@ -23,6 +23,8 @@
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `pause`: [`PauseGate`], which holds every core's new requests while
 //!   the node's watchdog says so.
+//! - `terminate`: [`Terminations`], the iterations a termination rule ended:
+//!   no core sends another of their requests.
 //! - `alarm`: precise wake-ups for the open model (timerfd on Linux).
 //! - `connect`: tuned TCP sockets and TLS.
 //! - `fd_table`: each engine thread's own file table (Linux).
