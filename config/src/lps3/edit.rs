@@ -438,14 +438,7 @@ fn write_iteration(
     for (names, value) in keys {
         put(map, names, value.as_deref().map(text));
     }
-    for (key, rules) in [
-        ("failureRules", &spec.failure_rules),
-        ("terminationRules", &spec.termination_rules),
-    ] {
-        if !rules.is_empty() {
-            put(map, &[key], Some(rule_list(rules)));
-        }
-    }
+    write_rules(map, spec);
     let request = map_at(map, &["httpRequest"], "httpRequest", file)?;
     let r = &spec.request;
     let headers = r
@@ -521,6 +514,18 @@ fn node(value: Value) -> Node {
 
 fn text(s: &str) -> Node {
     node(Value::Text(s.to_owned()))
+}
+
+/// The iteration's rule lists the spec gives; those it does not are kept.
+fn write_rules(map: &mut Vec<Entry>, spec: &IterationSpec) {
+    for (key, rules) in [
+        ("failureRules", &spec.failure_rules),
+        ("terminationRules", &spec.termination_rules),
+    ] {
+        if !rules.is_empty() {
+            put(map, &[key], Some(rule_list(rules)));
+        }
+    }
 }
 
 /// Rules as LPS writes them: `metric`, then `gracePeriod` and

@@ -260,23 +260,12 @@ async fn serve_worker(
     let mut states = master.states();
     let mut rounds = master.rounds();
     let mut terminated = master.terminated();
-    let first = *states.borrow_and_update();
-    let round = *rounds.borrow_and_update();
-    let ended = terminated.borrow_and_update().clone();
-    if tx
-        .send(msg(master_message::Kind::Welcome(welcome)))
-        .await
-        .is_err()
-        || tx.send(state_change(master, node_id, first)).await.is_err()
-    {
-        return;
-    }
-    // A worker back from a broken stream may have missed the round's start.
-    if round.0 > 0 && tx.send(round_start(round)).await.is_err() {
-        return;
-    }
-    // ... or the iterations terminated meanwhile.
-    if !ended.is_empty() && tx.send(terminate(ended)).await.is_err() {
+    let now = (
+        *states.borrow_and_update(),
+        *rounds.borrow_and_update(),
+        terminated.borrow_and_update().clone(),
+    );
+    if greet(master, node_id, &tx, welcome, now).await.is_break() {
         return;
     }
     loop {
@@ -312,6 +301,27 @@ async fn serve_worker(
             return;
         }
     }
+}
+
+/// The first messages of a stream: the welcome and the state, then what a
+/// worker back from a broken stream may have missed: the round's start and
+/// the iterations terminated meanwhile.
+async fn greet(
+    master: &Master,
+    node_id: &str,
+    tx: &Outbox,
+    welcome: proto::Welcome,
+    (state, round, ended): ((State, u64), (u32, u64), Vec<u32>),
+) -> ControlFlow<()> {
+    sent(tx.send(msg(master_message::Kind::Welcome(welcome))).await)?;
+    sent(tx.send(state_change(master, node_id, state)).await)?;
+    if round.0 > 0 {
+        sent(tx.send(round_start(round)).await)?;
+    }
+    if !ended.is_empty() {
+        sent(tx.send(terminate(ended)).await)?;
+    }
+    ControlFlow::Continue(())
 }
 
 /// Whether the session goes on after a send.
