@@ -14,6 +14,7 @@ use lps_engine::{Aggregate, Snapshot, Stats};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::metrics::RequestCounts;
 use crate::report::series::{Recorder, Row};
 use crate::report::{Model, NodeReport, Report, RunInfo};
 use crate::rules::{RuleReport, RuleState};
@@ -127,8 +128,12 @@ struct LiveData {
     per_node: BTreeMap<String, Aggregate>,
     /// In flight per (node, core), from the latest snapshot of each.
     in_flight: BTreeMap<(String, usize), u64>,
-    /// What arrived since the last tick.
-    interval: Stats,
+    /// What arrived since the last tick, per iteration.
+    interval: Aggregate,
+    /// Every second closed so far, merged: with `interval`, the sum of
+    /// `per_node`, kept as it grows so that a reader merges two aggregates,
+    /// not one per node.
+    closed_total: Aggregate,
     /// The run's time up to which the series is closed: whole seconds
     /// while it runs, the end at the end.
     closed: Duration,
@@ -149,7 +154,7 @@ impl LiveData {
     fn due(&self, end: bool) -> Option<Duration> {
         let elapsed = Instant::now().checked_duration_since(self.start?)?;
         let upto = if end {
-            if self.interval.is_empty() {
+            if self.interval.iterations.iter().all(Stats::is_empty) {
                 return None;
             }
             elapsed
@@ -194,7 +199,8 @@ impl Live {
                 threads: 0,
                 per_node: BTreeMap::new(),
                 in_flight: BTreeMap::new(),
-                interval: Stats::new(),
+                interval: Aggregate::new(iterations),
+                closed_total: Aggregate::new(iterations),
                 closed: Duration::ZERO,
                 series: VecDeque::new(),
                 nodes: None,
@@ -250,9 +256,7 @@ impl Live {
         let in_flight = if snap.last { 0 } else { snap.in_flight };
         data.in_flight
             .insert((node.to_string(), snap.core), in_flight);
-        for s in &snap.iterations {
-            data.interval.merge(s);
-        }
+        data.interval.add(snap);
         if let Some(record) = &mut data.record {
             record.add(&snap.iterations);
         }
@@ -289,7 +293,10 @@ impl Live {
         let Some(upto) = data.due(end) else { return };
         let span = upto - data.closed;
         data.closed = upto;
-        let interval = std::mem::take(&mut data.interval);
+        let fresh = Aggregate::new(self.iterations);
+        let per_iteration = std::mem::replace(&mut data.interval, fresh);
+        data.closed_total.merge(&per_iteration);
+        let interval = per_iteration.total();
         let in_flight = data.in_flight.values().sum();
         let point = Point::new(&interval, upto, span, in_flight);
         data.push_point(point.clone());
@@ -341,19 +348,17 @@ impl Live {
         self.feed.subscribe()
     }
 
-    /// Every node's exact stats merged.
-    fn total(data: &LiveData, iterations: usize) -> Aggregate {
-        let mut total = Aggregate::new(iterations);
-        for agg in data.per_node.values() {
-            total.merge(agg);
-        }
+    /// Every node's exact stats merged: the seconds closed and the one open.
+    fn total(data: &LiveData) -> Aggregate {
+        let mut total = data.closed_total.clone();
+        total.merge(&data.interval);
         total
     }
 
     /// `GET /api/state`.
     pub fn state_json(&self) -> serde_json::Value {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations).total();
+        let total = Self::total(&data).total();
         let now = data.ended.unwrap_or_else(Instant::now);
         let elapsed = data
             .start
@@ -380,7 +385,7 @@ impl Live {
     /// final report once the run is over).
     pub fn summary(&self) -> Report {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations);
+        let total = Self::total(&data);
         let duration = data.start.map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s)
         });
@@ -413,7 +418,7 @@ impl Live {
     /// Each rule of the plan as it stands, for `/metrics`.
     pub fn rules(&self) -> Vec<RuleReport> {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations);
+        let total = Self::total(&data);
         let duration = data.start.map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s)
         });
@@ -443,7 +448,7 @@ impl Live {
         if let Some(nodes) = &data.nodes {
             return nodes.clone();
         }
-        let total = Self::total(&data, self.iterations).total();
+        let total = Self::total(&data).total();
         // The average since the start, as a cluster's nodes show it.
         let elapsed = data.start.map_or(0.0, |s| {
             let now = data.ended.unwrap_or_else(Instant::now);
@@ -479,7 +484,7 @@ impl Live {
 
     /// Exact stats per node and iteration, for `/metrics`:
     /// `(node, iteration name, stats)`.
-    pub fn per_node_iterations(&self) -> Vec<(String, String, Stats)> {
+    pub fn per_node_iterations(&self) -> Vec<(String, String, RequestCounts)> {
         let data = self.lock();
         let names: Vec<&str> = self
             .plan
@@ -490,7 +495,7 @@ impl Live {
         let mut out = Vec::new();
         for (node, agg) in &data.per_node {
             for (name, stats) in names.iter().zip(&agg.iterations) {
-                out.push((node.clone(), name.to_string(), stats.clone()));
+                out.push((node.clone(), name.to_string(), RequestCounts::of(stats)));
             }
         }
         out
@@ -499,7 +504,7 @@ impl Live {
     /// Every node's and iteration's exact stats merged, for `/metrics`.
     pub fn total_stats(&self) -> Stats {
         let data = self.lock();
-        Self::total(&data, self.iterations).total()
+        Self::total(&data).total()
     }
 
     /// Requests in flight now, over every node and core.
@@ -528,13 +533,12 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// An empty live view, for the tests of its readers too.
+    /// An empty live view of a plan of one iteration, for the tests of its
+    /// readers too.
     pub(crate) fn live() -> Arc<Live> {
-        let plan = Plan {
-            name: "t".into(),
-            rounds: vec![],
-            variables: vec![],
-        };
+        let text = "name: t\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        let plan = file.into_plan(lps_config::Origin::new("p.yaml")).unwrap();
         Live::new(&plan, Model::Closed)
     }
 
@@ -569,7 +573,7 @@ pub(crate) mod tests {
         data.closed = Duration::from_secs(2);
         assert_eq!(data.due(false), None, "already closed");
         assert_eq!(data.due(true), None, "nothing arrived since");
-        data.interval.merge(&snapshot(1).iterations[0]);
+        data.interval.add(&snapshot(1));
         let rest = data.due(true);
         assert!(
             rest.is_some_and(|t| t >= Duration::from_millis(2700)),
