@@ -4,8 +4,9 @@
 //! JSON from it. Nothing here blocks a run for long: one short lock per
 //! snapshot and per second.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
@@ -116,6 +117,14 @@ pub struct NodeView {
     pub last_heartbeat_s: f64,
 }
 
+/// Where a cluster's per-node stats are kept (the master's state), so that
+/// the live view holds no second copy of them: a master of 1,000 workers
+/// would merge every snapshot twice and keep every node's histograms twice.
+pub trait NodeSource: Send + Sync {
+    /// Calls `f` with each node's id and its merged stats.
+    fn each_node(&self, f: &mut dyn FnMut(&str, &Aggregate));
+}
+
 /// What the run has reported so far, under [`Live`]'s one lock.
 struct LiveData {
     state: &'static str,
@@ -124,7 +133,8 @@ struct LiveData {
     /// When the final report arrived: the elapsed time stops there.
     ended: Option<Instant>,
     threads: usize,
-    /// Exact stats per node, merged from every snapshot.
+    /// Exact stats per node, merged from every snapshot; empty when a
+    /// [`NodeSource`] keeps them.
     per_node: BTreeMap<String, Aggregate>,
     /// In flight per (node, core), from the latest snapshot of each.
     in_flight: BTreeMap<(String, usize), u64>,
@@ -182,6 +192,8 @@ pub struct Live {
     iterations: usize,
     data: Mutex<LiveData>,
     feed: broadcast::Sender<Arc<str>>,
+    /// The master's nodes, once it said it keeps them.
+    source: OnceLock<Weak<dyn NodeSource>>,
 }
 
 impl Live {
@@ -210,6 +222,7 @@ impl Live {
                 record: None,
             }),
             feed: broadcast::channel(FEED_CAPACITY).0,
+            source: OnceLock::new(),
         })
     }
 
@@ -245,14 +258,45 @@ impl Live {
         }
     }
 
+    /// From now on each node's stats are read from `source`, not kept here.
+    /// Set before the first snapshot; the first source set stays.
+    pub fn set_node_source(&self, source: Weak<dyn NodeSource>) {
+        let _ = self.source.set(source);
+    }
+
+    /// Calls `f` with each node's id and stats: the source's, else the ones
+    /// kept here. Called without the lock held: the source takes its own
+    /// (the master's, which it holds while it adds to this view).
+    fn each_node(&self, f: &mut dyn FnMut(&str, &Aggregate)) {
+        match self.source.get() {
+            Some(source) => {
+                if let Some(source) = source.upgrade() {
+                    source.each_node(f);
+                }
+            }
+            None => {
+                let data = self.lock();
+                for (id, agg) in &data.per_node {
+                    f(id, agg);
+                }
+            }
+        }
+    }
+
     /// Merges one snapshot of `node`.
     pub fn add(&self, node: &str, snap: &Snapshot) {
         let mut data = self.lock();
-        let iterations = self.iterations;
-        data.per_node
-            .entry(node.to_string())
-            .or_insert_with(|| Aggregate::new(iterations))
-            .add(snap);
+        if self.source.get().is_none() {
+            let iterations = self.iterations;
+            match data.per_node.get_mut(node) {
+                Some(agg) => agg.add(snap),
+                None => {
+                    let mut agg = Aggregate::new(iterations);
+                    agg.add(snap);
+                    data.per_node.insert(node.to_string(), agg);
+                }
+            }
+        }
         let in_flight = if snap.last { 0 } else { snap.in_flight };
         data.in_flight
             .insert((node.to_string(), snap.core), in_flight);
@@ -399,20 +443,29 @@ impl Live {
         };
         let mut report = Report::new(&info, &total);
         report.rules = self.judge(&data, &total, duration);
-        report.nodes = data.nodes.as_ref().map(|nodes| {
-            nodes
-                .iter()
-                .map(|n| {
-                    let stats = data
-                        .per_node
-                        .get(&n.id)
-                        .map(Aggregate::total)
-                        .unwrap_or_default();
-                    NodeReport::new(&n.id, &n.host, n.role, n.state, n.cores, &stats, duration)
-                })
-                .collect()
-        });
+        let views = data.nodes.clone();
+        drop(data);
+        report.nodes = views.map(|nodes| self.node_reports(&nodes, duration));
         report
+    }
+
+    /// The nodes of the report so far, in the order of `nodes`.
+    fn node_reports(&self, nodes: &[NodeView], duration: Duration) -> Vec<NodeReport> {
+        let place: HashMap<&str, usize> = (nodes.iter().enumerate())
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let report = |n: &NodeView, stats: &Stats| {
+            NodeReport::new(&n.id, &n.host, n.role, n.state, n.cores, stats, duration)
+        };
+        let mut reports: Vec<Option<NodeReport>> = nodes.iter().map(|_| None).collect();
+        self.each_node(&mut |id, agg| {
+            if let Some(&i) = place.get(id) {
+                reports[i] = Some(report(&nodes[i], &agg.total()));
+            }
+        });
+        (reports.into_iter().zip(nodes))
+            .map(|(r, n)| r.unwrap_or_else(|| report(n, &Stats::new())))
+            .collect()
     }
 
     /// Each rule of the plan as it stands, for `/metrics`.
@@ -485,7 +538,6 @@ impl Live {
     /// Exact stats per node and iteration, for `/metrics`:
     /// `(node, iteration name, stats)`.
     pub fn per_node_iterations(&self) -> Vec<(String, String, RequestCounts)> {
-        let data = self.lock();
         let names: Vec<&str> = self
             .plan
             .rounds
@@ -493,11 +545,11 @@ impl Live {
             .flat_map(|r| r.iterations.iter().map(|i| i.name.as_str()))
             .collect();
         let mut out = Vec::new();
-        for (node, agg) in &data.per_node {
+        self.each_node(&mut |node, agg| {
             for (name, stats) in names.iter().zip(&agg.iterations) {
-                out.push((node.clone(), name.to_string(), RequestCounts::of(stats)));
+                out.push((node.to_string(), name.to_string(), RequestCounts::of(stats)));
             }
-        }
+        });
         out
     }
 
