@@ -98,10 +98,10 @@ fn iteration(rng: &mut Rng, index: usize, distinct: usize) -> Stats {
         let status = pick_status(roll);
         stats.record_response(status, latency.max(1), 180, 900);
         n += 1;
-        if n % 997 == 0 {
+        if n.is_multiple_of(997) {
             stats.record_error(ErrorKind::Timeout, 180, 0);
         }
-        if n % 256 == 0 && distinct_values(&stats) >= distinct {
+        if n.is_multiple_of(256) && distinct_values(&stats) >= distinct {
             break;
         }
     }
