@@ -4,8 +4,9 @@
 //! JSON from it. Nothing here blocks a run for long: one short lock per
 //! snapshot and per second.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
@@ -14,6 +15,7 @@ use lps_engine::{Aggregate, Snapshot, Stats};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use super::metrics::RequestCounts;
 use crate::report::series::{Recorder, Row};
 use crate::report::{Model, NodeReport, Report, RunInfo};
 use crate::rules::{RuleReport, RuleState};
@@ -115,6 +117,14 @@ pub struct NodeView {
     pub last_heartbeat_s: f64,
 }
 
+/// Where a cluster's per-node stats are kept (the master's state), so that
+/// the live view holds no second copy of them: a master of 1,000 workers
+/// would merge every snapshot twice and keep every node's histograms twice.
+pub trait NodeSource: Send + Sync {
+    /// Calls `f` with each node's id and its merged stats.
+    fn each_node(&self, f: &mut dyn FnMut(&str, &Aggregate));
+}
+
 /// What the run has reported so far, under [`Live`]'s one lock.
 struct LiveData {
     state: &'static str,
@@ -123,12 +133,17 @@ struct LiveData {
     /// When the final report arrived: the elapsed time stops there.
     ended: Option<Instant>,
     threads: usize,
-    /// Exact stats per node, merged from every snapshot.
+    /// Exact stats per node, merged from every snapshot; empty when a
+    /// [`NodeSource`] keeps them.
     per_node: BTreeMap<String, Aggregate>,
     /// In flight per (node, core), from the latest snapshot of each.
     in_flight: BTreeMap<(String, usize), u64>,
-    /// What arrived since the last tick.
-    interval: Stats,
+    /// What arrived since the last tick, per iteration.
+    interval: Aggregate,
+    /// Every second closed so far, merged: with `interval`, the sum of
+    /// `per_node`, kept as it grows so that a reader merges two aggregates,
+    /// not one per node.
+    closed_total: Aggregate,
     /// The run's time up to which the series is closed: whole seconds
     /// while it runs, the end at the end.
     closed: Duration,
@@ -149,7 +164,7 @@ impl LiveData {
     fn due(&self, end: bool) -> Option<Duration> {
         let elapsed = Instant::now().checked_duration_since(self.start?)?;
         let upto = if end {
-            if self.interval.is_empty() {
+            if self.interval.iterations.iter().all(Stats::is_empty) {
                 return None;
             }
             elapsed
@@ -177,6 +192,8 @@ pub struct Live {
     iterations: usize,
     data: Mutex<LiveData>,
     feed: broadcast::Sender<Arc<str>>,
+    /// The master's nodes, once it said it keeps them.
+    source: OnceLock<Weak<dyn NodeSource>>,
 }
 
 impl Live {
@@ -194,7 +211,8 @@ impl Live {
                 threads: 0,
                 per_node: BTreeMap::new(),
                 in_flight: BTreeMap::new(),
-                interval: Stats::new(),
+                interval: Aggregate::new(iterations),
+                closed_total: Aggregate::new(iterations),
                 closed: Duration::ZERO,
                 series: VecDeque::new(),
                 nodes: None,
@@ -204,6 +222,7 @@ impl Live {
                 record: None,
             }),
             feed: broadcast::channel(FEED_CAPACITY).0,
+            source: OnceLock::new(),
         })
     }
 
@@ -239,20 +258,49 @@ impl Live {
         }
     }
 
+    /// From now on each node's stats are read from `source`, not kept here.
+    /// Set before the first snapshot; the first source set stays.
+    pub fn set_node_source(&self, source: Weak<dyn NodeSource>) {
+        let _ = self.source.set(source);
+    }
+
+    /// Calls `f` with each node's id and stats: the source's, else the ones
+    /// kept here. Called without the lock held: the source takes its own
+    /// (the master's, which it holds while it adds to this view).
+    fn each_node(&self, f: &mut dyn FnMut(&str, &Aggregate)) {
+        match self.source.get() {
+            Some(source) => {
+                if let Some(source) = source.upgrade() {
+                    source.each_node(f);
+                }
+            }
+            None => {
+                let data = self.lock();
+                for (id, agg) in &data.per_node {
+                    f(id, agg);
+                }
+            }
+        }
+    }
+
     /// Merges one snapshot of `node`.
     pub fn add(&self, node: &str, snap: &Snapshot) {
         let mut data = self.lock();
-        let iterations = self.iterations;
-        data.per_node
-            .entry(node.to_string())
-            .or_insert_with(|| Aggregate::new(iterations))
-            .add(snap);
+        if self.source.get().is_none() {
+            let iterations = self.iterations;
+            match data.per_node.get_mut(node) {
+                Some(agg) => agg.add(snap),
+                None => {
+                    let mut agg = Aggregate::new(iterations);
+                    agg.add(snap);
+                    data.per_node.insert(node.to_string(), agg);
+                }
+            }
+        }
         let in_flight = if snap.last { 0 } else { snap.in_flight };
         data.in_flight
             .insert((node.to_string(), snap.core), in_flight);
-        for s in &snap.iterations {
-            data.interval.merge(s);
-        }
+        data.interval.add(snap);
         if let Some(record) = &mut data.record {
             record.add(&snap.iterations);
         }
@@ -289,7 +337,10 @@ impl Live {
         let Some(upto) = data.due(end) else { return };
         let span = upto - data.closed;
         data.closed = upto;
-        let interval = std::mem::take(&mut data.interval);
+        let fresh = Aggregate::new(self.iterations);
+        let per_iteration = std::mem::replace(&mut data.interval, fresh);
+        data.closed_total.merge(&per_iteration);
+        let interval = per_iteration.total();
         let in_flight = data.in_flight.values().sum();
         let point = Point::new(&interval, upto, span, in_flight);
         data.push_point(point.clone());
@@ -341,19 +392,17 @@ impl Live {
         self.feed.subscribe()
     }
 
-    /// Every node's exact stats merged.
-    fn total(data: &LiveData, iterations: usize) -> Aggregate {
-        let mut total = Aggregate::new(iterations);
-        for agg in data.per_node.values() {
-            total.merge(agg);
-        }
+    /// Every node's exact stats merged: the seconds closed and the one open.
+    fn total(data: &LiveData) -> Aggregate {
+        let mut total = data.closed_total.clone();
+        total.merge(&data.interval);
         total
     }
 
     /// `GET /api/state`.
     pub fn state_json(&self) -> serde_json::Value {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations).total();
+        let total = Self::total(&data).total();
         let now = data.ended.unwrap_or_else(Instant::now);
         let elapsed = data
             .start
@@ -380,7 +429,7 @@ impl Live {
     /// final report once the run is over).
     pub fn summary(&self) -> Report {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations);
+        let total = Self::total(&data);
         let duration = data.start.map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s)
         });
@@ -394,26 +443,35 @@ impl Live {
         };
         let mut report = Report::new(&info, &total);
         report.rules = self.judge(&data, &total, duration);
-        report.nodes = data.nodes.as_ref().map(|nodes| {
-            nodes
-                .iter()
-                .map(|n| {
-                    let stats = data
-                        .per_node
-                        .get(&n.id)
-                        .map(Aggregate::total)
-                        .unwrap_or_default();
-                    NodeReport::new(&n.id, &n.host, n.role, n.state, n.cores, &stats, duration)
-                })
-                .collect()
-        });
+        let views = data.nodes.clone();
+        drop(data);
+        report.nodes = views.map(|nodes| self.node_reports(&nodes, duration));
         report
+    }
+
+    /// The nodes of the report so far, in the order of `nodes`.
+    fn node_reports(&self, nodes: &[NodeView], duration: Duration) -> Vec<NodeReport> {
+        let place: HashMap<&str, usize> = (nodes.iter().enumerate())
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let report = |n: &NodeView, stats: &Stats| {
+            NodeReport::new(&n.id, &n.host, n.role, n.state, n.cores, stats, duration)
+        };
+        let mut reports: Vec<Option<NodeReport>> = nodes.iter().map(|_| None).collect();
+        self.each_node(&mut |id, agg| {
+            if let Some(&i) = place.get(id) {
+                reports[i] = Some(report(&nodes[i], &agg.total()));
+            }
+        });
+        (reports.into_iter().zip(nodes))
+            .map(|(r, n)| r.unwrap_or_else(|| report(n, &Stats::new())))
+            .collect()
     }
 
     /// Each rule of the plan as it stands, for `/metrics`.
     pub fn rules(&self) -> Vec<RuleReport> {
         let data = self.lock();
-        let total = Self::total(&data, self.iterations);
+        let total = Self::total(&data);
         let duration = data.start.map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s)
         });
@@ -443,7 +501,7 @@ impl Live {
         if let Some(nodes) = &data.nodes {
             return nodes.clone();
         }
-        let total = Self::total(&data, self.iterations).total();
+        let total = Self::total(&data).total();
         // The average since the start, as a cluster's nodes show it.
         let elapsed = data.start.map_or(0.0, |s| {
             let now = data.ended.unwrap_or_else(Instant::now);
@@ -479,8 +537,7 @@ impl Live {
 
     /// Exact stats per node and iteration, for `/metrics`:
     /// `(node, iteration name, stats)`.
-    pub fn per_node_iterations(&self) -> Vec<(String, String, Stats)> {
-        let data = self.lock();
+    pub fn per_node_iterations(&self) -> Vec<(String, String, RequestCounts)> {
         let names: Vec<&str> = self
             .plan
             .rounds
@@ -488,18 +545,18 @@ impl Live {
             .flat_map(|r| r.iterations.iter().map(|i| i.name.as_str()))
             .collect();
         let mut out = Vec::new();
-        for (node, agg) in &data.per_node {
+        self.each_node(&mut |node, agg| {
             for (name, stats) in names.iter().zip(&agg.iterations) {
-                out.push((node.clone(), name.to_string(), stats.clone()));
+                out.push((node.to_string(), name.to_string(), RequestCounts::of(stats)));
             }
-        }
+        });
         out
     }
 
     /// Every node's and iteration's exact stats merged, for `/metrics`.
     pub fn total_stats(&self) -> Stats {
         let data = self.lock();
-        Self::total(&data, self.iterations).total()
+        Self::total(&data).total()
     }
 
     /// Requests in flight now, over every node and core.
@@ -528,13 +585,12 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// An empty live view, for the tests of its readers too.
+    /// An empty live view of a plan of one iteration, for the tests of its
+    /// readers too.
     pub(crate) fn live() -> Arc<Live> {
-        let plan = Plan {
-            name: "t".into(),
-            rounds: vec![],
-            variables: vec![],
-        };
+        let text = "name: t\nrounds:\n  - name: R\n    iterations:\n      - name: a\n        requestCount: 5\n        httpRequest:\n          url: http://127.0.0.1:9/\n";
+        let file = lps_config::parse_plan(text, "p.yaml", lps_config::Format::Yaml).unwrap();
+        let plan = file.into_plan(lps_config::Origin::new("p.yaml")).unwrap();
         Live::new(&plan, Model::Closed)
     }
 
@@ -569,7 +625,7 @@ pub(crate) mod tests {
         data.closed = Duration::from_secs(2);
         assert_eq!(data.due(false), None, "already closed");
         assert_eq!(data.due(true), None, "nothing arrived since");
-        data.interval.merge(&snapshot(1).iterations[0]);
+        data.interval.add(&snapshot(1));
         let rest = data.due(true);
         assert!(
             rest.is_some_and(|t| t >= Duration::from_millis(2700)),

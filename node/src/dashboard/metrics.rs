@@ -10,12 +10,32 @@ use lps_engine::{ErrorKind, Stats};
 use super::live::Live;
 use crate::rules::RuleReport;
 
+/// The requests of one node and iteration, as `lps_requests_total` counts
+/// them: only these are copied per node, not its histograms (a master of
+/// thousands of workers would copy hundreds of megabytes per scrape).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestCounts {
+    /// Responses per status code, in ascending order.
+    pub status_codes: Vec<(u16, u64)>,
+    /// Requests that got no response.
+    pub no_response: u64,
+}
+
+impl RequestCounts {
+    pub fn of(stats: &Stats) -> RequestCounts {
+        RequestCounts {
+            status_codes: stats.status_codes(),
+            no_response: stats.transport_errors(),
+        }
+    }
+}
+
 /// What `/metrics` shows.
 pub(super) struct MetricsInput {
     /// The plan's name, for `lps_test_info`.
     pub test: String,
-    /// Exact stats per (node, iteration name).
-    pub per_node_iterations: Vec<(String, String, Stats)>,
+    /// Exact request counts per (node, iteration name).
+    pub per_node_iterations: Vec<(String, String, RequestCounts)>,
     /// Everything merged (the latency summary, errors and bytes).
     pub total: Stats,
     /// Each node's state, for `lps_nodes`.
@@ -89,7 +109,7 @@ fn test_info(out: &mut Text, test: &str) {
     out.line(format_args!("lps_test_info{{test=\"{}\"}} 1", label(test)));
 }
 
-fn requests(out: &mut Text, per_node_iterations: &[(String, String, Stats)]) {
+fn requests(out: &mut Text, per_node_iterations: &[(String, String, RequestCounts)]) {
     out.family(
         "lps_requests_total",
         "counter",
@@ -108,18 +128,18 @@ fn requests(out: &mut Text, per_node_iterations: &[(String, String, Stats)]) {
 /// response as status `error`; keyed by label set, so that the series come
 /// out in a stable order.
 fn requests_by_labels(
-    per_node_iterations: &[(String, String, Stats)],
+    per_node_iterations: &[(String, String, RequestCounts)],
 ) -> BTreeMap<(&str, &str, String), u64> {
     let mut requests: BTreeMap<(&str, &str, String), u64> = BTreeMap::new();
     let mut add = |node, iteration, status: String, n: u64| {
         let count = requests.entry((node, iteration, status)).or_default();
         *count = count.saturating_add(n);
     };
-    for (node, iteration, stats) in per_node_iterations {
-        for (code, n) in stats.status_codes() {
+    for (node, iteration, counts) in per_node_iterations {
+        for &(code, n) in &counts.status_codes {
             add(node, iteration, code.to_string(), n);
         }
-        let failed = stats.transport_errors();
+        let failed = counts.no_response;
         if failed > 0 {
             add(node, iteration, "error".to_string(), failed);
         }
@@ -290,9 +310,9 @@ mod tests {
         let input = MetricsInput {
             test: "Check\nout".into(),
             per_node_iterations: vec![
-                ("w\"1".into(), "home".into(), a),
-                ("w\"1".into(), "home".into(), c),
-                ("w2".into(), "home".into(), b),
+                ("w\"1".into(), "home".into(), RequestCounts::of(&a)),
+                ("w\"1".into(), "home".into(), RequestCounts::of(&c)),
+                ("w2".into(), "home".into(), RequestCounts::of(&b)),
             ],
             total,
             node_states: vec!["Running", "Lost", "Running"],

@@ -240,7 +240,13 @@ pub fn incoming(
 async fn accept(listener: &TcpListener, gate: &Gate) -> io::Result<Gated> {
     loop {
         match listener.accept().await {
-            Ok((io, remote)) => return Ok(Gated::new(io, remote, gate.enter())),
+            Ok((io, remote)) => {
+                // Acks and state changes are small writes that a worker waits
+                // for: Nagle would hold each back until the previous one is acked.
+                // A socket that refuses the option still works, only slower.
+                let _ = io.set_nodelay(true);
+                return Ok(Gated::new(io, remote, gate.enter()));
+            }
             Err(e) if out_of_descriptors(&e) => {
                 gate.close_oldest();
                 // The closed connection's task frees its descriptor once it runs.
@@ -282,6 +288,22 @@ mod tests {
         // An admitted connection cannot be closed after all.
         tickets[0].close();
         assert_eq!(tickets[0].state(), ADMITTED);
+    }
+
+    #[test]
+    fn accepted_connections_send_small_writes_at_once() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let gate = Gate::default();
+            let _client = TcpStream::connect(addr).await.unwrap();
+            let conn = accept(&listener, &gate).await.unwrap();
+            assert!(conn.io.nodelay().unwrap(), "Nagle is off");
+        });
     }
 
     #[test]

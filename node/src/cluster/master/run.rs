@@ -12,7 +12,7 @@ use super::shared::Master;
 use super::state::{OWN_NODE, State};
 use super::{MasterConfig, control, views};
 use crate::cluster;
-use crate::dashboard::live::Live;
+use crate::dashboard::live::{Live, NodeSource};
 use crate::local::{self, Outcome};
 use crate::report::NodeReport;
 use crate::shutdown::CancellationToken;
@@ -98,7 +98,12 @@ fn new_master(
     opts: &RunOptions,
     live: Option<Arc<Live>>,
 ) -> Arc<Master> {
-    let master = Arc::new(Master::new(plan, cfg.clone(), live));
+    let master = Arc::new(Master::new(plan, cfg.clone(), live.clone()));
+    if let Some(live) = &live {
+        // The state keeps every node's stats: the dashboard reads them there.
+        let source: Arc<dyn NodeSource> = master.clone();
+        live.set_node_source(Arc::downgrade(&source));
+    }
     if cfg.master_is_worker {
         let cores = u32::try_from(lps_engine::thread_count(opts.threads)).unwrap_or(u32::MAX);
         let host = cfg.listen.ip().to_string();

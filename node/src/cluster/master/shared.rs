@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use lps_config::Plan;
-use lps_engine::{RoundGate, Snapshot, Terminations};
+use lps_engine::{Aggregate, RoundGate, Snapshot, Terminations};
 use tokio::sync::watch;
 
 use super::MasterConfig;
 use super::state::{Event, MasterState, Now, Rules, State};
 use super::views;
 use crate::cluster;
-use crate::dashboard::live::Live;
+use crate::dashboard::live::{Live, NodeSource};
 use crate::rules::{RuleState, Watch};
 
 /// How often the dashboard's nodes table is rebuilt.
@@ -245,6 +245,17 @@ impl Master {
             live.set_nodes(views::node_views(&state, Instant::now()));
         }
         end
+    }
+}
+
+/// The dashboard reads each node's stats from the state, which keeps them
+/// anyway.
+impl NodeSource for Master {
+    fn each_node(&self, f: &mut dyn FnMut(&str, &Aggregate)) {
+        let state = self.lock();
+        for n in state.nodes() {
+            f(&n.id, &n.aggregate);
+        }
     }
 }
 

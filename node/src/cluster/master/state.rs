@@ -2,6 +2,7 @@
 //! happens at (`Now`), and what a caller must tell the world (log lines,
 //! state changes) is queued as [`Event`]s instead of done here.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -373,6 +374,9 @@ pub struct MasterState {
     /// The shared start instant, in Unix ms; 0 until Ready.
     start_at_ms: u64,
     nodes: Vec<Node>,
+    /// Each node's place in `nodes`, by id: a snapshot or heartbeat finds
+    /// its node without a walk over thousands.
+    index: HashMap<String, usize>,
     /// When every node was last seen finished or lost, while that holds.
     ended: Option<Instant>,
     /// Events not yet taken by the caller, oldest first.
@@ -394,6 +398,7 @@ impl MasterState {
             state: State::Idle,
             start_at_ms: 0,
             nodes: Vec::new(),
+            index: HashMap::new(),
             ended: None,
             events: Vec::new(),
             full: false,
@@ -436,11 +441,17 @@ impl MasterState {
     }
 
     fn node(&self, node_id: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.id == node_id)
+        self.index.get(node_id).map(|&at| &self.nodes[at])
     }
 
     fn node_mut(&mut self, node_id: &str) -> Option<&mut Node> {
-        self.nodes.iter_mut().find(|n| n.id == node_id)
+        self.index.get(node_id).map(|&at| &mut self.nodes[at])
+    }
+
+    /// Adds a node, and its place to the index.
+    fn push_node(&mut self, node: Node) {
+        self.index.insert(node.id.clone(), self.nodes.len());
+        self.nodes.push(node);
     }
 
     fn set_state(&mut self, to: State) {
@@ -457,7 +468,7 @@ impl MasterState {
     pub fn add_master_node(&mut self, host: String, cores: u32, now: Now) {
         let mut own = Node::new(OWN_NODE.into(), 0, host, cores, Phase::Observer, now);
         own.is_master = true;
-        self.nodes.push(own);
+        self.push_node(own);
         self.note_end(now);
     }
 
@@ -514,7 +525,8 @@ impl MasterState {
         let observer = self.state == State::Idle;
         // What it is told is the test as it found it (a change it causes follows).
         let (state, round, round_start_ms) = (self.state, self.round, self.round_start_ms);
-        let applied_seq = match self.nodes.iter_mut().find(|n| n.id == reg.node_id) {
+        let at = self.index.get(&reg.node_id).copied();
+        let applied_seq = match at.map(|at| &mut self.nodes[at]) {
             Some(node) if node.is_master => {
                 return Err(RegisterError::MastersOwnId {
                     id: node.id.clone(),
@@ -590,7 +602,7 @@ impl MasterState {
         // A worker joining a running test starts at the round the test is
         // at: the rounds before count as done (it skips them).
         node.rounds_done = self.round;
-        self.nodes.push(node);
+        self.push_node(node);
         Ok(())
     }
 
@@ -610,6 +622,10 @@ impl MasterState {
         node.sessions = node.sessions.saturating_sub(1);
         if node.sessions == 0 && self.state == State::Idle {
             let node = self.nodes.remove(at);
+            // Rare (before the start only): the places after it moved.
+            self.index = (self.nodes.iter().enumerate())
+                .map(|(i, n)| (n.id.clone(), i))
+                .collect();
             self.events.push(Event::Left { node: node.id });
         }
         self.note_end(now);
@@ -625,8 +641,8 @@ impl MasterState {
         now: Now,
     ) -> Result<Applied, NotRegistered> {
         let iterations = self.rules.iterations;
-        let node = self.nodes.iter_mut().find(|n| n.id == node_id);
-        let node = node.ok_or(NotRegistered)?;
+        let at = *self.index.get(node_id).ok_or(NotRegistered)?;
+        let node = &mut self.nodes[at];
         let mut merged = false;
         if seq > node.applied_seq {
             if let Err(why) = node.merge_checked(snap, iterations) {
@@ -641,7 +657,7 @@ impl MasterState {
         }
         node.last_seen = now.instant;
         let applied_seq = node.applied_seq;
-        self.check_finished(now);
+        self.check_finished(at, now);
         Ok(Applied {
             applied_seq,
             merged,
@@ -651,7 +667,8 @@ impl MasterState {
     /// A worker's catch-up was merged: its run began before this master
     /// (a restarted one) started, and it brought everything up to `elapsed`.
     pub fn caught_up(&mut self, node_id: &str, elapsed: Duration) {
-        if let Some(node) = self.nodes.iter_mut().find(|n| n.id == node_id)
+        if let Some(&at) = self.index.get(node_id)
+            && let node = &mut self.nodes[at]
             && !std::mem::replace(&mut node.caught_up, true)
         {
             self.events.push(Event::CaughtUp {
@@ -672,8 +689,8 @@ impl MasterState {
         why: String,
         now: Now,
     ) -> Result<u64, NotRegistered> {
-        let node = self.nodes.iter_mut().find(|n| n.id == node_id);
-        let node = node.ok_or(NotRegistered)?;
+        let at = *self.index.get(node_id).ok_or(NotRegistered)?;
+        let node = &mut self.nodes[at];
         node.last_seen = now.instant;
         if seq > node.applied_seq {
             node.applied_seq = seq;
@@ -687,7 +704,7 @@ impl MasterState {
             }
         }
         let applied_seq = node.applied_seq;
-        self.check_finished(now);
+        self.check_finished(at, now);
         Ok(applied_seq)
     }
 
@@ -695,26 +712,30 @@ impl MasterState {
     /// toward the barrier again).
     pub fn heartbeat(&mut self, node_id: &str, now: Now) {
         let idle = self.state == State::Idle;
-        if let Some(node) = self.node_mut(node_id) {
-            node.last_seen = now.instant;
-            if node.phase == Phase::Lost {
-                node.recover(idle);
-            }
+        let Some(node) = self.node_mut(node_id) else {
+            return;
+        };
+        node.last_seen = now.instant;
+        // Only a node back from lost changes what the others wait for:
+        // heartbeats of thousands of workers must not each walk them all.
+        if node.phase == Phase::Lost {
+            node.recover(idle);
+            self.check_ready(now);
+            self.note_end(now);
         }
-        self.check_ready(now);
-        self.note_end(now);
     }
 
     /// A worker finished with snapshot `last_seq`; returns the seq applied
     /// for it so far.
     pub fn finished(&mut self, node_id: &str, last_seq: u64, now: Now) -> u64 {
-        let mut applied = 0;
-        if let Some(node) = self.node_mut(node_id) {
-            node.finished_seq = Some(last_seq);
-            node.last_seen = now.instant;
-            applied = node.applied_seq;
-        }
-        self.check_finished(now);
+        let Some(&at) = self.index.get(node_id) else {
+            return 0;
+        };
+        let node = &mut self.nodes[at];
+        node.finished_seq = Some(last_seq);
+        node.last_seen = now.instant;
+        let applied = node.applied_seq;
+        self.check_finished(at, now);
         applied
     }
 
@@ -723,9 +744,10 @@ impl MasterState {
     /// nothing; a round the plan does not have is ignored (logged once).
     pub fn round_done(&mut self, node_id: &str, round: u32, now: Now) {
         let rounds = self.rules.rounds;
-        let Some(node) = self.nodes.iter_mut().find(|n| n.id == node_id) else {
+        let Some(&at) = self.index.get(node_id) else {
             return;
         };
+        let node = &mut self.nodes[at];
         if round >= rounds {
             if !std::mem::replace(&mut node.bad_round, true) {
                 self.events.push(Event::BadRound {
@@ -765,22 +787,24 @@ impl MasterState {
         }
     }
 
-    /// Nodes that said they finished and whose every snapshot arrived are done.
-    fn check_finished(&mut self, now: Now) {
-        for n in self.nodes.iter_mut() {
-            if let Some(last) = n.finished_seq
-                && n.applied_seq >= last
-                && n.phase != Phase::Finished
-            {
-                n.phase = Phase::Finished;
-                self.events.push(Event::Finished {
-                    node: n.id.clone(),
-                    requests: n.aggregate.total().requests(),
-                });
-            }
+    /// The node at `at` is done once it said it finished and its every
+    /// snapshot arrived. Only its own messages change that, so only it is
+    /// looked at, and the others are walked only when it is newly done: a
+    /// snapshot of one of thousands of workers costs no walk over them all.
+    fn check_finished(&mut self, at: usize, now: Now) {
+        let n = &mut self.nodes[at];
+        if let Some(last) = n.finished_seq
+            && n.applied_seq >= last
+            && n.phase != Phase::Finished
+        {
+            n.phase = Phase::Finished;
+            self.events.push(Event::Finished {
+                node: n.id.clone(),
+                requests: n.aggregate.total().requests(),
+            });
+            self.check_round(now);
+            self.note_end(now);
         }
-        self.check_round(now);
-        self.note_end(now);
     }
 
     /// Merges the master's own snapshot `seq`.
