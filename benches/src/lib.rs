@@ -7,12 +7,18 @@
 //! - `http1`: `http1::Connection::exchange` against an in-process peer and
 //!   against `lps target` over loopback, and whole `lps_engine::start` runs.
 //! - `plan`: parsing and checking the plans in `config/examples`.
+//! - `instructions` (gungraun, under callgrind): instructions per request on
+//!   the HTTP/1.1, h2c and TLS paths, per snapshot merge and per plan load.
 //!
 //! # Layout
 //! - [`latencies`], [`filled_stats`]: recorded data shaped like a real run.
 //! - [`spawn_canned_peer`] and the canned responses: a peer that costs
 //!   nothing but a memcpy, so a bench sees only the client side.
 //! - [`loopback_target`], [`r_plan`], [`pin_to_core`]: real runs on loopback.
+//! - [`tls_peer`]: a TLS 1.3 HTTP/1.1 keep-alive peer with a self-signed
+//!   certificate, answering every request head with [`RESPONSE_TARGET`].
+//! - [`instructions`]: figures from the deterministic (callgrind) bench,
+//!   compared with the committed baseline (`perf/iai-check`).
 //!
 //! # Example
 //! ```
@@ -23,6 +29,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
@@ -161,6 +168,84 @@ pub fn r_plan(addr: SocketAddr, clients: u32, requests: u64) -> Plan {
     }
 }
 
+/// A TLS peer on a free loopback port: TLS 1.3 (ring), a self-signed
+/// certificate for `127.0.0.1` (so clients run insecure), ALPN `http/1.1`;
+/// on each connection it answers every request head (`\r\n\r\n`) with
+/// [`RESPONSE_TARGET`]. Its thread lives until the process ends: a bench
+/// binary starts one per run.
+pub fn tls_peer() -> SocketAddr {
+    // Binding port 0 on loopback and building a config from a fresh
+    // certificate cannot fail on a machine that can run a bench at all.
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        .expect("self-signed certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("ring supports TLS 1.3")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("the certificate matches its key");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let addr = listener.local_addr().expect("bound address");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("current-thread runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::task::spawn_local(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        answer_heads(tls).await;
+                    }
+                });
+            }
+        });
+    });
+    addr
+}
+
+/// Answers each request head read from `stream` with [`RESPONSE_TARGET`],
+/// until the peer closes or an error; requests carry no body.
+async fn answer_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+    let mut buf = vec![0u8; 16 * 1024];
+    // Bytes of a head end (`\r\n\r\n`) matched at the end of the last read.
+    let mut matched = 0usize;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut heads = 0;
+        for &b in &buf[..n] {
+            matched = match (matched, b) {
+                (0 | 2, b'\r') => matched + 1,
+                (1 | 3, b'\n') => matched + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if matched == 4 {
+                heads += 1;
+                matched = 0;
+            }
+        }
+        for _ in 0..heads {
+            if stream.write_all(RESPONSE_TARGET).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Pins the calling thread to the `index`-th core it may run on (wrapping);
 /// false when the platform refuses or lists no cores.
 pub fn pin_to_core(index: usize) -> bool {
@@ -170,6 +255,8 @@ pub fn pin_to_core(index: usize) -> bool {
     }
     core_affinity::set_for_current(cores[index % cores.len()])
 }
+
+pub mod instructions;
 
 #[cfg(test)]
 mod tests {
@@ -193,6 +280,41 @@ mod tests {
         assert_eq!(s.failed, 50);
         assert_eq!(s.status_codes(), vec![(200, 950), (503, 50)]);
         assert_eq!(s.bytes_sent, 40_000);
+    }
+
+    #[test]
+    fn the_plan_of_the_plan_load_bench_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+        let text = std::fs::read_to_string(dir.join("shop.yaml")).unwrap();
+        let loaded =
+            lps_config::lps3::parse(&text, "shop.yaml", lps_config::Format::Yaml, &dir).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let plan = lps_config::lps3::lower(loaded, "shop.yaml").unwrap().plan;
+        let iterations: Vec<usize> = plan.rounds.iter().map(|r| r.iterations.len()).collect();
+        assert_eq!(iterations, vec![1, 3, 2]);
+        assert_eq!(plan.variables.len(), 4);
+    }
+
+    #[test]
+    fn tls_peer_answers_every_request_of_an_engine_run() {
+        let addr = tls_peer();
+        let mut plan = r_plan(addr, 2, 50);
+        plan.rounds[0].iterations[0].request.target.scheme = lps_config::Scheme::Https;
+        let opts = lps_engine::RunOptions {
+            threads: 1,
+            insecure: true,
+            ..Default::default()
+        };
+        let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
+        let mut agg = lps_engine::Aggregate::new(1);
+        for snap in run.snapshots().iter() {
+            agg.add(&snap);
+        }
+        run.join().unwrap();
+        let total = agg.total();
+        assert_eq!(total.ok, 100);
+        assert_eq!(total.status_codes(), vec![(200, 100)]);
+        assert_eq!(total.tls.len(), 2, "one handshake per client");
     }
 
     #[test]

@@ -495,6 +495,9 @@ pub(crate) fn h2_headers(headers: &[(String, String)]) -> Result<http::HeaderMap
 /// and runs its share of each round's clients until the rounds are done or
 /// `stop` is cancelled, sending a snapshot every `interval` and a last one at
 /// the end; nothing new is sent while `pause` is closed.
+// Never inlined: the instruction bench (benches/benches/instructions.rs)
+// counts an engine thread by this function's name.
+#[inline(never)]
 fn core_main(
     (core, cores): (usize, usize),
     pin: Option<core_affinity::CoreId>,
