@@ -34,7 +34,12 @@ const SOON: Duration = Duration::from_secs(20);
 fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
     let target = Target::start(&["--record-arrivals"]);
     let url = target.url("/");
-    let c = Cluster::new("exact", ClusterSettings::for_test(2, false));
+    // Nothing here is about lost workers: a heartbeat timeout longer than a
+    // loaded CI machine's scheduling gaps (one worker was once lost to 2 s).
+    let c = Cluster::new(
+        "exact",
+        ClusterSettings::for_test(2, false).heartbeat_timeout(10),
+    );
     let run = format!("-u {url} -rc 300 -nc 2 --threads 1");
     let w1 = c.spawn(
         "worker",
