@@ -2,57 +2,13 @@
 //! sent, once it opens the load goes on, and a deadline still ends an
 //! iteration on time.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lps_config::Mode;
 use lps_engine::{Aggregate, PauseGate, RunOptions};
 
 mod common;
-
-/// When each request arrived at a server on the returned port.
-type Arrivals = Arc<Mutex<Vec<Instant>>>;
-
-/// A keep-alive HTTP/1.1 server that answers every request head at once and
-/// records when it arrived.
-fn recording_server() -> (u16, Arrivals) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let arrivals: Arrivals = Arc::default();
-    let seen = arrivals.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut len = 0usize;
-                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                loop {
-                    let n = match stream.read(&mut buf[len..]) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    len += n;
-                    let mut start = 0;
-                    while let Some(end) = buf[start..len].windows(4).position(|w| w == b"\r\n\r\n")
-                    {
-                        seen.lock().unwrap().push(Instant::now());
-                        if stream.write_all(reply).is_err() {
-                            return;
-                        }
-                        start += end + 4;
-                    }
-                    buf.copy_within(start..len, 0);
-                    len -= start;
-                }
-            });
-        }
-    });
-    (port, arrivals)
-}
 
 /// A closed gate that waiters look at every `poll`, and options for one
 /// core that pass it.
@@ -72,7 +28,7 @@ fn closed_gate(poll: Duration) -> (Arc<PauseGate>, RunOptions) {
 /// the aggregate, the arrivals, when the gate opened and when the run began
 /// and ended.
 fn held_for(mode: Mode, held: Duration) -> (Aggregate, Vec<Instant>, Instant, Instant, Instant) {
-    let (port, arrivals) = recording_server();
+    let (port, arrivals) = common::recording_server();
     let (gate, opts) = closed_gate(Duration::from_millis(10));
     let begun = Instant::now();
     let run = lps_engine::start(&common::get_plan(port, mode), &opts, Default::default()).unwrap();
@@ -87,7 +43,7 @@ fn held_for(mode: Mode, held: Duration) -> (Aggregate, Vec<Instant>, Instant, In
         none_while_held, 0,
         "requests arrived while the gate was closed"
     );
-    let arrivals = arrivals.lock().unwrap().clone();
+    let arrivals = arrivals.lock().unwrap().iter().map(|(t, _)| *t).collect();
     (agg, arrivals, opened, begun, ended)
 }
 
@@ -103,7 +59,7 @@ fn a_closed_gate_holds_requests_until_it_opens_and_drops_none() {
 
 #[test]
 fn a_duration_held_at_the_gate_still_ends_on_time() {
-    let (port, arrivals) = recording_server();
+    let (port, arrivals) = common::recording_server();
     // Looked at every 5 s: only the deadline can end the wait in time.
     let (_gate, opts) = closed_gate(Duration::from_secs(5));
     let begun = Instant::now();

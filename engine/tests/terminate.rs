@@ -2,59 +2,13 @@
 //! client sends another of its requests or starts it, a cooldown does not
 //! hold it, and the clients go on to the round's next iteration.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lps_config::{Mode, Plan};
 use lps_engine::{RunOptions, Terminations};
 
 mod common;
-
-/// When each request arrived at a server on the returned port, and its path.
-type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// A keep-alive HTTP/1.1 server that answers every request at once and
-/// records when it arrived and its path.
-fn recording_server() -> (u16, Arrivals) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let arrivals: Arrivals = Arc::default();
-    let seen = arrivals.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                let mut len = 0usize;
-                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                loop {
-                    let n = match stream.read(&mut buf[len..]) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    len += n;
-                    let mut start = 0;
-                    while let Some(end) = buf[start..len].windows(4).position(|w| w == b"\r\n\r\n")
-                    {
-                        let head = String::from_utf8_lossy(&buf[start..start + end]);
-                        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-                        seen.lock().unwrap().push((Instant::now(), path));
-                        if stream.write_all(reply).is_err() {
-                            return;
-                        }
-                        start += end + 4;
-                    }
-                    buf.copy_within(start..len, 0);
-                    len -= start;
-                }
-            });
-        }
-    });
-    (port, arrivals)
-}
 
 /// One round of `clients` clients running `/first` in `first`, then `/next`
 /// three times.
@@ -90,7 +44,7 @@ fn finish(run: lps_engine::Run) -> lps_engine::Aggregate {
     agg
 }
 
-fn count(arrivals: &Arrivals, path: &str) -> usize {
+fn count(arrivals: &common::Arrivals, path: &str) -> usize {
     arrivals
         .lock()
         .unwrap()
@@ -100,7 +54,7 @@ fn count(arrivals: &Arrivals, path: &str) -> usize {
 }
 
 /// Waits (bounded) until `/first` got `n` requests.
-fn wait_for_first(arrivals: &Arrivals, n: usize) {
+fn wait_for_first(arrivals: &common::Arrivals, n: usize) {
     let give_up = Instant::now() + common::LIMIT;
     while count(arrivals, "/first") < n {
         assert!(
@@ -113,7 +67,7 @@ fn wait_for_first(arrivals: &Arrivals, n: usize) {
 
 #[test]
 fn a_terminated_iteration_sends_nothing_more_and_its_clients_go_on() {
-    let (port, arrivals) = recording_server();
+    let (port, arrivals) = common::recording_server();
     let duration = Duration::from_secs(30);
     let plan = two_iterations(port, 2, Mode::Duration { duration });
     let terminations = Arc::new(Terminations::new(2));
@@ -151,7 +105,7 @@ fn a_terminated_iteration_sends_nothing_more_and_its_clients_go_on() {
 
 #[test]
 fn a_cooldown_does_not_hold_a_terminated_iteration() {
-    let (port, arrivals) = recording_server();
+    let (port, arrivals) = common::recording_server();
     let first = Mode::DurationCooldownBatch {
         duration: Duration::from_secs(30),
         batch: 4,
@@ -176,7 +130,7 @@ fn a_cooldown_does_not_hold_a_terminated_iteration() {
 
 #[test]
 fn an_iteration_terminated_before_it_starts_is_not_run() {
-    let (port, arrivals) = recording_server();
+    let (port, arrivals) = common::recording_server();
     let plan = two_iterations(port, 2, Mode::Requests { requests: 3 });
     let terminations = Arc::new(Terminations::new(2));
     terminations.terminate(1);

@@ -4,6 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lps_config::{HttpRequest, HttpVersion, Iteration, Mode, Plan, Round, Scheme, Target};
@@ -109,4 +110,48 @@ pub fn serve() -> u16 {
         }
     });
     port
+}
+
+/// When each request arrived at a server on the returned port, and its path.
+pub type Arrivals = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// A keep-alive HTTP/1.1 server that answers every request at once and
+/// records when it arrived and its path.
+pub fn recording_server() -> (u16, Arrivals) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let arrivals: Arrivals = Arc::default();
+    let seen = arrivals.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut len = 0usize;
+                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                loop {
+                    let n = match stream.read(&mut buf[len..]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    len += n;
+                    let mut start = 0;
+                    while let Some(end) = buf[start..len].windows(4).position(|w| w == b"\r\n\r\n")
+                    {
+                        let head = String::from_utf8_lossy(&buf[start..start + end]);
+                        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                        seen.lock().unwrap().push((Instant::now(), path));
+                        if stream.write_all(reply).is_err() {
+                            return;
+                        }
+                        start += end + 4;
+                    }
+                    buf.copy_within(start..len, 0);
+                    len -= start;
+                }
+            });
+        }
+    });
+    (port, arrivals)
 }
