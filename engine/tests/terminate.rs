@@ -34,16 +34,6 @@ fn options(terminations: &Arc<Terminations>) -> RunOptions {
     }
 }
 
-/// Every snapshot of `run` (two iterations) until it ends, merged.
-fn finish(run: lps_engine::Run) -> lps_engine::Aggregate {
-    let mut agg = lps_engine::Aggregate::new(2);
-    while let Ok(snap) = run.snapshots().recv_timeout(common::LIMIT) {
-        agg.add(&snap);
-    }
-    run.join().unwrap();
-    agg
-}
-
 fn count(arrivals: &common::Arrivals, path: &str) -> usize {
     arrivals
         .lock()
@@ -75,7 +65,7 @@ fn a_terminated_iteration_sends_nothing_more_and_its_clients_go_on() {
     wait_for_first(&arrivals, 50);
     let at = Instant::now();
     assert!(terminations.terminate(0));
-    let agg = finish(run);
+    let agg = common::finish_iterations(run, 2);
     let ended = at.elapsed();
     assert!(
         ended < Duration::from_secs(5),
@@ -117,7 +107,7 @@ fn a_cooldown_does_not_hold_a_terminated_iteration() {
     wait_for_first(&arrivals, 4);
     let at = Instant::now();
     terminations.terminate(0);
-    let agg = finish(run);
+    let agg = common::finish_iterations(run, 2);
     let ended = at.elapsed();
     // Without the cut the client would sleep out its 20 s cooldown.
     assert!(
@@ -135,7 +125,7 @@ fn an_iteration_terminated_before_it_starts_is_not_run() {
     let terminations = Arc::new(Terminations::new(2));
     terminations.terminate(1);
     let run = lps_engine::start(&plan, &options(&terminations), Default::default()).unwrap();
-    let agg = finish(run);
+    let agg = common::finish_iterations(run, 2);
     assert_eq!(count(&arrivals, "/first"), 6);
     assert_eq!(count(&arrivals, "/next"), 0);
     assert_eq!(agg.iterations[1].requests(), 0);

@@ -65,9 +65,15 @@ pub fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
     conn
 }
 
-/// Every snapshot of `run` until it ends (each within `LIMIT`), merged; then joins it.
+/// Every snapshot of `run` (a plan of one iteration) until it ends, merged.
 pub fn finish(run: Run) -> Aggregate {
-    let mut agg = Aggregate::new(1);
+    finish_iterations(run, 1)
+}
+
+/// Every snapshot of `run`, a plan of `iterations` iterations, until it
+/// ends (each within `LIMIT`), merged; then joins it.
+pub fn finish_iterations(run: Run, iterations: usize) -> Aggregate {
+    let mut agg = Aggregate::new(iterations);
     while let Ok(snap) = run.snapshots().recv_timeout(LIMIT) {
         agg.add(&snap);
     }
