@@ -98,7 +98,12 @@ fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
             .sum::<u64>(),
         1200
     );
-    assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
+    assert!(
+        nodes.iter().all(|n| n["state"] == "Finished"),
+        "{nodes:?}\nmaster:\n{}\nw2:\n{}",
+        master.stderr,
+        w2.stderr
+    );
     // Percentiles are those of the merged histograms, not averages.
     let mut merged = read_histogram(&c.path("w1.hlog"));
     merged.add(read_histogram(&c.path("w2.hlog"))).unwrap();
@@ -120,6 +125,47 @@ fn observers_wait_then_start_aligned_and_the_master_merges_exactly() {
         arrivals[3] - arrivals[0] < 50_000,
         "first arrivals {:?}",
         &arrivals[..4]
+    );
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
+    let target = Target::start(&[]);
+    let url = target.url("/delay/20");
+    // Heartbeat timeout 2 s; the master is stopped for 3 s mid-run.
+    let c = Cluster::new("paused", ClusterSettings::for_test(1, false));
+    let run = format!("-u {url} -im D -d 6 -nc 2 --threads 1");
+    let master = c.spawn(
+        "master",
+        "127.0.0.1",
+        &args(&format!("{run} --json master.json")),
+    );
+    let worker = c.spawn("worker", "127.0.0.2", &args(&run));
+    master.wait_for_line("Ready -> Running", SOON);
+    signal(master.id(), "STOP");
+    // The pause is the stimulus here, not a wait for something.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(master.id(), "CONT");
+    let (master, worker) = (wait(master), wait(worker));
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
+    // Its heartbeats waited in the master's socket: the worker was never silent.
+    assert!(!master.stderr.contains("lost"), "{}", master.stderr);
+    let report = json(&c.path("master.json"));
+    let nodes = report["nodes"].as_array().unwrap();
+    assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
+    assert_eq!(
+        u(&report["requests"]["total"]),
+        u(&target.stats()["requests"])
     );
 }
 

@@ -19,6 +19,9 @@ pub const START_LEAD: Duration = Duration::from_millis(400);
 /// How far ahead of the release a round's shared start instant lies: time
 /// for the RoundStart to reach every node, so that they start it together.
 pub const ROUND_LEAD: Duration = Duration::from_millis(100);
+/// The timers run every 100 ms: a gap between two runs longer than this is
+/// a pause of the master itself, not of its workers.
+const PAUSE: Duration = Duration::from_millis(500);
 
 /// The cluster's test state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,6 +392,9 @@ pub struct MasterState {
     round_start_ms: u64,
     /// Nodes that run from the start, each with its feed slot (set at Ready).
     feed_nodes: u32,
+    /// When the timers last ran: a longer gap than [`PAUSE`] was the
+    /// master's own pause.
+    last_tick: Option<Instant>,
 }
 
 impl MasterState {
@@ -405,6 +411,7 @@ impl MasterState {
             round: 0,
             round_start_ms: 0,
             feed_nodes: 0,
+            last_tick: None,
         }
     }
 
@@ -829,6 +836,7 @@ impl MasterState {
     /// The timers: silent workers are lost, and Ready turns Running at the
     /// start instant.
     pub fn tick(&mut self, now: Now) {
+        self.forgive_own_pause(now);
         let timeout = self.rules.heartbeat_timeout;
         for n in self.nodes.iter_mut().filter(|n| !n.is_master) {
             let silent = now.instant.saturating_duration_since(n.last_seen) > timeout;
@@ -847,6 +855,21 @@ impl MasterState {
         // A lost node holds up no round.
         self.check_round(now);
         self.note_end(now);
+    }
+
+    /// A master that was paused (descheduled, stopped, swapping) saw no
+    /// heartbeat meanwhile, but its workers sent them: they wait in its
+    /// sockets, behind this tick. The pause counts as no one's silence.
+    fn forgive_own_pause(&mut self, now: Now) {
+        let gap = self
+            .last_tick
+            .replace(now.instant)
+            .map(|last| now.instant.saturating_duration_since(last));
+        if let Some(gap) = gap.filter(|gap| *gap > PAUSE) {
+            for n in &mut self.nodes {
+                n.last_seen = (n.last_seen + gap).min(now.instant);
+            }
+        }
     }
 
     /// Ctrl-C: the workers stop and report what they recorded.
@@ -1132,6 +1155,35 @@ mod tests {
         );
         assert_eq!(m.nodes()[2].phase, Phase::Running);
         assert_eq!(m.take_events(), vec![registered("w3", false)]);
+    }
+
+    #[test]
+    fn a_pause_of_the_master_itself_is_no_workers_silence() {
+        let clock = Clock::new();
+        let mut m = ready_with_two(&clock);
+        m.tick(clock.at(420));
+        m.heartbeat("w1", clock.at(450));
+        m.heartbeat("w2", clock.at(450));
+        m.take_events();
+        // The master was stopped for 5 s (timeout 3 s): the heartbeats sent
+        // meanwhile wait behind this tick, and no worker is lost.
+        m.tick(clock.at(5450));
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Running), ("w2", Phase::Running)]
+        );
+        assert_eq!(m.take_events(), vec![]);
+        // Silence after the pause counts: w2 alone is heard from.
+        for ms in (5550..=8450).step_by(100) {
+            m.heartbeat("w2", clock.at(ms));
+            m.tick(clock.at(ms));
+        }
+        assert_eq!(phases(&m)[0].1, Phase::Running);
+        m.tick(clock.at(8550));
+        assert_eq!(
+            phases(&m),
+            vec![("w1", Phase::Lost), ("w2", Phase::Running)]
+        );
     }
 
     #[test]
@@ -1758,7 +1810,10 @@ mod tests {
         m.round_done("w1", 0, clock.at(1000));
         m.heartbeat("w1", clock.at(2900));
         m.heartbeat("w2", clock.at(10));
-        m.tick(clock.at(2900));
+        // The master is awake: its timers run every 100 ms.
+        for ms in (510..=2900).step_by(100) {
+            m.tick(clock.at(ms));
+        }
         assert_eq!(m.round().0, 0);
         // w2, silent since 10 ms, is lost after 3 s: the round starts.
         m.tick(clock.at(3011));
