@@ -170,6 +170,36 @@ fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
 }
 
 #[test]
+fn a_worker_paused_past_the_heartbeat_timeout_still_delivers_its_whole_result() {
+    let target = Target::start(&[]);
+    let url = target.url("/delay/20");
+    let c = Cluster::new("frozen", ClusterSettings::for_test(1, false));
+    let run = format!("-u {url} -im D -d 3 -nc 2 --threads 1");
+    let master = c.spawn(
+        "master",
+        "127.0.0.1",
+        &args(&format!("{run} --json master.json")),
+    );
+    let worker = c.spawn("worker", "127.0.0.2", &args(&run));
+    let lost = "lost (no heartbeat";
+    master.wait_for_line("Ready -> Running", SOON);
+    signal(worker.id(), "STOP");
+    // Lost (2 s timeout) while its stream stays open: the run is not over.
+    master.wait_for_line(lost, SOON);
+    signal(worker.id(), "CONT");
+    let (master, worker) = (wait(master), wait(worker));
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
+    let report = json(&c.path("master.json"));
+    let nodes = report["nodes"].as_array().unwrap();
+    assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
+    assert_eq!(
+        u(&report["requests"]["total"]),
+        u(&target.stats()["requests"])
+    );
+}
+
+#[test]
 fn a_killed_worker_is_lost_and_its_data_kept_while_the_others_complete() {
     let target = Target::start(&[]);
     let url = target.url("/");

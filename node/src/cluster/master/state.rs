@@ -889,7 +889,9 @@ impl MasterState {
 
     /// The run is over when every node is finished or lost, and as many
     /// workers as expected (at least one when the master does not run load)
-    /// took part.
+    /// took part. A lost worker whose stream is still open is not done: its
+    /// messages may be on the way (the stream's keepalive closes it if its
+    /// process is gone or frozen).
     pub fn all_done(&self) -> bool {
         let needed = if self.rules.master_is_worker {
             self.rules.expected_workers
@@ -897,10 +899,11 @@ impl MasterState {
             self.rules.expected_workers.max(1)
         };
         self.workers() >= needed
-            && self
-                .nodes
-                .iter()
-                .all(|n| matches!(n.phase, Phase::Finished | Phase::Lost))
+            && self.nodes.iter().all(|n| match n.phase {
+                Phase::Finished => true,
+                Phase::Lost => n.sessions == 0,
+                Phase::Observer | Phase::Running => false,
+            })
     }
 
     /// Keeps `ended` at the instant the nodes were all done, for as long as
@@ -1558,11 +1561,14 @@ mod tests {
         assert_eq!(m.ended(), None);
         m.tick(clock.at(3011));
         assert_eq!(m.nodes()[1].phase, Phase::Lost);
+        // Its stream is still open: what it sent may be on the way.
+        assert!(!m.all_done());
+        m.left("w2", 2, clock.at(3050));
         assert!(m.all_done());
-        assert_eq!(m.ended(), Some(clock.at(3011).instant));
+        assert_eq!(m.ended(), Some(clock.at(3050).instant));
         // A later transition keeps the instant it ended at.
         m.tick(clock.at(3100));
-        assert_eq!(m.ended(), Some(clock.at(3011).instant));
+        assert_eq!(m.ended(), Some(clock.at(3050).instant));
         // The lost worker comes back: not over after all.
         m.heartbeat("w2", clock.at(3200));
         assert!(!m.all_done());
