@@ -1063,9 +1063,13 @@ fn the_page_shows_each_rule_s_state_as_it_changes() {
     assert_eq!(breaching["rulesShown"], true, "{breaching}");
     let r = rules(&breaching);
     assert!(r.iter().any(|r| r.starts_with("passingfailure")), "{r:?}");
+    // The state's change comes first and the final summary just after it
+    // (fetched on that change): the page shows the final report once the
+    // rules have their final verdicts.
     let done = wait_for("the final report on the page", LIMIT, || {
         let p = browser.probe()?;
-        (p["finished"] == true && p["reportTitle"] == "Final report").then_some(p)
+        let verdicts = rules(&p).iter().all(|r| !r.starts_with("breaching"));
+        (p["finished"] == true && p["reportTitle"] == "Final report" && verdicts).then_some(p)
     });
     assert_eq!(done["errors"], serde_json::json!([]), "{done}");
     let r = rules(&done);
