@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lps_config::ClientIdentity;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -124,9 +124,30 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Tls(s) => poll_read_tls(Pin::new(s.as_mut()), cx, buf),
         }
     }
+}
+
+/// Reads the plaintext rustls holds, reading and decrypting from the socket
+/// only when it holds none. tokio-rustls's own `poll_read` goes on reading
+/// the socket until `buf` is full: a response is one record, so each
+/// response cost a second, empty read attempt (a `WouldBlock` built and
+/// dropped, the deframer buffer prepared, the waker registered again).
+fn poll_read_tls<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut s: Pin<&mut TlsStream<IO>>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let data = match s.as_mut().poll_fill_buf(cx) {
+        Poll::Ready(Ok(data)) => data,
+        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+        Poll::Pending => return Poll::Pending,
+    };
+    let n = data.len().min(buf.remaining());
+    buf.put_slice(&data[..n]);
+    s.consume(n);
+    Poll::Ready(Ok(()))
 }
 
 impl AsyncWrite for Stream {
@@ -277,6 +298,81 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncWriteExt, DuplexStream};
+
+    /// One end of an in-memory pipe that counts the reads made on it.
+    struct Counted(DuplexStream, Arc<AtomicUsize>);
+
+    impl AsyncRead for Counted {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    /// A TLS 1.3 server on a fresh self-signed certificate, sending no
+    /// session tickets (they would arrive as records of their own).
+    fn acceptor() -> tokio_rustls::TlsAcceptor {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .expect("self-signed certificate");
+        let key = PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("ring supports TLS 1.3")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("the certificate matches its key");
+        config.send_tls13_tickets = 0;
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn a_response_in_one_record_takes_one_socket_read() {
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let connector = tls_connector(true, &[]);
+        let name = ServerName::try_from("localhost").expect("a valid name");
+        let (client, server) = tokio::join!(
+            connector.connect(name, Counted(near, reads.clone())),
+            acceptor().accept(far)
+        );
+        let (mut client, mut server) = (client.expect("handshake"), server.expect("accept"));
+        server.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        server.flush().await.unwrap();
+        reads.store(0, Ordering::Relaxed);
+        let mut space = [0u8; 4096];
+        let mut buf = ReadBuf::new(&mut space);
+        std::future::poll_fn(|cx| poll_read_tls(Pin::new(&mut client), cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(buf.filled(), b"HTTP/1.1 200 OK\r\n\r\n");
+        // The record, and no second read that could only find the pipe empty.
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn a_reset_while_connecting_is_a_reset() {
