@@ -415,7 +415,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if !self.usable() {
             return Poll::Ready(Err(ErrorKind::Closed));
         }
-        if self.active >= self.max_streams {
+        // Until the peer's SETTINGS say how many streams it takes, one goes:
+        // more could be refused.
+        if self.active >= self.max_streams || (!self.settled && self.active > 0) {
             self.waiting.push(cx.waker().clone());
             return Poll::Pending;
         }
@@ -915,7 +917,12 @@ impl<S> Inner<S> {
                 _ => {}
             }
         }
-        self.settled = true;
+        if !self.settled {
+            self.settled = true;
+            for w in self.waiting.drain(..) {
+                w.wake();
+            }
+        }
         frame::put_head(&mut self.wbuf, 0, frame::SETTINGS, frame::ACK, 0);
         Ok(())
     }
