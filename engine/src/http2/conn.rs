@@ -215,7 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub async fn exchange(
         &self,
         (block, body): (&[u8], &[u8]),
-        mut keep: Option<&mut Kept>,
+        keep: Option<&mut Kept>,
         written: &Cell<u64>,
         sent: u64,
     ) -> Result<Response, Failure> {
@@ -241,7 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
         .await;
         std::mem::forget(guard);
-        self.inner.borrow_mut().finish(slot, keep.as_deref_mut())
+        self.inner.borrow_mut().finish(slot, keep)
     }
 }
 
@@ -881,7 +881,7 @@ impl<S> Inner<S> {
                 Err(ErrorKind::Protocol)
             };
         }
-        if head.len % 6 != 0 {
+        if !head.len.is_multiple_of(6) {
             return Err(ErrorKind::Protocol);
         }
         for at in (start..start + head.len).step_by(6) {
