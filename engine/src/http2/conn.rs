@@ -553,6 +553,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             self.rend -= self.rstart;
             self.rstart = 0;
         }
+        if self.rend == self.rbuf.len() {
+            // Not reached (a full buffer holds a whole frame, processed
+            // before reading more); a read into no room would look like EOF.
+            self.rbuf.resize(self.rbuf.len() * 2, 0);
+        }
         let mut buf = ReadBuf::new(&mut self.rbuf[self.rend..]);
         std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         let n = buf.filled().len();
