@@ -21,6 +21,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::connect::{self, Stream};
 use crate::http1::{self, Failure, Kept};
+use crate::http2;
 use crate::script::{self, Built, Client, Scripted};
 use crate::stats::{ErrorKind, Stats};
 use lps_config::{HttpVersion, Mode, Retry};
@@ -62,6 +63,36 @@ pub(crate) struct H2Request {
     pub uri: http::Uri,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+    /// The above as an HPACK header block, encoded once for the lean
+    /// client ([`crate::http2`]).
+    pub block: Vec<u8>,
+}
+
+impl H2Request {
+    /// The request, its header block encoded into `block` (a buffer reused).
+    pub fn new(
+        method: http::Method,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+        body: Bytes,
+        mut block: Vec<u8>,
+    ) -> H2Request {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let parts = (
+            method.as_str(),
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map_or("", |a| a.as_str()),
+            path,
+        );
+        crate::http2::request_block(&mut block, parts, &headers);
+        H2Request {
+            method,
+            uri,
+            headers,
+            body,
+            block,
+        }
+    }
 }
 
 /// The protocol a request's connections speak, from its version and scheme.
@@ -127,6 +158,8 @@ pub(crate) struct Shared {
     pub globals: lps_scenario::Globals,
     /// Some iteration has a script: clients keep a session.
     pub scripted: bool,
+    /// HTTP/2 goes through the `h2` crate ([`crate::RunOptions::h2_crate`]).
+    pub h2_crate: bool,
 }
 
 impl Shared {
@@ -198,13 +231,36 @@ pub(crate) struct Lane {
 
 /// A client's HTTP/2 connection, shared by its lanes. The async lock makes
 /// the lanes of a first batch wait for one handshake instead of each
-/// opening a connection.
-pub(crate) type H2Slot = Rc<tokio::sync::Mutex<Option<SendRequest<Bytes>>>>;
+/// opening a connection. It holds a [`Conn::H2`] or a [`Conn::Lean`].
+pub(crate) type H2Slot = Rc<tokio::sync::Mutex<Option<Conn>>>;
 
-enum Conn {
+pub(crate) enum Conn {
     None,
     H1(http1::Connection<Stream>),
+    /// HTTP/2 through the `h2` crate (the fallback).
     H2(SendRequest<Bytes>),
+    /// HTTP/2 through lps's own client.
+    Lean(http2::Conn<Stream>),
+}
+
+impl Conn {
+    /// Another handle on an HTTP/2 connection, for a sibling lane.
+    fn share(&self) -> Option<Conn> {
+        match self {
+            Conn::H2(sender) => Some(Conn::H2(sender.clone())),
+            Conn::Lean(c) => Some(Conn::Lean(c.clone())),
+            Conn::None | Conn::H1(_) => None,
+        }
+    }
+
+    /// False once a lean connection takes no new stream (GOAWAY, broken);
+    /// the `h2` crate's connections say so when a request is sent.
+    fn usable(&self) -> bool {
+        match self {
+            Conn::Lean(c) => c.usable(),
+            Conn::None | Conn::H1(_) | Conn::H2(_) => true,
+        }
+    }
 }
 
 /// Polls a tokio timer only when it may be ready.
@@ -541,21 +597,27 @@ async fn exchange(
     written: &Cell<u64>,
 ) -> Outcome {
     let sent = req.h1.len() as u64;
+    if !conn.usable() {
+        *conn = Conn::None;
+    }
     if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
         let mut shared = slot.lock().await;
+        if shared.as_ref().is_some_and(|c| !c.usable()) {
+            *shared = None;
+        }
         if shared.is_none() {
-            match open_timed(core, it).await.map_err(|k| (k, 0, 0))? {
-                (Conn::H2(sender), _) => *shared = Some(sender),
+            let (fresh, ready) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?;
+            if fresh.share().is_some() {
+                *shared = Some(fresh);
+            } else {
                 // The TLS handshake settled on HTTP/1.1: nothing to share,
                 // and this lane keeps the connection it paid for.
-                (fresh, ready) => {
-                    *conn = fresh;
-                    *opened = Some(ready);
-                }
+                *conn = fresh;
+                *opened = Some(ready);
             }
         }
-        if let Some(sender) = shared.as_ref() {
-            *conn = Conn::H2(sender.clone());
+        if let Some(c) = shared.as_ref().and_then(Conn::share) {
+            *conn = c;
             // A sibling lane may have held the lock for its handshake.
             *opened = Some(Instant::now());
         }
@@ -602,6 +664,37 @@ async fn exchange(
                     }
                 }
             }
+            Conn::Lean(c) => {
+                let block = (&req.h2.block[..], &req.h2.body[..]);
+                let out = c
+                    .exchange(block, req.keep.as_deref_mut(), written, sent)
+                    .await;
+                let usable = c.usable();
+                if !usable {
+                    // Siblings sharing it replace it when they next send.
+                    *conn = Conn::None;
+                }
+                match out {
+                    Ok(r) => {
+                        return Ok(Answer {
+                            status: r.status,
+                            sent,
+                            received: r.received,
+                            first_byte: r.first_byte,
+                        });
+                    }
+                    Err(Failure { kind, received }) => {
+                        let unsent = written.get() == 0;
+                        if unsent && !usable && attempt == 0 && h2_shared.is_none() {
+                            // The connection went away (GOAWAY) before this
+                            // request went out on it: a fresh one takes it.
+                            continue;
+                        }
+                        let sent = if unsent { 0 } else { sent };
+                        return Err((kind, sent, received));
+                    }
+                }
+            }
             Conn::H2(sender) => {
                 let out = h2_exchange(sender, &mut req, written).await;
                 if out.is_err() {
@@ -629,7 +722,7 @@ async fn open_timed(core: &Core, it: &Prepared) -> Result<(Conn, Instant), Error
     let (conn, tcp_at, tls) = Box::pin(open(core, it)).await?;
     let ready = Instant::now();
     let us = tcp_at.saturating_duration_since(begun).as_micros() as u64;
-    let h2 = matches!(conn, Conn::H2(_));
+    let h2 = matches!(conn, Conn::H2(_) | Conn::Lean(_));
     // Both in one borrow: a snapshot never holds a handshake without its connect.
     let mut stats = core.stats.borrow_mut();
     stats[it.index].record_connect(us, h2);
@@ -666,6 +759,10 @@ async fn open(core: &Core, it: &Prepared) -> Result<(Conn, Instant, Option<Durat
                 };
                 if !use_h2 {
                     return Ok((Conn::H1(http1::Connection::new(stream)), tcp_at, tls));
+                }
+                if !shared.h2_crate {
+                    let conn = http2::Conn::handshake(stream).await?;
+                    return Ok((Conn::Lean(conn), tcp_at, tls));
                 }
                 let (sender, connection) = h2_builder()
                     .handshake(stream)

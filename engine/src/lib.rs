@@ -20,6 +20,9 @@
 //! - `script`: LPS 3.x scripts while they run: sessions, templated
 //!   requests, captures, expressions.
 //! - `http1`: the HTTP/1.1 fast path (pre-built requests, in-place parsing).
+//! - `http2`: the HTTP/2 client of the hot path (header blocks encoded
+//!   once, responses read by the lanes, no connection task); the `h2`
+//!   crate remains as the fallback.
 //! - `head`: response heads, a one-pass scan with httparse for the rest.
 //! - `pause`: [`PauseGate`], which holds every core's new requests while
 //!   the node's watchdog says so.
@@ -39,6 +42,7 @@ mod error;
 mod fd_table;
 pub mod head;
 pub mod http1;
+mod http2;
 mod iteration;
 mod pause;
 mod rounds;

@@ -76,6 +76,10 @@ pub struct RunOptions {
     /// Iterations a termination rule ended (the node that judges the
     /// rules sets them); `None`: no iteration ends before its time.
     pub terminations: Option<Arc<Terminations>>,
+    /// HTTP/2 goes through the `h2` crate instead of lps's own client
+    /// (`crate::http2`): to compare the two, or as a way around a server
+    /// the lean client cannot talk to.
+    pub h2_crate: bool,
 }
 
 impl Default for RunOptions {
@@ -94,6 +98,7 @@ impl Default for RunOptions {
             rounds: None,
             feed_share: None,
             terminations: None,
+            h2_crate: false,
         }
     }
 }
@@ -219,6 +224,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
             .iter()
             .flat_map(|r| &r.iterations)
             .any(|i| i.script.is_some()),
+        h2_crate: opts.h2_crate,
     });
     let (tx, rx) = crossbeam_channel::unbounded();
     let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
@@ -451,12 +457,13 @@ fn h2_request(req: &lps_config::HttpRequest) -> Result<H2Request, EngineError> {
     let path = lps_config::encode_request_target(&t.path_and_query);
     let url = format!("{scheme}://{}{path}", t.authority());
     let uri: http::Uri = url.parse().map_err(|_| EngineError::Url(url))?;
-    Ok(H2Request {
+    Ok(H2Request::new(
         method,
         uri,
-        headers: h2_headers(&req.headers)?,
-        body: Bytes::from(req.body.clone()),
-    })
+        h2_headers(&req.headers)?,
+        Bytes::from(req.body.clone()),
+        Vec::new(),
+    ))
 }
 
 /// The headers HTTP/2 may carry. It carries the authority in the URI, not a

@@ -197,7 +197,11 @@ pub(crate) fn build(
     );
     built.h2 = match it.wire {
         crate::client::Wire::Http1 => None,
-        _ => Some(h2_request(sc, method, path, all, body)?),
+        _ => {
+            // The last send's header block buffer is reused for this one's.
+            let block = built.h2.take().map(|h| h.block).unwrap_or_default();
+            Some(h2_request(sc, (method, path), all, body, block)?)
+        }
     };
     Ok(())
 }
@@ -228,10 +232,10 @@ fn render_parts(r: &RequestScript, scope: &mut Scope<'_>, built: &mut Built) {
 
 fn h2_request<'a>(
     sc: &Scripted,
-    method: &str,
-    path: &str,
+    (method, path): (&str, &str),
     headers: impl Iterator<Item = (&'a str, &'a str)>,
     body: &[u8],
+    block: Vec<u8>,
 ) -> Result<H2Request, ErrorKind> {
     let method = http::Method::from_bytes(method.as_bytes()).map_err(|_| ErrorKind::Protocol)?;
     let uri = format!("{}{path}", sc.origin)
@@ -239,12 +243,13 @@ fn h2_request<'a>(
         .map_err(|_| ErrorKind::Protocol)?;
     let headers: Vec<(String, String)> =
         headers.map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
-    Ok(H2Request {
+    Ok(H2Request::new(
         method,
         uri,
-        headers: crate::runner::h2_headers(&headers).map_err(|_| ErrorKind::Protocol)?,
-        body: Bytes::copy_from_slice(body),
-    })
+        crate::runner::h2_headers(&headers).map_err(|_| ErrorKind::Protocol)?,
+        Bytes::copy_from_slice(body),
+        block,
+    ))
 }
 
 /// Stores the response kept for `capture` in the client's session (or the

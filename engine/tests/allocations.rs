@@ -185,3 +185,53 @@ fn templated_requests_allocate_nothing_per_request_either() {
     // reuses: what allocates is what a template's lookups clone, if anything.
     assert!(per < 1.0, "{per} allocations per templated request");
 }
+
+/// A response to each request: ":status: 200" (indexed), "content-length:
+/// 11" (a literal naming static entry 28), and "hello world".
+fn h2_hello(id: u32, _: u64, out: &mut Vec<u8>) {
+    let head = [0x88, 0x0f, 0x0d, 0x02, b'1', b'1'];
+    common::h2_frame(out, head.len(), 0x1, 0x4, id);
+    out.extend_from_slice(&head);
+    common::h2_frame(out, 11, 0x0, 0x1, id);
+    out.extend_from_slice(b"hello world");
+}
+
+/// Allocations made while running `requests` h2c requests, and the count sent.
+fn allocations_h2c(port: u16, mode: Mode) -> (u64, u64) {
+    let mut plan = common::get_plan(port, mode);
+    plan.rounds[0].iterations[0].request.version = lps_config::HttpVersion::H2c;
+    allocations_of(&plan, &one_thread())
+}
+
+#[test]
+fn http2_allocates_nothing_per_request_either() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = common::RawH2::start(h2_hello);
+    let r = |requests| Mode::Requests { requests };
+    allocations_h2c(server.port, r(100));
+    let (small, sent_small) = allocations_h2c(server.port, r(1_000));
+    let (large, sent_large) = allocations_h2c(server.port, r(20_000));
+    assert_eq!((sent_small, sent_large), (1_000, 20_000));
+    let extra = large.saturating_sub(small);
+    eprintln!("allocations: {small} for 1,000 h2c requests, {large} for 20,000");
+    assert!(
+        extra < 200,
+        "{small} allocations for 1,000 requests, {large} for 20,000: {extra} more"
+    );
+    // Several streams at once on one connection (batches).
+    let crb = |requests| Mode::CooldownRequestBatch {
+        requests,
+        batch: 8,
+        cooldown: Duration::from_millis(20),
+    };
+    allocations_h2c(server.port, crb(80));
+    let (small, sent_small) = allocations_h2c(server.port, crb(400));
+    let (large, sent_large) = allocations_h2c(server.port, crb(1_200));
+    assert_eq!((sent_small, sent_large), (400, 1_200));
+    let extra = large.saturating_sub(small);
+    eprintln!("allocations: {small} for 400 multiplexed h2c requests, {large} for 1,200");
+    assert!(
+        extra < 200,
+        "{small} allocations for 400 requests, {large} for 1,200: {extra} more"
+    );
+}

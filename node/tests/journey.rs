@@ -107,6 +107,30 @@ fn every_request_carries_the_captured_token_and_the_environment_changes_what_is_
 }
 
 #[test]
+fn captures_work_the_same_over_h2c() {
+    // Every request over HTTP/2 with prior knowledge: captured bodies and
+    // status codes come from HTTP/2 responses.
+    let target = Target::start(&[]);
+    let dir = Scratch::new("journey-h2c");
+    let plan = shop(&target.url("")).replace(
+        "          url: ",
+        "          version: '2.0'\n          supportH2C: true\n          url: ",
+    );
+    let report = run(&dir, &plan, &["-e", "qa"]);
+    assert_eq!(u(&report["requests"]["ok"]), 15, "{report}");
+    assert_eq!(
+        u(&report["connections"]["http2"]),
+        u(&report["connections"]["opened"])
+    );
+    let j = &target.stats()["journey"];
+    for n in 1..=3 {
+        assert_eq!(u(&j["authorized"][&format!("qa-user-{n}")]), 3, "{j}");
+    }
+    assert_eq!(u(&j["unauthorized"]), 0, "{j}");
+    assert_eq!(u(&j["cart"]["2"]), 3, "{j}");
+}
+
+#[test]
 fn skipped_requests_are_not_sent_and_reads_of_nothing_are_counted() {
     let target = Target::start(&[]);
     let dir = Scratch::new("journey-skip");

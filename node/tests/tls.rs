@@ -1,5 +1,5 @@
 //! `https://` targets: HTTP/1.1 over TLS on the fast path, HTTP/2 by ALPN
-//! on the h2 crate, both recorded the same way; certificates are verified
+//! on lps's own HTTP/2 client, both recorded the same way; certificates are verified
 //! unless `--insecure`.
 
 mod common;

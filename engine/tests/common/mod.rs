@@ -161,3 +161,118 @@ pub fn recording_server() -> (u16, Arrivals) {
     });
     (port, arrivals)
 }
+
+/// Writes an HTTP/2 frame header (RFC 9113 4.1).
+pub fn h2_frame(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+    let l = (len as u32).to_be_bytes();
+    let s = stream.to_be_bytes();
+    out.extend_from_slice(&[l[1], l[2], l[3], kind, flags, s[0], s[1], s[2], s[3]]);
+}
+
+/// What a [`RawH2`] server saw.
+#[derive(Default)]
+pub struct RawH2Counts {
+    pub connections: std::sync::atomic::AtomicU64,
+    /// Requests whose END_STREAM came, headers or body.
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Request body bytes (DATA payloads).
+    pub body_bytes: std::sync::atomic::AtomicU64,
+    /// PING frames acknowledged by the client, with the payload sent.
+    pub ping_acks: std::sync::atomic::AtomicU64,
+}
+
+/// Answers a request on stream `id`, the connection's `n`th (from 0), by
+/// appending frames to `out`.
+pub type RawAnswer = fn(id: u32, n: u64, out: &mut Vec<u8>);
+
+/// An HTTP/2 server (prior knowledge) written frame by frame, so that tests
+/// choose every byte of the answers; it allocates nothing per request.
+pub struct RawH2 {
+    pub port: u16,
+    pub counts: Arc<RawH2Counts>,
+}
+
+/// The PING payload a [`RawH2`] answer sends; its ACK is counted.
+pub const RAW_PING: [u8; 8] = *b"lps-ping";
+
+impl RawH2 {
+    /// Serves on a new port: sends empty SETTINGS, acknowledges the
+    /// client's, and calls `answer` at the end of each request.
+    pub fn start(answer: RawAnswer) -> RawH2 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counts = Arc::new(RawH2Counts::default());
+        let shared = counts.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let counts = shared.clone();
+                counts
+                    .connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || raw_h2_connection(stream, answer, &counts));
+            }
+        });
+        RawH2 { port, counts }
+    }
+
+    pub fn get(&self, what: fn(&RawH2Counts) -> &std::sync::atomic::AtomicU64) -> u64 {
+        what(&self.counts).load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn raw_h2_connection(mut stream: TcpStream, answer: RawAnswer, counts: &RawH2Counts) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let _ = stream.set_nodelay(true);
+    let mut preface = [0u8; 24];
+    if stream.read_exact(&mut preface).is_err() {
+        return;
+    }
+    let mut out = Vec::with_capacity(64 * 1024);
+    h2_frame(&mut out, 0, 0x4, 0, 0);
+    if stream.write_all(&out).is_err() {
+        return;
+    }
+    let mut head = [0u8; 9];
+    let mut payload = vec![0u8; 1 << 14];
+    let mut n = 0u64;
+    loop {
+        if stream.read_exact(&mut head).is_err() {
+            return;
+        }
+        let len = (head[0] as usize) << 16 | (head[1] as usize) << 8 | head[2] as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if stream.read_exact(&mut payload[..len]).is_err() {
+            return;
+        }
+        out.clear();
+        match kind {
+            // SETTINGS, not an ACK: acknowledged.
+            0x4 if flags & 1 == 0 => h2_frame(&mut out, 0, 0x4, 1, 0),
+            0x6 if flags & 1 != 0 && payload[..8] == RAW_PING => {
+                counts.ping_acks.fetch_add(1, SeqCst);
+            }
+            0x0 => {
+                counts.body_bytes.fetch_add(len as u64, SeqCst);
+                // The client's window, given back at once.
+                if len > 0 {
+                    for stream_id in [0, id] {
+                        h2_frame(&mut out, 4, 0x8, 0, stream_id);
+                        out.extend_from_slice(&(len as u32).to_be_bytes());
+                    }
+                }
+            }
+            _ => {}
+        }
+        let ends_request = matches!(kind, 0x0 | 0x1) && flags & 1 != 0;
+        if ends_request {
+            counts.requests.fetch_add(1, SeqCst);
+            answer(id, n, &mut out);
+            n += 1;
+        }
+        if !out.is_empty() && stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
