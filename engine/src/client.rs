@@ -601,26 +601,9 @@ async fn exchange(
         *conn = Conn::None;
     }
     if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
-        let mut shared = slot.lock().await;
-        if shared.as_ref().is_some_and(|c| !c.usable()) {
-            *shared = None;
-        }
-        if shared.is_none() {
-            let (fresh, ready) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?;
-            if fresh.share().is_some() {
-                *shared = Some(fresh);
-            } else {
-                // The TLS handshake settled on HTTP/1.1: nothing to share,
-                // and this lane keeps the connection it paid for.
-                *conn = fresh;
-                *opened = Some(ready);
-            }
-        }
-        if let Some(c) = shared.as_ref().and_then(Conn::share) {
-            *conn = c;
-            // A sibling lane may have held the lock for its handshake.
-            *opened = Some(Instant::now());
-        }
+        join_shared(conn, (core, it), slot, opened)
+            .await
+            .map_err(|k| (k, 0, 0))?;
     }
     // A reused keep-alive connection may have been closed by the server
     // while idle; that request is retried once on a fresh connection.
@@ -664,35 +647,11 @@ async fn exchange(
                     }
                 }
             }
-            Conn::Lean(c) => {
-                let block = (&req.h2.block[..], &req.h2.body[..]);
-                let out = c
-                    .exchange(block, req.keep.as_deref_mut(), written, sent)
-                    .await;
-                let usable = c.usable();
-                if !usable {
-                    // Siblings sharing it replace it when they next send.
-                    *conn = Conn::None;
-                }
-                match out {
-                    Ok(r) => {
-                        return Ok(Answer {
-                            status: r.status,
-                            sent,
-                            received: r.received,
-                            first_byte: r.first_byte,
-                        });
-                    }
-                    Err(Failure { kind, received }) => {
-                        let unsent = written.get() == 0;
-                        if unsent && !usable && attempt == 0 && h2_shared.is_none() {
-                            // The connection went away (GOAWAY) before this
-                            // request went out on it: a fresh one takes it.
-                            continue;
-                        }
-                        let sent = if unsent { 0 } else { sent };
-                        return Err((kind, sent, received));
-                    }
+            Conn::Lean(_) => {
+                let retry = attempt == 0 && h2_shared.is_none();
+                match lean_exchange(conn, &mut req, written, (sent, retry)).await {
+                    Some(out) => return out,
+                    None => continue,
                 }
             }
             Conn::H2(sender) => {
@@ -709,6 +668,77 @@ async fn exchange(
         }
     }
     Err((ErrorKind::Closed, sent, 0))
+}
+
+/// Takes the client's shared HTTP/2 connection from `slot` into `conn`,
+/// opening one when it holds none still usable. The lock makes the lanes of
+/// a first batch wait for one handshake instead of each opening a connection.
+async fn join_shared(
+    conn: &mut Conn,
+    (core, it): (&Core, &Prepared),
+    slot: &H2Slot,
+    opened: &mut Option<Instant>,
+) -> Result<(), ErrorKind> {
+    let mut shared = slot.lock().await;
+    if shared.as_ref().is_some_and(|c| !c.usable()) {
+        *shared = None;
+    }
+    if shared.is_none() {
+        let (fresh, ready) = open_timed(core, it).await?;
+        if fresh.share().is_some() {
+            *shared = Some(fresh);
+        } else {
+            // The TLS handshake settled on HTTP/1.1: nothing to share,
+            // and this lane keeps the connection it paid for.
+            *conn = fresh;
+            *opened = Some(ready);
+        }
+    }
+    if let Some(c) = shared.as_ref().and_then(Conn::share) {
+        *conn = c;
+        // A sibling lane may have held the lock for its handshake.
+        *opened = Some(Instant::now());
+    }
+    Ok(())
+}
+
+/// One request on the lean HTTP/2 connection in `conn`; `None` when it
+/// should go out again on a fresh connection (`retry` allows it): the
+/// connection went away (GOAWAY) before the request went out on it.
+async fn lean_exchange(
+    conn: &mut Conn,
+    req: &mut Req<'_>,
+    written: &Cell<u64>,
+    (sent, retry): (u64, bool),
+) -> Option<Outcome> {
+    let Conn::Lean(c) = conn else {
+        unreachable!("called on a lean connection");
+    };
+    let block = (&req.h2.block[..], &req.h2.body[..]);
+    let out = c
+        .exchange(block, req.keep.as_deref_mut(), written, sent)
+        .await;
+    let usable = c.usable();
+    if !usable {
+        // Siblings sharing it replace it when they next send.
+        *conn = Conn::None;
+    }
+    match out {
+        Ok(r) => Some(Ok(Answer {
+            status: r.status,
+            sent,
+            received: r.received,
+            first_byte: r.first_byte,
+        })),
+        Err(Failure { kind, received }) => {
+            let unsent = written.get() == 0;
+            if unsent && !usable && retry {
+                return None;
+            }
+            let sent = if unsent { 0 } else { sent };
+            Some(Err((kind, sent, received)))
+        }
+    }
 }
 
 /// Opens a connection for `it`, records how long its TCP connect (from the
