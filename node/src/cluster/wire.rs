@@ -464,13 +464,20 @@ fn v2_buckets(plain: &[u8]) -> Result<Vec<(u64, u64)>, HistogramError> {
     );
     let layout =
         Layout::new(digits, low, high).ok_or(HistogramError::Bounds { low, high, digits })?;
-    let payload = &plain[V2_HEADER..];
+    let mut payload = &plain[V2_HEADER..];
     // Each bucket takes a byte at least.
     let mut buckets = Vec::with_capacity(payload.len());
-    let (mut index, mut at) = (0usize, 0usize);
-    while at < payload.len() {
-        let (encoded, used) = varint(&payload[at..]).ok_or(HistogramError::Truncated)?;
-        at += used;
+    let mut index = 0usize;
+    while let Some((&first, rest)) = payload.split_first() {
+        // Most counts and runs are below 64: one byte.
+        let encoded = if first & 0x80 == 0 {
+            payload = rest;
+            u64::from(first)
+        } else {
+            let (encoded, used) = varint(payload).ok_or(HistogramError::Truncated)?;
+            payload = &payload[used..];
+            encoded
+        };
         // ZigZag: a negative number is a run of empty buckets.
         let n = ((encoded >> 1) as i64) ^ -((encoded & 1) as i64);
         if n < 0 {
@@ -490,15 +497,9 @@ fn v2_buckets(plain: &[u8]) -> Result<Vec<(u64, u64)>, HistogramError> {
 
 /// A LEB128 varint of at most 9 bytes (the ninth holds 8 bits), as V2
 /// writes its counts, and the bytes it took.
-#[inline]
 fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
-    // Most counts and runs are below 128: one byte.
-    let first = *bytes.first()?;
-    if first & 0x80 == 0 {
-        return Some((u64::from(first), 1));
-    }
-    let mut value = u64::from(first & 0x7f);
-    for i in 1..8 {
+    let mut value = 0;
+    for i in 0..8 {
         let b = *bytes.get(i)?;
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
@@ -555,16 +556,21 @@ impl Layout {
     }
 
     /// The highest value of the bucket of count `index` (below `len`).
+    #[inline]
     fn highest_of(&self, index: usize) -> u64 {
-        let half = 1u64 << self.half_magnitude;
-        let sub = (index as u64 & (half - 1)) + half;
-        let (bucket, sub) = match (index >> self.half_magnitude).checked_sub(1) {
-            Some(bucket) => (bucket as u32, sub),
-            // The lower half of the first bucket.
-            None => (0, sub - half),
+        let index = index as u64;
+        let (bucket, sub) = match index >> self.half_magnitude {
+            // The lower half of the first bucket: its own sub-bucket.
+            0 => (0, index),
+            // The top half of a bucket, each bucket twice as wide.
+            b => {
+                let half = 1u64 << self.half_magnitude;
+                (b - 1, (index & (half - 1)) + half)
+            }
         };
-        let shift = bucket + self.unit;
-        (sub << shift) + ((1u64 << shift) - 1)
+        // Below 64: the layout's range is within a u64.
+        let shift = bucket as u32 + self.unit;
+        ((sub + 1) << shift) - 1
     }
 }
 
