@@ -10,7 +10,10 @@
 //!
 //! - [`LazyHistogram`]: nothing while empty, the values themselves while few
 //!   (up to [`FEW_VALUES`]), then an HdrHistogram that grows to the largest
-//!   value it holds (16 KB up to 2 ms at 3 digits, 188 KB at an hour).
+//!   value it holds (16 KB up to 2 ms at 3 digits, 188 KB at an hour). A
+//!   peer's histogram, decoded from the wire, is kept as the buckets it
+//!   recorded until it is merged: a total takes them bucket by bucket, with
+//!   no HdrHistogram made for the peer's.
 //! - [`StatusCounts`]: a short list while few status codes occurred, then a
 //!   table indexed by code.
 //!
@@ -48,6 +51,10 @@ enum Repr {
     Few(Vec<u64>),
     /// An auto-resizing HdrHistogram, lowest value 1, precision `sigfig`.
     Dense(Histogram<u64>),
+    /// A peer's recorded buckets (see [`LazyHistogram::from_buckets`]): a
+    /// value of each (within the bounds) and its count, values ascending;
+    /// `len` is the sum of the counts.
+    Buckets { buckets: Vec<(u64, u64)>, len: u64 },
 }
 
 impl LazyHistogram {
@@ -67,6 +74,33 @@ impl LazyHistogram {
         out
     }
 
+    /// A histogram of `sigfig` digits holding a peer's recorded buckets:
+    /// for each, a value in it and its count, in ascending order of value
+    /// (as a peer's serialised histogram lists them). Each value is read at
+    /// this precision, so a value of a bucket of the same precision lands in
+    /// that bucket; values beyond the bounds saturate; counts add up
+    /// saturating. Nothing else is allocated until it is read or merged:
+    /// merged into another, each bucket is added once.
+    pub fn from_buckets(sigfig: u8, mut buckets: Vec<(u64, u64)>) -> LazyHistogram {
+        let (mut len, mut empty) = (0u64, false);
+        for (value, count) in &mut buckets {
+            *value = (*value).clamp(LATENCY_LOW_US, LATENCY_HIGH_US);
+            len = len.saturating_add(*count);
+            empty |= *count == 0;
+        }
+        // An empty bucket recorded would still move the minimum or maximum.
+        if empty {
+            buckets.retain(|&(_, count)| count > 0);
+        }
+        debug_assert!(buckets.is_sorted_by_key(|&(value, _)| value));
+        let repr = if len == 0 {
+            Repr::Few(Vec::new())
+        } else {
+            Repr::Buckets { buckets, len }
+        };
+        LazyHistogram { sigfig, repr }
+    }
+
     /// Records one value; values outside the bounds saturate.
     #[inline]
     pub fn record(&mut self, value: u64) {
@@ -74,8 +108,13 @@ impl LazyHistogram {
         match &mut self.repr {
             Repr::Dense(h) => record_n(h, value, 1),
             Repr::Few(values) if values.len() < FEW_VALUES => values.push(value),
-            Repr::Few(_) => record_n(self.dense(), value, 1),
+            _ => record_n(self.dense(), value, 1),
         }
+    }
+
+    /// Its precision in significant digits.
+    pub fn sigfig(&self) -> u8 {
+        self.sigfig
     }
 
     /// Values recorded.
@@ -83,6 +122,7 @@ impl LazyHistogram {
         match &self.repr {
             Repr::Few(values) => values.len() as u64,
             Repr::Dense(h) => h.len(),
+            Repr::Buckets { len, .. } => *len,
         }
     }
 
@@ -101,6 +141,11 @@ impl LazyHistogram {
                 for &v in values {
                     record_n(&mut h, v, 1);
                 }
+                Cow::Owned(h)
+            }
+            Repr::Buckets { buckets, .. } => {
+                let mut h = empty(self.sigfig);
+                add_buckets(&mut h, buckets);
                 Cow::Owned(h)
             }
         }
@@ -127,6 +172,16 @@ impl LazyHistogram {
                 }
             }
             (_, Repr::Dense(theirs)) => self.add_histogram(theirs),
+            (Repr::Few(mine), Repr::Buckets { buckets, len })
+                if mine.len() as u64 + len <= FEW_VALUES as u64 =>
+            {
+                for &(value, count) in buckets {
+                    mine.extend(std::iter::repeat_n(value, count as usize));
+                }
+            }
+            // Straight into the counts of the total, bucket by bucket: a
+            // peer's histogram holds far fewer buckets than the range spans.
+            (_, Repr::Buckets { buckets, .. }) => add_buckets(self.dense(), buckets),
         }
     }
 
@@ -159,20 +214,25 @@ impl LazyHistogram {
         }
     }
 
-    /// The dense form, made from the values held if it was not yet one.
-    #[cold]
+    /// The dense form, made from the values or buckets held if it was not
+    /// yet one.
     fn dense(&mut self) -> &mut Histogram<u64> {
-        if let Repr::Few(values) = &self.repr {
-            let mut h = empty(self.sigfig);
-            for &v in values {
-                record_n(&mut h, v, 1);
-            }
-            self.repr = Repr::Dense(h);
+        if !matches!(self.repr, Repr::Dense(_)) {
+            self.make_dense();
         }
         match &mut self.repr {
             Repr::Dense(h) => h,
-            Repr::Few(_) => unreachable!("made dense just above"),
+            _ => unreachable!("made dense just above"),
         }
+    }
+
+    #[cold]
+    fn make_dense(&mut self) {
+        let h = match &self.repr {
+            Repr::Dense(_) => return,
+            Repr::Few(_) | Repr::Buckets { .. } => self.histogram().into_owned(),
+        };
+        self.repr = Repr::Dense(h);
     }
 }
 
@@ -200,6 +260,18 @@ fn empty(sigfig: u8) -> Histogram<u64> {
     // The engine's precisions (2 and 3 digits) are within hdrhistogram's
     // 0..=5, the only way construction can fail.
     Histogram::new(sigfig).expect("the engine's precisions are valid")
+}
+
+/// Adds buckets (values ascending, within the bounds) to an auto-resizing
+/// histogram: the highest first, so that it grows once, not once per power
+/// of two on the way up.
+fn add_buckets(h: &mut Histogram<u64>, buckets: &[(u64, u64)]) {
+    if let Some((&(top, count), rest)) = buckets.split_last() {
+        record_n(h, top, count);
+        for &(value, count) in rest {
+            record_n(h, value, count);
+        }
+    }
 }
 
 /// Records `count` of `value` (within the bounds) into an auto-resizing
@@ -346,6 +418,69 @@ mod tests {
         assert_eq!(forward, whole);
         assert_eq!(backward, whole);
         assert_eq!(*forward.histogram(), *whole.histogram());
+    }
+
+    /// A histogram's recorded buckets as a peer sends them: the highest
+    /// value of each, and its count.
+    fn buckets_of(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+        h.iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    #[test]
+    fn a_peers_buckets_read_and_merge_as_its_histogram() {
+        for (n, sigfig) in [
+            (1usize, 3),
+            (300, 3),
+            (FEW_VALUES + 1, 3),
+            (5_000, 3),
+            (700, 2),
+        ] {
+            let mut peer = dense(sigfig);
+            for i in 0..n as u64 {
+                peer.saturating_record((i * 7_919) % 3_000_000 + 1);
+            }
+            let buckets = LazyHistogram::from_buckets(sigfig, buckets_of(&peer));
+            let whole = LazyHistogram::from_histogram(&peer, sigfig);
+            assert_eq!(buckets.len(), n as u64);
+            assert_eq!(buckets, whole, "n {n}");
+            assert_eq!(*buckets.histogram(), *whole.histogram(), "n {n}");
+            // Into nothing, a few values, a dense total and another peer's
+            // buckets: the same as merging the peer's histogram.
+            let few = {
+                let mut h = LazyHistogram::new(sigfig);
+                [40, 900, 12_000].iter().for_each(|&v| h.record(v));
+                h
+            };
+            let mut big = LazyHistogram::new(sigfig);
+            (1..=2_000u64).for_each(|v| big.record(v * 37));
+            let other = LazyHistogram::from_buckets(sigfig, buckets_of(&peer));
+            for start in [LazyHistogram::new(sigfig), few, big, other] {
+                let mut by_buckets = start.clone();
+                by_buckets.merge(&buckets);
+                let mut by_histogram = start.clone();
+                by_histogram.merge(&whole);
+                assert_eq!(by_buckets, by_histogram, "n {n}");
+                assert_eq!(by_buckets.len(), start.len() + n as u64);
+                // And the other way round.
+                let mut into = buckets.clone();
+                into.merge(&start);
+                assert_eq!(into, by_histogram, "n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_beyond_the_bounds_saturate_and_empty_ones_are_nothing() {
+        let h = LazyHistogram::from_buckets(3, vec![(0, 2), (7, 0), (LATENCY_HIGH_US * 4, 1)]);
+        assert_eq!(h.len(), 3);
+        let r = h.histogram();
+        assert_eq!((r.min(), r.count_at(1)), (1, 2));
+        assert_eq!(r.max(), r.highest_equivalent(LATENCY_HIGH_US));
+        let none = LazyHistogram::from_buckets(3, vec![(5, 0)]);
+        assert!(none.is_empty());
+        assert!(matches!(&none.repr, Repr::Few(v) if v.capacity() == 0));
     }
 
     #[test]

@@ -373,8 +373,22 @@ impl Stats {
         bytes_sent: u64,
         bytes_received: u64,
     ) -> Stats {
-        let mut stats = Stats::new();
+        let mut stats = Stats::from_counts(status_codes, errors, bytes_sent, bytes_received);
         stats.latency = LazyHistogram::from_histogram(&latency, LATENCY_SIGFIG);
+        stats
+    }
+
+    /// Stats of a peer's counts, their histograms empty (a peer's are set
+    /// after, each at the precision of the one it replaces): `ok` and
+    /// `failed` are derived from the status and error counts, so they cannot
+    /// disagree with them.
+    pub fn from_counts(
+        status_codes: &[(u16, u64)],
+        errors: &[(ErrorKind, u64)],
+        bytes_sent: u64,
+        bytes_received: u64,
+    ) -> Stats {
+        let mut stats = Stats::new();
         for &(code, n) in status_codes {
             match code.checked_sub(STATUS_MIN) {
                 Some(i) if (i as usize) < STATUS_SLOTS => stats.status.add(i, n),

@@ -1,7 +1,8 @@
 //! Peers that are not honest workers, against a real master process on
 //! loopback: a fake worker with the secret (a tonic client of lps-proto)
 //! that sends counts no node could make or ends rounds the plan lacks, a
-//! flood of registrations, and idle connections to the gRPC port.
+//! flood of registrations, idle connections to the gRPC port, and workers
+//! that send snapshots faster than the master merges them.
 
 mod common;
 
@@ -290,6 +291,94 @@ fn round_ends_out_of_range_or_said_twice_are_ignored_and_logged_once() {
     assert_eq!(count("ignored fake's end of round"), 1, "{}", out.stderr);
     assert_eq!(count("round 2 of 2 starts"), 1, "{}", out.stderr);
     assert_eq!(u(&target.stats()["requests"]), 5);
+}
+
+/// A snapshot with a response in every latency bucket up to an hour, each
+/// split, with a connect, a TLS handshake and a send lag of the same time:
+/// a few kilobytes on the wire (runs of equal counts deflate well) that take
+/// a debug master tens of milliseconds to merge. Its requests.
+fn heavy_snapshot() -> (proto::Snapshot, u64) {
+    let mut stats = Stats::new();
+    let buckets = hdrhistogram::Histogram::<u64>::new_with_max(lps_engine::LATENCY_HIGH_US, 3)
+        .expect("the engine's bounds");
+    for v in buckets.iter_all().map(|v| v.value_iterated_to()) {
+        stats.record_response(200, v, 40, 100);
+        stats.record_split(v, v);
+        stats.record_connect(v, false);
+        stats.record_tls(v);
+        stats.record_send_lag(v);
+    }
+    let requests = stats.requests();
+    let snap = Snapshot {
+        core: 0,
+        seq: 1,
+        elapsed: Duration::from_secs(1),
+        in_flight: 1,
+        iterations: vec![stats],
+        last: false,
+    };
+    (lps::cluster::encode_snapshot(1, &snap), requests)
+}
+
+/// A fake worker that sends `count` copies of `heavy` at once (as a worker
+/// does whose master has fallen behind), then Finished once all are acked.
+async fn flooding_worker(
+    port: u16,
+    fingerprint: &str,
+    id: &str,
+    heavy: &proto::Snapshot,
+    count: u64,
+) {
+    let mut client = client(port).await;
+    let mut fake = Fake::open(&mut client, register(id, fingerprint))
+        .await
+        .expect("registered");
+    for seq in 1..=count {
+        let snap = proto::Snapshot {
+            seq,
+            ..heavy.clone()
+        };
+        fake.send(worker_message::Kind::Snapshot(snap)).await;
+    }
+    fake.acked(count).await;
+    let done = proto::Finished {
+        last_seq: count,
+        interrupted: false,
+    };
+    fake.send(worker_message::Kind::Finished(done)).await;
+    fake.acked(count).await;
+}
+
+#[test]
+fn a_worker_whose_snapshots_wait_to_be_merged_is_not_lost() {
+    // Three workers each send 40 heavy snapshots at once: seconds of
+    // merging for a 1 s heartbeat timeout. None sends a heartbeat
+    // meanwhile: its snapshots, still arriving, are its signs of life, and
+    // no worker's stream may keep the master from the others' for a second.
+    let (workers, snapshots) = (3, 40);
+    let settings = ClusterSettings::for_test(workers, false).heartbeat_timeout(1);
+    let c = Cluster::new("busy", settings);
+    let run = "-u http://127.0.0.1:9/ -rc 1 --json master.json";
+    let mut master = c.spawn("master", "127.0.0.1", &args(run));
+    master.wait_for_line(LISTENING, SOON);
+    let (heavy, requests) = heavy_snapshot();
+    runtime().block_on(async {
+        let fingerprint = fingerprint(c.port).await;
+        let fakes = (0..workers).map(|i| {
+            let (fingerprint, heavy) = (&fingerprint, &heavy);
+            async move {
+                let id = format!("busy-{i}");
+                flooding_worker(c.port, fingerprint, &id, heavy, snapshots).await
+            }
+        });
+        futures_util::future::join_all(fakes).await;
+    });
+    let out = master.wait(LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains(" lost "), "{}", out.stderr);
+    let report = json(&c.path("master.json"));
+    let all = u64::from(workers) * snapshots * requests;
+    assert_eq!(u(&report["requests"]["total"]), all);
 }
 
 /// The master's resident memory, in KiB.

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use std::cell::RefCell;
+
+use flate2::{Decompress, FlushDecompress, Status};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use lps_engine::{ErrorKind, LazyHistogram, Snapshot, Span, Stats};
 use lps_proto as proto;
 
@@ -168,9 +171,12 @@ pub enum HistogramError {
     /// Precision or value range wider than the engine records.
     #[error("bounds {low}..{high} at {digits} digits are not the engine's")]
     Bounds { low: u64, high: u64, digits: u32 },
-    /// hdrhistogram refused the counts.
-    #[error("{0:?}")]
-    Decode(#[source] hdrhistogram::serialization::DeserializeError),
+    /// A normalising offset or a count ratio, which the engine never writes.
+    #[error("uses a feature the engine's histograms do not")]
+    Unsupported,
+    /// A count past the last bucket of the histogram's own range.
+    #[error("has counts beyond its range")]
+    Counts,
 }
 
 /// Encodes one core snapshot for the wire; empty iterations are left out.
@@ -262,14 +268,13 @@ pub fn decode_snapshot(
     }
     let mut stats: Vec<Stats> = (0..iterations).map(|_| Stats::new()).collect();
     let mut seen = vec![false; iterations];
-    let mut deserializer = Deserializer::new();
     for it in &msg.iterations {
         let index = it.index as usize;
         let slot = stats.get_mut(index).ok_or(WireError::Iteration(it.index))?;
         if std::mem::replace(&mut seen[index], true) {
             return Err(WireError::Duplicate(it.index));
         }
-        *slot = decode_iteration(it, &mut deserializer)?;
+        *slot = decode_iteration(it)?;
     }
     Ok(Snapshot {
         core: msg.core as usize,
@@ -283,31 +288,11 @@ pub fn decode_snapshot(
 
 /// One iteration's stats: its histograms decoded, its counts checked to sum
 /// without overflow.
-fn decode_iteration(
-    it: &proto::IterationStats,
-    deserializer: &mut Deserializer,
-) -> Result<Stats, WireError> {
+fn decode_iteration(it: &proto::IterationStats) -> Result<Stats, WireError> {
     let histogram_error = |source| WireError::Histogram {
         iteration: it.index,
         source,
     };
-    let latency = decode_histogram(&it.histogram, deserializer).map_err(histogram_error)?;
-    let mut optional = |bytes: &[u8]| {
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        decode_histogram(bytes, deserializer)
-            .map(Some)
-            .map_err(histogram_error)
-    };
-    // Left empty by a core that opened no connection in the interval.
-    let connect = optional(&it.connect_histogram)?;
-    // Left empty by a core of the closed model, or that sent nothing.
-    let send_lag = optional(&it.send_lag_histogram)?;
-    // Left empty by a core without a split response or a TLS handshake in the interval.
-    let split_latency = optional(&it.split_latency_histogram)?;
-    let split_ttfb = optional(&it.split_ttfb_histogram)?;
-    let tls = optional(&it.tls_histogram)?;
     // Every count adds to the totals: their sum must fit.
     let mut total = 0u64;
     let mut codes = Vec::with_capacity(it.status_codes.len());
@@ -327,37 +312,58 @@ fn decode_iteration(
             .ok_or(WireError::Counts(it.index))?;
         errors.push((kind, e.count));
     }
-    let connections = connect.as_ref().map_or(0, |c| c.len());
+    let mut stats = Stats::from_counts(&codes, &errors, it.bytes_sent, it.bytes_received);
+    // Each histogram is read at the precision of the one it replaces; an
+    // optional one is left empty by a core that recorded nothing in it in
+    // the interval (no connection opened, the closed model, no split
+    // response or TLS handshake).
+    let decode = |bytes: &[u8], like: &LazyHistogram| {
+        if bytes.is_empty() {
+            return Ok(LazyHistogram::new(like.sigfig()));
+        }
+        decode_histogram(bytes, like.sigfig()).map_err(histogram_error)
+    };
+    if it.histogram.is_empty() {
+        return Err(histogram_error(HistogramError::NotDeflate));
+    }
+    stats.latency = decode(&it.histogram, &stats.latency)?;
+    stats.connect = decode(&it.connect_histogram, &stats.connect)?;
+    stats.send_lag = decode(&it.send_lag_histogram, &stats.send_lag)?;
+    stats.split.latency = decode(&it.split_latency_histogram, &stats.split.latency)?;
+    stats.split.ttfb = decode(&it.split_ttfb_histogram, &stats.split.ttfb)?;
+    stats.tls = decode(&it.tls_histogram, &stats.tls)?;
+    check_iteration(it, &stats)?;
+    stats.h2_connections = it.h2_connections;
+    stats.unfinished = it.unfinished;
+    stats.span = Span {
+        began_us: it.began_us,
+        ended_us: it.ended_us,
+    };
+    stats.skipped = it.skipped;
+    stats.unresolved = it.unresolved;
+    Ok(stats)
+}
+
+/// Refuses an iteration whose histograms no engine could have recorded
+/// together.
+fn check_iteration(it: &proto::IterationStats, stats: &Stats) -> Result<(), WireError> {
+    let connections = stats.connect.len();
     if it.h2_connections > connections {
         return Err(WireError::H2Connections(it.index));
     }
     // The engine records a handshake with the connect it followed, in the
     // same interval.
-    if tls.as_ref().is_some_and(|h| h.len() > connections) {
+    if stats.tls.len() > connections {
         return Err(WireError::TlsHandshakes(it.index));
     }
-    let split = match (&split_latency, &split_ttfb) {
-        (None, None) => None,
-        (Some(latency), Some(ttfb)) => Some((latency, ttfb)),
-        _ => return Err(WireError::Split(it.index)),
-    };
-    let mut rebuilt = Stats::from_parts(latency, &codes, &errors, it.bytes_sent, it.bytes_received)
-        .with_timings(split, tls.as_ref());
-    // And a split response with its latency, in the same interval.
-    if !rebuilt.split_is_within() {
+    // And a split response with its latency and its first byte, in the
+    // same interval.
+    if it.split_latency_histogram.is_empty() != it.split_ttfb_histogram.is_empty()
+        || !stats.split_is_within()
+    {
         return Err(WireError::Split(it.index));
     }
-    if let Some(connect) = &connect {
-        rebuilt = rebuilt.with_connect(connect, it.h2_connections);
-    }
-    let span = Span {
-        began_us: it.began_us,
-        ended_us: it.ended_us,
-    };
-    let mut rebuilt = rebuilt.with_schedule(send_lag.as_ref(), it.unfinished, span);
-    rebuilt.skipped = it.skipped;
-    rebuilt.unresolved = it.unresolved;
-    Ok(rebuilt)
+    Ok(())
 }
 
 /// V2 cookies of hdrhistogram's serialisation, plain and deflated (the base
@@ -371,16 +377,23 @@ const V2_HEADER: usize = 40;
 /// digits: 23,552 counts of at most 9 bytes each), with room to spare.
 const MAX_V2_BYTES: usize = 256 * 1024;
 
-/// Decodes a peer's V2 deflate histogram. hdrhistogram sizes its buffers from
-/// the lengths and bounds the peer claims before it reads a byte of counts, so
-/// those are checked against what the engine records first; the inflated form
-/// is capped, so a small compressed message cannot grow without bound.
-fn decode_histogram(
-    bytes: &[u8],
-    deserializer: &mut Deserializer,
-) -> Result<hdrhistogram::Histogram<u64>, HistogramError> {
-    use std::io::Read;
+/// What the inflater starts with: most histograms of a snapshot inflate to a
+/// few kilobytes; a wider one grows it, up to the cap.
+const INFLATE_START: usize = 16 * 1024;
 
+thread_local! {
+    /// The inflater and its output, kept from one histogram to the next: a
+    /// master decodes thousands a second on its control thread.
+    static INFLATE: RefCell<(Decompress, Vec<u8>)> =
+        RefCell::new((Decompress::new(true), vec![0; INFLATE_START]));
+}
+
+/// Decodes a peer's V2 deflate histogram into the buckets it recorded, read
+/// at `sigfig` digits. Its header's lengths and bounds are checked against
+/// what the engine records before a count is read, and the inflated form is
+/// capped, so a small compressed message cannot grow without bound; no
+/// HdrHistogram is made: the buckets go straight into a total when merged.
+fn decode_histogram(bytes: &[u8], sigfig: u8) -> Result<LazyHistogram, HistogramError> {
     if be32(bytes, 0) != Some(V2_DEFLATE_COOKIE) {
         return Err(HistogramError::NotDeflate);
     }
@@ -389,18 +402,176 @@ fn decode_histogram(
         .get(8..)
         .and_then(|b| b.get(..len))
         .ok_or(HistogramError::Truncated)?;
-    let mut plain = Vec::new();
-    flate2::read::ZlibDecoder::new(compressed)
-        .take(MAX_V2_BYTES as u64 + 1)
-        .read_to_end(&mut plain)
-        .map_err(HistogramError::Inflate)?;
-    if plain.len() > MAX_V2_BYTES {
-        return Err(HistogramError::TooLarge { max: MAX_V2_BYTES });
+    INFLATE.with_borrow_mut(|(inflater, out)| {
+        let plain = inflate(inflater, compressed, out)?;
+        check_v2_header(plain)?;
+        let buckets = v2_buckets(plain)?;
+        Ok(LazyHistogram::from_buckets(sigfig, buckets))
+    })
+}
+
+/// Inflates a whole zlib stream into `out` (grown as needed, never past
+/// [`MAX_V2_BYTES`] and a byte); the inflated bytes.
+fn inflate<'a>(
+    inflater: &mut Decompress,
+    compressed: &[u8],
+    out: &'a mut Vec<u8>,
+) -> Result<&'a [u8], HistogramError> {
+    inflater.reset(true);
+    loop {
+        // Within `compressed` and `out`, whose lengths fit a usize.
+        let (read, written) = (inflater.total_in() as usize, inflater.total_out() as usize);
+        let status = inflater
+            .decompress(
+                &compressed[read..],
+                &mut out[written..],
+                FlushDecompress::None,
+            )
+            .map_err(|e| HistogramError::Inflate(std::io::Error::other(e)))?;
+        let progress = (inflater.total_in() as usize, inflater.total_out() as usize);
+        let written = progress.1;
+        if written > MAX_V2_BYTES {
+            return Err(HistogramError::TooLarge { max: MAX_V2_BYTES });
+        }
+        if status == Status::StreamEnd {
+            return Ok(&out[..written]);
+        }
+        if written == out.len() {
+            // Room is what it lacks: more, up to a byte past the cap.
+            let grown = (out.len() * 2).min(MAX_V2_BYTES + 1);
+            out.resize(grown, 0);
+        } else if progress == (read, written) {
+            // Neither input taken nor output made: the stream was cut short.
+            return Err(HistogramError::Truncated);
+        }
     }
-    check_v2_header(&plain)?;
-    deserializer
-        .deserialize(&mut plain.as_slice())
-        .map_err(HistogramError::Decode)
+}
+
+/// The recorded buckets of a checked V2 histogram: the highest value of
+/// each and its count, in ascending order, as hdrhistogram's own
+/// deserialiser would fill its counts (a count beyond the range the header
+/// gives is refused as it refuses it).
+fn v2_buckets(plain: &[u8]) -> Result<Vec<(u64, u64)>, HistogramError> {
+    let word = |at| be32(plain, at).ok_or(HistogramError::Truncated);
+    let ratio = be64(plain, 32).ok_or(HistogramError::Truncated)?;
+    if word(8)? != 0 || f64::from_bits(ratio) != 1.0 {
+        return Err(HistogramError::Unsupported);
+    }
+    let (digits, low, high) = (
+        word(12)?,
+        be64(plain, 16).ok_or(HistogramError::Truncated)?,
+        be64(plain, 24).ok_or(HistogramError::Truncated)?,
+    );
+    let layout =
+        Layout::new(digits, low, high).ok_or(HistogramError::Bounds { low, high, digits })?;
+    let mut payload = &plain[V2_HEADER..];
+    // Each bucket takes a byte at least.
+    let mut buckets = Vec::with_capacity(payload.len());
+    let mut index = 0usize;
+    while let Some((&first, rest)) = payload.split_first() {
+        // Most counts and runs are below 64: one byte.
+        let encoded = if first & 0x80 == 0 {
+            payload = rest;
+            u64::from(first)
+        } else {
+            let (encoded, used) = varint(payload).ok_or(HistogramError::Truncated)?;
+            payload = &payload[used..];
+            encoded
+        };
+        // ZigZag: a negative number is a run of empty buckets.
+        let n = ((encoded >> 1) as i64) ^ -((encoded & 1) as i64);
+        if n < 0 {
+            index = index.saturating_add(n.unsigned_abs() as usize);
+            continue;
+        }
+        if n > 0 {
+            if index >= layout.len {
+                return Err(HistogramError::Counts);
+            }
+            buckets.push((layout.highest_of(index), n as u64));
+        }
+        index = index.saturating_add(1);
+    }
+    Ok(buckets)
+}
+
+/// A LEB128 varint of at most 9 bytes (the ninth holds 8 bits), as V2
+/// writes its counts, and the bytes it took.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0;
+    for i in 0..8 {
+        let b = *bytes.get(i)?;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    Some((value | u64::from(*bytes.get(8)?) << 56, 9))
+}
+
+/// Where hdrhistogram puts each value of a histogram of given lowest and
+/// highest values and precision: buckets of twice the width of the one
+/// before, each split into as many sub-buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// log2 of the lowest value: the width of the narrowest sub-bucket.
+    unit: u32,
+    /// log2 of half the sub-buckets of a bucket.
+    half_magnitude: u32,
+    /// Counts the histogram holds.
+    len: usize,
+}
+
+impl Layout {
+    /// The layout hdrhistogram gives `Histogram::new_with_bounds(low, high,
+    /// digits)`, or `None` where it refuses those (or the precision is
+    /// beyond the engine's 3 digits).
+    fn new(digits: u32, low: u64, high: u64) -> Option<Layout> {
+        if digits > 3 || low == 0 || low > u64::MAX / 2 || high < 2 * low {
+            return None;
+        }
+        // Single-unit resolution up to 2 x 10^digits, rounded up to a power of two.
+        let largest = 2 * 10u64.pow(digits);
+        let count_magnitude = 64 - (largest - 1).leading_zeros();
+        let unit = 63 - low.leading_zeros();
+        if unit + count_magnitude > 63 {
+            return None;
+        }
+        let mut untrackable = 1u64 << (count_magnitude + unit);
+        let mut buckets = 1usize;
+        while untrackable <= high {
+            if untrackable > u64::MAX / 2 {
+                buckets += 1;
+                break;
+            }
+            untrackable <<= 1;
+            buckets += 1;
+        }
+        let half_magnitude = count_magnitude - 1;
+        Some(Layout {
+            unit,
+            half_magnitude,
+            len: (buckets + 1) << half_magnitude,
+        })
+    }
+
+    /// The highest value of the bucket of count `index` (below `len`).
+    #[inline]
+    fn highest_of(&self, index: usize) -> u64 {
+        let index = index as u64;
+        let (bucket, sub) = match index >> self.half_magnitude {
+            // The lower half of the first bucket: its own sub-bucket.
+            0 => (0, index),
+            // The top half of a bucket, each bucket twice as wide.
+            b => {
+                let half = 1u64 << self.half_magnitude;
+                (b - 1, (index & (half - 1)) + half)
+            }
+        };
+        // Below 64: the layout's range is within a u64.
+        let shift = bucket as u32 + self.unit;
+        ((sub + 1) << shift) - 1
+    }
 }
 
 /// Refuses an inflated V2 histogram whose header claims a payload other than
@@ -612,18 +783,148 @@ mod tests {
         V2DeflateSerializer::new()
             .serialize(&h, &mut bytes)
             .unwrap();
-        let back = decode_histogram(&bytes, &mut Deserializer::new()).unwrap();
-        assert_eq!(back, h);
+        let back = decode_histogram(&bytes, 3).unwrap();
+        // Read as the engine reads a peer's: beyond an hour, saturated.
+        assert_eq!(back, LazyHistogram::from_histogram(&h, 3));
+        assert_eq!(back.len(), h.len());
+    }
+
+    /// `h` as a peer sends it.
+    fn wire(h: &hdrhistogram::Histogram<u64>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new().serialize(h, &mut bytes).unwrap();
+        bytes
+    }
+
+    /// What decoding was before it went straight to buckets: hdrhistogram's
+    /// deserialiser, then the histogram re-read at `sigfig` digits.
+    fn through_hdrhistogram(bytes: &[u8], sigfig: u8) -> LazyHistogram {
+        let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .unwrap();
+        LazyHistogram::from_histogram(&h, sigfig)
+    }
+
+    #[test]
+    fn histograms_decode_to_the_buckets_hdrhistogram_reads() {
+        // Bounds and precisions a peer may use, values across and beyond
+        // the engine's range, counts of every varint length.
+        let shapes = [
+            (1, 3),
+            (1, 2),
+            (1, 1),
+            (1, 0),
+            (3, 3),
+            (100, 2),
+            (1 << 20, 3),
+        ];
+        for (low, digits) in shapes {
+            for n in [1u64, 40, 600, 9_000] {
+                let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(
+                    low,
+                    lps_engine::LATENCY_TOP_US,
+                    digits,
+                )
+                .unwrap();
+                for i in 0..n {
+                    let value = (i * 104_729 + i * i * 31) % 4_000_000_000 + low;
+                    // Counts of every varint length, up to 2^56.
+                    let count = if i < 9 { 1 << (7 * i) } else { 1 + i % 5 };
+                    h.saturating_record_n(value, count);
+                }
+                let bytes = wire(&h);
+                for sigfig in [2, 3] {
+                    let direct = decode_histogram(&bytes, sigfig).unwrap();
+                    assert_eq!(direct.len(), h.len(), "low {low} digits {digits} n {n}");
+                    let old = through_hdrhistogram(&bytes, sigfig);
+                    assert_eq!(direct, old, "low {low} digits {digits} n {n} at {sigfig}");
+                    // Merged into a total, as the master merges them.
+                    let mut total = old.clone();
+                    total.merge(&direct);
+                    let mut twice = old.clone();
+                    twice.merge(&old);
+                    assert_eq!(total, twice);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_layout_is_hdrhistograms() {
+        for (low, high, digits) in [
+            (1, 2, 0),
+            (1, 3_600_000_000, 3),
+            (7, 1 << 31, 2),
+            (1, 4_095, 3),
+        ] {
+            let h =
+                hdrhistogram::Histogram::<u64>::new_with_bounds(low, high, digits as u8).unwrap();
+            let layout = Layout::new(digits, low, high).unwrap();
+            assert_eq!(layout.len, h.distinct_values(), "{low}..{high} at {digits}");
+            let highest: Vec<u64> = h.iter_all().map(|v| v.value_iterated_to()).collect();
+            let ours: Vec<u64> = (0..layout.len).map(|i| layout.highest_of(i)).collect();
+            assert_eq!(ours, highest, "{low}..{high} at {digits}");
+        }
+        assert_eq!(Layout::new(4, 1, 1000), None);
+        assert_eq!(Layout::new(3, 0, 1000), None);
+        assert_eq!(Layout::new(3, 600, 1000), None);
+    }
+
+    #[test]
+    fn counts_past_the_range_or_cut_short_are_refused() {
+        let engine = (3, 1, 1 << 12);
+        let last = Layout::new(engine.0, engine.1, engine.2).unwrap().len as u64;
+        // A run of empty buckets to the last one, then one count there: fine;
+        // one bucket further: refused, as hdrhistogram refuses it.
+        let zigzag = |n: i64| ((n << 1) ^ (n >> 63)) as u64;
+        let varints = |numbers: &[i64]| {
+            let mut out = Vec::new();
+            for &n in numbers {
+                let mut v = zigzag(n);
+                while v >= 0x80 {
+                    out.push((v as u8) | 0x80);
+                    v >>= 7;
+                }
+                out.push(v as u8);
+            }
+            out
+        };
+        let at = |skip: i64| {
+            let payload = varints(&[-skip, 3]);
+            crafted(engine.0, engine.1, engine.2, payload.len() as u32, &payload)
+        };
+        let h = decode_histogram(&at(last as i64 - 1), 3).unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(
+            decode_histogram(&at(last as i64), 3)
+                .unwrap_err()
+                .to_string(),
+            "has counts beyond its range"
+        );
+        // A varint whose last byte is missing.
+        let cut = crafted(engine.0, engine.1, engine.2, 1, &[0x81]);
+        assert!(matches!(
+            decode_histogram(&cut, 3),
+            Err(HistogramError::Truncated)
+        ));
+        // A deflate stream cut short, its length saying so.
+        let mut short = at(1);
+        short.truncate(short.len() - 4);
+        let len = (short.len() - 8) as u32;
+        short[4..8].copy_from_slice(&len.to_be_bytes());
+        assert!(matches!(
+            decode_histogram(&short, 3),
+            Err(HistogramError::Truncated)
+        ));
     }
 
     #[test]
     fn histograms_that_would_make_the_master_allocate_without_bound_are_refused() {
-        let mut de = Deserializer::new();
         let engine = (3, 1, lps_engine::LATENCY_HIGH_US);
         // A 4 GiB payload claimed in a few dozen bytes.
         let claim = crafted(engine.0, engine.1, engine.2, u32::MAX, &[2, 2]);
         assert!(claim.len() < 100);
-        let err = decode_histogram(&claim, &mut de).unwrap_err();
+        let err = decode_histogram(&claim, 3).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -637,7 +938,7 @@ mod tests {
         assert_eq!(err.to_string(), "its payload length is not the bytes sent");
         // Bounds far wider than the engine's: hdrhistogram would size its counts by them.
         let wide = crafted(5, 1, u64::MAX, 2, &[2, 2]);
-        let err = decode_histogram(&wide, &mut de).unwrap_err();
+        let err = decode_histogram(&wide, 3).unwrap_err();
         assert!(matches!(err, HistogramError::Bounds { .. }), "{err}");
         assert_eq!(
             err.to_string(),
@@ -647,7 +948,7 @@ mod tests {
         let zeros = vec![0u8; 64 << 20];
         let bomb = crafted(engine.0, engine.1, engine.2, zeros.len() as u32, &zeros);
         assert!(bomb.len() < 1 << 20);
-        let err = decode_histogram(&bomb, &mut de).unwrap_err();
+        let err = decode_histogram(&bomb, 3).unwrap_err();
         assert!(
             matches!(err, HistogramError::TooLarge { max: MAX_V2_BYTES }),
             "{err}"
@@ -655,7 +956,7 @@ mod tests {
         assert_eq!(err.to_string(), "inflates past 262144 bytes");
         // The same header with an honest payload decodes.
         let ok = crafted(engine.0, engine.1, engine.2, 1, &[2]);
-        assert_eq!(decode_histogram(&ok, &mut de).unwrap().len(), 1);
+        assert_eq!(decode_histogram(&ok, 3).unwrap().len(), 1);
     }
 
     #[test]

@@ -292,7 +292,13 @@ async fn serve_worker(
                 Err(_) => ControlFlow::Break(()),
             },
             incoming = inbound.message() => match incoming {
-                Ok(Some(m)) => handle(master, node_id, m, &tx).await,
+                Ok(Some(m)) => {
+                    // Any message is a sign of life, a snapshot as much as a
+                    // heartbeat: behind a master that merges slowly, a
+                    // worker's heartbeats wait behind its snapshots.
+                    master.update(|state, now| state.heartbeat(node_id, now));
+                    handle(master, node_id, m, &tx).await
+                }
                 // The worker went away; the heartbeat check decides whether it is lost.
                 Ok(None) | Err(_) => ControlFlow::Break(()),
             },
@@ -335,23 +341,29 @@ fn sent<E>(r: Result<(), E>) -> ControlFlow<()> {
 /// Handles one message of a registered worker.
 async fn handle(master: &Master, node_id: &str, m: WorkerMessage, tx: &Outbox) -> ControlFlow<()> {
     match m.kind {
-        Some(worker_message::Kind::Snapshot(s)) => match apply(master, node_id, &s) {
-            Ok(applied) => sent(tx.send(ack(applied)).await),
-            Err(status) => {
-                // Closing the stream with the reason; the worker's data so far stays.
-                let _ = tx.send(Err(status)).await;
-                ControlFlow::Break(())
-            }
-        },
+        Some(worker_message::Kind::Snapshot(s)) => {
+            let flow = match apply(master, node_id, &s) {
+                Ok(applied) => sent(tx.send(ack(applied)).await),
+                Err(status) => {
+                    // Closing the stream with the reason; the worker's data so far stays.
+                    let _ = tx.send(Err(status)).await;
+                    ControlFlow::Break(())
+                }
+            };
+            // One snapshot per turn: every worker's stream and the timers
+            // share this thread, and a stream with many snapshots waiting
+            // would otherwise merge dozens before the others' next one (and
+            // the heartbeat check would find them silent).
+            tokio::task::yield_now().await;
+            flow
+        }
         Some(worker_message::Kind::RoundDone(done)) => {
             // A round said twice, or one the plan lacks, is ignored there.
             master.update(|state, now| state.round_done(node_id, done.round, now));
             ControlFlow::Continue(())
         }
-        Some(worker_message::Kind::Heartbeat(_)) => {
-            master.update(|state, now| state.heartbeat(node_id, now));
-            ControlFlow::Continue(())
-        }
+        // Its sign of life was taken on receipt.
+        Some(worker_message::Kind::Heartbeat(_)) => ControlFlow::Continue(()),
         Some(worker_message::Kind::Finished(f)) => {
             let applied = master.update(|state, now| state.finished(node_id, f.last_seq, now));
             // This ack tells the worker that the master holds all it sent.
