@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub scripted: bool,
     /// HTTP/2 goes through the `h2` crate ([`crate::RunOptions::h2_crate`]).
     pub h2_crate: bool,
+    /// Clients per HTTP/2 connection ([`crate::RunOptions::h2_streams`]).
+    pub h2_streams: u32,
 }
 
 impl Shared {
