@@ -550,6 +550,8 @@ fn core_main(
             stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
             in_flight: Cell::new(0),
             stopping: Cell::new(None),
+            cores: cores as u32,
+            h2_groups: RefCell::new(vec![Vec::new(); n]),
         });
         let seq = Rc::new(Cell::new(0u64));
         let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
@@ -621,6 +623,10 @@ async fn run_rounds(
         let begin = begin + run.round.startup_delay;
         let clients = (core as u32..run.round.clients()).step_by(cores);
         run_clients(state, (r, &pause), begin, clients, stop).await;
+        // The round's clients are done: their shared connections close.
+        for &index in &run.iterations {
+            state.h2_groups.borrow_mut()[index].clear();
+        }
     }
 }
 
