@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub scripted: bool,
     /// HTTP/2 goes through the `h2` crate ([`crate::RunOptions::h2_crate`]).
     pub h2_crate: bool,
+    /// Clients per HTTP/2 connection ([`crate::RunOptions::h2_streams`]).
+    pub h2_streams: u32,
 }
 
 impl Shared {
@@ -182,6 +184,13 @@ pub(crate) struct Core {
     /// Set when the run is stopped (Ctrl-C, the master): clients start
     /// nothing new, and what is in flight gets the grace to finish.
     pub stopping: Cell<Option<Instant>>,
+    /// Engine threads of the run: clients are dealt to them round-robin,
+    /// so this core's clients are every `cores`-th.
+    pub cores: u32,
+    /// Per iteration, the HTTP/2 connections its clients on this core share
+    /// ([`Shared::h2_streams`] to one), by group: made when a group's first
+    /// client needs it, dropped at the end of the round.
+    pub h2_groups: RefCell<Vec<Vec<H2Slot>>>,
 }
 
 impl Core {
@@ -196,6 +205,24 @@ impl Core {
     #[inline]
     pub fn ended(&self, index: usize) -> bool {
         self.stopped() || self.shared.terminated(index)
+    }
+
+    /// The HTTP/2 connection client `client` shares with the others of its
+    /// group for `it`, when clients share connections and `it` may speak
+    /// HTTP/2; `None`: the client's lanes open their own.
+    pub fn h2_group(&self, it: &Prepared, client: u32) -> Option<H2Slot> {
+        let n = self.shared.h2_streams;
+        if n <= 1 || it.wire == Wire::Http1 {
+            return None;
+        }
+        // Clients 0..n-1 of this core share the first connection, and so on.
+        let group = (client / self.cores.max(1) / n) as usize;
+        let mut groups = self.h2_groups.borrow_mut();
+        let slots = &mut groups[it.index];
+        if slots.len() <= group {
+            slots.resize_with(group + 1, || Rc::new(tokio::sync::Mutex::new(None)));
+        }
+        Some(slots[group].clone())
     }
 
     /// Microseconds from the run's start to `at`.

@@ -28,6 +28,9 @@ pub enum EngineError {
     /// The request timeout: zero, or longer than a year.
     #[error("the request timeout must be greater than zero and at most a year")]
     Timeout,
+    /// Clients per HTTP/2 connection: zero.
+    #[error("the clients per HTTP/2 connection must be at least 1")]
+    H2Streams,
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
     #[error("invalid method {0:?}")]

@@ -85,20 +85,23 @@ async fn run_mode(core: &Rc<Core>, it: &Prepared, (client, clients): (u32, u32),
             duration,
         } => {
             let deadline = duration.map(|d| start + d);
-            batches(core, (it, cx), None, deadline, batch, cooldown).await;
+            batches(core, (it, cx, client), None, deadline, batch, cooldown).await;
         }
         Mode::CooldownRequestBatch {
             requests,
             batch,
             cooldown,
-        } => batches(core, (it, cx), Some(requests), None, batch, cooldown).await,
+        } => {
+            let limit = Some(requests);
+            batches(core, (it, cx, client), limit, None, batch, cooldown).await
+        }
         Mode::DurationCooldownBatch {
             duration,
             batch,
             cooldown,
         } => {
             let deadline = Some(start + duration);
-            batches(core, (it, cx), None, deadline, batch, cooldown).await
+            batches(core, (it, cx, client), None, deadline, batch, cooldown).await
         }
     }
 }
@@ -161,7 +164,11 @@ async fn sequential(
     deadline: Option<Instant>,
 ) {
     let shared = &core.shared;
-    let mut lane = Lane::new().until(deadline);
+    let lane = match core.h2_group(it, client) {
+        Some(slot) => Lane::sharing(slot),
+        None => Lane::new(),
+    };
+    let mut lane = lane.until(deadline);
     // Set at the deadline: the closed loop starts nothing new (the open
     // loop goes by the schedule, see `paced`).
     let draining = Cell::new(false);
@@ -477,17 +484,20 @@ fn issue(
 
 /// Batches of `batch` concurrent requests, each `cooldown` after the one
 /// before was dispatched (LPS 3.x, spec 2.5); a batch held by the gate goes
-/// when it opens, and the cooldown runs from then.
+/// when it opens, and the cooldown runs from then. Over HTTP/2 the client's
+/// lanes share one connection, its own or its group's.
 async fn batches(
     core: &Rc<Core>,
-    (it, cx): (&Prepared, &ClientCx),
+    (it, cx, client): (&Prepared, &ClientCx, u32),
     limit: Option<u64>,
     deadline: Option<Instant>,
     batch: u32,
     cooldown: Duration,
 ) {
     let tickets = Rc::new(Tickets::default());
-    let h2: H2Slot = Rc::new(tokio::sync::Mutex::new(None));
+    let h2: H2Slot = core
+        .h2_group(it, client)
+        .unwrap_or_else(|| Rc::new(tokio::sync::Mutex::new(None)));
     let mut lanes: JoinSet<()> = JoinSet::new();
     let work = async {
         // maximizeThroughput: LPS busy-polls for a precise cooldown; lps

@@ -80,6 +80,12 @@ pub struct RunOptions {
     /// (`crate::http2`): to compare the two, or as a way around a server
     /// the lean client cannot talk to.
     pub h2_crate: bool,
+    /// Clients per HTTP/2 connection: the clients of an iteration on each
+    /// core share connections this many to one (clients 0..N-1 of the core
+    /// one, N..2N-1 the next, ...), each still sending its requests one
+    /// after another, so N streams are in flight per connection (h2load's
+    /// `-m N`). 1: a connection per client. HTTP/1.1 is not affected.
+    pub h2_streams: u32,
 }
 
 impl Default for RunOptions {
@@ -99,6 +105,7 @@ impl Default for RunOptions {
             feed_share: None,
             terminations: None,
             h2_crate: false,
+            h2_streams: 1,
         }
     }
 }
@@ -184,6 +191,9 @@ impl RunOptions {
         if self.timeout.is_zero() || self.timeout > lps_config::LONGEST {
             return Err(EngineError::Timeout);
         }
+        if self.h2_streams == 0 {
+            return Err(EngineError::H2Streams);
+        }
         Ok(())
     }
 }
@@ -225,6 +235,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
             .flat_map(|r| &r.iterations)
             .any(|i| i.script.is_some()),
         h2_crate: opts.h2_crate,
+        h2_streams: opts.h2_streams,
     });
     let (tx, rx) = crossbeam_channel::unbounded();
     let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
@@ -539,6 +550,8 @@ fn core_main(
             stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
             in_flight: Cell::new(0),
             stopping: Cell::new(None),
+            cores: cores as u32,
+            h2_groups: RefCell::new(vec![Vec::new(); n]),
         });
         let seq = Rc::new(Cell::new(0u64));
         let ticker = spawn_ticker(state.clone(), core, seq.clone(), tx.clone(), interval);
@@ -610,6 +623,10 @@ async fn run_rounds(
         let begin = begin + run.round.startup_delay;
         let clients = (core as u32..run.round.clients()).step_by(cores);
         run_clients(state, (r, &pause), begin, clients, stop).await;
+        // The round's clients are done: their shared connections close.
+        for &index in &run.iterations {
+            state.h2_groups.borrow_mut()[index].clear();
+        }
     }
 }
 

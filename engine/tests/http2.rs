@@ -37,12 +37,18 @@ fn requests(requests: u64) -> Mode {
 
 /// Runs `plan` on one engine thread, through lps's client or the h2 crate.
 fn run(plan: &Plan, h2_crate: bool) -> Stats {
+    run_with(plan, h2_crate, 1)
+}
+
+/// Runs `plan` on one engine thread with `h2_streams` clients per connection.
+fn run_with(plan: &Plan, h2_crate: bool, h2_streams: u32) -> Stats {
     let opts = RunOptions {
         threads: 1,
         pin: false,
         insecure: true,
         timeout: Duration::from_secs(10),
         h2_crate,
+        h2_streams,
         ..Default::default()
     };
     let run = lps_engine::start(plan, &opts, Default::default()).unwrap();
@@ -280,6 +286,68 @@ fn batches_multiplex_on_one_connection_within_the_servers_stream_limit() {
             assert_eq!(counts(&lean), counts(&krate));
         }
     }
+}
+
+#[test]
+fn clients_share_connections_ten_to_one_within_the_servers_stream_limit() {
+    // h2load -c 2 -m 10: 20 closed-model clients on one core, ten streams
+    // in flight on each of two connections; over h2c and TLS, through both
+    // clients, and with a server that takes only 3 streams at once.
+    let cases = [
+        (false, false, None),
+        (true, false, None),
+        (false, true, None),
+        (false, false, Some(3)),
+    ];
+    for (tls, h2_crate, max_streams) in cases {
+        let case = format!("tls {tls}, h2 crate {h2_crate}, max streams {max_streams:?}");
+        let server = H2Server::start(tls, max_streams);
+        let plan = plan(server.port, tls, "/delay", requests(10), 20);
+        let s = run_with(&plan, h2_crate, 10);
+        assert_eq!((s.ok, s.failed), (200, 0), "{case}");
+        assert_eq!(s.status_codes(), [(200, 200)], "{case}");
+        // Every answer: an empty head and "late".
+        assert_eq!(s.bytes_received, 200 * (head_bytes(&[]) + 4), "{case}");
+        assert_eq!(server.connections.load(Ordering::SeqCst), 2, "{case}");
+        if max_streams.is_none() {
+            // Ten streams of 30 ms at once: a client does not wait for the
+            // other nine's responses (that would be 300 ms).
+            let max = s.latency.histogram().max();
+            assert!(max < 250_000, "{case}: {max}");
+        }
+    }
+}
+
+#[test]
+fn groups_are_of_the_clients_on_one_core() {
+    // 20 clients dealt to two cores: ten on each, one connection each.
+    let server = H2Server::start(false, None);
+    let opts = RunOptions {
+        threads: 2,
+        pin: false,
+        timeout: Duration::from_secs(10),
+        h2_streams: 10,
+        ..Default::default()
+    };
+    let plan = plan(server.port, false, "/delay", requests(5), 20);
+    let run = lps_engine::start(&plan, &opts, Default::default()).unwrap();
+    let s = common::finish(run).total();
+    assert_eq!((s.ok, s.failed), (100, 0));
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn batch_clients_share_their_groups_connection() {
+    // Six clients, three to a connection, each sending batches of 4.
+    let server = H2Server::start(false, None);
+    let mode = Mode::CooldownRequestBatch {
+        requests: 8,
+        batch: 4,
+        cooldown: Duration::from_millis(5),
+    };
+    let s = run_with(&plan(server.port, false, "/delay", mode, 6), false, 3);
+    assert_eq!((s.ok, s.failed), (48, 0));
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
 }
 
 #[test]

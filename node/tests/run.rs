@@ -59,6 +59,25 @@ fn http2_prior_knowledge_counts_exactly() {
 }
 
 #[test]
+fn h2_streams_has_clients_share_http2_connections_and_leaves_http1_alone() {
+    // 20 clients on one core, 10 to a connection: 2 connections (h2load -c 2 -m 10).
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let line = format!("--url {url} -rc 30 -nc 20 --threads 1 --h2-streams 10");
+    let (code, report, stderr) = lps_json(&args(&format!("{line} -hv 2.0 -h2c")), LIMIT);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 600, "{}", report["errors"]);
+    assert_eq!(u(&report["connections"]["opened"]), 2);
+    assert_eq!(u(&report["connections"]["http2"]), 2);
+    assert_eq!(u(&target.stats()["requests"]), 600);
+    // HTTP/1.1 has no streams to share: a connection per client.
+    let (code, report, stderr) = lps_json(&args(&line), LIMIT);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(u(&report["requests"]["ok"]), 600, "{}", report["errors"]);
+    assert_eq!(u(&report["connections"]["opened"]), 20);
+}
+
+#[test]
 fn http2_bodies_past_the_flow_control_windows_complete() {
     // 3 MiB responses, past the client's 2 MiB stream window, 4 per
     // connection, past its 5 MiB connection window: they stall unless the

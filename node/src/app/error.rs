@@ -162,6 +162,7 @@ fn engine_wording(e: &EngineError) -> String {
         }
         E::Threads { given, max } => format!("--threads must be at most {max}, got {given}"),
         E::Timeout => "--timeout must be greater than zero and at most a year".into(),
+        E::H2Streams => "--h2-streams must be at least 1".into(),
         other if other.is_bad_input() => other.to_string(),
         // The machine's fault: the whole chain, as for any failed run.
         other => chain(other),
@@ -309,6 +310,10 @@ mod tests {
             (
                 Error::from(anyhow::Error::new(EngineError::Timeout)),
                 "--timeout must be greater than zero and at most a year",
+            ),
+            (
+                Error::Engine(EngineError::H2Streams),
+                "--h2-streams must be at least 1",
             ),
         ];
         for (error, expected) in cases {

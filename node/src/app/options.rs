@@ -61,6 +61,7 @@ pub fn engine(engine: &EngineArgs, settings: &Settings) -> Result<RunOptions, Er
             .http_client
             .max_connections_per_server
             .unwrap_or(lps_engine::DEFAULT_MAX_CONNECTIONS_PER_SERVER),
+        h2_streams: engine.h2_streams,
         ..Default::default()
     };
     opts.check()?;
