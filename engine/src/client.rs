@@ -624,17 +624,18 @@ async fn exchange(
     written: &Cell<u64>,
 ) -> Outcome {
     let sent = req.h1.len() as u64;
-    if !conn.usable() {
-        *conn = Conn::None;
-    }
-    if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
-        join_shared(conn, (core, it), slot, opened)
-            .await
-            .map_err(|k| (k, 0, 0))?;
-    }
     // A reused keep-alive connection may have been closed by the server
-    // while idle; that request is retried once on a fresh connection.
+    // while idle, or an HTTP/2 one gone away before it processed the
+    // request; that request is retried once on a fresh connection.
     for attempt in 0..2 {
+        if !conn.usable() {
+            *conn = Conn::None;
+        }
+        if let (Conn::None, Some(slot), Wire::Alpn | Wire::H2c) = (&*conn, h2_shared, it.wire) {
+            join_shared(conn, (core, it), slot, opened)
+                .await
+                .map_err(|k| (k, 0, 0))?;
+        }
         let reused = !matches!(conn, Conn::None);
         if !reused {
             let (fresh, ready) = open_timed(core, it).await.map_err(|k| (k, 0, 0))?;
@@ -675,8 +676,7 @@ async fn exchange(
                 }
             }
             Conn::Lean(_) => {
-                let retry = attempt == 0 && h2_shared.is_none();
-                match lean_exchange(conn, &mut req, written, (sent, retry)).await {
+                match lean_exchange(conn, &mut req, written, (sent, attempt == 0)).await {
                     Some(out) => return out,
                     None => continue,
                 }
@@ -731,7 +731,8 @@ async fn join_shared(
 
 /// One request on the lean HTTP/2 connection in `conn`; `None` when it
 /// should go out again on a fresh connection (`retry` allows it): the
-/// connection went away (GOAWAY) before the request went out on it.
+/// connection went away (GOAWAY) before the request went out on it, or
+/// before the server processed it.
 async fn lean_exchange(
     conn: &mut Conn,
     req: &mut Req<'_>,
@@ -757,9 +758,10 @@ async fn lean_exchange(
             received: r.received,
             first_byte: r.first_byte,
         })),
-        Err(Failure { kind, received }) => {
+        Err((Failure { kind, received }, unprocessed)) => {
             let unsent = written.get() == 0;
-            if unsent && !usable && retry {
+            if (unsent || unprocessed) && !usable && retry {
+                written.set(0);
                 return None;
             }
             let sent = if unsent { 0 } else { sent };

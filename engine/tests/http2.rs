@@ -384,13 +384,49 @@ fn goaway_fails_the_streams_it_did_not_process_and_a_new_connection_follows() {
     for (code, kind) in [(0, ErrorKind::Closed), (2, ErrorKind::Reset)] {
         let server = RawH2::start(go_away(code));
         let plan = plan(server.port, false, "/", requests(6), 1);
-        let [lean, krate] = both(&plan);
+        let lean = run(&plan, false);
+        // Left unprocessed, a request goes once more on a fresh connection
+        // (RFC 9113 6.8), where this server turns it away again.
+        assert_eq!(server.get(|c| &c.connections), 12, "code {code}");
+        let krate = run(&plan, true);
         assert_eq!(counts(&lean), counts(&krate), "code {code}");
         assert_eq!(lean.errors(kind), 6, "code {code}");
         assert_eq!(krate.errors(kind), 6, "code {code}");
-        // Each request on a connection of its own: none goes on one that
-        // went away.
-        assert_eq!(server.get(|c| &c.connections), 12);
+        // The h2 crate's path does not retry: a connection per request.
+        assert_eq!(server.get(|c| &c.connections), 18);
+    }
+}
+
+/// Answers twenty requests of a connection, the last with a graceful
+/// GOAWAY naming it the last processed, and no other: a server recycling
+/// its connections, as nginx does after `keepalive_requests`.
+fn recycle_after_twenty(id: u32, n: u64, out: &mut Vec<u8>) {
+    if n < 20 {
+        // ":status: 200" (static index 8), END_STREAM.
+        h2_frame(out, 1, 0x1, 0x4 | 0x1, id);
+        out.push(0x88);
+    }
+    if n == 19 {
+        goaway_frame(out, id, 0);
+    }
+}
+
+#[test]
+fn requests_a_graceful_goaway_left_unprocessed_go_again_on_a_new_connection() {
+    // Ten clients multiplexed on one connection (in flight at the GOAWAY:
+    // up to nine streams above the last one processed), and one client alone.
+    for (clients, streams, each) in [(10, 10, 10), (1, 1, 40)] {
+        let server = RawH2::start(recycle_after_twenty);
+        let plan = plan(server.port, false, "/", requests(each), clients);
+        let s = run_with(&plan, false, streams);
+        let all = u64::from(clients) * each;
+        assert_eq!((s.ok, s.failed), (all, 0), "{clients} clients");
+        assert_eq!(s.status_codes(), [(200, all)], "{clients} clients");
+        assert_eq!(
+            server.get(|c| &c.connections),
+            all / 20,
+            "{clients} clients"
+        );
     }
 }
 

@@ -92,6 +92,9 @@ struct Slot {
     send_window: i64,
     /// The request body waits for window.
     blocked: bool,
+    /// The peer's GOAWAY says it never processed this stream: the request
+    /// may go again, on another connection (RFC 9113 6.8).
+    unprocessed: bool,
     /// DATA received and not yet given back by WINDOW_UPDATE.
     unacked: u32,
     /// The response is kept (a capture): its head written as HTTP/1.1's,
@@ -112,6 +115,7 @@ impl Slot {
             first: First::Awaited,
             send_window: 0,
             blocked: false,
+            unprocessed: false,
             unacked: 0,
             keep: false,
             head: Vec::new(),
@@ -211,14 +215,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Sends one request, its header `block` already encoded, and reads
     /// its response; keeps it in `keep` when given. `written` is set to
-    /// `sent` once the request is queued on the connection.
+    /// `sent` once the request is queued on the connection. A failure says
+    /// too whether the server's GOAWAY left the request unprocessed (it may
+    /// then go again, RFC 9113 6.8).
     pub async fn exchange(
         &self,
         (block, body): (&[u8], &[u8]),
         keep: Option<&mut Kept>,
         written: &Cell<u64>,
         sent: u64,
-    ) -> Result<Response, Failure> {
+    ) -> Result<Response, (Failure, bool)> {
         let keeping = keep.is_some();
         let (slot, id) = poll_fn(|cx| {
             self.inner
@@ -226,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 .poll_open(cx, block, body.is_empty(), keeping)
         })
         .await
-        .map_err(|kind| Failure { kind, received: 0 })?;
+        .map_err(|kind| (Failure { kind, received: 0 }, false))?;
         written.set(sent);
         let guard = Abandon {
             inner: &self.inner,
@@ -241,7 +247,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
         .await;
         std::mem::forget(guard);
-        self.inner.borrow_mut().finish(slot, keep)
+        let mut inner = self.inner.borrow_mut();
+        let unprocessed = inner.slots[slot].unprocessed;
+        inner.finish(slot, keep).map_err(|f| (f, unprocessed))
     }
 }
 
@@ -439,6 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         s.first = First::Awaited;
         s.send_window = self.peer_window;
         s.blocked = false;
+        s.unprocessed = false;
         s.unacked = 0;
         s.keep = keep;
         s.head.clear();
@@ -943,6 +952,7 @@ impl<S> Inner<S> {
         };
         for i in 0..self.slots.len() {
             if self.slots[i].live() && self.slots[i].id > last {
+                self.slots[i].unprocessed = true;
                 self.end(i, Some(kind));
             }
         }
