@@ -137,13 +137,15 @@ fn signal(pid: u32, signal: &str) {
     assert!(ok, "kill -{signal} {pid}");
 }
 
-#[test]
-fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
+/// A master and one worker (2 s heartbeat timeout) running `seconds`
+/// against a 20 ms route; once Running, `pause` stops and resumes one of
+/// them. Both end with 0, every node Finished and every request the target
+/// answered in the master's report; returns the master's stderr.
+fn pause_mid_run(name: &str, seconds: u32, pause: impl FnOnce(&Lps, &Lps)) -> String {
     let target = Target::start(&[]);
     let url = target.url("/delay/20");
-    // Heartbeat timeout 2 s; the master is stopped for 3 s mid-run.
-    let c = Cluster::new("paused", ClusterSettings::for_test(1, false));
-    let run = format!("-u {url} -im D -d 6 -nc 2 --threads 1");
+    let c = Cluster::new(name, ClusterSettings::for_test(1, false));
+    let run = format!("-u {url} -im D -d {seconds} -nc 2 --threads 1");
     let master = c.spawn(
         "master",
         "127.0.0.1",
@@ -151,15 +153,10 @@ fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
     );
     let worker = c.spawn("worker", "127.0.0.2", &args(&run));
     master.wait_for_line("Ready -> Running", SOON);
-    signal(master.id(), "STOP");
-    // The pause is the stimulus here, not a wait for something.
-    std::thread::sleep(Duration::from_secs(3));
-    signal(master.id(), "CONT");
+    pause(&master, &worker);
     let (master, worker) = (wait(master), wait(worker));
     assert_eq!(master.code, Some(0), "{}", master.stderr);
     assert_eq!(worker.code, Some(0), "{}", worker.stderr);
-    // Its heartbeats waited in the master's socket: the worker was never silent.
-    assert!(!master.stderr.contains("lost"), "{}", master.stderr);
     let report = json(&c.path("master.json"));
     let nodes = report["nodes"].as_array().unwrap();
     assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
@@ -167,36 +164,29 @@ fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
         u(&report["requests"]["total"]),
         u(&target.stats()["requests"])
     );
+    master.stderr
+}
+
+#[test]
+fn a_master_paused_longer_than_the_heartbeat_timeout_loses_no_worker() {
+    let log = pause_mid_run("paused", 6, |master, _| {
+        signal(master.id(), "STOP");
+        // The pause is the stimulus here, not a wait for something.
+        std::thread::sleep(Duration::from_secs(3));
+        signal(master.id(), "CONT");
+    });
+    // Its heartbeats waited in the master's socket: the worker was never silent.
+    assert!(!log.contains("lost"), "{log}");
 }
 
 #[test]
 fn a_worker_paused_past_the_heartbeat_timeout_still_delivers_its_whole_result() {
-    let target = Target::start(&[]);
-    let url = target.url("/delay/20");
-    let c = Cluster::new("frozen", ClusterSettings::for_test(1, false));
-    let run = format!("-u {url} -im D -d 3 -nc 2 --threads 1");
-    let master = c.spawn(
-        "master",
-        "127.0.0.1",
-        &args(&format!("{run} --json master.json")),
-    );
-    let worker = c.spawn("worker", "127.0.0.2", &args(&run));
-    let lost = "lost (no heartbeat";
-    master.wait_for_line("Ready -> Running", SOON);
-    signal(worker.id(), "STOP");
-    // Lost (2 s timeout) while its stream stays open: the run is not over.
-    master.wait_for_line(lost, SOON);
-    signal(worker.id(), "CONT");
-    let (master, worker) = (wait(master), wait(worker));
-    assert_eq!(master.code, Some(0), "{}", master.stderr);
-    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
-    let report = json(&c.path("master.json"));
-    let nodes = report["nodes"].as_array().unwrap();
-    assert!(nodes.iter().all(|n| n["state"] == "Finished"), "{nodes:?}");
-    assert_eq!(
-        u(&report["requests"]["total"]),
-        u(&target.stats()["requests"])
-    );
+    pause_mid_run("frozen", 3, |master, worker| {
+        signal(worker.id(), "STOP");
+        // Lost while its stream stays open: the run is not over.
+        master.wait_for_line("lost (no heartbeat", SOON);
+        signal(worker.id(), "CONT");
+    });
 }
 
 #[test]
