@@ -371,14 +371,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::http2::tests::hex;
 
     fn decode_all(d: &mut Decoder, block: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();

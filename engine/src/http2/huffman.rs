@@ -410,14 +410,7 @@ pub(super) const CODES: [(u32, u8); 257] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::http2::tests::hex;
 
     #[test]
     fn the_code_is_a_full_prefix_code() {

@@ -41,3 +41,15 @@ pub(crate) fn request_block(
         hpack::encode_field(out, name.as_str(), value.as_bytes());
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The bytes of RFC 7541's hex dumps ("8286 8441 0f77"), spaces ignored.
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}

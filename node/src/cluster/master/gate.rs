@@ -290,50 +290,38 @@ mod tests {
         assert_eq!(tickets[0].state(), ADMITTED);
     }
 
-    #[test]
-    fn accepted_connections_send_small_writes_at_once() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let gate = Gate::default();
-            let _client = TcpStream::connect(addr).await.unwrap();
-            let conn = accept(&listener, &gate).await.unwrap();
-            assert!(conn.io.nodelay().unwrap(), "Nagle is off");
-        });
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gate = Gate::default();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let conn = accept(&listener, &gate).await.unwrap();
+        assert!(conn.io.nodelay().unwrap(), "Nagle is off");
     }
 
-    #[test]
-    fn a_waiting_connection_is_closed_by_the_gate_even_while_idle() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let gate = Gate::default();
-            let _client = TcpStream::connect(addr).await.unwrap();
-            let mut conn = accept(&listener, &gate).await.unwrap();
-            let info = conn.connect_info();
-            let mut buf = [0u8; 8];
-            // Idle and waiting: a read blocks until the gate closes it.
-            let read = tokio::spawn(async move { conn.read(&mut buf).await });
-            tokio::task::yield_now().await;
-            assert!(!read.is_finished());
-            assert!(gate.close_oldest());
-            let err = tokio::time::timeout(Duration::from_secs(5), read)
-                .await
-                .expect("the read ends")
-                .unwrap()
-                .unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-            // Closed for good: admitting it now changes nothing.
-            info.admit();
-            assert_eq!(info.ticket.state(), CLOSED);
-        });
+    #[tokio::test]
+    async fn a_waiting_connection_is_closed_by_the_gate_even_while_idle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gate = Gate::default();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let mut conn = accept(&listener, &gate).await.unwrap();
+        let info = conn.connect_info();
+        let mut buf = [0u8; 8];
+        // Idle and waiting: a read blocks until the gate closes it.
+        let read = tokio::spawn(async move { conn.read(&mut buf).await });
+        tokio::task::yield_now().await;
+        assert!(!read.is_finished());
+        assert!(gate.close_oldest());
+        let err = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("the read ends")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // Closed for good: admitting it now changes nothing.
+        info.admit();
+        assert_eq!(info.ticket.state(), CLOSED);
     }
 }
