@@ -321,15 +321,24 @@ impl<S> Inner<S> {
             w.wake();
         }
         if self.driver == id {
-            self.driver = 0;
-            if let Some(w) = self
-                .slots
-                .iter_mut()
-                .find(|s| s.live())
-                .and_then(|s| s.waker.take())
-            {
-                w.wake();
-            }
+            self.hand_over();
+        }
+    }
+
+    /// Wakes a lane still waiting to read in place of one that leaves: the
+    /// driver, whose waker the socket holds, or a lane that read and may
+    /// have left bytes unread (in the socket or TLS's plaintext buffer),
+    /// which no new bytes will announce. The woken lane reads until the
+    /// socket is empty, and drives, or hands over in turn.
+    fn hand_over(&mut self) {
+        self.driver = 0;
+        if let Some(w) = self
+            .slots
+            .iter_mut()
+            .filter(|s| s.live())
+            .find_map(|s| s.waker.take())
+        {
+            w.wake();
         }
     }
 
@@ -467,14 +476,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     ) -> Poll<()> {
         let id = self.slots[slot].id;
         self.polling = id;
+        let mut read = false;
         loop {
             if !self.slots[slot].live() {
+                let mut unflushed = false;
                 if self.wstart < self.wbuf.len() && self.failed.is_none() {
-                    // Window updates and acks queued while reading go out
-                    // now; were the socket full, the next request sends them.
-                    let _ = self.poll_flush(cx);
+                    // Window updates and acks queued while reading go out now.
+                    unflushed = self.poll_flush(cx).is_pending();
                 }
                 self.polling = 0;
+                if (read || unflushed) && self.active > 1 {
+                    self.hand_over();
+                }
                 return Poll::Ready(());
             }
             if *off < body.len() {
@@ -487,6 +500,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => self.fail(ErrorKind::Closed),
                 Poll::Ready(Ok(_)) => {
+                    read = true;
                     if let Err(kind) = self.process() {
                         self.fail(kind);
                     }
@@ -987,4 +1001,96 @@ fn status_line(out: &mut Vec<u8>, status: u16) {
     ]);
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// A response on `stream`: `:status: 200` and `body` bytes of DATA.
+    fn response(out: &mut Vec<u8>, stream: u32, body: usize) {
+        let end = if body == 0 { frame::END_STREAM } else { 0 };
+        frame::put_head(out, 1, frame::HEADERS, frame::END_HEADERS | end, stream);
+        out.push(0x88);
+        let mut left = body;
+        while left > 0 {
+            let n = left.min(frame::MAX_FRAME);
+            left -= n;
+            let end = if left == 0 { frame::END_STREAM } else { 0 };
+            frame::put_head(out, n, frame::DATA, end, stream);
+            out.resize(out.len() + n, b'x');
+        }
+    }
+
+    /// Waits for three requests, then answers them in one write: the last
+    /// one's small answer first, then the first's and the second's, each
+    /// larger than one read.
+    async fn answer_three(mut io: DuplexStream) {
+        let mut out = Vec::new();
+        frame::put_head(&mut out, 0, frame::SETTINGS, 0, 0);
+        io.write_all(&out).await.unwrap();
+        let mut preface = [0; 24];
+        io.read_exact(&mut preface).await.unwrap();
+        let mut ids = Vec::new();
+        while ids.len() < 3 {
+            let mut head = [0; frame::HEADER_LEN];
+            io.read_exact(&mut head).await.unwrap();
+            let head = Head::parse(&head);
+            io.read_exact(&mut vec![0; head.len]).await.unwrap();
+            if head.kind == frame::HEADERS {
+                ids.push(head.stream);
+            }
+        }
+        out.clear();
+        response(&mut out, ids[2], 0);
+        response(&mut out, ids[0], 20_000);
+        response(&mut out, ids[1], 20_000);
+        io.write_all(&out).await.unwrap();
+        let mut sink = [0; 1024];
+        while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    }
+
+    /// A lane whose stream ends in what it read may leave bytes unread
+    /// (in the socket, or in TLS's plaintext buffer) that other lanes wait
+    /// for; no new bytes will wake them: the lane hands the reading over.
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_leaving_with_bytes_unread_hands_the_reading_over() {
+        let local = tokio::task::LocalSet::new();
+        let answers = local
+            .run_until(async {
+                let (client, server) = tokio::io::duplex(1 << 20);
+                tokio::task::spawn_local(answer_three(server));
+                let conn = Conn::handshake(client).await.unwrap();
+                let lanes: Vec<_> = (0..3)
+                    .map(|_| {
+                        let conn = conn.clone();
+                        tokio::task::spawn_local(async move {
+                            let written = Cell::new(0);
+                            let block: &[u8] = &[0x82];
+                            let out = conn.exchange((block, &[]), None, &written, 1).await;
+                            out.map(|r| (r.status, r.received)).map_err(|(f, _)| f)
+                        })
+                    })
+                    .collect();
+                let mut answers = Vec::new();
+                for lane in lanes {
+                    let answer = tokio::time::timeout(Duration::from_secs(5), lane).await;
+                    answers.push(answer.map(|joined| joined.unwrap()));
+                }
+                answers
+            })
+            .await;
+        let bodies: Vec<_> = answers
+            .iter()
+            .map(|a| {
+                a.as_ref()
+                    .ok()
+                    .and_then(|r| r.as_ref().ok())
+                    .map(|r| r.1 - 19)
+            })
+            .collect();
+        assert_eq!(bodies, [Some(20_000), Some(20_000), Some(0)], "{answers:?}");
+    }
 }
