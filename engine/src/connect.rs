@@ -146,7 +146,16 @@ fn poll_read_tls<IO: AsyncRead + AsyncWrite + Unpin>(
     };
     let n = data.len().min(buf.remaining());
     buf.put_slice(&data[..n]);
-    s.consume(n);
+    s.as_mut().consume(n);
+    if buf.remaining() > 0 {
+        // Every record already decrypted, not only the first: an HTTP/2
+        // reader then sees all the responses that came together at once.
+        // Without I/O, so no more plaintext (`WouldBlock`) is no error.
+        let (_, session) = s.get_mut().get_mut();
+        if let Ok(more) = io::Read::read(&mut session.reader(), buf.initialize_unfilled()) {
+            buf.advance(more);
+        }
+    }
     Poll::Ready(Ok(()))
 }
 
@@ -371,6 +380,32 @@ mod tests {
             .unwrap();
         assert_eq!(buf.filled(), b"HTTP/1.1 200 OK\r\n\r\n");
         // The record, and no second read that could only find the pipe empty.
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn records_that_came_together_are_read_at_once_in_one_socket_read() {
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let connector = tls_connector(true, &[]);
+        let name = ServerName::try_from("localhost").expect("a valid name");
+        let (client, server) = tokio::join!(
+            connector.connect(name, Counted(near, reads.clone())),
+            acceptor().accept(far)
+        );
+        let (mut client, mut server) = (client.expect("handshake"), server.expect("accept"));
+        // Three records, as a server sends the answers of three HTTP/2 streams.
+        for part in [&b"one,"[..], b"two,", b"three"] {
+            server.write_all(part).await.unwrap();
+            server.flush().await.unwrap();
+        }
+        reads.store(0, Ordering::Relaxed);
+        let mut space = [0u8; 4096];
+        let mut buf = ReadBuf::new(&mut space);
+        std::future::poll_fn(|cx| poll_read_tls(Pin::new(&mut client), cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(buf.filled(), b"one,two,three");
         assert_eq!(reads.load(Ordering::Relaxed), 1);
     }
 

@@ -5,9 +5,12 @@
 //! lane waits for its response reads the socket, parses every frame that
 //! arrived and wakes the lanes whose streams ended. The last lane to find
 //! the socket empty holds its read waker (the *driver*); a driver whose own
-//! stream ends wakes another waiting lane to take over. With one stream per
-//! connection, the common case, this is the lane reading its own socket as
-//! `http1` does, with no wake-up in between.
+//! stream ends wakes another waiting lane to take over; while a driver
+//! waits, other lanes do not read. Lanes woken by one read send their next
+//! requests in one write: the first defers its flush until the others have
+//! queued theirs. With one stream per connection, the common case, this is
+//! the lane reading its own socket as `http1` does, with no wake-up in
+//! between.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -83,6 +86,9 @@ struct Slot {
     id: u32,
     /// The lane that waits for this stream.
     waker: Option<Waker>,
+    /// The lane is woken (its stream ended while another lane read, or it
+    /// deferred its flush) and has not run since.
+    coming: bool,
     phase: Phase,
     status: u16,
     /// The response's bytes, counted as their HTTP/1.1 equivalent.
@@ -109,6 +115,7 @@ impl Slot {
         Slot {
             id: 0,
             waker: None,
+            coming: false,
             phase: Phase::Head,
             status: 0,
             received: 0,
@@ -126,6 +133,14 @@ impl Slot {
     fn live(&self) -> bool {
         self.id != 0 && !matches!(self.phase, Phase::Done(_))
     }
+}
+
+/// Where a lane's request is: the part of its body sent, and whether its
+/// flush was deferred.
+#[derive(Default)]
+struct Progress {
+    off: usize,
+    deferred: bool,
 }
 
 /// The rest of a DATA frame whose payload is read as it arrives.
@@ -168,6 +183,8 @@ struct Inner<S> {
     driver: u32,
     /// The stream whose lane is processing frames now: it needs no wake-up.
     polling: u32,
+    /// Lanes woken that have not run since: one of them flushes.
+    coming: usize,
     /// Lanes waiting for a stream slot.
     waiting: Vec<Waker>,
     /// The peer's first SETTINGS came (it must be its first frame).
@@ -239,11 +256,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             slot,
             id,
         };
-        let mut off = 0;
+        let mut progress = Progress::default();
         poll_fn(|cx| {
             self.inner
                 .borrow_mut()
-                .poll_stream(cx, slot, body, &mut off)
+                .poll_stream(cx, slot, body, &mut progress)
         })
         .await;
         std::mem::forget(guard);
@@ -297,6 +314,7 @@ impl<S> Inner<S> {
             unacked: 0,
             driver: 0,
             polling: 0,
+            coming: 0,
             waiting: Vec::new(),
             settled: false,
             goaway: false,
@@ -315,6 +333,7 @@ impl<S> Inner<S> {
     /// Frees `slot`: a waiting lane may open a stream, and when its lane
     /// held the socket, another waiting lane takes it over.
     fn release(&mut self, slot: usize) {
+        self.back(slot);
         let id = std::mem::replace(&mut self.slots[slot].id, 0);
         self.active -= 1;
         if let Some(w) = self.waiting.pop() {
@@ -325,11 +344,10 @@ impl<S> Inner<S> {
         }
     }
 
-    /// Wakes a lane still waiting to read in place of one that leaves: the
-    /// driver, whose waker the socket holds, or a lane that read and may
-    /// have left bytes unread (in the socket or TLS's plaintext buffer),
-    /// which no new bytes will announce. The woken lane reads until the
-    /// socket is empty, and drives, or hands over in turn.
+    /// Wakes a lane still waiting in place of one that leaves: the driver,
+    /// whose waker the socket holds, or a lane that read or could not
+    /// flush (see [`Inner::leave`]). The woken lane reads until the socket
+    /// is empty, and drives, or hands over in turn.
     fn hand_over(&mut self) {
         self.driver = 0;
         if let Some(w) = self
@@ -347,10 +365,37 @@ impl<S> Inner<S> {
     fn end(&mut self, slot: usize, outcome: Option<ErrorKind>) {
         let s = &mut self.slots[slot];
         s.phase = Phase::Done(outcome);
-        if s.id != self.polling
-            && let Some(w) = s.waker.take()
-        {
-            w.wake();
+        if s.id != self.polling {
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+            self.expect(slot);
+        }
+    }
+
+    /// The lane of `slot` is woken: until it runs, writes may wait for it.
+    fn expect(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        if !s.coming {
+            s.coming = true;
+            self.coming += 1;
+        }
+    }
+
+    /// The lane of `slot` runs.
+    fn back(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        if s.coming {
+            s.coming = false;
+            self.coming -= 1;
+        }
+    }
+
+    /// Keeps the waker of the lane of `slot`, which waits.
+    fn park(&mut self, slot: usize, cx: &Context<'_>) {
+        let s = &mut self.slots[slot];
+        if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            s.waker = Some(cx.waker().clone());
         }
     }
 
@@ -466,36 +511,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Drives the connection until the stream in `slot` ends: sends what
-    /// the windows let of `body[*off..]`, flushes, reads and processes frames.
+    /// the windows let of `body[p.off..]`, flushes, reads and processes
+    /// frames unless another lane drives.
     fn poll_stream(
         &mut self,
         cx: &mut Context<'_>,
         slot: usize,
         body: &[u8],
-        off: &mut usize,
+        p: &mut Progress,
     ) -> Poll<()> {
+        self.back(slot);
+        if self.defer_flush(slot, p) {
+            self.park(slot, cx);
+            self.expect(slot);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let id = self.slots[slot].id;
         self.polling = id;
         let mut read = false;
         loop {
             if !self.slots[slot].live() {
-                let mut unflushed = false;
-                if self.wstart < self.wbuf.len() && self.failed.is_none() {
-                    // Window updates and acks queued while reading go out now.
-                    unflushed = self.poll_flush(cx).is_pending();
-                }
-                self.polling = 0;
-                if (read || unflushed) && self.active > 1 {
-                    self.hand_over();
-                }
+                self.leave(cx, read);
                 return Poll::Ready(());
             }
-            if *off < body.len() {
-                self.send_data(slot, body, off);
+            if p.off < body.len() {
+                self.send_data(slot, body, &mut p.off);
             }
             if let Poll::Ready(Err(e)) = self.poll_flush(cx) {
                 self.fail(ErrorKind::from_io(&e));
                 continue;
+            }
+            if self.driver != 0 && self.driver != id {
+                // The driver reads for all, and wakes this lane.
+                self.park(slot, cx);
+                self.polling = 0;
+                return Poll::Pending;
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => self.fail(ErrorKind::Closed),
@@ -508,15 +559,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Poll::Ready(Err(e)) => self.fail(ErrorKind::from_io(&e)),
                 Poll::Pending => {
-                    let s = &mut self.slots[slot];
-                    if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        s.waker = Some(cx.waker().clone());
-                    }
+                    self.park(slot, cx);
                     self.driver = id;
                     self.polling = 0;
                     return Poll::Pending;
                 }
             }
+        }
+    }
+
+    /// True, once per request, when its HEADERS wait in the buffer while
+    /// other lanes are woken: their requests go out in the same write, by
+    /// whichever lane flushes after them.
+    fn defer_flush(&self, slot: usize, p: &mut Progress) -> bool {
+        if p.deferred || self.coming == 0 || self.wstart == self.wbuf.len() {
+            return false;
+        }
+        p.deferred = self.slots[slot].live();
+        p.deferred
+    }
+
+    /// The lane of `slot`, whose stream ended, leaves: what reading queued
+    /// (window updates, acks) goes out unless a lane still coming sends it
+    /// with its request, and the reading passes to another lane if this
+    /// one read (bytes may be left unread, in the socket or in TLS's
+    /// plaintext buffer, which no new bytes will announce) or could not
+    /// flush.
+    fn leave(&mut self, cx: &mut Context<'_>, read: bool) {
+        let mut unflushed = false;
+        if self.wstart < self.wbuf.len() && self.failed.is_none() && self.coming == 0 {
+            unflushed = self.poll_flush(cx).is_pending();
+        }
+        self.polling = 0;
+        if (read || unflushed) && self.active > 1 {
+            self.hand_over();
         }
     }
 
@@ -1024,17 +1100,63 @@ mod tests {
         }
     }
 
-    /// Waits for three requests, then answers them in one write: the last
-    /// one's small answer first, then the first's and the second's, each
-    /// larger than one read.
+    /// Waits for three requests, then answers them in one write: the
+    /// first's small answer (its lane drives: it read first), then the
+    /// second's and the third's, each larger than one read.
     async fn answer_three(mut io: DuplexStream) {
         let mut out = Vec::new();
         frame::put_head(&mut out, 0, frame::SETTINGS, 0, 0);
         io.write_all(&out).await.unwrap();
-        let mut preface = [0; 24];
-        io.read_exact(&mut preface).await.unwrap();
+        io.read_exact(&mut [0; 24]).await.unwrap();
+        let ids = requests(&mut io, 3).await;
+        out.clear();
+        response(&mut out, ids[0], 0);
+        response(&mut out, ids[1], 20_000);
+        response(&mut out, ids[2], 20_000);
+        io.write_all(&out).await.unwrap();
+        let mut sink = [0; 1024];
+        while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    }
+
+    /// Counts the writes a client makes.
+    struct Counted {
+        io: DuplexStream,
+        writes: Rc<Cell<usize>>,
+    }
+
+    impl AsyncRead for Counted {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.set(self.writes.get() + 1);
+            Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    /// Reads frames until `n` requests' HEADERS came.
+    async fn requests(io: &mut DuplexStream, n: usize) -> Vec<u32> {
         let mut ids = Vec::new();
-        while ids.len() < 3 {
+        while ids.len() < n {
             let mut head = [0; frame::HEADER_LEN];
             io.read_exact(&mut head).await.unwrap();
             let head = Head::parse(&head);
@@ -1043,13 +1165,75 @@ mod tests {
                 ids.push(head.stream);
             }
         }
+        ids
+    }
+
+    /// Answers `lanes` requests at once, twice; says how many writes the
+    /// client made between the first answers and the second requests.
+    async fn answer_twice(mut io: DuplexStream, lanes: usize, writes: Rc<Cell<usize>>) -> usize {
+        let mut out = Vec::new();
+        frame::put_head(&mut out, 0, frame::SETTINGS, 0, 0);
+        io.write_all(&out).await.unwrap();
+        io.read_exact(&mut [0; 24]).await.unwrap();
+        let ids = requests(&mut io, lanes).await;
+        let before = writes.get();
         out.clear();
-        response(&mut out, ids[2], 0);
-        response(&mut out, ids[0], 20_000);
-        response(&mut out, ids[1], 20_000);
+        for id in ids {
+            response(&mut out, id, 0);
+        }
+        io.write_all(&out).await.unwrap();
+        let ids = requests(&mut io, lanes).await;
+        let between = writes.get() - before;
+        out.clear();
+        for id in ids {
+            response(&mut out, id, 0);
+        }
         io.write_all(&out).await.unwrap();
         let mut sink = [0; 1024];
         while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        between
+    }
+
+    /// Lanes woken by one read send their next requests in one write, as a
+    /// connection task would (and h2load does), not a write each.
+    #[tokio::test(start_paused = true)]
+    async fn lanes_woken_by_one_read_send_their_next_requests_in_one_write() {
+        let local = tokio::task::LocalSet::new();
+        let (between, answers) = local
+            .run_until(async {
+                let (client, server) = tokio::io::duplex(1 << 20);
+                let writes = Rc::new(Cell::new(0));
+                let server = tokio::task::spawn_local(answer_twice(server, 10, writes.clone()));
+                let counted = Counted { io: client, writes };
+                let conn = Conn::handshake(counted).await.unwrap();
+                let lanes: Vec<_> = (0..10)
+                    .map(|_| {
+                        let conn = conn.clone();
+                        tokio::task::spawn_local(async move {
+                            let written = Cell::new(0);
+                            let block: &[u8] = &[0x82];
+                            let mut ok = 0;
+                            for _ in 0..2 {
+                                let out = conn.exchange((block, &[]), None, &written, 1).await;
+                                ok += u32::from(out.is_ok_and(|r| r.status == 200));
+                            }
+                            ok
+                        })
+                    })
+                    .collect();
+                // The lanes hold the connection; it closes once they end.
+                drop(conn);
+                let mut answers = 0;
+                for lane in lanes {
+                    let lane = tokio::time::timeout(Duration::from_secs(5), lane).await;
+                    answers += lane.unwrap().unwrap();
+                }
+                let between = tokio::time::timeout(Duration::from_secs(5), server).await;
+                (between.unwrap().unwrap(), answers)
+            })
+            .await;
+        assert_eq!(answers, 20);
+        assert_eq!(between, 1);
     }
 
     /// A lane whose stream ends in what it read may leave bytes unread
@@ -1091,6 +1275,6 @@ mod tests {
                     .map(|r| r.1 - 19)
             })
             .collect();
-        assert_eq!(bodies, [Some(20_000), Some(20_000), Some(0)], "{answers:?}");
+        assert_eq!(bodies, [Some(0), Some(20_000), Some(20_000)], "{answers:?}");
     }
 }
