@@ -805,24 +805,7 @@ impl<S> Inner<S> {
         let payload = start..start + head.len;
         match head.kind {
             frame::HEADERS => self.headers(head, start),
-            frame::CONTINUATION => {
-                let Some((stream, flags)) = self.continued else {
-                    return Err(ErrorKind::Protocol);
-                };
-                if stream != head.stream || self.block.len() + head.len > MAX_BLOCK {
-                    return Err(ErrorKind::Protocol);
-                }
-                self.block.extend_from_slice(&self.rbuf[payload]);
-                if head.flags & frame::END_HEADERS != 0 {
-                    self.continued = None;
-                    let block = std::mem::take(&mut self.block);
-                    let out = self.head_block(stream, flags, &block);
-                    self.block = block;
-                    self.block.clear();
-                    out?;
-                }
-                Ok(())
-            }
+            frame::CONTINUATION => self.continuation(head, start),
             frame::RST_STREAM => {
                 if head.len != 4 || head.stream == 0 {
                     return Err(ErrorKind::Protocol);
@@ -852,27 +835,52 @@ impl<S> Inner<S> {
                 self.go_away(last, code);
                 Ok(())
             }
-            frame::WINDOW_UPDATE => {
-                if head.len != 4 {
-                    return Err(ErrorKind::Protocol);
-                }
-                let inc = frame::u31(&self.rbuf[start..]) as i64;
-                if head.stream == 0 {
-                    self.send_window += inc;
-                    if inc == 0 || self.send_window > frame::MAX_WINDOW {
-                        return Err(ErrorKind::Protocol);
-                    }
-                } else if let Some(i) = self.find(head.stream) {
-                    self.slots[i].send_window += inc;
-                }
-                self.unblock();
-                Ok(())
-            }
+            frame::WINDOW_UPDATE => self.window_update(head, start),
             // Push was refused in our SETTINGS.
             frame::PUSH_PROMISE => Err(ErrorKind::Protocol),
             // PRIORITY, and frame types we do not know, are ignored (RFC 9113 4.1).
             _ => Ok(()),
         }
+    }
+
+    /// A CONTINUATION frame: more of the header block in progress, decoded
+    /// once its last part came.
+    fn continuation(&mut self, head: Head, start: usize) -> Result<(), ErrorKind> {
+        let Some((stream, flags)) = self.continued else {
+            return Err(ErrorKind::Protocol);
+        };
+        if stream != head.stream || self.block.len() + head.len > MAX_BLOCK {
+            return Err(ErrorKind::Protocol);
+        }
+        self.block
+            .extend_from_slice(&self.rbuf[start..start + head.len]);
+        if head.flags & frame::END_HEADERS != 0 {
+            self.continued = None;
+            let block = std::mem::take(&mut self.block);
+            let out = self.head_block(stream, flags, &block);
+            self.block = block;
+            self.block.clear();
+            out?;
+        }
+        Ok(())
+    }
+
+    /// WINDOW_UPDATE: more window to send in, on the connection or a stream.
+    fn window_update(&mut self, head: Head, start: usize) -> Result<(), ErrorKind> {
+        if head.len != 4 {
+            return Err(ErrorKind::Protocol);
+        }
+        let inc = frame::u31(&self.rbuf[start..]) as i64;
+        if head.stream == 0 {
+            self.send_window += inc;
+            if inc == 0 || self.send_window > frame::MAX_WINDOW {
+                return Err(ErrorKind::Protocol);
+            }
+        } else if let Some(i) = self.find(head.stream) {
+            self.slots[i].send_window += inc;
+        }
+        self.unblock();
+        Ok(())
     }
 
     /// A HEADERS frame: its block decoded now, or once its CONTINUATION
