@@ -182,6 +182,11 @@ fn render_timing(out: &mut String, f: &Figures, duration_s: f64, pad: &str) {
             us(l.max)
         );
     }
+    render_connects(out, f, pad);
+}
+
+/// Connections opened and their TCP and TLS times.
+fn render_connects(out: &mut String, f: &Figures, pad: &str) {
     let c = &f.connections;
     if c.opened > 0 {
         let l = &c.connect_us;

@@ -73,27 +73,7 @@ pub fn write(
     nodes: Option<Vec<NodeReport>>,
     live: Option<&Live>,
 ) -> Written {
-    let info = RunInfo {
-        plan,
-        model,
-        started_at: outcome.started_at,
-        duration: outcome.duration,
-        threads: outcome.threads,
-        interrupted: outcome.interrupted,
-    };
-    let mut report = Report::new(&info, &outcome.aggregate);
-    report.nodes = nodes;
-    report.watchdog = outcome
-        .watchdog
-        .as_ref()
-        .map(super::json::WatchdogReport::new);
-    for &(index, at_s) in &outcome.terminated {
-        if let Some(it) = report.iterations.get_mut(index) {
-            it.terminated_at_s = Some(at_s);
-        }
-    }
-    let run_us = outcome.duration.as_micros() as u64;
-    report.rules = crate::rules::judge(plan, &outcome.aggregate, run_us, &outcome.rules);
+    let report = report_of(plan, outcome, model, nodes);
     let total = outcome.aggregate.total();
     let mut entries: Vec<(&str, &LazyHistogram)> = vec![("total", &total.latency)];
     for (it, stats) in report.iterations.iter().zip(&outcome.aggregate.iterations) {
@@ -144,6 +124,38 @@ pub fn write(
     }
     verdict.announce();
     Written { verdict, failed }
+}
+
+/// The run's report: its figures, the nodes', the watchdog's pauses, the
+/// iterations a rule terminated and the rules' verdicts.
+fn report_of(
+    plan: &Plan,
+    outcome: &Outcome,
+    model: Model,
+    nodes: Option<Vec<NodeReport>>,
+) -> Report {
+    let info = RunInfo {
+        plan,
+        model,
+        started_at: outcome.started_at,
+        duration: outcome.duration,
+        threads: outcome.threads,
+        interrupted: outcome.interrupted,
+    };
+    let mut report = Report::new(&info, &outcome.aggregate);
+    report.nodes = nodes;
+    report.watchdog = outcome
+        .watchdog
+        .as_ref()
+        .map(super::json::WatchdogReport::new);
+    for &(index, at_s) in &outcome.terminated {
+        if let Some(it) = report.iterations.get_mut(index) {
+            it.terminated_at_s = Some(at_s);
+        }
+    }
+    let run_us = outcome.duration.as_micros() as u64;
+    report.rules = crate::rules::judge(plan, &outcome.aggregate, run_us, &outcome.rules);
+    report
 }
 
 /// Writes `--series`: the rows `live` recorded, in the format the path's
