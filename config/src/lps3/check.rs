@@ -360,33 +360,11 @@ pub(super) fn mode(fields: &ModeFields) -> Result<Mode, (Option<&Site>, String)>
     if has_placeholder(code) {
         return Ok(Mode::Requests { requests: 1 });
     }
-    let (required, forbidden): (&[&str], &[&str]) = match code {
-        "R" => (
-            &["requestCount"],
-            &["duration", "batchSize", "coolDownTime"],
-        ),
-        "D" => (
-            &["duration"],
-            &["requestCount", "batchSize", "coolDownTime"],
-        ),
-        "CB" => (
-            &["batchSize", "coolDownTime"],
-            &["requestCount", "duration"],
-        ),
-        "CRB" => (
-            &["requestCount", "batchSize", "coolDownTime"],
-            &["duration"],
-        ),
-        "DCB" => (
-            &["duration", "batchSize", "coolDownTime"],
-            &["requestCount"],
-        ),
-        _ => {
-            return Err((
-                None,
-                format!("mode \"{written}\" is not one of R, D, CB, CRB, DCB (upper case)"),
-            ));
-        }
+    let Some((required, forbidden)) = mode_fields(code) else {
+        return Err((
+            None,
+            format!("mode \"{written}\" is not one of R, D, CB, CRB, DCB (upper case)"),
+        ));
     };
     let get = |key: &str| match key {
         "requestCount" => fields.request_count.as_ref(),
@@ -425,6 +403,34 @@ pub(super) fn mode(fields: &ModeFields) -> Result<Mode, (Option<&Site>, String)>
         }
     }
     build_mode(code, values, fields)
+}
+
+/// The fields mode `code` requires and those it does not take; `None`
+/// when it is no mode.
+fn mode_fields(code: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    Some(match code {
+        "R" => (
+            &["requestCount"],
+            &["duration", "batchSize", "coolDownTime"],
+        ),
+        "D" => (
+            &["duration"],
+            &["requestCount", "batchSize", "coolDownTime"],
+        ),
+        "CB" => (
+            &["batchSize", "coolDownTime"],
+            &["requestCount", "duration"],
+        ),
+        "CRB" => (
+            &["requestCount", "batchSize", "coolDownTime"],
+            &["duration"],
+        ),
+        "DCB" => (
+            &["duration", "batchSize", "coolDownTime"],
+            &["requestCount"],
+        ),
+        _ => return None,
+    })
 }
 
 /// The checked numbers as a [`Mode`], after the cross-field checks.
