@@ -23,7 +23,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// often, as every node waits for the next round meanwhile.
 const ROUND_POLL: Duration = Duration::from_millis(5);
 /// How often the termination rules are judged on the merged data: a
-/// snapshot arrives from each core once a second, so a rule that holds is
+/// snapshot arrives from each node once a second, so a rule that holds is
 /// seen at most a quarter of a second after the data that shows it.
 const RULES_POLL: Duration = Duration::from_millis(250);
 /// How long the server, once told to stop, may take to deliver what is
