@@ -943,3 +943,70 @@ rounds:
     let tags = &target.stats()["journey"]["tags"];
     assert_eq!(tags, &serde_json::json!({"ann": 1}), "{tags}");
 }
+
+/// The number in the master's "`id` finished (N requests, M snapshots
+/// merged)" line: how many snapshots of worker `id` it merged.
+fn snapshots_merged(master: &str, id: &str) -> u64 {
+    let line = master
+        .lines()
+        .find(|l| l.contains(&format!("{id} finished (")))
+        .unwrap_or_else(|| panic!("no finished line for {id}:\n{master}"));
+    let count = line
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" snapshots merged)"))
+        .unwrap_or_else(|| panic!("no snapshot count in {line:?}"));
+    count.parse().unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+#[test]
+fn a_worker_sends_one_snapshot_per_interval_for_all_its_cores_merged_exactly() {
+    let target = Target::start(&[]);
+    let url = target.url("/");
+    let c = Cluster::new("one-per-second", ClusterSettings::for_test(1, false));
+    // Three engine cores, a client on each, three seconds.
+    let seconds = 3;
+    let run = format!("-u {url} -im D -d {seconds} -nc 3 --threads 3");
+    let master = c.spawn(
+        "master",
+        "127.0.0.1",
+        &args(&format!("{run} --json master.json")),
+    );
+    let worker = c.spawn(
+        "worker",
+        "127.0.0.2",
+        &args(&format!(
+            "{run} --node-id w --json w.json --histogram w.hlog"
+        )),
+    );
+    let (worker, master) = (wait(worker), wait(master));
+    assert_eq!(worker.code, Some(0), "{}", worker.stderr);
+    assert_eq!(master.code, Some(0), "{}", master.stderr);
+    // One a second and the last: a snapshot per core would be 3 a second.
+    let merged = snapshots_merged(&master.stderr, "w");
+    assert!(
+        (seconds..=seconds + 2).contains(&merged),
+        "{merged} snapshots for a {seconds} s run of 3 cores:\n{}",
+        master.stderr
+    );
+    // The merge is exact: the master holds the worker's own result.
+    let report = json(&c.path("master.json"));
+    let own = json(&c.path("w.json"));
+    let seen = node(&report, "w");
+    assert!(u(&own["requests"]["total"]) > 0, "{}", worker.stderr);
+    assert_eq!(seen["requests"], own["requests"], "{}", master.stderr);
+    assert_eq!(seen["latency_us"], own["latency_us"]);
+    assert_eq!(seen["bytes"], own["bytes"]);
+    assert_eq!(report["requests"], own["requests"]);
+    assert_eq!(
+        u(&report["requests"]["total"]),
+        u(&target.stats()["requests"])
+    );
+    let hist = read_histogram(&c.path("w.hlog"));
+    assert_eq!(
+        u(&report["latency_us"]["p99"]),
+        hist.value_at_quantile(0.99)
+    );
+    assert_eq!(u(&report["latency_us"]["max"]), hist.max());
+    assert_eq!(report["nodes"][0]["state"], "Finished");
+}

@@ -543,3 +543,83 @@ fn idle_connections_at_the_file_limit_do_not_keep_a_worker_out() {
     assert_eq!(u(&json(&c.path("master.json"))["requests"]["total"]), 20);
     drop(idle);
 }
+
+/// Reads one HTTP/2 frame: its type, flags, stream and payload.
+fn read_frame(conn: &mut TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0u8; 9];
+    conn.read_exact(&mut head).expect("an HTTP/2 frame");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; len];
+    conn.read_exact(&mut payload).expect("the frame's payload");
+    (head[3], head[4], stream, payload)
+}
+
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const WINDOW_UPDATE: u8 = 0x8;
+const ACK: u8 = 0x1;
+/// HTTP/2's initial windows, before any SETTINGS or WINDOW_UPDATE.
+const DEFAULT_WINDOW: u32 = 65_535;
+
+/// Opens an HTTP/2 connection to `addr` and returns the flow-control
+/// windows its server grants: each new stream's, and the connection's.
+fn granted_windows(addr: SocketAddr) -> (u32, u32) {
+    use std::io::Write;
+    let mut conn = TcpStream::connect(addr).expect("the master's port");
+    conn.set_read_timeout(Some(SOON)).unwrap();
+    let ping = |n: u8| [&[0, 0, 8, PING, 0, 0, 0, 0, 0][..], &[n; 8]].concat();
+    let greeting = [
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
+        &[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0],
+        &ping(1),
+    ]
+    .concat();
+    conn.write_all(&greeting).unwrap();
+    let (mut stream, mut connection) = (DEFAULT_WINDOW, DEFAULT_WINDOW);
+    // h2 sends its connection's WINDOW_UPDATE when it has read what came,
+    // with the answer to the first ping at the latest: the answer to a
+    // second one, sent after that, comes after it.
+    let mut pongs = 0;
+    while pongs < 2 {
+        let (kind, flags, on, payload) = read_frame(&mut conn);
+        match (kind, flags & ACK) {
+            (SETTINGS, 0) => {
+                for entry in payload.chunks_exact(6) {
+                    if u16::from_be_bytes([entry[0], entry[1]]) == 0x4 {
+                        stream = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+                    }
+                }
+            }
+            (WINDOW_UPDATE, _) if on == 0 => {
+                let by = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                connection += by & 0x7fff_ffff;
+            }
+            (PING, ACK) => {
+                pongs += 1;
+                if pongs == 1 {
+                    conn.write_all(&ping(2)).unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+    (stream, connection)
+}
+
+#[test]
+fn a_worker_may_have_a_few_snapshots_unread_at_the_master_not_megabytes() {
+    // What a worker sends and the master has not read waits in the master's
+    // memory, up to the HTTP/2 windows it grants: for each of thousands of
+    // workers when it falls behind. A worker sends a snapshot a second (8
+    // KB at 16 cores in perf/master-scale) and keeps it until acked.
+    let c = Cluster::new("window", ClusterSettings::for_test(1, false));
+    let master = c.spawn("master", "127.0.0.1", &args("-u http://127.0.0.1:9/ -rc 1"));
+    master.wait_for_line(LISTENING, SOON);
+    let (stream, connection) = granted_windows(([127, 0, 0, 1], c.port).into());
+    let few = |window: &u32| (DEFAULT_WINDOW..=64 * 1024).contains(window);
+    assert!(
+        few(&stream) && few(&connection),
+        "windows granted: {stream} bytes a stream, {connection} bytes the connection"
+    );
+}

@@ -3,12 +3,13 @@
 //!
 //! Each fake worker opens its own gRPC connection and stream, registers as a
 //! real worker does (protocol version, the plan's fingerprint, the secret),
-//! waits for the start, then sends one snapshot per core at every whole
-//! second of the run, heartbeats every 500 ms, its RoundDone and Finished at
-//! the end, and reads the master's acks. Snapshots are real engine `Stats`
-//! (a latency histogram of many distinct values, connect times, status
-//! codes, errors, bytes) encoded by lps's own wire encoder, built once per
-//! variant and reused, so that the harness spends little per snapshot.
+//! waits for the start, then sends one snapshot at every whole second of the
+//! run, heartbeats every 500 ms, its RoundDone and Finished at the end, and
+//! reads the master's acks. As a real worker, each snapshot carries all its
+//! cores' second: the exact merge of C cores' real engine `Stats` (a latency
+//! histogram of many distinct values, connect times, status codes, errors,
+//! bytes), encoded by lps's own wire encoder, built once per variant and
+//! reused, so that the harness spends little per snapshot.
 //!
 //! Prints one JSON line: registrations, snapshots sent and acknowledged, the
 //! requests they carry (to check the master's report against) and the lag
@@ -48,10 +49,10 @@ struct Args {
     /// Fake workers.
     #[arg(long, default_value_t = 100)]
     workers: u32,
-    /// Cores per worker: snapshots per worker and second.
+    /// Cores per worker: each snapshot merges as many cores' second.
     #[arg(long, default_value_t = 16)]
     cores: u32,
-    /// Seconds of the run: snapshots per core.
+    /// Seconds of the run: snapshots per worker.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
     /// Distinct latency values per iteration in each snapshot.
@@ -74,11 +75,17 @@ fn main() -> anyhow::Result<()> {
     let plan = load_plan(&args.plan)?;
     let iterations = plan.rounds.iter().map(|r| r.iterations.len()).sum();
     let started = Instant::now();
-    let payload = payload::Payload::build(iterations, args.distinct, args.variants);
+    let payload = payload::Payload::build(
+        iterations,
+        args.distinct,
+        args.variants,
+        args.cores as usize,
+    );
     eprintln!(
-        "lps-swarm: {} variants of {} iterations, {} bytes and {} requests per snapshot, built in {:.1} s",
+        "lps-swarm: {} variants of {} iterations merged from {} cores, {} bytes and {} requests per snapshot, built in {:.1} s",
         args.variants,
         iterations,
+        args.cores,
         payload.bytes_per_snapshot(),
         payload.requests_per_snapshot(),
         started.elapsed().as_secs_f64()
@@ -103,7 +110,6 @@ fn main() -> anyhow::Result<()> {
         master: args.master,
         register,
         payload,
-        cores: args.cores,
         seconds: args.seconds,
         registering: tokio::sync::Semaphore::new(args.register_at_once),
         tally: tally::Tally::default(),

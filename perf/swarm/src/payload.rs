@@ -1,5 +1,6 @@
-//! The snapshots the fake workers send: real engine stats, encoded by lps's
-//! own wire encoder (HdrHistogram V2 + deflate), built once per variant.
+//! The snapshots the fake workers send: real engine stats of every core of
+//! a worker merged, as a real worker merges them, encoded by lps's own wire
+//! encoder (HdrHistogram V2 + deflate), built once per variant.
 
 use std::time::Duration;
 
@@ -19,23 +20,37 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// `variants` snapshots of `iterations` iterations, each iteration's
-    /// latency histogram holding `distinct` distinct values.
-    pub fn build(iterations: usize, distinct: usize, variants: usize) -> Payload {
+    /// `variants` snapshots of a worker of `cores` cores, as a worker sends
+    /// them: each the exact merge of `cores` core seconds, each of
+    /// `iterations` iterations whose latency histogram holds `distinct`
+    /// distinct values.
+    pub fn build(iterations: usize, distinct: usize, variants: usize, cores: usize) -> Payload {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (variants, cores) = (variants.max(1), cores.max(1));
+        // Enough core seconds for each variant to merge its own run of them.
+        let seconds: Vec<Vec<Stats>> = (0..variants + cores - 1)
+            .map(|_| {
+                (0..iterations)
+                    .map(|i| iteration(&mut rng, i, distinct))
+                    .collect()
+            })
+            .collect();
         let mut out = Payload {
             variants: Vec::new(),
             requests: Vec::new(),
         };
-        for _ in 0..variants.max(1) {
-            let stats: Vec<Stats> = (0..iterations)
-                .map(|i| iteration(&mut rng, i, distinct))
-                .collect();
+        for v in 0..variants {
+            let mut stats: Vec<Stats> = (0..iterations).map(|_| Stats::new()).collect();
+            for core in &seconds[v..v + cores] {
+                for (merged, one) in stats.iter_mut().zip(core) {
+                    merged.merge(one);
+                }
+            }
             let snap = Snapshot {
                 core: 0,
                 seq: 0,
                 elapsed: Duration::from_secs(1),
-                in_flight: 64,
+                in_flight: 64 * cores as u64,
                 iterations: stats,
                 last: false,
             };
@@ -46,19 +61,18 @@ impl Payload {
         out
     }
 
-    /// The snapshot to send: variant `n` (modulo), as core `core`'s
-    /// snapshot `seq` at `elapsed` of the run; and the requests it carries.
+    /// The snapshot to send: variant `n` (modulo), as the worker's snapshot
+    /// `seq` at `elapsed` of the run; and the requests it carries.
     pub fn snapshot(
         &self,
         n: usize,
-        (seq, core): (u64, u32),
+        seq: u64,
         elapsed: Duration,
         last: bool,
     ) -> (proto::Snapshot, u64) {
         let i = n % self.variants.len();
         let mut snap = self.variants[i].clone();
         snap.seq = seq;
-        snap.core = core;
         snap.elapsed_ms = elapsed.as_millis() as u64;
         snap.last = last;
         let us = snap.elapsed_ms * 1000;

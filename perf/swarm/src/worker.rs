@@ -1,6 +1,7 @@
 //! One fake worker: registers as a real one, waits for the start, sends a
-//! snapshot per core at every whole second of the run with heartbeats in
-//! between, then its RoundDone and Finished, and reads the master's acks.
+//! snapshot of all its cores at every whole second of the run with
+//! heartbeats in between, then its RoundDone and Finished, and reads the
+//! master's acks.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -36,7 +37,6 @@ pub struct Setup {
     /// The registration, less the node id and instance.
     pub register: proto::Register,
     pub payload: Payload,
-    pub cores: u32,
     pub seconds: u64,
     /// Held while connecting and registering.
     pub registering: tokio::sync::Semaphore,
@@ -199,11 +199,10 @@ impl Session {
         }
     }
 
-    /// Sends every core's snapshot at each whole second of the run; returns
-    /// the last seq.
+    /// Sends the worker's snapshot (all its cores) at each whole second of
+    /// the run; returns the last seq.
     async fn stream(&mut self, setup: &Setup, index: u32, start: Instant) -> anyhow::Result<u64> {
         let mut beat = heartbeats();
-        let mut seq = 0u64;
         let mut requests = 0u64;
         for second in 1..=setup.seconds {
             let at = start + Duration::from_secs(second);
@@ -215,25 +214,20 @@ impl Session {
                 }
             }
             let last = second == setup.seconds;
-            for core in 0..setup.cores {
-                seq += 1;
-                let variant = (index as usize * 7) + (second as usize) * 3 + core as usize;
-                let elapsed = Duration::from_secs(second);
-                let (snap, n) = setup.payload.snapshot(variant, (seq, core), elapsed, last);
-                self.send(worker_message::Kind::Snapshot(snap)).await?;
-                self.pending.push_back((seq, Instant::now()));
-                requests += n;
-            }
-            setup
-                .tally
-                .add(&setup.tally.snapshots_sent, u64::from(setup.cores));
+            let variant = (index as usize * 7) + (second as usize) * 3;
+            let elapsed = Duration::from_secs(second);
+            let (snap, n) = setup.payload.snapshot(variant, second, elapsed, last);
+            self.send(worker_message::Kind::Snapshot(snap)).await?;
+            self.pending.push_back((second, Instant::now()));
+            requests += n;
+            setup.tally.add(&setup.tally.snapshots_sent, 1);
         }
         setup.tally.add(&setup.tally.requests_sent, requests);
         self.send(worker_message::Kind::RoundDone(proto::RoundDone {
             round: 0,
         }))
         .await?;
-        Ok(seq)
+        Ok(setup.seconds)
     }
 
     /// Waits for the master to acknowledge every snapshot.

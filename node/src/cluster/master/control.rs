@@ -23,7 +23,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// often, as every node waits for the next round meanwhile.
 const ROUND_POLL: Duration = Duration::from_millis(5);
 /// How often the termination rules are judged on the merged data: a
-/// snapshot arrives from each core once a second, so a rule that holds is
+/// snapshot arrives from each node once a second, so a rule that holds is
 /// seen at most a quarter of a second after the data that shows it.
 const RULES_POLL: Duration = Duration::from_millis(250);
 /// How long the server, once told to stop, may take to deliver what is
@@ -62,12 +62,24 @@ fn bind(listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-/// The gRPC server's settings: keepalives that notice a dead peer, and TLS
-/// when the settings give a certificate.
+/// What a worker may send the master ahead of what it read, per stream and
+/// per connection (a worker opens one stream on its connection): HTTP/2's
+/// flow-control windows. What is sent and unread waits in the master's
+/// memory, for each of thousands of workers when it falls behind; hyper's
+/// default, 1 MiB, was most of a behind master's memory. A worker sends a
+/// snapshot a second (8 KB at 16 cores in perf/master-scale) and keeps each
+/// until it is acknowledged, so a few of them in flight is enough; a larger
+/// one (a catch-up, a plan of many iterations) goes in window-sized steps.
+const WORKER_WINDOW: u32 = 64 * 1024;
+
+/// The gRPC server's settings: keepalives that notice a dead peer, the
+/// workers' windows, and TLS when the settings give a certificate.
 fn server(tls: &Option<(Vec<u8>, Vec<u8>)>) -> anyhow::Result<Server> {
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(2)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(5)));
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+        .initial_stream_window_size(WORKER_WINDOW)
+        .initial_connection_window_size(WORKER_WINDOW);
     if let Some((cert, key)) = tls {
         let identity = Identity::from_pem(cert, key);
         builder = builder

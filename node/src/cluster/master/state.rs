@@ -119,6 +119,8 @@ pub struct Node {
     pub phase: Phase,
     /// Highest snapshot seq merged; a resent snapshot at or below it is skipped.
     pub applied_seq: u64,
+    /// Snapshots of it this master merged (what its stream cost the master).
+    pub merged: u64,
     /// The seq of the node's last snapshot, once it said it finished.
     pub finished_seq: Option<u64>,
     /// Its merged snapshots; left empty (no histograms allocated) until the
@@ -157,6 +159,7 @@ impl Node {
             is_master: false,
             phase,
             applied_seq: 0,
+            merged: 0,
             finished_seq: None,
             aggregate: Aggregate::new(0),
             last_seen: now.instant,
@@ -228,6 +231,8 @@ pub enum Event {
     Finished {
         node: String,
         requests: u64,
+        /// Snapshots of it this master merged.
+        snapshots: u64,
     },
     /// A worker brought its result from before this master started.
     CaughtUp {
@@ -284,9 +289,14 @@ impl fmt::Display for Event {
                 if *observer { " as observer" } else { "" }
             ),
             Event::Back { node } => write!(f, "worker {node} is back"),
-            Event::Finished { node, requests } => {
-                write!(f, "{node} finished ({requests} requests)")
-            }
+            Event::Finished {
+                node,
+                requests,
+                snapshots,
+            } => write!(
+                f,
+                "{node} finished ({requests} requests, {snapshots} snapshots merged)"
+            ),
             Event::CaughtUp { node, elapsed } => write!(
                 f,
                 "worker {node} caught up: it brought its result from before this master started ({:.1} s of its run)",
@@ -660,6 +670,7 @@ impl MasterState {
                 });
             }
             node.applied_seq = seq;
+            node.merged += 1;
             merged = true;
         }
         node.last_seen = now.instant;
@@ -808,6 +819,7 @@ impl MasterState {
             self.events.push(Event::Finished {
                 node: n.id.clone(),
                 requests: n.aggregate.total().requests(),
+                snapshots: n.merged,
             });
             self.check_round(now);
             self.note_end(now);
@@ -1303,7 +1315,8 @@ mod tests {
             m.take_events(),
             vec![Event::Finished {
                 node: "w1".into(),
-                requests: 3
+                requests: 3,
+                snapshots: 1,
             }]
         );
     }
@@ -1520,6 +1533,7 @@ mod tests {
         m.apply("w1", 3, &snap(5, 1500), clock.at(80)).unwrap();
         let w1 = &m.nodes()[0];
         assert_eq!(w1.applied_seq, 3);
+        assert_eq!(w1.merged, 3, "the resend is not counted");
         assert_eq!(w1.aggregate.total().requests(), 35);
         assert_eq!(w1.elapsed, Duration::from_millis(2000));
         assert_eq!(w1.last_seen, clock.at(80).instant);
@@ -1544,7 +1558,8 @@ mod tests {
             m.take_events(),
             vec![Event::Finished {
                 node: "w1".into(),
-                requests: 7
+                requests: 7,
+                snapshots: 2,
             }]
         );
         // Said twice, finished once.
@@ -1680,6 +1695,7 @@ mod tests {
             Event::Finished {
                 node: "w1".into(),
                 requests: 12,
+                snapshots: 3,
             },
             Event::Lost {
                 node: "w2".into(),
@@ -1697,7 +1713,7 @@ mod tests {
                 "worker w1 registered from host-w1 (2 cores) as observer",
                 "worker w2 registered from host-w2 (2 cores)",
                 "worker w1 is back",
-                "w1 finished (12 requests)",
+                "w1 finished (12 requests, 3 snapshots merged)",
                 "worker w2 lost (no heartbeat for 3s); its data up to snapshot 4 is kept",
             ]
         );

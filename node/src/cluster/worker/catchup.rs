@@ -1,87 +1,55 @@
-//! Everything the run handed to the master so far, merged per core: what a
-//! master this worker had not met before (a restarted one, which holds
-//! nothing of it) is sent to catch up.
+//! Everything the run handed to the master so far, merged: what a master
+//! this worker had not met before (a restarted one, which holds nothing of
+//! it) is sent to catch up.
 //!
-//! A core's catch-up carries the seq of the core's latest snapshot. Sent in
-//! seq order, each is merged once by the master's seq bookkeeping (a
-//! snapshot is merged when its seq is above the node's applied seq), and the
-//! highest of them is the run's latest seq: the snapshots that follow go on
-//! as usual. Merging is exact (counts and histograms added), so the master
-//! ends with the same figures as the worker's own report.
+//! The catch-up carries the seq of the run's latest snapshot: the master
+//! merges it once (a snapshot is merged when its seq is above the node's
+//! applied seq), and the snapshots that follow go on as usual. Merging is
+//! exact (counts and histograms added), so the master ends with the same
+//! figures as the worker's own report.
 
-use lps_engine::{Snapshot, Stats};
+use lps_engine::Snapshot;
 use lps_proto as proto;
 
+use super::merge::add_stats;
 use crate::cluster;
 
-/// The merge of every snapshot the run made, per core.
+/// The merge of every snapshot the run made.
 #[derive(Debug, Default)]
 pub(super) struct SoFar {
-    /// Indexed by core; `None` for a core that sent nothing yet.
-    cores: Vec<Option<CoreSoFar>>,
-}
-
-/// One core's snapshots, merged.
-#[derive(Debug)]
-struct CoreSoFar {
-    /// The seq of the core's latest snapshot.
-    seq: u64,
-    /// Counts and histograms added; the latest elapsed time, in-flight
-    /// gauge and `last` flag.
-    merged: Snapshot,
+    /// The seq of the latest snapshot, and every snapshot up to it merged:
+    /// counts and histograms added; the latest elapsed time, in-flight
+    /// gauge and `last` flag. `None` until the run sent one.
+    merged: Option<(u64, Snapshot)>,
 }
 
 impl SoFar {
     /// Adds the run's snapshot `seq`.
     pub(super) fn add(&mut self, seq: u64, snap: &Snapshot) {
-        if self.cores.len() <= snap.core {
-            self.cores.resize_with(snap.core + 1, || None);
-        }
-        let slot = &mut self.cores[snap.core];
-        let Some(core) = slot else {
-            *slot = Some(CoreSoFar {
-                seq,
-                merged: snap.clone(),
-            });
+        let Some((latest, merged)) = &mut self.merged else {
+            self.merged = Some((seq, snap.clone()));
             return;
         };
-        let merged = &mut core.merged;
-        if merged.iterations.len() < snap.iterations.len() {
-            merged
-                .iterations
-                .resize_with(snap.iterations.len(), Stats::new);
-        }
-        for (mine, theirs) in merged.iterations.iter_mut().zip(&snap.iterations) {
-            mine.merge(theirs);
-        }
-        merged.elapsed = merged.elapsed.max(snap.elapsed);
+        add_stats(merged, snap);
         merged.in_flight = snap.in_flight;
         merged.last = snap.last;
-        core.seq = seq;
+        *latest = seq;
     }
 
-    /// One catch-up snapshot per core that sent anything, in seq order.
-    pub(super) fn catch_up(&self) -> Vec<proto::Snapshot> {
-        let mut all: Vec<proto::Snapshot> = self
-            .cores
-            .iter()
-            .flatten()
-            .map(|core| proto::Snapshot {
-                catch_up: true,
-                ..cluster::encode_snapshot(core.seq, &core.merged)
-            })
-            .collect();
-        all.sort_by_key(|s| s.seq);
-        all
+    /// The catch-up, if the run sent anything.
+    pub(super) fn catch_up(&self) -> Option<proto::Snapshot> {
+        let (seq, merged) = self.merged.as_ref()?;
+        Some(proto::Snapshot {
+            catch_up: true,
+            ..cluster::encode_snapshot(*seq, merged)
+        })
     }
 
-    /// Requests of every core so far.
+    /// Requests so far.
     pub(super) fn requests(&self) -> u64 {
-        self.cores
-            .iter()
-            .flatten()
-            .map(|core| core.merged.total().requests())
-            .sum()
+        self.merged
+            .as_ref()
+            .map_or(0, |(_, merged)| merged.total().requests())
     }
 }
 
@@ -90,6 +58,7 @@ pub(super) mod tests {
     use std::time::Duration;
 
     use super::*;
+    use lps_engine::Stats;
 
     /// Core `core`'s snapshot at `elapsed_s`, with `requests` answers of
     /// latency 100, 101, ... µs.
@@ -108,52 +77,36 @@ pub(super) mod tests {
         }
     }
 
-    /// The decoded catch-ups: (seq, core, elapsed ms, requests, max latency).
-    fn decoded(so_far: &SoFar) -> Vec<(u64, u32, u64, u64, u64)> {
-        so_far
-            .catch_up()
-            .iter()
-            .map(|s| {
-                assert!(s.catch_up);
-                let d = cluster::decode_snapshot(s, 1, 4).expect("decodes");
-                let total = d.total();
-                (
-                    s.seq,
-                    s.core,
-                    s.elapsed_ms,
-                    total.requests(),
-                    total.latency.histogram().max(),
-                )
-            })
-            .collect()
+    /// The decoded catch-up: (seq, elapsed ms, requests, max latency).
+    fn decoded(so_far: &SoFar) -> Option<(u64, u64, u64, u64)> {
+        let s = so_far.catch_up()?;
+        assert!(s.catch_up);
+        let d = cluster::decode_snapshot(&s, 1, 4).expect("decodes");
+        let total = d.total();
+        Some((
+            s.seq,
+            s.elapsed_ms,
+            total.requests(),
+            total.latency.histogram().max(),
+        ))
     }
 
     #[test]
     fn nothing_sent_nothing_to_catch_up() {
         let so_far = SoFar::default();
-        assert!(so_far.catch_up().is_empty());
+        assert!(so_far.catch_up().is_none());
         assert_eq!(so_far.requests(), 0);
     }
 
     #[test]
-    fn each_core_is_merged_exactly_under_the_seq_of_its_latest_snapshot() {
+    fn the_run_is_merged_exactly_under_the_seq_of_its_latest_snapshot() {
         let mut so_far = SoFar::default();
-        // The run's seqs interleave the cores: 1 core 0, 2 core 2, 3 core 0, 4 core 2, 5 core 0.
         so_far.add(1, &snap(0, 1, 10));
-        so_far.add(2, &snap(2, 1, 3));
-        so_far.add(3, &snap(0, 2, 20));
-        so_far.add(4, &snap(2, 2, 4));
-        so_far.add(5, &snap(0, 3, 5));
-        assert_eq!(
-            decoded(&so_far),
-            [
-                // Core 2: 3 + 4 requests, up to its seq 4, 2 s into the run.
-                (4, 2, 2000, 7, 103),
-                // Core 0: 10 + 20 + 5, up to seq 5, the run's latest.
-                (5, 0, 3000, 35, 119),
-            ]
-        );
-        assert_eq!(so_far.requests(), 42);
+        so_far.add(2, &snap(0, 2, 3));
+        so_far.add(3, &snap(0, 3, 20));
+        // 10 + 3 + 20 requests, up to seq 3, 3 s into the run.
+        assert_eq!(decoded(&so_far), Some((3, 3000, 33, 119)));
+        assert_eq!(so_far.requests(), 33);
     }
 
     #[test]
@@ -171,9 +124,8 @@ pub(super) mod tests {
             whole.merge(&s.iterations[0]);
             so_far.add(seq, &s);
         }
-        let catch_up = so_far.catch_up();
-        assert_eq!(catch_up.len(), 1);
-        let back = cluster::decode_snapshot(&catch_up[0], 1, 1).expect("decodes");
+        let catch_up = so_far.catch_up().expect("a catch-up");
+        let back = cluster::decode_snapshot(&catch_up, 1, 1).expect("decodes");
         let total = back.total();
         assert_eq!(total.ttfb().len(), 60);
         assert_eq!(total.split.ttfb, whole.split.ttfb);
@@ -190,10 +142,9 @@ pub(super) mod tests {
         let mut end = snap(1, 2, 2);
         end.last = true;
         so_far.add(2, &end);
-        let catch_up = so_far.catch_up();
-        assert_eq!(catch_up.len(), 1);
+        let catch_up = so_far.catch_up().expect("a catch-up");
         assert_eq!(
-            (catch_up[0].in_flight, catch_up[0].last, catch_up[0].seq),
+            (catch_up.in_flight, catch_up.last, catch_up.seq),
             (2, true, 2)
         );
     }

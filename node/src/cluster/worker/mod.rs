@@ -1,12 +1,14 @@
 //! A worker: registers with the master over one gRPC stream, waits as an
 //! observer until the master is ready, runs the test command locally from
-//! the shared start instant, and streams its per-core snapshots.
+//! the shared start instant, and streams one snapshot per interval for all
+//! its cores (their snapshots merged exactly on the worker: the master's
+//! work per worker does not grow with its cores).
 //!
 //! Snapshots carry a per-worker sequence number and stay buffered until the
 //! master acknowledges them, so a dropped connection is resumed without loss
 //! or double counting. A master that restarted (another instance, which
 //! holds nothing) is caught up: the worker sends it everything its run did
-//! so far, merged per core. If the master is gone for good, the worker
+//! so far, merged into one. If the master is gone for good, the worker
 //! finishes its run and writes its full local result to disk.
 //!
 //! Two threads: the caller's runs the plan ([`run`]); `lps-worker-control`
@@ -19,9 +21,10 @@
 //! - `control`: the control thread: reconnects with backoff, serves one
 //!   session at a time, answers the master's messages, sends heartbeats.
 //! - `session`: opening one session: connect, register, wait for the Welcome.
+//! - `merge`: the cores' snapshots of one interval merged into the one sent.
 //! - `outbox`: the snapshots the master has not acknowledged yet, and the
 //!   run's finished marker: what a new session resends.
-//! - `catchup`: everything the run sent, merged per core: what a restarted
+//! - `catchup`: everything the run sent, merged: what a restarted
 //!   master is sent.
 //! - `error`: why the worker cannot go on ([`WorkerError`]), and why one
 //!   session could not be opened ([`SessionError`]).
@@ -29,6 +32,7 @@
 mod catchup;
 mod control;
 mod error;
+mod merge;
 mod outbox;
 mod run;
 mod session;

@@ -1,6 +1,6 @@
 //! The snapshots sent to the master and not acknowledged yet, and the run's
 //! finished marker: what a new session resends. Beside them, everything
-//! the run sent, merged per core: what a restarted master is sent instead.
+//! the run sent, merged: what a restarted master is sent instead.
 
 use std::collections::VecDeque;
 
@@ -19,7 +19,7 @@ pub(super) struct Outbox {
     acked: u64,
     /// Set once the run ended: its last sequence number.
     finished: Option<proto::Finished>,
-    /// Every snapshot the run made, merged per core.
+    /// Every snapshot the run made, merged.
     so_far: SoFar,
     /// The master instance that `acked` is about: the one met last.
     master: Option<u64>,
@@ -53,13 +53,13 @@ impl Outbox {
     /// A session's Welcome from master instance `instance`, which merged
     /// this worker's snapshots up to `applied_seq`. A new instance (the
     /// master restarted) has none of them: the unacknowledged snapshots are
-    /// replaced by one catch-up per core, which holds them and every
-    /// snapshot acknowledged before.
+    /// replaced by one catch-up, which holds them and every snapshot
+    /// acknowledged before.
     pub(super) fn welcome(&mut self, instance: u64, applied_seq: u64) -> Met {
         let met = match self.master.replace(instance) {
             Some(known) if known != instance => {
                 self.restarts += 1;
-                self.unacked = self.so_far.catch_up().into();
+                self.unacked = self.so_far.catch_up().into_iter().collect();
                 // Its acknowledgements start afresh (a new instance knows
                 // nothing of this worker: applied_seq is 0).
                 self.acked = 0;
@@ -121,9 +121,9 @@ mod tests {
     use crate::cluster;
     use crate::cluster::worker::catchup::tests::snap;
 
-    /// Pushes the run's snapshot `seq`: of core `seq % 2`, with `seq` requests.
+    /// Pushes the run's snapshot `seq`, with `seq` requests.
     fn push(outbox: &mut Outbox, seq: u64) {
-        let s = snap((seq % 2) as usize, seq, seq);
+        let s = snap(0, seq, seq);
         outbox.push(cluster::encode_snapshot(seq, &s), &s);
     }
 
@@ -278,20 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn a_restarted_master_gets_one_catch_up_per_core_then_what_follows() {
+    fn a_restarted_master_gets_one_catch_up_then_what_follows() {
         let mut outbox = with(5);
         outbox.welcome(7, 0);
         outbox.ack(3);
         // Instance 8: the master restarted; it has none of 1..=5.
         assert_eq!(outbox.welcome(8, 0), Met::Restarted { requests: 15 });
         assert_eq!(outbox.restarts(), 1);
-        // Core 0 sent 2 and 4, core 1 sent 1, 3 and 5.
-        assert_eq!(pending(&outbox), ["C4", "C5"]);
+        assert_eq!(pending(&outbox), ["C5"]);
         push(&mut outbox, 6);
-        assert_eq!(pending(&outbox), ["C4", "C5", "6"]);
-        // The stream broke after C4; the same new master welcomes it back.
-        assert_eq!(outbox.welcome(8, 4), Met::Same);
         assert_eq!(pending(&outbox), ["C5", "6"]);
+        // The stream broke after C5; the same new master welcomes it back.
+        assert_eq!(outbox.welcome(8, 5), Met::Same);
+        assert_eq!(pending(&outbox), ["6"]);
     }
 
     #[test]
@@ -308,7 +307,7 @@ mod tests {
         let mut second = Master::new();
         outbox.welcome(2, second.applied);
         push(&mut outbox, 6);
-        // The stream breaks after one catch-up; a reconnect resends the rest.
+        // The stream breaks after the catch-up; a reconnect resends the rest.
         second.take(&mut outbox, 1);
         outbox.welcome(2, second.applied);
         push(&mut outbox, 7);
@@ -328,9 +327,7 @@ mod tests {
         // The master restarted before the worker heard the last ack.
         outbox.welcome(2, 0);
         assert!(!outbox.all_delivered());
-        assert_eq!(pending(&outbox), ["C2", "C3", "F(3)"]);
-        outbox.ack(2);
-        assert!(!outbox.all_delivered());
+        assert_eq!(pending(&outbox), ["C3", "F(3)"]);
         outbox.ack(3);
         assert!(outbox.all_delivered());
     }

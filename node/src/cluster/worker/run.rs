@@ -2,16 +2,18 @@
 //! start instant, runs the plan locally, then waits for the master to have
 //! every snapshot.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use lps_config::{Plan, WatchdogSettings};
-use lps_engine::{RoundGate, RunOptions, Snapshot, Terminations};
+use lps_engine::{Aggregate, RoundGate, RunOptions, Snapshot, Terminations};
 use lps_proto as proto;
 use tokio::sync::mpsc;
 
 use super::control::{self, Control};
+use super::merge::Merge;
 use super::{DELIVERY_GRACE, Event, Outgoing, WorkerConfig, WorkerError};
 use crate::cluster;
 use crate::local::{self, Outcome};
@@ -125,8 +127,9 @@ fn wait_for_start(events: &Receiver<Event>) -> Result<(u64, (u32, u32)), WorkerE
     }
 }
 
-/// Runs the plan from the master's start instant, handing each snapshot,
-/// then the finished marker, to the control thread.
+/// Runs the plan from the master's start instant, handing one snapshot per
+/// interval (the merge of every core's), then the finished marker, to the
+/// control thread.
 fn run_locally(
     plan: &Plan,
     (opts, watchdog): (&RunOptions, Option<&WatchdogSettings>),
@@ -138,22 +141,66 @@ fn run_locally(
         start_at: Some(cluster::instant_of_unix_ms(start_ms)),
         ..opts.clone()
     };
-    let mut seq = 0u64;
-    let on_snapshot = |snap: &Snapshot| {
-        seq += 1;
-        // The control thread lives until it reports; a send fails only
-        // after it gave up on the master, and the local result keeps the data.
-        let wire = cluster::encode_snapshot(seq, snap);
-        let _ = out_tx.send(Outgoing::Snapshot(wire, Box::new(snap.clone())));
-    };
+    let cores = lps_engine::thread_count(opts.threads);
+    // Both callbacks below reach it; they run on this thread, one at a time.
+    let relay = RefCell::new(Relay {
+        merge: Merge::new(cores, opts.snapshot_interval),
+        seq: 0,
+        out_tx,
+    });
+    let on_snapshot = |snap: &Snapshot| relay.borrow_mut().add(snap);
+    // Called at least every 100 ms: a late core holds the others' data up
+    // an interval at most.
+    let on_tick = |_: &Aggregate, _: u64| relay.borrow_mut().tick();
     let engine = (&opts, watchdog);
-    let outcome = local::run(plan, engine, on_snapshot, cancel, None, |_, _| {})?;
-    // As above: a control thread that gave up needs no marker.
+    let outcome = local::run(plan, engine, on_snapshot, cancel, None, on_tick)?;
+    let mut relay = relay.into_inner();
+    relay.flush();
+    // As in `Relay::send`: a control thread that gave up needs no marker.
     let _ = out_tx.send(Outgoing::Finished {
-        last_seq: seq,
+        last_seq: relay.seq,
         interrupted: outcome.interrupted,
     });
     Ok(outcome)
+}
+
+/// The cores' snapshots on their way to the control thread: merged per
+/// interval, numbered, encoded.
+struct Relay<'a> {
+    merge: Merge,
+    /// The seq of the last snapshot handed over (per worker, from 1).
+    seq: u64,
+    out_tx: &'a mpsc::UnboundedSender<Outgoing>,
+}
+
+impl Relay<'_> {
+    fn add(&mut self, snap: &Snapshot) {
+        let (merge, mut send) = self.parts();
+        merge.add(snap, Instant::now(), &mut send);
+    }
+
+    fn tick(&mut self) {
+        let (merge, mut send) = self.parts();
+        merge.due(Instant::now(), &mut send);
+    }
+
+    fn flush(&mut self) {
+        let (merge, mut send) = self.parts();
+        merge.flush(&mut send);
+    }
+
+    /// The merge, and what hands its snapshots over.
+    fn parts(&mut self) -> (&mut Merge, impl FnMut(Snapshot) + '_) {
+        let (seq, out_tx) = (&mut self.seq, self.out_tx);
+        let send = move |snap: Snapshot| {
+            *seq += 1;
+            let wire = cluster::encode_snapshot(*seq, &snap);
+            // The control thread lives until it reports; a send fails only
+            // after it gave up on the master, and the local result keeps the data.
+            let _ = out_tx.send(Outgoing::Snapshot(wire, Box::new(snap)));
+        };
+        (&mut self.merge, send)
+    }
 }
 
 /// Waits until the master has every snapshot (returns how many restarted
