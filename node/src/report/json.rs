@@ -127,18 +127,20 @@ impl NodeReport {
         stats: &Stats,
         elapsed: Duration,
     ) -> NodeReport {
-        let f = Figures::from_stats(stats, elapsed);
+        // Only what a node's line shows: a dashboard builds one per node
+        // each second, and the time to first byte alone would copy the
+        // latency histogram once more.
         NodeReport {
             id: id.to_string(),
             host: host.to_string(),
             role,
             state,
             cores,
-            requests: f.requests,
+            requests: Requests::of(stats),
             errors: stats.transport_errors(),
-            latency_us: f.latency_us,
-            throughput_rps: f.throughput_rps,
-            bytes: f.bytes,
+            latency_us: Latency::from_histogram(&stats.latency.histogram()),
+            throughput_rps: throughput(stats.requests(), elapsed),
+            bytes: Bytes::of(stats),
             caught_up: false,
         }
     }
@@ -234,17 +236,8 @@ pub struct Bytes {
 
 impl Figures {
     pub fn from_stats(stats: &Stats, duration: Duration) -> Figures {
-        let secs = duration.as_secs_f64();
-        let total = stats.requests();
         Figures {
-            requests: Requests {
-                total,
-                ok: stats.ok,
-                failed: stats.failed,
-                unfinished: stats.unfinished,
-                skipped: stats.skipped,
-                unresolved: stats.unresolved,
-            },
+            requests: Requests::of(stats),
             status_codes: stats
                 .status_codes()
                 .into_iter()
@@ -256,11 +249,8 @@ impl Figures {
                 .collect(),
             latency_us: Latency::from_histogram(&stats.latency.histogram()),
             ttfb_us: Latency::from_histogram(&stats.ttfb()),
-            throughput_rps: if secs > 0.0 { total as f64 / secs } else { 0.0 },
-            bytes: Bytes {
-                sent: stats.bytes_sent,
-                received: stats.bytes_received,
-            },
+            throughput_rps: throughput(stats.requests(), duration),
+            bytes: Bytes::of(stats),
             connections: Connections {
                 opened: stats.connect.len(),
                 http2: stats.h2_connections,
@@ -278,6 +268,38 @@ impl Figures {
             self.send_lag_us = Some(Latency::from_histogram(&stats.send_lag.histogram()));
         }
         self
+    }
+}
+
+impl Requests {
+    fn of(stats: &Stats) -> Requests {
+        Requests {
+            total: stats.requests(),
+            ok: stats.ok,
+            failed: stats.failed,
+            unfinished: stats.unfinished,
+            skipped: stats.skipped,
+            unresolved: stats.unresolved,
+        }
+    }
+}
+
+impl Bytes {
+    fn of(stats: &Stats) -> Bytes {
+        Bytes {
+            sent: stats.bytes_sent,
+            received: stats.bytes_received,
+        }
+    }
+}
+
+/// Requests a second over `duration`; 0 over no time.
+fn throughput(requests: u64, duration: Duration) -> f64 {
+    let secs = duration.as_secs_f64();
+    if secs > 0.0 {
+        requests as f64 / secs
+    } else {
+        0.0
     }
 }
 
