@@ -499,47 +499,13 @@ async fn batches(
         .h2_group(it, client)
         .unwrap_or_else(|| Rc::new(tokio::sync::Mutex::new(None)));
     let mut lanes: JoinSet<()> = JoinSet::new();
-    let work = async {
-        // maximizeThroughput: LPS busy-polls for a precise cooldown; lps
-        // uses the precise timer instead.
-        let mut alarm = it.maximize_throughput.then(Alarm::new);
-        let mut sent = 0u64;
-        let ended = || core.ended(it.index);
-        while !ended() {
-            let n = match limit {
-                Some(l) if sent >= l => break,
-                Some(l) => (l - sent).min(batch as u64),
-                None => batch as u64,
-            };
-            if !pass(cx.pause.as_deref(), deadline, ended).await {
-                break;
-            }
-            let dispatched = Instant::now();
-            issue(
-                core,
-                (it.index, cx),
-                &tickets,
-                (&h2, deadline),
-                &mut lanes,
-                n,
-            );
-            sent += n;
-            if limit.is_some_and(|l| sent >= l) {
-                break;
-            }
-            // As LPS: the cooldown runs from the batch's dispatch, and the
-            // next batch does not wait for this one's responses.
-            let next = dispatched + cooldown;
-            if deadline.is_some_and(|d| next >= d) {
-                break;
-            }
-            match alarm.as_mut() {
-                Some(alarm) => alarm.sleep_until(next).await,
-                None => sleep_until(next).await,
-            }
-        }
-        tickets.all_done(sent).await;
-    };
+    let work = dispatch(
+        core,
+        (it, cx),
+        (&tickets, &h2, &mut lanes),
+        (limit, deadline),
+        (batch, cooldown),
+    );
     match deadline {
         // The iteration lasts its whole duration: the last cooldown runs out
         // even when no further batch fits before the deadline.
@@ -560,6 +526,50 @@ async fn batches(
     // before the iteration ends: awaited, so that none is recorded later.
     lanes.abort_all();
     while lanes.join_next().await.is_some() {}
+}
+
+/// The batch loop: issues each batch when the gate lets it, `cooldown`
+/// after the one before was dispatched, until `limit` requests, the
+/// deadline or the end; then waits for what it sent.
+async fn dispatch(
+    core: &Rc<Core>,
+    (it, cx): (&Prepared, &ClientCx),
+    (tickets, h2, lanes): (&Rc<Tickets>, &H2Slot, &mut JoinSet<()>),
+    (limit, deadline): (Option<u64>, Option<Instant>),
+    (batch, cooldown): (u32, Duration),
+) {
+    // maximizeThroughput: LPS busy-polls for a precise cooldown; lps
+    // uses the precise timer instead.
+    let mut alarm = it.maximize_throughput.then(Alarm::new);
+    let mut sent = 0u64;
+    let ended = || core.ended(it.index);
+    while !ended() {
+        let n = match limit {
+            Some(l) if sent >= l => break,
+            Some(l) => (l - sent).min(batch as u64),
+            None => batch as u64,
+        };
+        if !pass(cx.pause.as_deref(), deadline, ended).await {
+            break;
+        }
+        let dispatched = Instant::now();
+        issue(core, (it.index, cx), tickets, (h2, deadline), lanes, n);
+        sent += n;
+        if limit.is_some_and(|l| sent >= l) {
+            break;
+        }
+        // As LPS: the cooldown runs from the batch's dispatch, and the
+        // next batch does not wait for this one's responses.
+        let next = dispatched + cooldown;
+        if deadline.is_some_and(|d| next >= d) {
+            break;
+        }
+        match alarm.as_mut() {
+            Some(alarm) => alarm.sleep_until(next).await,
+            None => sleep_until(next).await,
+        }
+    }
+    tickets.all_done(sent).await;
 }
 
 #[cfg(test)]
