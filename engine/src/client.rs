@@ -894,7 +894,7 @@ async fn h2_exchange(
     let status = res.status().as_u16();
     // HTTP/2 bytes are counted as their HTTP/1.1 equivalent (head + body)
     // so both paths report comparable figures; frame overhead is not counted.
-    let mut received: u64 = 17
+    let received: u64 = 17
         + res
             .headers()
             .iter()
@@ -904,26 +904,38 @@ async fn h2_exchange(
     if let Some(kept) = send.keep.as_deref_mut() {
         kept.keep_h2_head(&res);
     }
-    let mut body = res.into_body();
-    while let Some(data) = body.data().await {
-        match data {
-            Ok(data) => {
-                received += data.len() as u64;
-                if let Some(kept) = send.keep.as_deref_mut() {
-                    kept.keep_body(&data);
-                }
-                // Gives the window back, or the peer stops sending.
-                let _ = body.flow_control().release_capacity(data.len());
-            }
-            Err(e) => return Err((h2_error_kind(&e), sent, received)),
-        }
-    }
+    let received = h2_body(res.into_body(), received, send.keep.as_deref_mut())
+        .await
+        .map_err(|(kind, received)| (kind, sent, received))?;
     Ok(Answer {
         status,
         sent,
         received,
         first_byte,
     })
+}
+
+/// Reads a response body from the h2 crate, counting it onto `received`
+/// (keeping it in `keep` when given) and giving its window back.
+async fn h2_body(
+    mut body: h2::RecvStream,
+    mut received: u64,
+    mut keep: Option<&mut Kept>,
+) -> Result<u64, (ErrorKind, u64)> {
+    while let Some(data) = body.data().await {
+        match data {
+            Ok(data) => {
+                received += data.len() as u64;
+                if let Some(kept) = keep.as_deref_mut() {
+                    kept.keep_body(&data);
+                }
+                // Gives the window back, or the peer stops sending.
+                let _ = body.flow_control().release_capacity(data.len());
+            }
+            Err(e) => return Err((h2_error_kind(&e), received)),
+        }
+    }
+    Ok(received)
 }
 
 fn h2_error_kind(e: &h2::Error) -> ErrorKind {
