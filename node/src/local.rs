@@ -2,6 +2,7 @@
 //! settings have one), merges its snapshots, shows progress, and stops
 //! cleanly on Ctrl-C.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,17 +50,8 @@ pub fn run(
         .map(Watchdog::start)
         .transpose()
         .context("cannot start the watchdog's thread")?;
-    let gated;
-    let opts = match &watchdog {
-        Some(w) => {
-            gated = RunOptions {
-                pause: Some(w.gate()),
-                ..opts.clone()
-            };
-            &gated
-        }
-        None => opts,
-    };
+    let opts = gated(opts, watchdog.as_ref());
+    let opts = opts.as_ref();
     let run = lps_engine::start(plan, opts, stop.clone())?;
     let started_at = wall_clock(run.started());
     let threads = run.cores();
@@ -74,33 +66,13 @@ pub fn run(
     }
     let mut aggregate = Aggregate::new(plan.rounds.iter().map(|r| r.iterations.len()).sum());
     let mut progress = Progress::new(std::io::stderr().is_terminal());
-    let mut interrupted = false;
-    loop {
-        match run.snapshots().recv_timeout(Duration::from_millis(100)) {
-            Ok(snap) => {
-                on_snapshot(&snap);
-                aggregate.add(&snap);
-                if let Some(w) = &watchdog {
-                    w.note_in_flight(aggregate.in_flight());
-                }
-                let paused = watchdog.as_ref().and_then(Watchdog::paused);
-                progress.add(&snap, &aggregate, paused.as_deref());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every core sent its last snapshot and hung up.
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if let Some(live) = live {
-            live.tick_if_due();
-        }
-        let now_us = Instant::now()
-            .saturating_duration_since(run.started())
-            .as_micros();
-        on_tick(&aggregate, now_us as u64);
-        // The engine holds the same token and stops by itself; this only
-        // records that the run did not end on its own.
-        interrupted |= stop.is_cancelled();
-    }
+    let interrupted = collect(
+        &run,
+        (&mut aggregate, &mut progress),
+        (watchdog.as_ref(), live),
+        stop,
+        (&mut on_snapshot, &mut on_tick),
+    );
     let duration = run.started().elapsed();
     let watchdog = watchdog.map(|w| w.finish(run.started()));
     progress.finish(&aggregate, duration);
@@ -117,6 +89,56 @@ pub fn run(
         rules: Vec::new(),
         terminated,
     })
+}
+
+/// The options, with the watchdog's pause gate when there is one.
+fn gated<'a>(opts: &'a RunOptions, watchdog: Option<&Watchdog>) -> Cow<'a, RunOptions> {
+    match watchdog {
+        Some(w) => Cow::Owned(RunOptions {
+            pause: Some(w.gate()),
+            ..opts.clone()
+        }),
+        None => Cow::Borrowed(opts),
+    }
+}
+
+/// Merges every snapshot of `run` until each core has sent its last,
+/// ticking `live` and `on_tick` at least every 100 ms and telling the
+/// watchdog what is in flight; true when `stop` was cancelled meanwhile.
+fn collect(
+    run: &lps_engine::Run,
+    (aggregate, progress): (&mut Aggregate, &mut Progress),
+    (watchdog, live): (Option<&Watchdog>, Option<&Live>),
+    stop: &CancellationToken,
+    (on_snapshot, on_tick): (&mut impl FnMut(&Snapshot), &mut impl FnMut(&Aggregate, u64)),
+) -> bool {
+    let mut interrupted = false;
+    loop {
+        match run.snapshots().recv_timeout(Duration::from_millis(100)) {
+            Ok(snap) => {
+                on_snapshot(&snap);
+                aggregate.add(&snap);
+                if let Some(w) = watchdog {
+                    w.note_in_flight(aggregate.in_flight());
+                }
+                let paused = watchdog.and_then(Watchdog::paused);
+                progress.add(&snap, aggregate, paused.as_deref());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every core sent its last snapshot and hung up.
+            Err(RecvTimeoutError::Disconnected) => return interrupted,
+        }
+        if let Some(live) = live {
+            live.tick_if_due();
+        }
+        let now_us = Instant::now()
+            .saturating_duration_since(run.started())
+            .as_micros();
+        on_tick(aggregate, now_us as u64);
+        // The engine holds the same token and stops by itself; this only
+        // records that the run did not end on its own.
+        interrupted |= stop.is_cancelled();
+    }
 }
 
 /// The iterations terminated in a run, and when, in seconds from `start`.
