@@ -307,40 +307,10 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncWriteExt, DuplexStream};
-
-    /// One end of an in-memory pipe that counts the reads made on it.
-    struct Counted(DuplexStream, Arc<AtomicUsize>);
-
-    impl AsyncRead for Counted {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            self.1.fetch_add(1, Ordering::Relaxed);
-            Pin::new(&mut self.0).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Counted {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.0).poll_write(cx, buf)
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_flush(cx)
-        }
-
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_shutdown(cx)
-        }
-    }
+    use crate::testing::Counted;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use tokio::io::AsyncWriteExt;
 
     /// A TLS 1.3 server on a fresh self-signed certificate, sending no
     /// session tickets (they would arrive as records of their own).
@@ -359,54 +329,52 @@ mod tests {
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 
-    #[tokio::test]
-    async fn a_response_in_one_record_takes_one_socket_read() {
+    type Client = tokio_rustls::client::TlsStream<Counted>;
+    type Server = tokio_rustls::server::TlsStream<tokio::io::DuplexStream>;
+
+    /// A TLS client and server over an in-memory pipe, handshake done; the
+    /// count of the client's reads of the pipe.
+    async fn tls_pair() -> (Client, Server, Rc<Cell<usize>>) {
         let (near, far) = tokio::io::duplex(64 * 1024);
-        let reads = Arc::new(AtomicUsize::new(0));
+        let near = Counted::new(near);
+        let reads = near.reads.clone();
         let connector = tls_connector(true, &[]);
         let name = ServerName::try_from("localhost").expect("a valid name");
-        let (client, server) = tokio::join!(
-            connector.connect(name, Counted(near, reads.clone())),
-            acceptor().accept(far)
-        );
-        let (mut client, mut server) = (client.expect("handshake"), server.expect("accept"));
-        server.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
-        server.flush().await.unwrap();
-        reads.store(0, Ordering::Relaxed);
+        let (client, server) = tokio::join!(connector.connect(name, near), acceptor().accept(far));
+        (client.expect("handshake"), server.expect("accept"), reads)
+    }
+
+    /// Sends each of `records` from the server as a record of its own, then
+    /// reads once on the client: what it read, and the pipe reads it took.
+    async fn one_read_after(records: &[&[u8]]) -> (Vec<u8>, usize) {
+        let (mut client, mut server, reads) = tls_pair().await;
+        for record in records {
+            server.write_all(record).await.unwrap();
+            server.flush().await.unwrap();
+        }
+        reads.set(0);
         let mut space = [0u8; 4096];
         let mut buf = ReadBuf::new(&mut space);
         std::future::poll_fn(|cx| poll_read_tls(Pin::new(&mut client), cx, &mut buf))
             .await
             .unwrap();
-        assert_eq!(buf.filled(), b"HTTP/1.1 200 OK\r\n\r\n");
+        (buf.filled().to_vec(), reads.get())
+    }
+
+    #[tokio::test]
+    async fn a_response_in_one_record_takes_one_socket_read() {
+        let (read, reads) = one_read_after(&[b"HTTP/1.1 200 OK\r\n\r\n"]).await;
+        assert_eq!(read, b"HTTP/1.1 200 OK\r\n\r\n");
         // The record, and no second read that could only find the pipe empty.
-        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        assert_eq!(reads, 1);
     }
 
     #[tokio::test]
     async fn records_that_came_together_are_read_at_once_in_one_socket_read() {
-        let (near, far) = tokio::io::duplex(64 * 1024);
-        let reads = Arc::new(AtomicUsize::new(0));
-        let connector = tls_connector(true, &[]);
-        let name = ServerName::try_from("localhost").expect("a valid name");
-        let (client, server) = tokio::join!(
-            connector.connect(name, Counted(near, reads.clone())),
-            acceptor().accept(far)
-        );
-        let (mut client, mut server) = (client.expect("handshake"), server.expect("accept"));
         // Three records, as a server sends the answers of three HTTP/2 streams.
-        for part in [&b"one,"[..], b"two,", b"three"] {
-            server.write_all(part).await.unwrap();
-            server.flush().await.unwrap();
-        }
-        reads.store(0, Ordering::Relaxed);
-        let mut space = [0u8; 4096];
-        let mut buf = ReadBuf::new(&mut space);
-        std::future::poll_fn(|cx| poll_read_tls(Pin::new(&mut client), cx, &mut buf))
-            .await
-            .unwrap();
-        assert_eq!(buf.filled(), b"one,two,three");
-        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        let (read, reads) = one_read_after(&[b"one,", b"two,", b"three"]).await;
+        assert_eq!(read, b"one,two,three");
+        assert_eq!(reads, 1);
     }
 
     #[test]

@@ -51,6 +51,8 @@ mod script;
 mod snapshot;
 mod stats;
 mod terminate;
+#[cfg(test)]
+mod testing;
 
 pub use compact::{LATENCY_TOP_US, LazyHistogram};
 pub use error::EngineError;

@@ -1126,41 +1126,6 @@ mod tests {
         while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
     }
 
-    /// Counts the writes a client makes.
-    struct Counted {
-        io: DuplexStream,
-        writes: Rc<Cell<usize>>,
-    }
-
-    impl AsyncRead for Counted {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.io).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Counted {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.writes.set(self.writes.get() + 1);
-            Pin::new(&mut self.io).poll_write(cx, buf)
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.io).poll_flush(cx)
-        }
-
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.io).poll_shutdown(cx)
-        }
-    }
-
     /// Reads frames until `n` requests' HEADERS came.
     async fn requests(io: &mut DuplexStream, n: usize) -> Vec<u32> {
         let mut ids = Vec::new();
@@ -1210,9 +1175,9 @@ mod tests {
         let (between, answers) = local
             .run_until(async {
                 let (client, server) = tokio::io::duplex(1 << 20);
-                let writes = Rc::new(Cell::new(0));
-                let server = tokio::task::spawn_local(answer_twice(server, 10, writes.clone()));
-                let counted = Counted { io: client, writes };
+                let counted = crate::testing::Counted::new(client);
+                let writes = counted.writes.clone();
+                let server = tokio::task::spawn_local(answer_twice(server, 10, writes));
                 let conn = Conn::handshake(counted).await.unwrap();
                 let lanes: Vec<_> = (0..10)
                     .map(|_| {
