@@ -1108,22 +1108,46 @@ mod tests {
         }
     }
 
-    /// Waits for three requests, then answers them in one write: the
-    /// first's small answer (its lane drives: it read first), then the
-    /// second's and the third's, each larger than one read.
-    async fn answer_three(mut io: DuplexStream) {
+    /// The server's side of the handshake: empty SETTINGS, and the
+    /// client's preface read.
+    async fn greet(io: &mut DuplexStream) {
         let mut out = Vec::new();
         frame::put_head(&mut out, 0, frame::SETTINGS, 0, 0);
         io.write_all(&out).await.unwrap();
         io.read_exact(&mut [0; 24]).await.unwrap();
-        let ids = requests(&mut io, 3).await;
-        out.clear();
-        response(&mut out, ids[0], 0);
-        response(&mut out, ids[1], 20_000);
-        response(&mut out, ids[2], 20_000);
+    }
+
+    /// Answers each (stream, body length) of `answers`, all in one write.
+    async fn answer(io: &mut DuplexStream, answers: impl IntoIterator<Item = (u32, usize)>) {
+        let mut out = Vec::new();
+        for (stream, body) in answers {
+            response(&mut out, stream, body);
+        }
         io.write_all(&out).await.unwrap();
+    }
+
+    /// Reads what the client sends until it closes the connection.
+    async fn until_closed(mut io: DuplexStream) {
         let mut sink = [0; 1024];
         while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    }
+
+    /// One GET on `conn` (the server never decodes the header block).
+    async fn get<S: AsyncRead + AsyncWrite + Unpin>(
+        conn: &Conn<S>,
+    ) -> Result<Response, (Failure, bool)> {
+        let block: &[u8] = &[0x82];
+        conn.exchange((block, &[]), None, &Cell::new(0), 1).await
+    }
+
+    /// Waits for three requests, then answers them in one write: the
+    /// first's small answer (its lane drives: it read first), then the
+    /// second's and the third's, each larger than one read.
+    async fn answer_three(mut io: DuplexStream) {
+        greet(&mut io).await;
+        let ids = requests(&mut io, 3).await;
+        answer(&mut io, [(ids[0], 0), (ids[1], 20_000), (ids[2], 20_000)]).await;
+        until_closed(io).await;
     }
 
     /// Reads frames until `n` requests' HEADERS came.
@@ -1144,26 +1168,14 @@ mod tests {
     /// Answers `lanes` requests at once, twice; says how many writes the
     /// client made between the first answers and the second requests.
     async fn answer_twice(mut io: DuplexStream, lanes: usize, writes: Rc<Cell<usize>>) -> usize {
-        let mut out = Vec::new();
-        frame::put_head(&mut out, 0, frame::SETTINGS, 0, 0);
-        io.write_all(&out).await.unwrap();
-        io.read_exact(&mut [0; 24]).await.unwrap();
+        greet(&mut io).await;
         let ids = requests(&mut io, lanes).await;
         let before = writes.get();
-        out.clear();
-        for id in ids {
-            response(&mut out, id, 0);
-        }
-        io.write_all(&out).await.unwrap();
+        answer(&mut io, ids.into_iter().map(|id| (id, 0))).await;
         let ids = requests(&mut io, lanes).await;
         let between = writes.get() - before;
-        out.clear();
-        for id in ids {
-            response(&mut out, id, 0);
-        }
-        io.write_all(&out).await.unwrap();
-        let mut sink = [0; 1024];
-        while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        answer(&mut io, ids.into_iter().map(|id| (id, 0))).await;
+        until_closed(io).await;
         between
     }
 
@@ -1183,12 +1195,9 @@ mod tests {
                     .map(|_| {
                         let conn = conn.clone();
                         tokio::task::spawn_local(async move {
-                            let written = Cell::new(0);
-                            let block: &[u8] = &[0x82];
                             let mut ok = 0;
                             for _ in 0..2 {
-                                let out = conn.exchange((block, &[]), None, &written, 1).await;
-                                ok += u32::from(out.is_ok_and(|r| r.status == 200));
+                                ok += u32::from(get(&conn).await.is_ok_and(|r| r.status == 200));
                             }
                             ok
                         })
@@ -1224,9 +1233,7 @@ mod tests {
                     .map(|_| {
                         let conn = conn.clone();
                         tokio::task::spawn_local(async move {
-                            let written = Cell::new(0);
-                            let block: &[u8] = &[0x82];
-                            let out = conn.exchange((block, &[]), None, &written, 1).await;
+                            let out = get(&conn).await;
                             out.map(|r| (r.status, r.received)).map_err(|(f, _)| f)
                         })
                     })
