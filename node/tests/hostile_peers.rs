@@ -111,6 +111,16 @@ impl Fake {
         }
     }
 
+    /// Says Finished after snapshot `last_seq`, and waits for its ack.
+    async fn finish(&mut self, last_seq: u64) {
+        let done = proto::Finished {
+            last_seq,
+            interrupted: false,
+        };
+        self.send(worker_message::Kind::Finished(done)).await;
+        self.acked(last_seq).await;
+    }
+
     /// Waits for the master's ack of `seq` (state changes pass by).
     async fn acked(&mut self, seq: u64) {
         loop {
@@ -169,12 +179,7 @@ async fn fake_worker(port: u16, fingerprint: &str, id: &str, impossible: Vec<pro
     // Every snapshot is acknowledged, the impossible ones too: a worker
     // does not resend them for ever.
     fake.acked(honest).await;
-    let done = proto::Finished {
-        last_seq: honest,
-        interrupted: false,
-    };
-    fake.send(worker_message::Kind::Finished(done)).await;
-    fake.acked(honest).await;
+    fake.finish(honest).await;
 }
 
 #[test]
@@ -278,12 +283,7 @@ fn round_ends_out_of_range_or_said_twice_are_ignored_and_logged_once() {
             fake.send(worker_message::Kind::RoundDone(done)).await;
         }
         assert_eq!(fake.round_start().await, 1);
-        let done = proto::Finished {
-            last_seq: 0,
-            interrupted: false,
-        };
-        fake.send(worker_message::Kind::Finished(done)).await;
-        fake.acked(0).await;
+        fake.finish(0).await;
     });
     let out = master.wait(LIMIT);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -341,12 +341,7 @@ async fn flooding_worker(
         fake.send(worker_message::Kind::Snapshot(snap)).await;
     }
     fake.acked(count).await;
-    let done = proto::Finished {
-        last_seq: count,
-        interrupted: false,
-    };
-    fake.send(worker_message::Kind::Finished(done)).await;
-    fake.acked(count).await;
+    fake.finish(count).await;
 }
 
 #[test]
