@@ -27,6 +27,8 @@ impl Alarm {
     /// Resolves at `at` (at once if it has passed). Dropping the future
     /// early is fine: the next call re-arms the timer.
     pub async fn sleep_until(&mut self, at: Instant) {
+        // A core's nap could make the timer fire late.
+        let _armed = crate::idle::Armed::new();
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd
             && linux::sleep_until(fd, at).await.is_ok()

@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     pub h2_crate: bool,
     /// Clients per HTTP/2 connection ([`crate::RunOptions::h2_streams`]).
     pub h2_streams: u32,
+    /// A core's nap before it blocks ([`crate::RunOptions::coalesce`]).
+    pub coalesce: std::time::Duration,
 }
 
 impl Shared {
@@ -179,8 +181,6 @@ pub(crate) struct Core {
     pub shared: Arc<Shared>,
     /// What this core recorded since its last snapshot, per iteration.
     pub stats: RefCell<Vec<Stats>>,
-    /// Requests sent and not yet answered.
-    pub in_flight: Cell<u64>,
     /// Set when the run is stopped (Ctrl-C, the master): clients start
     /// nothing new, and what is in flight gets the grace to finish.
     pub stopping: Cell<Option<Instant>>,
@@ -338,7 +338,7 @@ struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     fn enter(core: &'a Core, index: usize) -> InFlight<'a> {
-        core.in_flight.set(core.in_flight.get() + 1);
+        crate::idle::sent();
         InFlight {
             core,
             index,
@@ -349,7 +349,7 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.core.in_flight.set(self.core.in_flight.get() - 1);
+        crate::idle::answered();
         let sent = self.written.get();
         // Stats are borrowed only for a moment by code that never awaits,
         // so the borrow succeeds; were it refused, one count is lost, not the run.

@@ -31,6 +31,9 @@ pub enum EngineError {
     /// Clients per HTTP/2 connection: zero.
     #[error("the clients per HTTP/2 connection must be at least 1")]
     H2Streams,
+    /// A core's nap ([`crate::RunOptions::coalesce`]) over a millisecond.
+    #[error("the nap before a core blocks is at most 1000 microseconds, got {0}")]
+    Coalesce(u128),
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
     #[error("invalid method {0:?}")]

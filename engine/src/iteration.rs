@@ -128,7 +128,7 @@ async fn until_terminated(
     }
     let until = Instant::now() + core.shared.grace;
     // Watched, as `runner::drain` watches it after a stop.
-    while core.in_flight.get() > 0 && Instant::now() < until {
+    while crate::idle::in_flight() > 0 && Instant::now() < until {
         tokio::select! {
             () = &mut work => return,
             () = tokio::time::sleep(Duration::from_millis(1)) => {}

@@ -43,6 +43,7 @@ mod fd_table;
 pub mod head;
 pub mod http1;
 mod http2;
+mod idle;
 mod iteration;
 mod pause;
 mod rounds;
@@ -59,8 +60,8 @@ pub use error::EngineError;
 pub use pause::PauseGate;
 pub use rounds::RoundGate;
 pub use runner::{
-    DEFAULT_GRACE, DEFAULT_MAX_CONNECTIONS_PER_SERVER, MAX_THREADS, Run, RunOptions, start,
-    thread_count,
+    DEFAULT_COALESCE, DEFAULT_GRACE, DEFAULT_MAX_CONNECTIONS_PER_SERVER, MAX_COALESCE, MAX_THREADS,
+    Run, RunOptions, start, thread_count,
 };
 pub use snapshot::{Aggregate, Snapshot};
 pub use stats::{

@@ -86,6 +86,10 @@ pub struct RunOptions {
     /// after another, so N streams are in flight per connection (h2load's
     /// `-m N`). 1: a connection per client. HTTP/1.1 is not affected.
     pub h2_streams: u32,
+    /// How long a core with requests in flight naps when it runs out of
+    /// work, before it blocks (`crate::idle`): responses arriving meanwhile
+    /// are read in one wake-up, and read at most this late. Zero: never.
+    pub coalesce: Duration,
 }
 
 impl Default for RunOptions {
@@ -106,12 +110,20 @@ impl Default for RunOptions {
             terminations: None,
             h2_crate: false,
             h2_streams: 1,
+            coalesce: DEFAULT_COALESCE,
         }
     }
 }
 
 /// The default [`RunOptions::max_connections_per_server`]: LPS's.
 pub const DEFAULT_MAX_CONNECTIONS_PER_SERVER: u32 = 1000;
+
+/// The default [`RunOptions::coalesce`]: measured on the HTTP/2 and TLS
+/// cases of `perf/run` (perf/RESULTS.md), below any latency a network adds.
+pub const DEFAULT_COALESCE: Duration = Duration::from_micros(10);
+
+/// The longest [`RunOptions::coalesce`]: a millisecond.
+pub const MAX_COALESCE: Duration = Duration::from_millis(1);
 
 /// The default [`RunOptions::grace`]: long enough for any response a
 /// healthy target gives, short enough that stopping does not linger.
@@ -194,6 +206,9 @@ impl RunOptions {
         if self.h2_streams == 0 {
             return Err(EngineError::H2Streams);
         }
+        if self.coalesce > MAX_COALESCE {
+            return Err(EngineError::Coalesce(self.coalesce.as_micros()));
+        }
         Ok(())
     }
 }
@@ -236,6 +251,7 @@ pub fn start(plan: &Plan, opts: &RunOptions, stop: CancellationToken) -> Result<
             .any(|i| i.script.is_some()),
         h2_crate: opts.h2_crate,
         h2_streams: opts.h2_streams,
+        coalesce: opts.coalesce,
     });
     let (tx, rx) = crossbeam_channel::unbounded();
     let threads = spawn_cores(cores, opts, &shared, &stop, &tx)?;
@@ -528,8 +544,13 @@ fn core_main(
         // Pinning is an optimisation: a refused pin leaves the thread unpinned.
         let _ = core_affinity::set_for_current(id);
     }
+    if !shared.coalesce.is_zero() {
+        crate::idle::tighten_timer_slack();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(crate::idle::before_park(shared.coalesce))
+        .on_thread_unpark(crate::idle::after_unpark)
         .build()
     {
         Ok(rt) => rt,
@@ -548,7 +569,6 @@ fn core_main(
         let state = Rc::new(Core {
             shared,
             stats: RefCell::new((0..n).map(|_| Stats::new()).collect()),
-            in_flight: Cell::new(0),
             stopping: Cell::new(None),
             cores: cores as u32,
             h2_groups: RefCell::new(vec![Vec::new(); n]),
@@ -686,7 +706,7 @@ async fn run_clients(
     }
     clients_set.abort_all();
     while clients_set.join_next().await.is_some() {}
-    settle(state).await;
+    settle().await;
 }
 
 /// After a stop: clients start nothing new, and the requests in flight get
@@ -698,7 +718,7 @@ async fn drain(state: &Core, mut clients: Pin<&mut impl Future<Output = ()>>) {
     let until = now + state.shared.grace;
     // The gauge is watched rather than signalled, to keep the request path
     // free of it; a millisecond is nothing beside the grace.
-    while state.in_flight.get() > 0 && Instant::now() < until {
+    while crate::idle::in_flight() > 0 && Instant::now() < until {
         tokio::select! {
             _ = clients.as_mut() => return,
             _ = tokio::time::sleep(Duration::from_millis(1)) => {}
@@ -709,9 +729,9 @@ async fn drain(state: &Core, mut clients: Pin<&mut impl Future<Output = ()>>) {
 /// Lets the lane tasks of aborted clients (batch modes) be dropped, so that
 /// their requests in flight are recorded as unfinished before the last
 /// snapshot: an aborted task is dropped at the runtime's next turn.
-async fn settle(state: &Core) {
+async fn settle() {
     for _ in 0..1000 {
-        if state.in_flight.get() == 0 {
+        if crate::idle::in_flight() == 0 {
             return;
         }
         tokio::task::yield_now().await;
@@ -729,7 +749,7 @@ fn take(state: &Core, core: usize, seq: &Cell<u64>, last: bool) -> Snapshot {
         core,
         seq: s,
         elapsed: Instant::now().saturating_duration_since(state.shared.start),
-        in_flight: state.in_flight.get(),
+        in_flight: crate::idle::in_flight(),
         iterations,
         last,
     }

@@ -149,6 +149,14 @@ fn bad_command_lines() {
         &["--url", url, "-rc", "5", "--threads", "4294967296"],
         "--threads must be at most 4096",
     );
+    bad(
+        &["--url", url, "-rc", "5", "--coalesce-us", "1001"],
+        "--coalesce-us must be at most 1000, got 1001",
+    );
+    bad(
+        &["--url", url, "-rc", "5", "--coalesce-us", "-1"],
+        "--coalesce-us",
+    );
     bad(&["-rc", "5"], "no --url given");
     // Found before the run, not after it.
     bad(

@@ -512,6 +512,17 @@ pub struct EngineArgs {
         default_value_t = 1
     )]
     pub h2_streams: u32,
+    /// Microseconds an engine thread with requests in flight naps when it
+    /// runs out of work, before it sleeps until a response: responses
+    /// arriving meanwhile are read in one wake-up (and at most this late).
+    /// 0: never nap. At most 1000.
+    #[arg(
+        long = "coalesce-us",
+        value_name = "US",
+        help_heading = "Engine",
+        default_value_t = lps_engine::DEFAULT_COALESCE.as_micros() as u64
+    )]
+    pub coalesce_us: u64,
 }
 
 /// Where results go.
@@ -588,6 +599,7 @@ const ENGINE: &[Opt] = &[
     Opt(&["--rate"], "rate", One),
     Opt(&["--insecure"], "insecure", Zero),
     Opt(&["--h2-streams"], "h2-streams", One),
+    Opt(&["--coalesce-us"], "coalesce-us", One),
 ];
 
 const OUTPUT: &[Opt] = &[

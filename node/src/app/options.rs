@@ -62,6 +62,7 @@ pub fn engine(engine: &EngineArgs, settings: &Settings) -> Result<RunOptions, Er
             .max_connections_per_server
             .unwrap_or(lps_engine::DEFAULT_MAX_CONNECTIONS_PER_SERVER),
         h2_streams: engine.h2_streams,
+        coalesce: std::time::Duration::from_micros(engine.coalesce_us),
         ..Default::default()
     };
     opts.check()?;
