@@ -86,8 +86,8 @@ pub struct RunOptions {
     /// after another, so N streams are in flight per connection (h2load's
     /// `-m N`). 1: a connection per client. HTTP/1.1 is not affected.
     pub h2_streams: u32,
-    /// How long a core with requests in flight naps when it runs out of
-    /// work, before it blocks (`crate::idle`): responses arriving meanwhile
+    /// How long a core with at least 64 requests in flight naps when it
+    /// runs out of work, before it blocks (`crate::idle`): responses arriving meanwhile
     /// are read in one wake-up, and read at most this late. Zero: never.
     pub coalesce: Duration,
 }
@@ -118,8 +118,8 @@ impl Default for RunOptions {
 /// The default [`RunOptions::max_connections_per_server`]: LPS's.
 pub const DEFAULT_MAX_CONNECTIONS_PER_SERVER: u32 = 1000;
 
-/// The default [`RunOptions::coalesce`]: measured on the HTTP/2 and TLS
-/// cases of `perf/run` (perf/RESULTS.md), below any latency a network adds.
+/// The default [`RunOptions::coalesce`]: measured against nginx over HTTP/2
+/// and TLS (perf/RESULTS.md, stop 24); longer naps pay more and delay more.
 pub const DEFAULT_COALESCE: Duration = Duration::from_micros(10);
 
 /// The longest [`RunOptions::coalesce`]: a millisecond.
