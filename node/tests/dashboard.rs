@@ -701,7 +701,8 @@ impl Browser {
     /// What the test checks on the page; None until the page has loaded.
     fn probe(&mut self) -> Option<Value> {
         self.eval(
-            r##"document.getElementById("js-errors") && window.__lpsErrors && JSON.stringify({
+            // Not while the page is still parsed: its later elements are not there yet.
+            r##"document.readyState !== "loading" && window.__lpsErrors && JSON.stringify({
                 state: document.body.dataset.state,
                 finished: document.body.dataset.finished === "true",
                 points: +document.body.dataset.points,
