@@ -13,6 +13,10 @@ use lps_engine::{MAX_COALESCE, RunOptions};
 
 mod common;
 
+/// Held by each test: they measure time on a machine of two cores, and one
+/// test's threads running beside another's would blur what it measures.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 /// Request heads (`\r\n\r\n`) in `buf`.
@@ -82,11 +86,16 @@ fn accept_all(listener: &TcpListener, n: usize) -> Vec<TcpStream> {
     conns
 }
 
-/// A server for `clients` connections of two requests each: it answers the
-/// first requests one at a time, `spacing` apart, and records when each
-/// second request arrives (the client read its answer and sent the next);
-/// then answers the second requests. Returns the arrivals, sorted.
-fn spaced_server(clients: usize, spacing: Duration) -> (u16, JoinHandle<Vec<Instant>>) {
+/// A server for `clients` connections of two requests each: once every
+/// first request is in it waits `first` (a target slow to start), answers
+/// them one at a time, `spacing` apart, and records when each second
+/// request arrives (the client read its answer and sent the next); then
+/// answers the second requests. Returns the arrivals, sorted.
+fn spaced_server(
+    clients: usize,
+    first: Duration,
+    spacing: Duration,
+) -> (u16, JoinHandle<Vec<Instant>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
@@ -101,6 +110,7 @@ fn spaced_server(clients: usize, spacing: Duration) -> (u16, JoinHandle<Vec<Inst
                 read_some(conn, buf);
             }
         }
+        std::thread::sleep(first);
         let mut second: Vec<Option<Instant>> = vec![None; clients];
         for i in 0..clients {
             conns[i].write_all(REPLY).unwrap();
@@ -127,7 +137,9 @@ fn spaced_server(clients: usize, spacing: Duration) -> (u16, JoinHandle<Vec<Inst
 /// second requests' arrivals: `spacing` if each answer was read on its
 /// own, far less if they were read in bursts.
 fn median_gap(clients: u32, nap: Duration, spacing: Duration) -> Duration {
-    let (port, server) = spaced_server(clients as usize, spacing);
+    // The first answer three naps late: the core's first nap finds nothing
+    // and blocks after it, as on a target that is slow to start.
+    let (port, server) = spaced_server(clients as usize, 3 * nap, spacing);
     let mut plan = common::get_plan(port, Mode::Requests { requests: 2 });
     plan.rounds[0].stages[0].clients = clients;
     let opts = RunOptions {
@@ -152,16 +164,34 @@ fn median_gap(clients: u32, nap: Duration, spacing: Duration) -> Duration {
 
 #[test]
 fn responses_that_arrive_during_a_nap_are_answered_in_one_burst() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     // 64 in flight, the fewest a core naps with; a response every 200 µs,
     // so a nap of 1 ms gathers about five.
     let spacing = Duration::from_micros(200);
-    let napping = median_gap(64, MAX_COALESCE, spacing);
-    let awake = median_gap(64, Duration::ZERO, spacing);
-    assert!(
-        napping < spacing / 2 && awake > spacing / 2,
-        "answers {spacing:?} apart came back a median {napping:?} apart with naps, {awake:?} without"
-    );
+    // This VM now and then takes milliseconds to wake an idle vCPU, and the
+    // answers then bunch without naps too: the naps are judged between two
+    // runs without them that came back spaced, and otherwise tried again.
+    let mut tries = Vec::new();
+    for _ in 0..TRIES {
+        let before = median_gap(64, Duration::ZERO, spacing);
+        let napping = median_gap(64, MAX_COALESCE, spacing);
+        let after = median_gap(64, Duration::ZERO, spacing);
+        if before > spacing / 2 && after > spacing / 2 {
+            assert!(
+                napping < spacing / 2,
+                "answers {spacing:?} apart came back a median {napping:?} apart with naps, \
+                 {before:?} and {after:?} without"
+            );
+            return;
+        }
+        tries.push((before, after));
+    }
+    panic!("answers {spacing:?} apart came back bunched without naps in each try: {tries:?}");
 }
+
+/// Tries of [`responses_that_arrive_during_a_nap_are_answered_in_one_burst`],
+/// some 50 ms each.
+const TRIES: usize = 20;
 
 /// A server that answers each request `delay` after it came.
 fn slow_server(delay: Duration) -> u16 {
@@ -192,6 +222,7 @@ fn slow_server(delay: Duration) -> u16 {
 
 #[test]
 fn the_open_model_sends_on_time_with_many_requests_in_flight_and_long_naps() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     // 2,000 requests a second answered after 50 ms: about 100 in flight,
     // enough for naps, and a request due every 500 µs.
     let port = slow_server(Duration::from_millis(50));
