@@ -982,7 +982,9 @@ fn a_worker_sends_one_snapshot_per_interval_for_all_its_cores_merged_exactly() {
     let (worker, master) = (wait(worker), wait(master));
     assert_eq!(worker.code, Some(0), "{}", worker.stderr);
     assert_eq!(master.code, Some(0), "{}", master.stderr);
-    // One a second and the last: a snapshot per core would be 3 a second.
+    // One a second, and the last core's tail; one per core would be 9 to
+    // 12. Each core's last part joins its last interval (a clean-clone CI
+    // run saw 6 when each went apart); a core late under load may add one.
     let merged = snapshots_merged(&master.stderr, "w");
     assert!(
         (seconds..=seconds + 2).contains(&merged),

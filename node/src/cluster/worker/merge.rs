@@ -43,9 +43,11 @@ impl Merge {
     /// Adds core `snap.core`'s snapshot, received at `now`; hands each
     /// merged snapshot that is complete to `send`. A core's second part
     /// before the others' first sends the merge without it (that core is
-    /// ahead; the others' parts join the next one).
+    /// ahead; the others' parts join the next one), unless it is the core's
+    /// last, the tail of the same interval: a run's end comes with each
+    /// core's last interval and its last part, and these go out together.
     pub(super) fn add(&mut self, snap: &Snapshot, now: Instant, mut send: impl FnMut(Snapshot)) {
-        if self.joined.get(snap.core).copied().unwrap_or(false) {
+        if !snap.last && self.joined.get(snap.core).copied().unwrap_or(false) {
             self.flush(&mut send);
         }
         self.note(snap);
@@ -203,6 +205,20 @@ mod tests {
         assert_eq!(out, [(5, 1, 5, false)]);
         m.add(&part(1, 2, 7, false), t0, sent(&mut out));
         assert_eq!(out, [(5, 1, 5, false), (13, 2, 13, false)]);
+    }
+
+    #[test]
+    fn the_cores_last_parts_go_out_with_their_last_interval() {
+        let t0 = Instant::now();
+        let mut m = Merge::new(3, SECOND);
+        let mut out = Sent::new();
+        // Each core's interval ends with the run: its part, then its last.
+        // The last core's part completes the interval; its tail follows.
+        for core in 0..3 {
+            m.add(&part(core, 3, 10, false), t0, sent(&mut out));
+            m.add(&part(core, 3, 1, true), t0, sent(&mut out));
+        }
+        assert_eq!(out, [(32, 3, 10, false), (1, 3, 0, true)]);
     }
 
     #[test]
