@@ -550,7 +550,6 @@ fn core_main(
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(crate::idle::before_park(shared.coalesce))
-        .on_thread_unpark(crate::idle::after_unpark)
         .build()
     {
         Ok(rt) => rt,
