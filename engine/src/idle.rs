@@ -185,7 +185,7 @@ pub(crate) fn before_park(nap: Duration) -> impl Fn() + Send + Sync + 'static {
 }
 
 /// The CPU time the calling thread has used, in ns (0 where unknown: the
-/// tuner then sees every window as free and keeps naps).
+/// tuner then sees both ways as free, and a tie goes without naps).
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
