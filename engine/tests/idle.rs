@@ -99,9 +99,8 @@ fn spaced_server(
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        let conns = accept_all(&listener, clients);
+        let mut conns = accept_all(&listener, clients);
         let mut bufs = vec![Vec::new(); clients];
-        let mut conns = conns;
         let give_up = Instant::now() + common::LIMIT;
         // Every first request in, so that all are in flight at once.
         while bufs.iter().any(|b| heads(b) < 1) && Instant::now() < give_up {
@@ -137,8 +136,8 @@ fn spaced_server(
 /// second requests' arrivals: `spacing` if each answer was read on its
 /// own, far less if they were read in bursts.
 fn median_gap(clients: u32, nap: Duration, spacing: Duration) -> Duration {
-    // The first answer three naps late: the core's first nap finds nothing
-    // and blocks after it, as on a target that is slow to start.
+    // The first answer three naps late, as from a target slow to start: the
+    // core's first nap finds nothing, and naps must not stop for that.
     let (port, server) = spaced_server(clients as usize, 3 * nap, spacing);
     let mut plan = common::get_plan(port, Mode::Requests { requests: 2 });
     plan.rounds[0].stages[0].clients = clients;
