@@ -32,7 +32,10 @@ pub enum EngineError {
     #[error("the clients per HTTP/2 connection must be at least 1")]
     H2Streams,
     /// A core's nap ([`crate::RunOptions::coalesce`]) over a millisecond.
-    #[error("the nap before a core blocks is at most 1000 microseconds, got {0}")]
+    #[error(
+        "the nap before a core blocks is at most {max} microseconds, got {0}",
+        max = crate::MAX_COALESCE.as_micros()
+    )]
     Coalesce(u128),
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),

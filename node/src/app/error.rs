@@ -163,7 +163,10 @@ fn engine_wording(e: &EngineError) -> String {
         E::Threads { given, max } => format!("--threads must be at most {max}, got {given}"),
         E::Timeout => "--timeout must be greater than zero and at most a year".into(),
         E::H2Streams => "--h2-streams must be at least 1".into(),
-        E::Coalesce(us) => format!("--coalesce-us must be at most 1000, got {us}"),
+        E::Coalesce(us) => format!(
+            "--coalesce-us must be at most {}, got {us}",
+            lps_engine::MAX_COALESCE.as_micros()
+        ),
         other if other.is_bad_input() => other.to_string(),
         // The machine's fault: the whole chain, as for any failed run.
         other => chain(other),
